@@ -1,0 +1,176 @@
+//! The command line: global flags, the command tree, and the per-command context.
+
+pub mod root;
+pub mod token;
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::keys::uri::KeyRef;
+use crate::keys::Signer;
+use crate::output::{Format, Output};
+use crate::secret::{Prompter, TerminalPrompter};
+use crate::{Error, Result};
+
+const ABOUT: &str = "Sign TUF and Docker Content Trust metadata with a root key that lives on \
+                     hardware tokens (PKCS#11: YubiKey, HSMs, SoftHSM).";
+
+const AFTER_HELP: &str = "\
+Key references are RFC 7512 PKCS#11 URIs:
+  pkcs11:token=rootA;object=root?pin-source=env:ROOT_PIN
+PINs come from the URI's pin-source (env:NAME or file:PATH), TRUSTKEY_PIN, or a prompt; never
+from the command line.
+
+Examples:
+  trustkey --module softhsm token list
+  trustkey root create --token 'pkcs11:token=rootA' --mirror 'pkcs11:token=rootB' --escrow root.p8";
+
+#[derive(Debug, Parser)]
+#[command(name = "trustkey", version, about = ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Global {
+    /// Trust directory (keys in private/, metadata cache and staged changes in tuf/).
+    #[arg(
+        short = 'd',
+        long,
+        global = true,
+        env = "TRUSTKEY_TRUST_DIR",
+        value_name = "DIR"
+    )]
+    pub trust_dir: Option<PathBuf>,
+    /// Notary server URL.
+    #[arg(short = 's', long, global = true, value_name = "URL")]
+    pub server: Option<String>,
+    /// CA certificate file for the server's TLS certificate.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tlscacert: Option<PathBuf>,
+    /// PKCS#11 module: a path to the .so, or a profile name (softhsm, ykcs11, opensc).
+    #[arg(
+        long,
+        global = true,
+        env = "TRUSTKEY_PKCS11_MODULE",
+        value_name = "PATH|PROFILE"
+    )]
+    pub module: Option<String>,
+    /// Print results as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More detail on stderr.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Spend a token's last PIN try (a wrong PIN then locks it).
+    #[arg(long, global = true)]
+    pub allow_final_pin_try: bool,
+    /// Refused: a PIN on the command line is visible to every user through `ps`.
+    #[arg(long, global = true, hide = true, value_name = "PIN")]
+    pub pin: Option<String>,
+}
+
+// Parsed once per process; boxing the larger variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// PKCS#11 modules, tokens and the keys on them.
+    #[command(subcommand)]
+    Token(token::TokenCmd),
+    /// The root key: create it on tokens, find it, duplicate it from escrow.
+    #[command(subcommand)]
+    Root(root::RootCmd),
+}
+
+/// What every command handler gets: global settings, the open token modules, the prompter.
+pub struct Ctx {
+    pub trust_dir: PathBuf,
+    pub server: Option<String>,
+    pub tlscacert: Option<PathBuf>,
+    pub module: Option<String>,
+    pub output: Output,
+    pub verbose: u8,
+    pub allow_final_pin_try: bool,
+    pub tokens: crate::token::Tokens,
+    prompter: RefCell<Box<dyn Prompter>>,
+}
+
+impl Ctx {
+    pub fn new(g: &Global, prompter: Box<dyn Prompter>) -> Result<Self> {
+        let trust_dir = match &g.trust_dir {
+            Some(d) => d.clone(),
+            None => default_trust_dir()?,
+        };
+        Ok(Ctx {
+            trust_dir,
+            server: g.server.clone(),
+            tlscacert: g.tlscacert.clone(),
+            module: g.module.clone(),
+            output: Output {
+                format: if g.json { Format::Json } else { Format::Human },
+            },
+            verbose: g.verbose,
+            allow_final_pin_try: g.allow_final_pin_try,
+            tokens: crate::token::Tokens::default(),
+            prompter: RefCell::new(prompter),
+        })
+    }
+
+    /// Runs `f` with the prompter (PINs, passphrases, notices).
+    pub fn with_prompter<T>(&self, f: impl FnOnce(&mut dyn Prompter) -> T) -> T {
+        f(self.prompter.borrow_mut().as_mut())
+    }
+
+    /// Opens the key a reference names, logging in once per token per command.
+    pub fn open_signer(&self, key: &KeyRef) -> Result<Box<dyn Signer>> {
+        match key {
+            KeyRef::Pkcs11(uri) => Ok(Box::new(crate::keys::token::TokenSigner::open(self, uri)?)),
+        }
+    }
+
+    /// Finalizes every PKCS#11 module this command loaded.
+    pub fn finish(self) -> Result<()> {
+        self.tokens.finish()
+    }
+}
+
+fn default_trust_dir() -> Result<PathBuf> {
+    let home = std::env::var_os("HOME")
+        .ok_or_else(|| Error::Usage("HOME is not set; pass --trust-dir DIR".into()))?;
+    Ok(PathBuf::from(home).join(".docker").join("trust"))
+}
+
+/// Runs one command to the end, finalizing token modules whatever happened.
+pub fn run(cli: Cli) -> Result<()> {
+    if cli.global.pin.is_some() {
+        return Err(Error::Usage(
+            "--pin is refused: a PIN on the command line is visible to other users; set \
+             TRUSTKEY_PIN, add pin-source=env:NAME or pin-source=file:PATH to the URI, or \
+             let trustkey prompt"
+                .into(),
+        ));
+    }
+    let ctx = Ctx::new(&cli.global, Box::new(TerminalPrompter))?;
+    let result = match cli.command {
+        Command::Token(c) => c.run(&ctx),
+        Command::Root(c) => c.run(&ctx),
+    };
+    let fin = ctx.finish();
+    result.and(fin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

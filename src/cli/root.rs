@@ -1,0 +1,266 @@
+//! `trustkey root ...`: the root key, created once on tokens and never again in the open.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use p256::pkcs8::{EncodePublicKey, LineEnding};
+use serde::Serialize;
+
+use super::Ctx;
+use crate::keys::file::{decrypt_pem, encrypt_pem};
+use crate::keys::memory::MemorySigner;
+use crate::keys::uri::Pkcs11Uri;
+use crate::keys::{canonical_key_id, Signer};
+use crate::repo::fsio::{write_secret, Overwrite};
+use crate::secret::{new_passphrase, unlock_passphrase, KeyRole};
+use crate::token::mirror::{self, Placement};
+use crate::token::{list_keys, report_slots, resolve_module, Token};
+use crate::{Error, Result};
+
+#[derive(Debug, Subcommand)]
+pub enum RootCmd {
+    /// Create the root key: on one token (generated there, never extractable), or with
+    /// --mirror on several tokens at once from one key generated in memory and then zeroized.
+    #[command(after_help = "\
+Examples:
+  # generated on the token; it can never leave it
+  trustkey root create --token 'pkcs11:token=rootA'
+  # the two-USB-keys advice: one key on two tokens, plus an encrypted escrow file
+  trustkey root create --token 'pkcs11:token=rootA' --mirror 'pkcs11:token=rootB' --escrow root-escrow.p8")]
+    Create {
+        /// The token (and object label; default `root`) for the key.
+        #[arg(long, value_name = "URI")]
+        token: Pkcs11Uri,
+        /// Another token to hold the same key (repeatable).
+        #[arg(long, value_name = "URI")]
+        mirror: Vec<Pkcs11Uri>,
+        /// Also write the key, encrypted with the root passphrase, to this new file.
+        #[arg(long, value_name = "FILE")]
+        escrow: Option<PathBuf>,
+    },
+    /// Which tokens hold which root key (matched by public key).
+    #[command(after_help = "Examples:\n  trustkey root list\n  trustkey root list --json")]
+    List,
+    /// Import the root key from an escrow file into another token (same checks as a mirror).
+    #[command(
+        after_help = "Examples:\n  trustkey root duplicate --to 'pkcs11:token=rootC' --from-escrow root-escrow.p8"
+    )]
+    Duplicate {
+        #[arg(long, value_name = "URI")]
+        to: Pkcs11Uri,
+        #[arg(long, value_name = "FILE")]
+        from_escrow: PathBuf,
+    },
+}
+
+impl RootCmd {
+    pub fn run(self, ctx: &Ctx) -> Result<()> {
+        match self {
+            RootCmd::Create {
+                token,
+                mirror,
+                escrow,
+            } => create(ctx, token, mirror, escrow),
+            RootCmd::List => list(ctx),
+            RootCmd::Duplicate { to, from_escrow } => duplicate(ctx, to, &from_escrow),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Created {
+    key_id: String,
+    public_key: String,
+    tokens: Vec<Placement>,
+    escrow: Option<String>,
+}
+
+fn public_pem(key: &p256::PublicKey) -> String {
+    key.to_public_key_pem(LineEnding::LF)
+        .expect("a P-256 key always encodes")
+}
+
+fn print_created(ctx: &Ctx, c: &Created) {
+    ctx.output.emit(c, |c| {
+        let mut s = format!("root key ID {}\n", c.key_id);
+        for t in &c.tokens {
+            s += &format!(
+                "  on {} ({}; sensitive={}, extractable={})\n",
+                t.token,
+                if t.generated_on_token {
+                    "generated there"
+                } else {
+                    "imported"
+                },
+                t.security.sensitive,
+                t.security.extractable
+            );
+        }
+        if let Some(e) = &c.escrow {
+            s += &format!("  escrow: {e} (encrypted with the root passphrase)\n");
+        }
+        s += &c.public_key;
+        s
+    });
+}
+
+fn create(
+    ctx: &Ctx,
+    token: Pkcs11Uri,
+    mirrors: Vec<Pkcs11Uri>,
+    escrow: Option<PathBuf>,
+) -> Result<()> {
+    if let Some(e) = &escrow {
+        if e.exists() {
+            return Err(Error::Usage(format!(
+                "escrow file {} already exists; choose another name",
+                e.display()
+            )));
+        }
+    }
+    if mirrors.is_empty() && escrow.is_none() {
+        let (public, placement) = mirror::generate_on_token(ctx, &token)?;
+        return {
+            print_created(
+                ctx,
+                &Created {
+                    key_id: canonical_key_id(&public),
+                    public_key: public_pem(&public),
+                    tokens: vec![placement],
+                    escrow: None,
+                },
+            );
+            Ok(())
+        };
+    }
+    // Ask for the escrow passphrase before touching any token.
+    let passphrase = match &escrow {
+        Some(_) => {
+            Some(ctx.with_prompter(|p| new_passphrase(KeyRole::Root, "the root escrow", p))?)
+        }
+        None => None,
+    };
+    let key = MemorySigner::generate("new root key (in memory)");
+    let sealed = match &passphrase {
+        Some(pass) => Some(encrypt_pem(&key.secret_key(), pass, None)?),
+        None => None,
+    };
+    let mut uris = vec![token];
+    uris.extend(mirrors);
+    let placed = mirror::place(ctx, &uris, &key)?;
+    if let (Some(path), Some(pem)) = (&escrow, &sealed) {
+        // On failure `placed` is dropped uncommitted and the imported keys are removed.
+        write_secret(path, pem.as_bytes(), Overwrite::Refuse).map_err(|e| {
+            Error::Mirror(format!(
+                "writing the escrow failed: {e}; the keys imported in this run were removed"
+            ))
+        })?;
+    }
+    let tokens = placed.commit();
+    let public = *key.public_key();
+    drop(key); // zeroizes the private scalar
+    print_created(
+        ctx,
+        &Created {
+            key_id: canonical_key_id(&public),
+            public_key: public_pem(&public),
+            tokens,
+            escrow: escrow.map(|p| p.display().to_string()),
+        },
+    );
+    Ok(())
+}
+
+fn duplicate(ctx: &Ctx, to: Pkcs11Uri, escrow: &Path) -> Result<()> {
+    let pem = std::fs::read_to_string(escrow)
+        .map_err(|e| Error::io(format!("reading escrow {}", escrow.display()), e))?;
+    let what = format!("root escrow {}", escrow.display());
+    let pass = ctx.with_prompter(|p| unlock_passphrase(KeyRole::Root, &what, p))?;
+    let (secret, _) = decrypt_pem(&pem, &pass, &what)?;
+    let key = MemorySigner::from_secret_key(&secret, "root key from escrow");
+    drop(secret);
+    let placed = mirror::place(ctx, std::slice::from_ref(&to), &key)?;
+    let tokens = placed.commit();
+    let public = *key.public_key();
+    drop(key);
+    print_created(
+        ctx,
+        &Created {
+            key_id: canonical_key_id(&public),
+            public_key: public_pem(&public),
+            tokens,
+            escrow: None,
+        },
+    );
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+struct Holder {
+    token: String,
+    label: String,
+    serial: String,
+    object: String,
+    uri: String,
+}
+
+#[derive(Debug, Serialize)]
+struct RootKey {
+    key_id: String,
+    holders: Vec<Holder>,
+}
+
+fn list(ctx: &Ctx) -> Result<()> {
+    let path = resolve_module(ctx.module.as_deref(), None)?;
+    let pkcs11 = ctx.tokens.module(&path)?;
+    let mut by_key: BTreeMap<String, Vec<Holder>> = BTreeMap::new();
+    for slot in report_slots(&pkcs11, &path)? {
+        if !slot.initialized {
+            continue;
+        }
+        let token = Token {
+            ctx: pkcs11.clone(),
+            module: path.clone(),
+            slot: cryptoki::slot::Slot::try_from(slot.slot)
+                .map_err(|e| Error::Crypto(format!("slot {}: {e}", slot.slot)))?,
+            label: slot.label.clone().unwrap_or_default(),
+            serial: slot.serial.clone().unwrap_or_default(),
+        };
+        let session = token.open_session(false)?;
+        for k in list_keys(&token, &session)? {
+            let Some(id) = k.key_id else { continue };
+            let uri = Pkcs11Uri {
+                token: Some(token.label.clone()),
+                serial: Some(token.serial.clone()),
+                object: Some(k.label.clone()),
+                ..Default::default()
+            };
+            by_key.entry(id).or_default().push(Holder {
+                token: token.desc(),
+                label: token.label.clone(),
+                serial: token.serial.clone(),
+                object: k.label,
+                uri: uri.to_string(),
+            });
+        }
+    }
+    let keys: Vec<RootKey> = by_key
+        .into_iter()
+        .map(|(key_id, holders)| RootKey { key_id, holders })
+        .collect();
+    ctx.output.emit(&keys, |keys| {
+        if keys.is_empty() {
+            return "no EC keys on any token".into();
+        }
+        let mut s = String::new();
+        for k in keys {
+            s += &format!("key ID {} on {} token(s)\n", k.key_id, k.holders.len());
+            for h in &k.holders {
+                s += &format!("  {}  {}\n", h.token, h.uri);
+            }
+        }
+        s
+    });
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! trustkey: a TUF / Docker Content Trust signer whose root key lives on hardware tokens.
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod cli;
+pub mod error;
+pub mod keys;
+pub mod output;
+pub mod repo;
+pub mod secret;
+pub mod token;
+pub mod tuf;
+
+pub use error::{Error, Result};

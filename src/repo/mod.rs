@@ -1,0 +1,3 @@
+//! The trust dir (modes, atomic writes, lock), staged changes, publishing.
+
+pub mod fsio;

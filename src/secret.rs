@@ -1,0 +1,253 @@
+//! Passphrases and PINs: where they come from (prompt, env, file), and keeping them zeroized.
+//!
+//! Token and key code never calls rpassword itself: it asks a `Prompter`, so tests and CI can
+//! answer without a terminal and nothing blocks silently.
+
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::{Error, Result};
+
+/// Minimum passphrase length, as notary enforces.
+pub const MIN_PASSPHRASE_LEN: usize = 8;
+
+/// Asks the user for secrets and tells them what is about to happen.
+pub trait Prompter {
+    /// Reads a secret without echo. Fails (never blocks) when there is no terminal.
+    fn secret(&mut self, prompt: &str) -> Result<SecretString>;
+    /// A message on stderr, printed before anything that may wait (touch, PIN pad).
+    fn notice(&mut self, msg: &str);
+}
+
+/// Prompts on the controlling terminal; refuses when there is none.
+#[derive(Debug, Default)]
+pub struct TerminalPrompter;
+
+impl Prompter for TerminalPrompter {
+    fn secret(&mut self, prompt: &str) -> Result<SecretString> {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::PinUnavailable(format!(
+                "{} is needed but there is no terminal to ask on",
+                prompt.trim_end_matches([':', ' '])
+            )));
+        }
+        let s = rpassword::prompt_password(prompt)
+            .map_err(|e| Error::io("reading from the terminal", e))?;
+        Ok(SecretString::from(s))
+    }
+    fn notice(&mut self, msg: &str) {
+        eprintln!("{msg}");
+    }
+}
+
+/// Where a PIN comes from, as named by a key reference's `pin-source`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinSource {
+    Env(String),
+    File(PathBuf),
+}
+
+impl PinSource {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if let Some(name) = s.strip_prefix("env:") {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("pin-source env:{name} is not a variable name"));
+            }
+            Ok(PinSource::Env(name.to_string()))
+        } else if let Some(path) = s.strip_prefix("file://") {
+            Self::file(path)
+        } else if let Some(path) = s.strip_prefix("file:") {
+            Self::file(path)
+        } else {
+            Err(format!(
+                "pin-source must be env:NAME or file:PATH, not {s:?}"
+            ))
+        }
+    }
+
+    fn file(path: &str) -> Result<Self, String> {
+        if path.is_empty() {
+            return Err("pin-source file: needs a path".into());
+        }
+        Ok(PinSource::File(PathBuf::from(path)))
+    }
+
+    pub fn read(&self) -> Result<SecretString> {
+        match self {
+            PinSource::Env(name) => match std::env::var(name) {
+                Ok(v) if !v.is_empty() => Ok(SecretString::from(v)),
+                _ => Err(Error::PinUnavailable(format!(
+                    "pin-source names ${name}, which is not set"
+                ))),
+            },
+            PinSource::File(path) => {
+                let mut s = std::fs::read_to_string(path)
+                    .map_err(|e| Error::io(format!("reading PIN file {}", path.display()), e))?;
+                // A trailing newline is how editors and `echo` leave it; it is not part of the PIN.
+                while s.ends_with('\n') || s.ends_with('\r') {
+                    s.pop();
+                }
+                Ok(SecretString::from(s))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for PinSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PinSource::Env(n) => write!(f, "env:{n}"),
+            PinSource::File(p) => write!(f, "file:{}", p.display()),
+        }
+    }
+}
+
+/// The PIN for a token: the reference's pin-source, else `TRUSTKEY_PIN`, else a prompt.
+pub fn token_pin(
+    source: Option<&PinSource>,
+    token: &str,
+    prompter: &mut dyn Prompter,
+) -> Result<SecretString> {
+    if let Some(src) = source {
+        return src.read();
+    }
+    if let Ok(v) = std::env::var("TRUSTKEY_PIN") {
+        if !v.is_empty() {
+            return Ok(SecretString::from(v));
+        }
+    }
+    prompter.secret(&format!("User PIN for {token}: "))
+}
+
+/// The roles whose keys are protected by a passphrase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRole {
+    Root,
+    Targets,
+    Snapshot,
+    Timestamp,
+    Delegation,
+}
+
+impl KeyRole {
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyRole::Root => "root",
+            KeyRole::Targets => "targets",
+            KeyRole::Snapshot => "snapshot",
+            KeyRole::Timestamp => "timestamp",
+            KeyRole::Delegation => "delegation",
+        }
+    }
+
+    /// Environment variables consulted, in order: ours, then the names notary and docker
+    /// users already set.
+    pub fn env_vars(self) -> Vec<String> {
+        let up = self.name().to_uppercase();
+        let mut v = vec![
+            format!("TRUSTKEY_{up}_PASSPHRASE"),
+            format!("NOTARY_{up}_PASSPHRASE"),
+        ];
+        match self {
+            KeyRole::Root => v.push("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE".into()),
+            KeyRole::Targets | KeyRole::Snapshot | KeyRole::Delegation => {
+                v.push("DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE".into())
+            }
+            KeyRole::Timestamp => {}
+        }
+        v
+    }
+}
+
+fn passphrase_from_env(role: KeyRole) -> Option<SecretString> {
+    role.env_vars().into_iter().find_map(|name| {
+        std::env::var(&name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(SecretString::from)
+    })
+}
+
+/// A passphrase to unlock an existing key of `role`.
+pub fn unlock_passphrase(
+    role: KeyRole,
+    what: &str,
+    prompter: &mut dyn Prompter,
+) -> Result<SecretString> {
+    if let Some(p) = passphrase_from_env(role) {
+        return Ok(p);
+    }
+    prompter.secret(&format!("Passphrase for {what}: "))
+}
+
+/// A passphrase for a new key of `role`: asked twice, and checked for minimum strength.
+pub fn new_passphrase(
+    role: KeyRole,
+    what: &str,
+    prompter: &mut dyn Prompter,
+) -> Result<SecretString> {
+    let p = match passphrase_from_env(role) {
+        Some(p) => p,
+        None => {
+            let a = prompter.secret(&format!("Enter a passphrase for {what}: "))?;
+            let b = prompter.secret(&format!("Repeat the passphrase for {what}: "))?;
+            if a.expose_secret() != b.expose_secret() {
+                return Err(Error::Passphrase("the two passphrases differ".into()));
+            }
+            a
+        }
+    };
+    check_strength(p.expose_secret(), what)?;
+    Ok(p)
+}
+
+/// Minimum strength: as long as notary requires, and not a single repeated character.
+pub fn check_strength(p: &str, what: &str) -> Result<()> {
+    if p.chars().count() < MIN_PASSPHRASE_LEN {
+        return Err(Error::Passphrase(format!(
+            "the passphrase for {what} is too short: use at least {MIN_PASSPHRASE_LEN} characters"
+        )));
+    }
+    let mut chars = p.chars();
+    let first = chars.next();
+    if chars.all(|c| Some(c) == first) {
+        return Err(Error::Passphrase(format!(
+            "the passphrase for {what} repeats one character; choose a stronger one"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pin_source_parses() {
+        assert_eq!(
+            PinSource::parse("env:MY_PIN").unwrap(),
+            PinSource::Env("MY_PIN".into())
+        );
+        assert_eq!(
+            PinSource::parse("file:/tmp/pin").unwrap(),
+            PinSource::File("/tmp/pin".into())
+        );
+        assert_eq!(
+            PinSource::parse("file:///tmp/pin").unwrap(),
+            PinSource::File("/tmp/pin".into())
+        );
+        assert!(PinSource::parse("env:").is_err());
+        assert!(PinSource::parse("env:A-B").is_err());
+        assert!(PinSource::parse("1234").is_err());
+        assert!(PinSource::parse("file:").is_err());
+    }
+
+    #[test]
+    fn strength() {
+        assert!(check_strength("short", "k").is_err());
+        assert!(check_strength("aaaaaaaaaa", "k").is_err());
+        assert!(check_strength("correct horse", "k").is_ok());
+    }
+}
