@@ -1,0 +1,149 @@
+//! Test harness: SoftHSM tokens in a temp dir, and the real `trustkey` binary run as a
+//! subprocess with its own `SOFTHSM2_CONF` (SoftHSM reads it once, at C_Initialize).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const PIN: &str = "123456";
+pub const SO_PIN: &str = "12345678";
+pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// A SoftHSM token directory and a trust dir, both removed on drop.
+pub struct Hsm {
+    pub dir: tempfile::TempDir,
+    pub conf: PathBuf,
+    pub trust_dir: PathBuf,
+}
+
+impl Hsm {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let tokens = dir.path().join("tokens");
+        std::fs::create_dir(&tokens).unwrap();
+        let template = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("hsm-config/softhsm2.conf.in"),
+        )
+        .unwrap();
+        let conf = dir.path().join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            template.replace("@TOKENDIR@", tokens.to_str().unwrap()),
+        )
+        .unwrap();
+        let trust_dir = dir.path().join("trust");
+        Hsm {
+            dir,
+            conf,
+            trust_dir,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Initializes a token with the test PINs; returns its serial.
+    pub fn add_token(&self, label: &str) -> String {
+        let out = Command::new("softhsm2-util")
+            .env("SOFTHSM2_CONF", &self.conf)
+            .args(["--init-token", "--free", "--label", label])
+            .args(["--so-pin", SO_PIN, "--pin", PIN])
+            .output()
+            .expect("softhsm2-util is installed (scripts/test.sh installs softhsm2)");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        self.serial_of(label)
+    }
+
+    pub fn serial_of(&self, label: &str) -> String {
+        let out = Command::new("softhsm2-util")
+            .env("SOFTHSM2_CONF", &self.conf)
+            .arg("--show-slots")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut serial = None;
+        let mut this = false;
+        for line in text.lines().map(str::trim) {
+            if let Some(l) = line.strip_prefix("Label:") {
+                this = l.trim() == label;
+            }
+            if let Some(s) = line.strip_prefix("Serial number:") {
+                if this {
+                    serial = Some(s.trim().to_string());
+                }
+            }
+        }
+        serial.unwrap_or_else(|| panic!("token {label} not found:\n{text}"))
+    }
+
+    /// `trustkey` with this HSM, the SoftHSM module, the test PIN, and a clean environment.
+    pub fn trustkey(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_trustkey"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("TRUSTKEY_")
+                || k.starts_with("NOTARY_")
+                || k.starts_with("DOCKER_CONTENT_TRUST")
+            {
+                c.env_remove(k);
+            }
+        }
+        c.env("SOFTHSM2_CONF", &self.conf)
+            .env("TRUSTKEY_PKCS11_MODULE", SOFTHSM_MODULE)
+            .env("TRUSTKEY_PIN", PIN)
+            .env("HOME", self.dir.path())
+            .arg("-d")
+            .arg(&self.trust_dir)
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs `trustkey ARGS`, asserting success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        run_ok(self.trustkey().args(args))
+    }
+
+    /// Runs `trustkey ARGS`, asserting failure; returns (exit code, stderr).
+    pub fn fails(&self, args: &[&str]) -> (i32, String) {
+        run_fails(self.trustkey().args(args))
+    }
+
+    /// `pkcs11-tool` against this HSM's SoftHSM.
+    pub fn pkcs11_tool(&self) -> Command {
+        let mut c = Command::new("pkcs11-tool");
+        c.env("SOFTHSM2_CONF", &self.conf)
+            .arg("--module")
+            .arg(SOFTHSM_MODULE);
+        c
+    }
+}
+
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("command runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+pub fn run_fails(cmd: &mut Command) -> (i32, String) {
+    let out: Output = cmd.output().expect("command runs");
+    assert!(
+        !out.status.success(),
+        "{cmd:?} should have failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
