@@ -1,3 +1,10 @@
-//! TUF metadata: model, canonical JSON, key IDs, the two dialects, signing and verification.
+//! TUF metadata: model, canonical JSON, key IDs, the dialects, signing and verification.
 
+pub mod build;
 pub mod cert;
+pub mod cjson;
+pub mod dialect;
+pub mod keyid;
+pub mod model;
+pub mod signed;
+pub mod verify;

@@ -1,0 +1,177 @@
+//! The metadata model: typed views of the four top-level roles, each keeping unknown fields
+//! (`extra`) so that foreign metadata survives a parse untouched.
+//!
+//! The dialect-specific parts (`_type` spelling, key encodings, signature encoding) are not
+//! decided here but in `dialect.rs`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The four top-level roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleName {
+    Root,
+    Targets,
+    Snapshot,
+    Timestamp,
+}
+
+impl RoleName {
+    pub const ALL: [RoleName; 4] = [
+        RoleName::Root,
+        RoleName::Targets,
+        RoleName::Snapshot,
+        RoleName::Timestamp,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleName::Root => "root",
+            RoleName::Targets => "targets",
+            RoleName::Snapshot => "snapshot",
+            RoleName::Timestamp => "timestamp",
+        }
+    }
+
+    /// The file name in a static repository (`targets.json`).
+    pub fn file_name(self) -> String {
+        format!("{}.json", self.as_str())
+    }
+}
+
+impl fmt::Display for RoleName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RoleName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        RoleName::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown role {s:?} (root, targets, snapshot, timestamp)"))
+    }
+}
+
+/// A public key as metadata lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Key {
+    pub keytype: String,
+    pub keyval: KeyVal,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyVal {
+    pub public: String,
+    /// Everything else, kept as parsed: notary writes `"private": null`, TUF 1.0 omits it,
+    /// and the key ID is over whatever is there.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// Which keys may sign a role, and how many must.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleKeys {
+    pub keyids: Vec<String>,
+    pub threshold: u64,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// One signature in an envelope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signature {
+    pub keyid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    pub sig: String,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// `{"signed": ..., "signatures": [...]}`, the `signed` part kept as parsed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub signed: Value,
+    pub signatures: Vec<Signature>,
+}
+
+/// Length and hashes (base64 in the Notary dialect) of a file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileMeta {
+    pub length: u64,
+    pub hashes: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<Value>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// The fields every role has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Common {
+    #[serde(rename = "_type")]
+    pub type_: String,
+    pub version: u64,
+    pub expires: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Root {
+    #[serde(flatten)]
+    pub common: Common,
+    pub consistent_snapshot: bool,
+    pub keys: BTreeMap<String, Key>,
+    pub roles: BTreeMap<String, RoleKeys>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Targets {
+    #[serde(flatten)]
+    pub common: Common,
+    pub targets: BTreeMap<String, FileMeta>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegations: Option<Value>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// Snapshot and timestamp share a shape: a `meta` map of files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetaList {
+    #[serde(flatten)]
+    pub common: Common,
+    pub meta: BTreeMap<String, FileMeta>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+impl Root {
+    /// The keys of `role` and its threshold.
+    pub fn role(&self, role: RoleName) -> Option<&RoleKeys> {
+        self.roles.get(role.as_str())
+    }
+}
+
+/// Parses a typed view of a `signed` object; `what` names the file in errors.
+pub fn view<T: serde::de::DeserializeOwned>(signed: &Value, what: &str) -> Result<T, String> {
+    serde_json::from_value(signed.clone()).map_err(|e| format!("{what}: malformed metadata: {e}"))
+}
+
+/// The `signed` object of a typed view.
+pub fn to_value<T: Serialize>(t: &T) -> Value {
+    serde_json::to_value(t).expect("metadata always serializes")
+}

@@ -1,0 +1,196 @@
+//! Checks on one role at a time: signatures and threshold, `_type`, expiry, version, and a file
+//! against its entry in a parent's `meta`. Each failure is one line naming the role; the
+//! client (`repo::client`) chains these into a full update.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use time::OffsetDateTime;
+
+use super::dialect::{Dialect, PublicKey};
+use super::model::{Common, FileMeta, RoleName, Root};
+use super::signed::SignedMeta;
+
+/// The keys allowed to sign a role, decoded, and the threshold.
+#[derive(Debug, Clone)]
+pub struct RoleKeySet {
+    pub role: RoleName,
+    pub keys: BTreeMap<String, PublicKey>,
+    pub threshold: u64,
+}
+
+impl RoleKeySet {
+    /// The keys `root` delegates `role` to. A key whose ID does not match its content is an
+    /// error, as in notary (`key ID is not valid for key content`).
+    pub fn from_root(dialect: Dialect, root: &Root, role: RoleName) -> Result<Self, String> {
+        let rk = root
+            .role(role)
+            .ok_or_else(|| format!("root: no {role} role"))?;
+        if rk.threshold < 1 {
+            return Err(format!(
+                "root: the {role} role has threshold {}",
+                rk.threshold
+            ));
+        }
+        let mut keys = BTreeMap::new();
+        for id in &rk.keyids {
+            let key = root
+                .keys
+                .get(id)
+                .ok_or_else(|| format!("root: {role} key {id} is not among the root's keys"))?;
+            let actual = dialect.key_id(key);
+            if &actual != id {
+                return Err(format!("root: key ID {id} is not valid for key content"));
+            }
+            let pk = dialect
+                .decode_key(key)
+                .map_err(|e| format!("root: {role} key {id}: {e}"))?;
+            keys.insert(id.clone(), pk);
+        }
+        Ok(RoleKeySet {
+            role,
+            keys,
+            threshold: rk.threshold,
+        })
+    }
+}
+
+/// Counts distinct keys of `set` with a valid signature on `meta`; fails below the threshold.
+pub fn signatures(dialect: Dialect, meta: &SignedMeta, set: &RoleKeySet) -> Result<(), String> {
+    let role = meta.role;
+    if meta.envelope.signatures.is_empty() {
+        return Err(format!("{role}: no signatures"));
+    }
+    let msg = meta.signed_bytes()?;
+    let mut valid = BTreeSet::new();
+    let mut problem = None;
+    for sig in &meta.envelope.signatures {
+        let Some(pk) = set.keys.get(&sig.keyid) else {
+            continue;
+        };
+        match dialect.decode_signature(sig) {
+            Ok(s) if crate::keys::verify(&pk.key, &msg, &s) => {
+                valid.insert(sig.keyid.as_str());
+            }
+            Ok(_) => {
+                problem.get_or_insert(format!("key {}: signature was invalid", short(&sig.keyid)));
+            }
+            Err(e) => {
+                problem.get_or_insert(format!("key {}: {e}", short(&sig.keyid)));
+            }
+        }
+    }
+    if (valid.len() as u64) < set.threshold {
+        let why = problem.unwrap_or_else(|| "no signature by any of its keys".into());
+        return Err(format!(
+            "{role}: valid signatures did not meet threshold for {}: {} of {} ({why})",
+            set.role,
+            valid.len(),
+            set.threshold
+        ));
+    }
+    Ok(())
+}
+
+/// The first characters of a key ID, enough for a message.
+pub fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+pub fn type_name(dialect: Dialect, role: RoleName, common: &Common) -> Result<(), String> {
+    let want = dialect.type_name(role);
+    if common.type_ != want {
+        return Err(format!(
+            "{role}: _type is {:?}, expected {want:?}",
+            common.type_
+        ));
+    }
+    Ok(())
+}
+
+pub fn expiry(
+    dialect: Dialect,
+    role: RoleName,
+    common: &Common,
+    now: OffsetDateTime,
+) -> Result<(), String> {
+    let t = dialect
+        .parse_time(&common.expires)
+        .map_err(|e| format!("{role}: {e}"))?;
+    if t <= now {
+        return Err(format!("{role} expired at {}", dialect.format_time(t)));
+    }
+    Ok(())
+}
+
+pub fn version(role: RoleName, actual: u64, trusted: Option<u64>) -> Result<(), String> {
+    if actual < 1 {
+        return Err(format!("{role}: version {actual} is not valid"));
+    }
+    if let Some(cur) = trusted {
+        if actual < cur {
+            return Err(format!(
+                "{role}: version {actual} is lower than current version {cur}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a downloaded file against its `meta` entry in `parent`: length, then every hash
+/// both sides know (sha256 is required).
+pub fn file_meta(
+    dialect: Dialect,
+    what: &str,
+    parent: RoleName,
+    length: u64,
+    sha256: &[u8],
+    sha512: &[u8],
+    expected: &FileMeta,
+) -> Result<(), String> {
+    if length != expected.length {
+        return Err(format!(
+            "{what}: length {length} does not match the {} bytes listed in {parent}",
+            expected.length
+        ));
+    }
+    let mut checked = false;
+    for (alg, actual) in [("sha256", sha256), ("sha512", sha512)] {
+        if let Some(want) = expected.hashes.get(alg) {
+            let want = dialect
+                .decode_hash(want)
+                .map_err(|e| format!("{parent}: {what}: {e}"))?;
+            if want != actual {
+                return Err(format!(
+                    "{what}: {alg} does not match the hash listed in {parent}"
+                ));
+            }
+            checked = true;
+        }
+    }
+    if !checked || !expected.hashes.contains_key("sha256") {
+        return Err(format!("{parent}: {what} is listed without a sha256 hash"));
+    }
+    Ok(())
+}
+
+/// `file_meta` for signed metadata.
+pub fn meta_matches(
+    dialect: Dialect,
+    meta: &SignedMeta,
+    parent: RoleName,
+    listed: &BTreeMap<String, FileMeta>,
+) -> Result<(), String> {
+    let role = meta.role;
+    let expected = listed
+        .get(role.as_str())
+        .ok_or_else(|| format!("{parent}: does not list {role}"))?;
+    file_meta(
+        dialect,
+        role.as_str(),
+        parent,
+        meta.length(),
+        &meta.sha256,
+        &meta.sha512,
+        expected,
+    )
+}
