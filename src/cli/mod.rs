@@ -1,5 +1,6 @@
 //! The command line: global flags, the command tree, and the per-command context.
 
+pub mod repo;
 pub mod root;
 pub mod token;
 
@@ -85,6 +86,8 @@ pub enum Command {
     /// The root key: create it on tokens, find it, duplicate it from escrow.
     #[command(subcommand)]
     Root(root::RootCmd),
+    #[command(flatten)]
+    Repo(repo::RepoCmd),
 }
 
 /// What every command handler gets: global settings, the open token modules, the prompter.
@@ -159,6 +162,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let result = match cli.command {
         Command::Token(c) => c.run(&ctx),
         Command::Root(c) => c.run(&ctx),
+        Command::Repo(c) => c.run(&ctx),
     };
     let fin = ctx.finish();
     result.and(fin)

@@ -1,3 +1,9 @@
-//! The trust dir (modes, atomic writes, lock), staged changes, publishing.
+//! The trust dir (modes, atomic writes, lock), staged changes, publishing, verifying.
 
+pub mod client;
+pub mod expiry;
 pub mod fsio;
+pub mod init;
+pub mod publish;
+pub mod stage;
+pub mod trustdir;

@@ -1,0 +1,369 @@
+//! The verifying client: pins the root on first use (or to `--root-keyid`), keeps its trusted
+//! state apart from the publisher's (`TRUSTDIR/tuf/<gun>/client/`), and checks everything a
+//! Notary client checks. Each failure is one line (`Error::Verify`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::fsio::{self, Overwrite};
+use super::trustdir::{read_optional, Gun, TrustDir};
+use crate::keys::canonical_key_id;
+use crate::tuf::dialect::Dialect;
+use crate::tuf::model::{view, FileMeta, MetaList, RoleName, Root, Targets};
+use crate::tuf::signed::SignedMeta;
+use crate::tuf::verify::{self, RoleKeySet};
+use crate::{Error, Result};
+
+/// Where metadata is read from: a directory now, notary-server later.
+pub trait Remote {
+    /// The file `name` (`root.json`, `2.root.json`, ...), or `None` if the remote has none.
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>>;
+    fn describe(&self) -> String;
+}
+
+/// A static repository: `DIR/<gun>/*.json`.
+#[derive(Debug, Clone)]
+pub struct DirRemote {
+    pub dir: PathBuf,
+}
+
+impl Remote for DirRemote {
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        read_optional(&self.dir.join(name))
+    }
+    fn describe(&self) -> String {
+        self.dir.display().to_string()
+    }
+}
+
+/// What the client trusts after a successful update.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TrustedState {
+    pub versions: BTreeMap<RoleName, u64>,
+}
+
+/// The result of a successful update.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verified {
+    pub gun: Gun,
+    pub versions: BTreeMap<RoleName, u64>,
+    /// The root key IDs the client now trusts (as listed in root metadata).
+    pub root_key_ids: Vec<String>,
+    pub targets: BTreeMap<String, FileMeta>,
+    /// Whether this run pinned the root (first use).
+    pub pinned_now: bool,
+}
+
+fn fail(msg: impl Into<String>) -> Error {
+    Error::Verify(msg.into())
+}
+
+fn path_fail(reason: impl std::fmt::Display) -> Error {
+    fail(format!(
+        "could not validate the path to a trusted root: {reason}"
+    ))
+}
+
+/// Options of one verification.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    pub dialect: Dialect,
+    /// Pin the root to this key ID on first use (root metadata's ID, or the bare key's ID).
+    pub root_key_id: Option<String>,
+    pub now: OffsetDateTime,
+}
+
+pub struct Client<'a> {
+    gun: Gun,
+    state_dir: PathBuf,
+    remote: &'a dyn Remote,
+    opts: VerifyOptions,
+}
+
+impl<'a> Client<'a> {
+    pub fn new(td: &TrustDir, gun: &Gun, remote: &'a dyn Remote, opts: VerifyOptions) -> Self {
+        Client {
+            gun: gun.clone(),
+            state_dir: td.client_dir(gun),
+            remote,
+            opts,
+        }
+    }
+
+    fn fetch(&self, role: RoleName) -> Result<SignedMeta> {
+        let name = role.file_name();
+        let bytes = self.remote.get(&name)?.ok_or_else(|| {
+            fail(format!(
+                "{role}: {name} is missing from {}",
+                self.remote.describe()
+            ))
+        })?;
+        SignedMeta::parse(role, bytes).map_err(fail)
+    }
+
+    fn load_state(&self) -> Result<(Option<SignedMeta>, TrustedState)> {
+        let root = read_optional(&self.state_dir.join("root.json"))?
+            .map(|b| SignedMeta::parse(RoleName::Root, b))
+            .transpose()
+            .map_err(|e| Error::Metadata(format!("trusted state: {e}")))?;
+        let state = match read_optional(&self.state_dir.join("state.json"))? {
+            Some(b) => serde_json::from_slice(&b).map_err(|e| {
+                Error::Metadata(format!("{}/state.json: {e}", self.state_dir.display()))
+            })?,
+            None => TrustedState::default(),
+        };
+        Ok((root, state))
+    }
+
+    fn save_state(&self, root: &SignedMeta, state: &TrustedState) -> Result<()> {
+        fsio::create_private_dir(&self.state_dir)?;
+        fsio::write_atomic(
+            &self.state_dir.join("root.json"),
+            &root.bytes,
+            fsio::PUBLIC_FILE_MODE,
+            Overwrite::Replace,
+        )?;
+        let mut b = serde_json::to_vec_pretty(state).expect("state serializes");
+        b.push(b'\n');
+        fsio::write_atomic(
+            &self.state_dir.join("state.json"),
+            &b,
+            fsio::PUBLIC_FILE_MODE,
+            Overwrite::Replace,
+        )
+    }
+
+    /// Downloads and verifies root, timestamp, snapshot and targets; on success the new state
+    /// is trusted from then on.
+    pub fn update(&self) -> Result<Verified> {
+        let d = self.opts.dialect;
+        let now = self.opts.now;
+        let latest_bytes = self.remote.get("root.json")?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "no repository {} at {} (root.json not found)",
+                self.gun,
+                self.remote.describe()
+            ))
+        })?;
+        let latest = SignedMeta::parse(RoleName::Root, latest_bytes).map_err(fail)?;
+        let (trusted, mut state) = self.load_state()?;
+        let pinned_now = trusted.is_none();
+
+        let root = match trusted {
+            None => self.first_use(&latest)?,
+            Some(t) => self.chain(&t, latest)?,
+        };
+        let root_view: Root = view(&root.envelope.signed, "root").map_err(fail)?;
+        verify::type_name(d, RoleName::Root, &root_view.common).map_err(fail)?;
+        verify::version(
+            RoleName::Root,
+            root_view.common.version,
+            state.versions.get(&RoleName::Root).copied(),
+        )
+        .map_err(fail)?;
+        verify::expiry(d, RoleName::Root, &root_view.common, now).map_err(fail)?;
+        let set = |role| RoleKeySet::from_root(d, &root_view, role).map_err(fail);
+
+        // timestamp
+        let ts = self.fetch(RoleName::Timestamp)?;
+        verify::signatures(d, &ts, &set(RoleName::Timestamp)?).map_err(fail)?;
+        let ts_view: MetaList = view(&ts.envelope.signed, "timestamp").map_err(fail)?;
+        self.check_common(RoleName::Timestamp, &ts_view.common, &state)?;
+
+        // snapshot
+        let sn = self.fetch(RoleName::Snapshot)?;
+        verify::signatures(d, &sn, &set(RoleName::Snapshot)?).map_err(fail)?;
+        verify::meta_matches(d, &sn, RoleName::Timestamp, &ts_view.meta).map_err(fail)?;
+        let sn_view: MetaList = view(&sn.envelope.signed, "snapshot").map_err(fail)?;
+        self.check_common(RoleName::Snapshot, &sn_view.common, &state)?;
+        // The Notary dialect lists root in snapshot: the root we trust must be that one.
+        if sn_view.meta.contains_key("root") {
+            verify::meta_matches(d, &root, RoleName::Snapshot, &sn_view.meta).map_err(fail)?;
+        }
+
+        // targets
+        let tg = self.fetch(RoleName::Targets)?;
+        verify::signatures(d, &tg, &set(RoleName::Targets)?).map_err(fail)?;
+        verify::meta_matches(d, &tg, RoleName::Snapshot, &sn_view.meta).map_err(fail)?;
+        let tg_view: Targets = view(&tg.envelope.signed, "targets").map_err(fail)?;
+        self.check_common(RoleName::Targets, &tg_view.common, &state)?;
+
+        state.versions = BTreeMap::from([
+            (RoleName::Root, root_view.common.version),
+            (RoleName::Timestamp, ts_view.common.version),
+            (RoleName::Snapshot, sn_view.common.version),
+            (RoleName::Targets, tg_view.common.version),
+        ]);
+        self.save_state(&root, &state)?;
+        Ok(Verified {
+            gun: self.gun.clone(),
+            versions: state.versions,
+            root_key_ids: root_view
+                .role(RoleName::Root)
+                .map(|r| r.keyids.clone())
+                .unwrap_or_default(),
+            targets: tg_view.targets,
+            pinned_now,
+        })
+    }
+
+    fn check_common(
+        &self,
+        role: RoleName,
+        common: &crate::tuf::model::Common,
+        state: &TrustedState,
+    ) -> Result<()> {
+        let d = self.opts.dialect;
+        verify::type_name(d, role, common).map_err(fail)?;
+        verify::version(role, common.version, state.versions.get(&role).copied()).map_err(fail)?;
+        verify::expiry(d, role, common, self.opts.now).map_err(fail)
+    }
+
+    /// The root keys of `root`, with the certificate checks of the Notary dialect (CN = GUN,
+    /// within validity) for each.
+    fn root_keys(&self, root: &SignedMeta) -> Result<(Root, RoleKeySet)> {
+        let d = self.opts.dialect;
+        let v: Root = view(&root.envelope.signed, "root").map_err(path_fail)?;
+        let set = RoleKeySet::from_root(d, &v, RoleName::Root).map_err(path_fail)?;
+        if d.root_has_certificate() {
+            for (id, pk) in &set.keys {
+                let Some(c) = &pk.cert else {
+                    return Err(path_fail(format!(
+                        "root key {} is not a certificate",
+                        verify::short(id)
+                    )));
+                };
+                if c.common_name != self.gun.as_str() {
+                    return Err(path_fail(format!(
+                        "the root certificate {} is for {:?}, not {:?}",
+                        verify::short(id),
+                        c.common_name,
+                        self.gun.as_str()
+                    )));
+                }
+                if self.opts.now < c.not_before || self.opts.now > c.not_after {
+                    return Err(path_fail(format!(
+                        "the root certificate {} is valid from {} to {}, not now",
+                        verify::short(id),
+                        d.format_time(c.not_before),
+                        d.format_time(c.not_after)
+                    )));
+                }
+            }
+        }
+        Ok((v, set))
+    }
+
+    /// First use: the root must be signed by its own root keys, and match `--root-keyid`.
+    fn first_use(&self, latest: &SignedMeta) -> Result<SignedMeta> {
+        let (_, set) = self.root_keys(latest)?;
+        if let Some(pin) = &self.opts.root_key_id {
+            let matches = set
+                .keys
+                .iter()
+                .any(|(id, pk)| id == pin || canonical_key_id(&pk.key) == *pin);
+            if !matches {
+                return Err(path_fail(format!(
+                    "unable to match any certificates to the pinned root key ID {pin}"
+                )));
+            }
+        }
+        verify::signatures(self.opts.dialect, latest, &set)
+            .map_err(|e| path_fail(format!("failed to validate integrity of roots: {e}")))?;
+        Ok(latest.clone())
+    }
+
+    /// A later run: `latest` must be the trusted root, or reachable from it one version at a
+    /// time, each version signed by the previous root's keys and by its own.
+    fn chain(&self, trusted: &SignedMeta, latest: SignedMeta) -> Result<SignedMeta> {
+        let tv: Root = view(&trusted.envelope.signed, "trusted root").map_err(Error::Metadata)?;
+        let lv: Root = view(&latest.envelope.signed, "root").map_err(fail)?;
+        let (tn, ln) = (tv.common.version, lv.common.version);
+        if ln < tn {
+            return Err(fail(format!(
+                "root: version {ln} is lower than current version {tn}"
+            )));
+        }
+        if latest.bytes == trusted.bytes {
+            return Ok(latest);
+        }
+        let mut prev = trusted.clone();
+        for n in tn + 1..=ln {
+            let name = format!("{n}.root.json");
+            let bytes = match self.remote.get(&name)? {
+                Some(b) => b,
+                None if n == ln => latest.bytes.clone(),
+                None => {
+                    return Err(path_fail(format!(
+                        "{name} is missing from {}",
+                        self.remote.describe()
+                    )))
+                }
+            };
+            let next = SignedMeta::parse(RoleName::Root, bytes).map_err(path_fail)?;
+            self.step(&prev, &next, n)?;
+            prev = next;
+        }
+        if prev.bytes != latest.bytes {
+            // root.json differs from the last N.root.json: it must chain too.
+            self.step(&prev, &latest, ln)?;
+            prev = latest;
+        }
+        Ok(prev)
+    }
+
+    /// `next` (expected version `n`) signed by `prev`'s root keys and by its own.
+    fn step(&self, prev: &SignedMeta, next: &SignedMeta, n: u64) -> Result<()> {
+        let d = self.opts.dialect;
+        let (_, prev_set) = self.root_keys_unchecked(prev)?;
+        verify::signatures(d, next, &prev_set)
+            .map_err(|_| path_fail("failed to validate data with current trusted certificates"))?;
+        let (nv, own) = self.root_keys(next)?;
+        if nv.common.version != n {
+            return Err(path_fail(format!(
+                "root version {} found where version {n} was expected",
+                nv.common.version
+            )));
+        }
+        verify::signatures(d, next, &own)
+            .map_err(|e| path_fail(format!("failed to validate integrity of roots: {e}")))?;
+        Ok(())
+    }
+
+    /// The root keys of an already trusted root (its certificates may have expired since).
+    fn root_keys_unchecked(&self, root: &SignedMeta) -> Result<(Root, RoleKeySet)> {
+        let v: Root = view(&root.envelope.signed, "trusted root").map_err(Error::Metadata)?;
+        let set = RoleKeySet::from_root(self.opts.dialect, &v, RoleName::Root)
+            .map_err(Error::Metadata)?;
+        Ok((v, set))
+    }
+}
+
+/// Checks a local file against a target's entry: length, sha256 and sha512 (one pass).
+pub fn check_target_file(
+    dialect: Dialect,
+    targets: &BTreeMap<String, FileMeta>,
+    name: &str,
+    file: &Path,
+) -> Result<()> {
+    let meta = targets
+        .get(name)
+        .ok_or_else(|| fail(format!("target {name:?} is not in targets")))?;
+    let f = std::fs::File::open(file)
+        .map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
+    let (len, s256, s512) = crate::tuf::signed::hash_reader(std::io::BufReader::new(f))
+        .map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
+    verify::file_meta(
+        dialect,
+        &format!("target {name:?} ({})", file.display()),
+        RoleName::Targets,
+        len,
+        &s256,
+        &s512,
+        meta,
+    )
+    .map_err(fail)
+}

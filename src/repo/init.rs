@@ -1,0 +1,149 @@
+//! `init`: new targets, snapshot and timestamp keys on disk, and root metadata signed by the
+//! root key (on its token), with the root certificate the Notary dialect needs.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::expiry::Expiries;
+use super::fsio::{self, Overwrite};
+use super::trustdir::{Gun, RepoConfig, TrustDir};
+use crate::keys::file::{encrypt_pem, KeyMeta};
+use crate::keys::memory::MemorySigner;
+use crate::keys::{canonical_key_id, Signer};
+use crate::tuf::dialect::Dialect;
+use crate::tuf::model::{to_value, Key, RoleName};
+use crate::tuf::signed::SignedMeta;
+use crate::tuf::{build, cert};
+use crate::{Error, Result};
+
+/// The roles whose keys `init` creates on disk.
+pub const DISK_ROLES: [RoleName; 3] = [RoleName::Targets, RoleName::Snapshot, RoleName::Timestamp];
+
+#[derive(Debug, Serialize)]
+pub struct InitKey {
+    pub role: RoleName,
+    pub key_id: String,
+    /// The key file, or the root key's reference.
+    pub location: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Initialized {
+    pub gun: Gun,
+    pub dialect: Dialect,
+    /// The root key's canonical ID (as `root list` shows it).
+    pub root_key_id: String,
+    pub keys: Vec<InitKey>,
+    pub root_version: u64,
+}
+
+/// Fails if `gun` is already initialized in `td` (checked before any passphrase or PIN).
+pub fn ensure_new(td: &TrustDir, gun: &Gun) -> Result<()> {
+    let path = td.config_path(gun);
+    if path.exists() {
+        return Err(Error::Usage(format!(
+            "{gun} is already initialized in {} ({})",
+            td.root.display(),
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Creates the repository. The caller holds the GUN's lock and has collected the passphrases
+/// (one per role in `DISK_ROLES`) before opening the root signer.
+#[allow(clippy::too_many_arguments)]
+pub fn init(
+    td: &TrustDir,
+    gun: &Gun,
+    dialect: Dialect,
+    root_ref: &str,
+    root: &dyn Signer,
+    passphrases: &BTreeMap<RoleName, SecretString>,
+    expiries: &Expiries,
+    now: OffsetDateTime,
+) -> Result<Initialized> {
+    ensure_new(td, gun)?;
+    // Keys first, sealed in memory; nothing touches the disk until root is signed.
+    let mut sealed = Vec::new();
+    let mut keys: Vec<(RoleName, Key)> = Vec::new();
+    for role in DISK_ROLES {
+        let pass = passphrases
+            .get(&role)
+            .ok_or_else(|| Error::Passphrase(format!("no passphrase for the {role} key")))?;
+        let k = MemorySigner::generate(format!("{role} key of {gun}"));
+        let meta = KeyMeta {
+            role: role.as_str().to_string(),
+            gun: gun.as_str().to_string(),
+        };
+        let pem = encrypt_pem(&k.secret_key(), pass, Some(&meta))?;
+        let id = canonical_key_id(k.public_key());
+        keys.push((role, dialect.public_key(k.public_key())));
+        sealed.push((role, id, pem));
+    }
+
+    let root_expires = now + expiries.get(RoleName::Root);
+    let root_key = if dialect.root_has_certificate() {
+        let der = cert::root_certificate(root, gun.as_str(), now, root_expires)?;
+        dialect.root_key(&cert::to_pem(&der))
+    } else {
+        dialect.public_key(root.public_key())
+    };
+    let root_tuf_id = dialect.key_id(&root_key);
+    keys.insert(0, (RoleName::Root, root_key));
+    let root_meta = build::root(dialect, 1, root_expires, &keys);
+    let signed = SignedMeta::sign(
+        dialect,
+        RoleName::Root,
+        to_value(&root_meta),
+        &[(root_tuf_id.as_str(), root)],
+    )?;
+
+    let mut out_keys = vec![InitKey {
+        role: RoleName::Root,
+        key_id: canonical_key_id(root.public_key()),
+        location: root_ref.to_string(),
+    }];
+    let mut key_ids = BTreeMap::from([(RoleName::Root, root_tuf_id)]);
+    fsio::create_private_dir(&td.private_dir())?;
+    for (role, id, pem) in &sealed {
+        let path: PathBuf = td.key_path(id);
+        fsio::write_secret(&path, pem.as_bytes(), Overwrite::Refuse)?;
+        key_ids.insert(*role, id.clone());
+        out_keys.push(InitKey {
+            role: *role,
+            key_id: id.clone(),
+            location: path.display().to_string(),
+        });
+    }
+    let published = td.published_dir(gun);
+    fsio::create_private_dir(&published)?;
+    for name in ["1.root.json", "root.json"] {
+        fsio::write_atomic(
+            &published.join(name),
+            &signed.bytes,
+            fsio::PUBLIC_FILE_MODE,
+            Overwrite::Replace,
+        )?;
+    }
+    let cfg = RepoConfig {
+        gun: gun.clone(),
+        dialect,
+        root_key: root_ref.to_string(),
+        root_key_id: canonical_key_id(root.public_key()),
+        key_ids,
+        versions: BTreeMap::from([(RoleName::Root, 1)]),
+    };
+    td.save_config(&cfg)?;
+    Ok(Initialized {
+        gun: gun.clone(),
+        dialect,
+        root_key_id: cfg.root_key_id,
+        keys: out_keys,
+        root_version: 1,
+    })
+}

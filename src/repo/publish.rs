@@ -1,0 +1,265 @@
+//! `publish` to a directory: targets, snapshot and timestamp signed with the keys on disk and
+//! written, all or nothing, into a static layout any HTTP server can serve:
+//! `DIR/<gun>/{root,targets,snapshot,timestamp}.json` and `DIR/<gun>/<N>.root.json`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::expiry::Expiries;
+use super::fsio::{self, Overwrite};
+use super::stage::Stage;
+use super::trustdir::{Gun, RepoConfig, TrustDir};
+use crate::keys::file::decrypt_pem;
+use crate::keys::memory::MemorySigner;
+use crate::keys::{canonical_key_id, Signer};
+use crate::tuf::build;
+use crate::tuf::model::{to_value, view, FileMeta, RoleName, Targets};
+use crate::tuf::signed::SignedMeta;
+use crate::{Error, Result};
+
+/// The roles `publish` signs with keys on disk.
+pub const PUBLISH_ROLES: [RoleName; 3] =
+    [RoleName::Targets, RoleName::Snapshot, RoleName::Timestamp];
+
+/// The key file of `role`, checked to exist (before any passphrase is asked).
+pub fn key_file(td: &TrustDir, cfg: &RepoConfig, role: RoleName) -> Result<PathBuf> {
+    let id = cfg.key_id(role)?;
+    let path = td.key_path(id);
+    if !path.is_file() {
+        return Err(Error::NotFound(format!(
+            "the {role} key of {} ({id}) is missing: {} does not exist",
+            cfg.gun,
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+/// Decrypts a role's key and checks it is the key root metadata lists for the role.
+pub fn load_key(
+    cfg: &RepoConfig,
+    role: RoleName,
+    path: &Path,
+    passphrase: &SecretString,
+) -> Result<MemorySigner> {
+    let pem = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let what = format!("the {role} key of {} ({})", cfg.gun, path.display());
+    let (secret, _meta) = decrypt_pem(&pem, passphrase, &what)?;
+    let key = MemorySigner::from_secret_key(&secret, what.clone());
+    let want = cfg.key_id(role)?;
+    if canonical_key_id(key.public_key()) != want {
+        return Err(Error::KeyFile {
+            path: path.to_path_buf(),
+            reason: format!(
+                "it holds another key than the {role} key {want} of {}",
+                cfg.gun
+            ),
+        });
+    }
+    Ok(key)
+}
+
+#[derive(Debug, Serialize)]
+pub struct Published {
+    pub gun: Gun,
+    pub repo: String,
+    pub versions: BTreeMap<RoleName, u64>,
+    pub targets: usize,
+    pub changes: usize,
+}
+
+/// Signs and writes a new version of targets, snapshot and timestamp. The caller holds the
+/// GUN's lock. On success, the publisher's copy and the config are updated and the staged
+/// changes cleared; on failure nothing in `repo_dir` changes and the stage is kept.
+#[allow(clippy::too_many_arguments)]
+pub fn publish(
+    td: &TrustDir,
+    cfg: &mut RepoConfig,
+    stage: &Stage,
+    keys: &BTreeMap<RoleName, MemorySigner>,
+    repo_dir: &Path,
+    expiries: &Expiries,
+    now: OffsetDateTime,
+) -> Result<Published> {
+    let gun = cfg.gun.clone();
+    let dialect = cfg.dialect;
+    let key = |role: RoleName| -> Result<(&str, &dyn Signer)> {
+        let k = keys
+            .get(&role)
+            .ok_or_else(|| Error::Metadata(format!("no {role} key loaded")))?;
+        Ok((cfg.key_id(role)?, k as &dyn Signer))
+    };
+
+    let root_version = cfg.version(RoleName::Root);
+    let root_bytes = td.read_published(&gun, "root.json")?.ok_or_else(|| {
+        Error::NotFound(format!(
+            "{gun}: the signed root metadata is missing from {}",
+            td.published_dir(&gun).display()
+        ))
+    })?;
+    let root = SignedMeta::parse(RoleName::Root, root_bytes).map_err(Error::Metadata)?;
+
+    let mut targets: BTreeMap<String, FileMeta> = match td.read_published(&gun, "targets.json")? {
+        Some(b) => {
+            let m = SignedMeta::parse(RoleName::Targets, b).map_err(Error::Metadata)?;
+            let t: Targets =
+                view(&m.envelope.signed, "published targets").map_err(Error::Metadata)?;
+            t.targets
+        }
+        None => BTreeMap::new(),
+    };
+    stage.apply(dialect, &mut targets)?;
+    let count = targets.len();
+
+    let v = |role: RoleName| cfg.version(role) + 1;
+    let exp = |role: RoleName| now + expiries.get(role);
+    let t = build::targets(
+        dialect,
+        v(RoleName::Targets),
+        exp(RoleName::Targets),
+        targets,
+    );
+    let tm = SignedMeta::sign(
+        dialect,
+        RoleName::Targets,
+        to_value(&t),
+        &[key(RoleName::Targets)?],
+    )?;
+    let s = build::snapshot(
+        dialect,
+        v(RoleName::Snapshot),
+        exp(RoleName::Snapshot),
+        &root,
+        &tm,
+    );
+    let sm = SignedMeta::sign(
+        dialect,
+        RoleName::Snapshot,
+        to_value(&s),
+        &[key(RoleName::Snapshot)?],
+    )?;
+    let ts = build::timestamp(
+        dialect,
+        v(RoleName::Timestamp),
+        exp(RoleName::Timestamp),
+        &sm,
+    );
+    let tsm = SignedMeta::sign(
+        dialect,
+        RoleName::Timestamp,
+        to_value(&ts),
+        &[key(RoleName::Timestamp)?],
+    )?;
+
+    // Every root version, then root, targets, snapshot, and timestamp last: a client that
+    // reads while the renames happen sees the old timestamp until everything it names exists.
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for n in 1..=root_version {
+        let name = format!("{n}.root.json");
+        let bytes = td.read_published(&gun, &name)?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "{gun}: {name} is missing from {}",
+                td.published_dir(&gun).display()
+            ))
+        })?;
+        files.push((name, bytes));
+    }
+    files.push(("root.json".into(), root.bytes.clone()));
+    files.push(("targets.json".into(), tm.bytes.clone()));
+    files.push(("snapshot.json".into(), sm.bytes.clone()));
+    files.push(("timestamp.json".into(), tsm.bytes.clone()));
+
+    let dest = gun_repo_dir(repo_dir, &gun);
+    write_all_or_nothing(&dest, &files)?;
+
+    // The publisher's own copy, then the versions, then the stage.
+    let published = td.published_dir(&gun);
+    for (name, m) in [
+        ("targets.json", &tm),
+        ("snapshot.json", &sm),
+        ("timestamp.json", &tsm),
+    ] {
+        fsio::write_atomic(
+            &published.join(name),
+            &m.bytes,
+            fsio::PUBLIC_FILE_MODE,
+            Overwrite::Replace,
+        )?;
+    }
+    let new_versions: Vec<(RoleName, u64)> = PUBLISH_ROLES.iter().map(|r| (*r, v(*r))).collect();
+    cfg.versions.extend(new_versions);
+    td.save_config(cfg)?;
+    Stage::clear(&td.staged_path(&gun))?;
+    Ok(Published {
+        gun,
+        repo: dest.display().to_string(),
+        versions: cfg.versions.clone(),
+        targets: count,
+        changes: stage.changes.len(),
+    })
+}
+
+/// `DIR/<gun>` (the GUN's components as directories).
+pub fn gun_repo_dir(repo_dir: &Path, gun: &Gun) -> PathBuf {
+    let mut p = repo_dir.to_path_buf();
+    for part in gun.as_str().split('/') {
+        p.push(part);
+    }
+    p
+}
+
+/// Writes every file into `dir`: first all of them to temp files (fsynced), then renames them
+/// in order. Any failure before the renames leaves `dir` as it was.
+pub fn write_all_or_nothing(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
+    let nothing = |e: std::io::Error, what: String| {
+        Error::io(
+            format!(
+                "publishing to {} failed ({what}); nothing was written",
+                dir.display()
+            ),
+            e,
+        )
+    };
+    fsio::create_dir(dir).map_err(|e| match e {
+        Error::Io { source, what } => nothing(source, what),
+        other => other,
+    })?;
+    for (name, _) in files {
+        let p = dir.join(name);
+        if p.is_dir() {
+            return Err(nothing(
+                std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
+                format!("{} is a directory", p.display()),
+            ));
+        }
+    }
+    let mut temps = Vec::with_capacity(files.len());
+    for (name, bytes) in files {
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".trustkey-")
+            .suffix(".tmp")
+            .permissions(std::fs::Permissions::from_mode(fsio::PUBLIC_FILE_MODE))
+            .tempfile_in(dir)
+            .map_err(|e| nothing(e, format!("creating a temp file for {name}")))?;
+        tmp.write_all(bytes)
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| nothing(e, format!("writing {name}")))?;
+        temps.push((name, tmp));
+    }
+    for (name, tmp) in temps {
+        let p = dir.join(name);
+        tmp.persist(&p)
+            .map_err(|e| Error::io(format!("renaming into {}", p.display()), e.error))?;
+    }
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! Staged target changes (`add`, `remove`) waiting for the next `publish`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::fsio::{self, Overwrite};
+use super::trustdir::read_optional;
+use crate::tuf::dialect::Dialect;
+use crate::tuf::model::FileMeta;
+use crate::{Error, Result};
+
+/// One staged change. Hashes are hex here (for people reading `status`); the dialect decides
+/// how metadata encodes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "lowercase")]
+pub enum Change {
+    Add {
+        name: String,
+        length: u64,
+        sha256: String,
+        sha512: String,
+    },
+    Remove {
+        name: String,
+    },
+}
+
+impl Change {
+    pub fn name(&self) -> &str {
+        match self {
+            Change::Add { name, .. } | Change::Remove { name } => name,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stage {
+    pub changes: Vec<Change>,
+}
+
+/// A target name: not empty, no control characters.
+pub fn check_target_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::Usage("a target name cannot be empty".into()));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::Usage(format!(
+            "target name {name:?} contains control characters"
+        )));
+    }
+    Ok(())
+}
+
+impl Stage {
+    pub fn load(path: &Path) -> Result<Self> {
+        match read_optional(path)? {
+            None => Ok(Stage::default()),
+            Some(b) => serde_json::from_slice(&b)
+                .map_err(|e| Error::Metadata(format!("{}: {e}", path.display()))),
+        }
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        if self.changes.is_empty() {
+            return Self::clear(path);
+        }
+        let mut bytes = serde_json::to_vec_pretty(self).expect("stage serializes");
+        bytes.push(b'\n');
+        fsio::write_atomic(path, &bytes, fsio::SECRET_FILE_MODE, Overwrite::Replace)
+    }
+
+    pub fn clear(path: &Path) -> Result<()> {
+        match std::fs::remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
+        }
+    }
+
+    /// Stages `change`, replacing any earlier staged change to the same name.
+    pub fn push(&mut self, change: Change) {
+        self.changes.retain(|c| c.name() != change.name());
+        self.changes.push(change);
+    }
+
+    /// Whether `name` is staged to be added.
+    pub fn adds(&self, name: &str) -> bool {
+        self.changes
+            .iter()
+            .any(|c| matches!(c, Change::Add { name: n, .. } if n == name))
+    }
+
+    /// Applies the changes to a targets map.
+    pub fn apply(&self, dialect: Dialect, targets: &mut BTreeMap<String, FileMeta>) -> Result<()> {
+        for c in &self.changes {
+            match c {
+                Change::Add {
+                    name,
+                    length,
+                    sha256,
+                    sha512,
+                } => {
+                    let mut hashes = BTreeMap::new();
+                    for (alg, h) in [("sha256", sha256), ("sha512", sha512)] {
+                        let raw = hex::decode(h).map_err(|_| {
+                            Error::Metadata(format!("staged {name}: {alg} is not hex"))
+                        })?;
+                        hashes.insert(alg.to_string(), dialect.encode_hash(&raw));
+                    }
+                    targets.insert(
+                        name.clone(),
+                        FileMeta {
+                            length: *length,
+                            hashes,
+                            version: None,
+                            custom: None,
+                            extra: Default::default(),
+                        },
+                    );
+                }
+                Change::Remove { name } => {
+                    targets.remove(name);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add(name: &str, len: u64) -> Change {
+        Change::Add {
+            name: name.into(),
+            length: len,
+            sha256: "00".repeat(32),
+            sha512: "11".repeat(64),
+        }
+    }
+
+    #[test]
+    fn later_changes_replace_earlier_ones() {
+        let mut s = Stage::default();
+        s.push(add("a", 1));
+        s.push(add("b", 2));
+        s.push(Change::Remove { name: "a".into() });
+        s.push(add("b", 3));
+        assert_eq!(
+            s.changes,
+            vec![Change::Remove { name: "a".into() }, add("b", 3)]
+        );
+        let mut t = BTreeMap::new();
+        s.apply(Dialect::Notary, &mut t).unwrap();
+        assert_eq!(t.len(), 1);
+        assert_eq!(t["b"].length, 3);
+    }
+
+    #[test]
+    fn save_load_clear() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("staged.json");
+        let mut s = Stage::default();
+        s.push(add("x", 5));
+        s.save(&p).unwrap();
+        assert_eq!(Stage::load(&p).unwrap(), s);
+        Stage::clear(&p).unwrap();
+        assert_eq!(Stage::load(&p).unwrap(), Stage::default());
+    }
+}

@@ -1,0 +1,267 @@
+//! The trust dir's layout for repositories, the per-GUN config, and the per-GUN lock.
+//!
+//! ```text
+//! TRUSTDIR/private/<key id>.key          repository keys (notary's layout)
+//! TRUSTDIR/tuf/<gun>/trustkey.json       this repository's config (RepoConfig)
+//! TRUSTDIR/tuf/<gun>/staged.json         staged target changes
+//! TRUSTDIR/tuf/<gun>/published/          the publisher's copy of what it last published
+//! TRUSTDIR/tuf/<gun>/client/             a verifier's trusted state, separate from the above
+//! TRUSTDIR/tuf/<gun>/trustkey.lock       serializes trustkey processes working on this GUN
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::fsio::{self, Overwrite};
+use crate::tuf::dialect::Dialect;
+use crate::tuf::model::RoleName;
+use crate::{Error, Result};
+
+/// A globally unique name of a repository (`docker.io/library/alpine`), checked so that it is
+/// also a safe relative path.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Gun(String);
+
+impl Gun {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Gun {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = |why: &str| Err(Error::Usage(format!("invalid GUN {s:?}: {why}")));
+        if s.is_empty() {
+            return bad("it is empty");
+        }
+        if s.len() > 255 {
+            return bad("it is longer than 255 characters");
+        }
+        if let Some(c) = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "._-/:@".contains(*c)))
+        {
+            return bad(&format!(
+                "{c:?} is not allowed (use letters, digits and ._-/:@)"
+            ));
+        }
+        if s.starts_with('/') || s.ends_with('/') {
+            return bad("it starts or ends with /");
+        }
+        if s.split('/').any(|p| p.is_empty() || p == "." || p == "..") {
+            return bad("it has an empty, . or .. path component");
+        }
+        Ok(Gun(s.to_string()))
+    }
+}
+
+impl TryFrom<String> for Gun {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<Gun> for String {
+    fn from(g: Gun) -> String {
+        g.0
+    }
+}
+
+impl fmt::Display for Gun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Paths in a trust dir.
+#[derive(Debug, Clone)]
+pub struct TrustDir {
+    pub root: PathBuf,
+}
+
+impl TrustDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        TrustDir { root: root.into() }
+    }
+
+    pub fn private_dir(&self) -> PathBuf {
+        self.root.join("private")
+    }
+
+    /// Where notary keeps (and looks for) a key: `private/<key id>.key`.
+    pub fn key_path(&self, key_id: &str) -> PathBuf {
+        self.private_dir().join(format!("{key_id}.key"))
+    }
+
+    pub fn gun_dir(&self, gun: &Gun) -> PathBuf {
+        let mut p = self.root.join("tuf");
+        for part in gun.as_str().split('/') {
+            p.push(part);
+        }
+        p
+    }
+
+    pub fn config_path(&self, gun: &Gun) -> PathBuf {
+        self.gun_dir(gun).join("trustkey.json")
+    }
+
+    pub fn staged_path(&self, gun: &Gun) -> PathBuf {
+        self.gun_dir(gun).join("staged.json")
+    }
+
+    pub fn published_dir(&self, gun: &Gun) -> PathBuf {
+        self.gun_dir(gun).join("published")
+    }
+
+    pub fn client_dir(&self, gun: &Gun) -> PathBuf {
+        self.gun_dir(gun).join("client")
+    }
+
+    /// Takes the GUN's lock, waiting (with a notice) while another trustkey holds it.
+    pub fn lock(&self, gun: &Gun, notice: impl FnOnce(&str)) -> Result<RepoLock> {
+        let dir = self.gun_dir(gun);
+        fsio::create_private_dir(&dir)?;
+        let path = dir.join("trustkey.lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(format!("opening lock {}", path.display()), e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                notice(&format!(
+                    "waiting for another trustkey working on {gun} (lock {})...",
+                    path.display()
+                ));
+                file.lock()
+                    .map_err(|e| Error::io(format!("locking {}", path.display()), e))?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io(format!("locking {}", path.display()), e))
+            }
+        }
+        Ok(RepoLock { _file: file })
+    }
+
+    /// The config of an initialized repository, or a clear "unknown GUN" error.
+    pub fn load_config(&self, gun: &Gun) -> Result<RepoConfig> {
+        let path = self.config_path(gun);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(format!(
+                    "unknown GUN {gun}: no repository initialized in {} (run `trustkey init {gun}`)",
+                    self.root.display()
+                )))
+            }
+            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+        };
+        let cfg: RepoConfig = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Metadata(format!("{}: {e}", path.display())))?;
+        if &cfg.gun != gun {
+            return Err(Error::Metadata(format!(
+                "{} is the config of {}, not {gun}",
+                path.display(),
+                cfg.gun
+            )));
+        }
+        Ok(cfg)
+    }
+
+    pub fn save_config(&self, cfg: &RepoConfig) -> Result<()> {
+        let path = self.config_path(&cfg.gun);
+        let mut bytes = serde_json::to_vec_pretty(cfg).expect("config serializes");
+        bytes.push(b'\n');
+        fsio::create_private_dir(&self.gun_dir(&cfg.gun))?;
+        fsio::write_atomic(&path, &bytes, fsio::SECRET_FILE_MODE, Overwrite::Replace)
+    }
+
+    /// Reads a file the publisher keeps (`published/root.json`, ...); `None` if absent.
+    pub fn read_published(&self, gun: &Gun, name: &str) -> Result<Option<Vec<u8>>> {
+        read_optional(&self.published_dir(gun).join(name))
+    }
+}
+
+pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+    }
+}
+
+/// Held while a command works on a GUN; released on drop (and by the OS if the process dies).
+#[derive(Debug)]
+pub struct RepoLock {
+    _file: File,
+}
+
+/// What trustkey remembers about a repository it publishes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RepoConfig {
+    pub gun: Gun,
+    pub dialect: Dialect,
+    /// The root key's reference (a `pkcs11:` URI).
+    pub root_key: String,
+    /// The root key's canonical ID (bare public key, as `root list` shows it).
+    pub root_key_id: String,
+    /// Each role's key ID as root metadata lists it.
+    pub key_ids: BTreeMap<RoleName, String>,
+    /// The version of each role last published (root: last signed).
+    pub versions: BTreeMap<RoleName, u64>,
+}
+
+impl RepoConfig {
+    pub fn key_id(&self, role: RoleName) -> Result<&str> {
+        self.key_ids.get(&role).map(String::as_str).ok_or_else(|| {
+            Error::Metadata(format!("the config of {} has no {role} key ID", self.gun))
+        })
+    }
+
+    pub fn version(&self, role: RoleName) -> u64 {
+        self.versions.get(&role).copied().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guns() {
+        for ok in [
+            "docker.io/library/alpine",
+            "localhost:5000/app",
+            "a",
+            "x/y_z-1.2",
+        ] {
+            assert!(ok.parse::<Gun>().is_ok(), "{ok}");
+        }
+        for bad in ["", "/abs", "a/../b", "a//b", "a/", "sp ace", "a\\b", "./x"] {
+            assert!(bad.parse::<Gun>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lock_serializes() {
+        let t = tempfile::tempdir().unwrap();
+        let td = TrustDir::new(t.path());
+        let gun: Gun = "example.com/app".parse().unwrap();
+        let l = td.lock(&gun, |_| {}).unwrap();
+        let path = td.gun_dir(&gun).join("trustkey.lock");
+        let f = File::open(&path).unwrap();
+        assert!(f.try_lock().is_err());
+        drop(l);
+        assert!(f.try_lock().is_ok());
+    }
+}
