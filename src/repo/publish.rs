@@ -1,6 +1,8 @@
 //! `publish` to a directory: targets, snapshot and timestamp signed with the keys on disk and
 //! written, all or nothing, into a static layout any HTTP server can serve:
-//! `DIR/<gun>/{root,targets,snapshot,timestamp}.json` and `DIR/<gun>/<N>.root.json`.
+//! `DIR/<gun>/{root,targets,snapshot,timestamp}.json`, `DIR/<gun>/<N>.root.json`, and
+//! `DIR/<gun>/<role>.<hex sha256>.json` for root, targets and snapshot (the names a notary
+//! client asks for: serve `DIR` as `https://HOST/v2/` and `notary -s https://HOST` reads it).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -170,6 +172,14 @@ pub fn publish(
             ))
         })?;
         files.push((name, bytes));
+    }
+    // Notary clients fetch root, targets and snapshot by checksum as well
+    // (`<role>.<hex sha256>.json`, as notary-server serves them): write both names.
+    for m in [&root, &tm, &sm] {
+        files.push((
+            format!("{}.{}.json", m.role, hex::encode(m.sha256)),
+            m.bytes.clone(),
+        ));
     }
     files.push(("root.json".into(), root.bytes.clone()));
     files.push(("targets.json".into(), tm.bytes.clone()));
