@@ -183,6 +183,7 @@ fn find_root(ctx: &Ctx) -> Result<KeyRef> {
             }
         }
     }
+    found.sort_by_key(|u| u.to_string());
     match found.len() {
         1 => Ok(KeyRef::Pkcs11(found.remove(0))),
         0 => Err(Error::NotFound(format!(
