@@ -818,3 +818,234 @@ fn every_repo_command_has_examples() {
         assert!(out.contains("Examples:\n  trustkey "), "{cmd}:\n{out}");
     }
 }
+
+// ---- The client on metadata made elsewhere, through the library (no token needed) ----
+
+mod lib_level {
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+
+    use time::OffsetDateTime;
+    use trustkey::keys::memory::MemorySigner;
+    use trustkey::keys::Signer;
+    use trustkey::repo::client::{check_target_file, Client, DirRemote, VerifyOptions};
+    use trustkey::repo::trustdir::{Gun, TrustDir};
+    use trustkey::tuf::dialect::Dialect;
+    use trustkey::tuf::model::{to_value, Key, RoleName};
+    use trustkey::tuf::signed::SignedMeta;
+    use trustkey::tuf::{build, cert};
+    use trustkey::Error;
+
+    fn verify_at(
+        trust: &Path,
+        gun: &str,
+        repo: &Path,
+        now: OffsetDateTime,
+    ) -> Result<trustkey::repo::client::Verified, Error> {
+        let gun: Gun = gun.parse().unwrap();
+        let remote = DirRemote {
+            dir: repo.to_path_buf(),
+        };
+        Client::new(
+            &TrustDir::new(trust),
+            &gun,
+            &remote,
+            VerifyOptions {
+                dialect: Dialect::Notary,
+                root_key_id: None,
+                now,
+            },
+        )
+        .update()
+    }
+
+    fn at(s: &str) -> OffsetDateTime {
+        Dialect::Notary.parse_time(s).unwrap()
+    }
+
+    fn verify_line(r: Result<trustkey::repo::client::Verified, Error>) -> String {
+        match r {
+            Err(Error::Verify(line)) => line,
+            other => panic!("expected a verification failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn verifies_metadata_written_by_notary() {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/notary-0.7");
+        let repo = data.join("example.com/fixture");
+        let t = tempfile::tempdir().unwrap();
+        let now = at("2026-11-26T00:00:00Z");
+        let v = verify_at(t.path(), "example.com/fixture", &repo, now).unwrap();
+        assert_eq!(v.versions[&RoleName::Targets], 2);
+        check_target_file(Dialect::Notary, &v.targets, "v1", &data.join("v1.txt")).unwrap();
+        // The same files once the timestamp has expired.
+        let e = verify_line(verify_at(
+            t.path(),
+            "example.com/fixture",
+            &repo,
+            at("2026-12-10T00:00:00Z"),
+        ));
+        assert_eq!(e, "timestamp expired at 2026-12-09T12:30:56Z");
+        // Under another GUN, notary's root certificate does not match.
+        let e = verify_line(verify_at(t.path(), "example.com/app", &repo, now));
+        assert!(
+            e.starts_with("could not validate the path to a trusted root: the root certificate ")
+                && e.ends_with("is for \"example.com/fixture\", not \"example.com/app\""),
+            "{e}"
+        );
+    }
+
+    /// A repository built with in-memory keys, to exercise root rotation.
+    struct Rotating {
+        gun: String,
+        dir: PathBuf,
+        now: OffsetDateTime,
+        roots: Vec<(MemorySigner, Key)>,
+        targets: MemorySigner,
+        snapshot: MemorySigner,
+        timestamp: MemorySigner,
+        version: u64,
+    }
+
+    impl Rotating {
+        fn new(dir: PathBuf) -> Self {
+            let gun = "example.com/rotating".to_string();
+            let now = OffsetDateTime::now_utc();
+            let roots = (0..3)
+                .map(|i| {
+                    let k = MemorySigner::generate(format!("root {i}"));
+                    let der = cert::root_certificate(
+                        &k,
+                        &gun,
+                        now - time::Duration::hours(1),
+                        now + time::Duration::days(3650),
+                    )
+                    .unwrap();
+                    let key = Dialect::Notary.root_key(&cert::to_pem(&der));
+                    (k, key)
+                })
+                .collect();
+            std::fs::create_dir_all(&dir).unwrap();
+            Rotating {
+                gun,
+                dir,
+                now,
+                roots,
+                targets: MemorySigner::generate("targets"),
+                snapshot: MemorySigner::generate("snapshot"),
+                timestamp: MemorySigner::generate("timestamp"),
+                version: 0,
+            }
+        }
+
+        /// Root `version` listing root key `listed`, signed by the root keys `signers`;
+        /// written as `N.root.json` and `root.json`, with new targets, snapshot, timestamp.
+        fn publish_root(&mut self, version: u64, listed: usize, signers: &[usize]) {
+            let d = Dialect::Notary;
+            let exp = self.now + time::Duration::days(30);
+            let keys = vec![
+                (RoleName::Root, self.roots[listed].1.clone()),
+                (RoleName::Targets, d.public_key(self.targets.public_key())),
+                (RoleName::Snapshot, d.public_key(self.snapshot.public_key())),
+                (
+                    RoleName::Timestamp,
+                    d.public_key(self.timestamp.public_key()),
+                ),
+            ];
+            let root = build::root(d, version, exp, &keys);
+            let ids: Vec<String> = signers
+                .iter()
+                .map(|i| d.key_id(&self.roots[*i].1))
+                .collect();
+            let sigs: Vec<(&str, &dyn Signer)> = signers
+                .iter()
+                .zip(&ids)
+                .map(|(i, id)| (id.as_str(), &self.roots[*i].0 as &dyn Signer))
+                .collect();
+            let rm = SignedMeta::sign(d, RoleName::Root, to_value(&root), &sigs).unwrap();
+            self.version += 1;
+            let v = self.version;
+            let id = |k: &MemorySigner| trustkey::keys::canonical_key_id(k.public_key());
+            let (tid, sid, tsid) = (id(&self.targets), id(&self.snapshot), id(&self.timestamp));
+            let tm = SignedMeta::sign(
+                d,
+                RoleName::Targets,
+                to_value(&build::targets(d, v, exp, BTreeMap::new())),
+                &[(tid.as_str(), &self.targets)],
+            )
+            .unwrap();
+            let sm = SignedMeta::sign(
+                d,
+                RoleName::Snapshot,
+                to_value(&build::snapshot(d, v, exp, &rm, &tm)),
+                &[(sid.as_str(), &self.snapshot)],
+            )
+            .unwrap();
+            let tsm = SignedMeta::sign(
+                d,
+                RoleName::Timestamp,
+                to_value(&build::timestamp(d, v, exp, &sm)),
+                &[(tsid.as_str(), &self.timestamp)],
+            )
+            .unwrap();
+            for (name, m) in [
+                (format!("{version}.root.json"), &rm),
+                ("root.json".to_string(), &rm),
+                ("targets.json".to_string(), &tm),
+                ("snapshot.json".to_string(), &sm),
+                ("timestamp.json".to_string(), &tsm),
+            ] {
+                std::fs::write(self.dir.join(name), &m.bytes).unwrap();
+            }
+        }
+
+        fn verify(&self, client: &Path) -> Result<trustkey::repo::client::Verified, Error> {
+            verify_at(client, &self.gun, &self.dir, self.now)
+        }
+    }
+
+    #[test]
+    fn root_rotation_walks_every_version() {
+        let t = tempfile::tempdir().unwrap();
+        let mut r = Rotating::new(t.path().join("repo"));
+        let (early, late) = (t.path().join("early"), t.path().join("late"));
+        r.publish_root(1, 0, &[0]);
+        r.verify(&early).unwrap();
+        r.verify(&late).unwrap();
+        // v2: the new root key 1, signed by the old key 0 and by itself.
+        r.publish_root(2, 1, &[0, 1]);
+        assert_eq!(r.verify(&early).unwrap().versions[&RoleName::Root], 2);
+        // v3: key 2, signed by 1 and 2. `late` still trusts v1 and walks 2.root.json, 3.root.json.
+        r.publish_root(3, 2, &[1, 2]);
+        assert_eq!(r.verify(&late).unwrap().versions[&RoleName::Root], 3);
+        assert_eq!(r.verify(&early).unwrap().versions[&RoleName::Root], 3);
+
+        // v4 signed only by its own new key: does not chain to the trusted root.
+        let t2 = tempfile::tempdir().unwrap();
+        let mut r = Rotating::new(t2.path().join("repo"));
+        let c = t2.path().join("client");
+        r.publish_root(1, 0, &[0]);
+        r.verify(&c).unwrap();
+        r.publish_root(2, 1, &[1]);
+        assert_eq!(
+            verify_line(r.verify(&c)),
+            "could not validate the path to a trusted root: failed to validate data with current trusted certificates"
+        );
+        // v2 signed by the old key only, not by its own.
+        r.publish_root(2, 1, &[0]);
+        let e = verify_line(r.verify(&c));
+        assert!(
+            e.starts_with("could not validate the path to a trusted root: failed to validate integrity of roots: root: valid signatures did not meet threshold for root"),
+            "{e}"
+        );
+        // A rolled-back root.
+        r.publish_root(2, 1, &[0, 1]);
+        r.verify(&c).unwrap();
+        r.publish_root(1, 0, &[0]);
+        assert_eq!(
+            verify_line(r.verify(&c)),
+            "root: version 1 is lower than current version 2"
+        );
+    }
+}
