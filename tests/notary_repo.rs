@@ -887,6 +887,14 @@ mod lib_level {
             at("2026-12-10T00:00:00Z"),
         ));
         assert_eq!(e, "timestamp expired at 2026-12-09T12:30:56Z");
+        // Long after: root metadata has expired (notary: 10 years).
+        let e = verify_line(verify_at(
+            t.path(),
+            "example.com/fixture",
+            &repo,
+            at("2037-01-01T00:00:00Z"),
+        ));
+        assert_eq!(e, "root expired at 2036-11-22T12:30:18Z");
         // Under another GUN, notary's root certificate does not match.
         let e = verify_line(verify_at(t.path(), "example.com/app", &repo, now));
         assert!(

@@ -381,10 +381,10 @@ fn publish_cmd(
 ) -> Result<()> {
     let repo = need_repo(repo)?;
     let expiries = Expiries::new(expires, &PUBLISH_ROLES)?;
-    let mut cfg = td.load_config(&gun)?;
+    td.load_config(&gun)?;
     let _lock = td.lock(&gun, |m| ctx.output.progress(m))?;
     // Re-read under the lock: another publish may just have finished.
-    cfg = td.load_config(&gun).unwrap_or(cfg);
+    let mut cfg = td.load_config(&gun)?;
     let stage = Stage::load(&td.staged_path(&gun))?;
     // Every key file must be there before any passphrase is asked.
     let mut paths = BTreeMap::new();
@@ -426,7 +426,7 @@ fn client_update(
     gun: &Gun,
     repo: Option<PathBuf>,
     root_keyid: Option<String>,
-) -> Result<crate::repo::client::Verified> {
+) -> Result<(crate::repo::client::Verified, Dialect)> {
     let repo = need_repo(repo)?;
     let remote = DirRemote {
         dir: gun_repo_dir(&repo, gun),
@@ -445,7 +445,7 @@ fn client_update(
             now: OffsetDateTime::now_utc(),
         },
     );
-    client.update()
+    Ok((client.update()?, dialect))
 }
 
 #[derive(Debug, Serialize)]
@@ -480,8 +480,8 @@ fn list(
     repo: Option<PathBuf>,
     root_keyid: Option<String>,
 ) -> Result<()> {
-    let v = client_update(td, &gun, repo, root_keyid)?;
-    let rows = listed(Dialect::Notary, &v.targets);
+    let (v, dialect) = client_update(td, &gun, repo, root_keyid)?;
+    let rows = listed(dialect, &v.targets);
     ctx.output.emit(&rows, |rows| {
         if rows.is_empty() {
             return format!("no targets in {gun}");
@@ -527,11 +527,7 @@ fn verify_cmd(
             .ok_or_else(|| Error::Usage(format!("--target {t:?}: expected NAME=FILE")))?;
         files.push((name.to_string(), PathBuf::from(file)));
     }
-    let v = client_update(td, &gun, repo, root_keyid)?;
-    let dialect = td
-        .load_config(&gun)
-        .map(|c| c.dialect)
-        .unwrap_or(Dialect::Notary);
+    let (v, dialect) = client_update(td, &gun, repo, root_keyid)?;
     let mut checked = Vec::new();
     for (name, file) in &files {
         check_target_file(dialect, &v.targets, name, file)?;
