@@ -51,7 +51,11 @@ impl Hsm {
             .args(["--so-pin", SO_PIN, "--pin", PIN])
             .output()
             .expect("softhsm2-util is installed (scripts/test.sh installs softhsm2)");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         self.serial_of(label)
     }
 
@@ -62,15 +66,16 @@ impl Hsm {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
+        // Each slot prints "Serial number:" before "Label:".
         let mut serial = None;
-        let mut this = false;
+        let mut last_serial = String::new();
         for line in text.lines().map(str::trim) {
-            if let Some(l) = line.strip_prefix("Label:") {
-                this = l.trim() == label;
-            }
             if let Some(s) = line.strip_prefix("Serial number:") {
-                if this {
-                    serial = Some(s.trim().to_string());
+                last_serial = s.trim().to_string();
+            }
+            if let Some(l) = line.strip_prefix("Label:") {
+                if l.trim() == label {
+                    serial = Some(last_serial.clone());
                 }
             }
         }
