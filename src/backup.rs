@@ -451,6 +451,20 @@ pub fn create(
         )));
     }
     let private = trust_dir.join(PRIVATE_DIR);
+    if let (Some(parent), Ok(private_real)) = (out.parent(), fs::canonicalize(&private)) {
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        if fs::canonicalize(parent).is_ok_and(|p| p.starts_with(&private_real)) {
+            return Err(Error::Usage(format!(
+                "{} is inside {}: the backup would be backed up next time; write it elsewhere",
+                out.display(),
+                private.display()
+            )));
+        }
+    }
     let mut sources = Vec::new();
     match fs::symlink_metadata(&private) {
         Ok(_) => {
@@ -542,9 +556,16 @@ pub fn create(
     for src in &sources {
         let mut h = header_for(src);
         let data: &[u8] = src.data.as_ref().map(|d| d.as_slice()).unwrap_or(&[]);
-        builder
-            .append_data(&mut h, &src.path, data)
-            .map_err(|e| Error::io(what(), e))?;
+        let dir_name = format!("{}/", src.path);
+        if src.data.is_none() && dir_name.len() < 100 {
+            // Directories with a trailing slash, as GNU tar writes them (`append_data` drops it).
+            h.as_old_mut().name[..dir_name.len()].copy_from_slice(dir_name.as_bytes());
+            h.set_cksum();
+            builder.append(&h, data)
+        } else {
+            builder.append_data(&mut h, &src.path, data)
+        }
+        .map_err(|e| Error::io(what(), e))?;
     }
     let bytes = builder
         .into_inner()
@@ -647,6 +668,19 @@ fn pem_header(pem: &str, name: &str) -> Option<String> {
     None
 }
 
+/// Old notary releases named keys `<keyid>_<role>.key` (under `root_keys/` and
+/// `tuf_keys/<gun>/`); today's name is `<keyid>.key`. Returns the key ID and the legacy role.
+fn split_legacy_name(stem: &str) -> (&str, Option<&str>) {
+    match stem.split_once('_') {
+        Some((id, role))
+            if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) && !role.is_empty() =>
+        {
+            (id, Some(role))
+        }
+        _ => (stem, None),
+    }
+}
+
 /// The passphrase role of a notary `role:` header value.
 pub fn passphrase_role(role: &str) -> Option<KeyRole> {
     Some(match role {
@@ -680,12 +714,13 @@ pub fn verify(archive: &Archive, prompter: &mut dyn Prompter) -> VerifyReport {
     for (path, bytes) in archive.files() {
         let escrow = path.starts_with("escrow/");
         let file_name = path.rsplit('/').next().unwrap_or(path);
+        let (key_id, legacy_role) = match file_name.strip_suffix(".key") {
+            Some(stem) if !escrow => split_legacy_name(stem),
+            _ => (file_name, None),
+        };
         let mut check = KeyCheck {
             path: path.to_string(),
-            key_id: file_name
-                .strip_suffix(".key")
-                .unwrap_or(file_name)
-                .to_string(),
+            key_id: key_id.to_string(),
             actual_key_id: None,
             role: None,
             gun: None,
@@ -705,7 +740,7 @@ pub fn verify(archive: &Archive, prompter: &mut dyn Prompter) -> VerifyReport {
                 Err(_) => check.error = Some("not a PEM text file".into()),
                 Ok(pem) => {
                     t.pem = Some(pem);
-                    check.role = pem_header(pem, "role");
+                    check.role = pem_header(pem, "role").or(legacy_role.map(String::from));
                     check.gun = pem_header(pem, "gun");
                     if escrow {
                         t.role = Some(KeyRole::Root);
@@ -768,6 +803,9 @@ pub fn verify(archive: &Archive, prompter: &mut dyn Prompter) -> VerifyReport {
             }
         })();
         match outcome {
+            Err(e @ Error::PinUnavailable(_)) => {
+                check.error = Some(format!("{e}; set {}", role.env_vars().join(" or ")))
+            }
             Err(e) => check.error = Some(e.to_string()),
             Ok(key) => {
                 let id = canonical_key_id(&key.public_key());
@@ -1087,6 +1125,13 @@ mod tests {
         );
         assert_eq!(passphrase_role("targets/"), None);
         assert_eq!(passphrase_role("root"), Some(KeyRole::Root));
+        let id = "ab".repeat(32);
+        assert_eq!(
+            split_legacy_name(&format!("{id}_root")),
+            (id.as_str(), Some("root"))
+        );
+        assert_eq!(split_legacy_name(&id), (id.as_str(), None));
+        assert_eq!(split_legacy_name("my_key"), ("my_key", None));
     }
 
     fn archive_of(files: &[(&str, &[u8])]) -> Archive {

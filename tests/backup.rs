@@ -145,7 +145,10 @@ fn create_is_owner_only_and_listed_by_gnu_tar() {
         .iter()
         .map(|l| l.split_whitespace().last().unwrap())
         .collect();
-    assert!(names.iter().any(|n| n.trim_end_matches('/') == "private"));
+    // Directories carry a trailing slash, as GNU tar writes them.
+    assert!(names.contains(&"private/"));
+    assert!(names.contains(&"private/tuf_keys/"));
+    assert!(names.contains(&"escrow/"));
     assert!(names.contains(&format!("private/{KEY_A}.key").as_str()));
     assert!(names.contains(&format!("private/tuf_keys/{KEY_B}.key").as_str()));
     assert!(names.contains(&"escrow/root-escrow.p8"));
@@ -183,6 +186,17 @@ fn create_refuses_to_overwrite_without_force() {
     assert_ne!(fs::read(&out).unwrap(), b"precious");
     // No temp files left beside it.
     assert_eq!(fs::read_dir(t.path()).unwrap().count(), 2);
+}
+
+#[test]
+fn create_refuses_an_archive_inside_private() {
+    let t = tempfile::tempdir().unwrap();
+    let td = populated_trust_dir(t.path());
+    let before = tree(&td);
+    let o = create_backup(&td, &td.join("private/backup.tgz"), &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("inside"), "{}", stderr(&o));
+    assert_eq!(tree(&td), before);
 }
 
 #[test]

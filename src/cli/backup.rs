@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use super::Ctx;
-use crate::backup::{self, Status, MAX_ENTRY_BYTES, MAX_TOTAL_BYTES};
+use crate::backup::{self, Status, MAX_ENTRIES, MAX_ENTRY_BYTES, MAX_TOTAL_BYTES};
 use crate::repo::fsio::Overwrite;
 use crate::{Error, Result};
 
@@ -63,7 +63,7 @@ Examples:
     #[command(after_help = "\
 Before writing anything, every entry is checked: only regular files and directories below
 private/ and escrow/, no absolute paths or `..`, no links, devices or FIFOs, no duplicates, at most
-1 MiB per entry and 64 MiB in all. Existing keys are never replaced without --force. If a write
+1 MiB per entry, 64 MiB and 4096 entries in all. Existing keys are never replaced without --force. If a write
 fails, what this run wrote is removed (and replaced keys are put back).
 Escrow files are restored to <trust dir>/escrow/.
 
@@ -188,4 +188,5 @@ fn restore(ctx: &Ctx, path: &std::path::Path, ow: Overwrite) -> Result<()> {
 }
 
 // The limits the help text states.
-const _: () = assert!(MAX_ENTRY_BYTES == 1 << 20 && MAX_TOTAL_BYTES == 64 << 20);
+const _: () =
+    assert!(MAX_ENTRY_BYTES == 1 << 20 && MAX_TOTAL_BYTES == 64 << 20 && MAX_ENTRIES == 4096);
