@@ -284,21 +284,9 @@ pub fn read_archive(path: &Path) -> Result<Archive> {
     }
     // A file may not stand where another entry needs a directory.
     for e in &entries {
-        let mut prefix = String::new();
-        for part in e
-            .path
-            .split('/')
-            .collect::<Vec<_>>()
-            .iter()
-            .rev()
-            .skip(1)
-            .rev()
-        {
-            if !prefix.is_empty() {
-                prefix.push('/');
-            }
-            prefix.push_str(part);
-            if seen.get(&prefix) == Some(&false) {
+        for (i, _) in e.path.match_indices('/') {
+            let prefix = &e.path[..i];
+            if seen.get(prefix) == Some(&false) {
                 return Err(refuse(
                     &e.path,
                     &format!("{prefix:?} is a file in this archive, not a directory"),
@@ -382,6 +370,13 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<Source>) -> Result<()> {
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
         let entry_path = format!("{rel}/{name}");
         let ft = meta.file_type();
+        // Only what restore accepts goes in.
+        if let Err(reason) = normalize(entry_path.as_bytes(), ft.is_dir()) {
+            return Err(Error::Usage(format!(
+                "{}: {reason}; rename it before backing up",
+                path.display()
+            )));
+        }
         if ft.is_dir() {
             out.push(Source {
                 path: entry_path.clone(),
@@ -505,6 +500,12 @@ pub fn create(
                 inc.display()
             )));
         };
+        if let Err(reason) = normalize(format!("{ESCROW_DIR}/{name}").as_bytes(), false) {
+            return Err(Error::Usage(format!(
+                "--include {}: {reason}; rename it",
+                inc.display()
+            )));
+        }
         if !escrow_names.insert(name.to_string()) {
             return Err(Error::Usage(format!(
                 "two --include files are named {name:?}; they would be the same escrow/{name} \
@@ -574,14 +575,17 @@ pub fn create(
     fsio::write_atomic(out, &bytes, SECRET_FILE_MODE, overwrite)?;
 
     // Prove the archive restores: read it back with the same checks restore applies.
-    let back = read_archive(out)?;
     let written = sources.iter().filter(|s| s.data.is_some()).count();
-    if back.files().count() != written {
-        return Err(Error::Verify(format!(
-            "{}: read back {} files, wrote {written}",
-            out.display(),
-            back.files().count()
-        )));
+    let check = read_archive(out).and_then(|back| match back.files().count() {
+        n if n == written => Ok(()),
+        n => Err(Error::Verify(format!(
+            "{}: read back {n} files, wrote {written}",
+            out.display()
+        ))),
+    });
+    if let Err(e) = check {
+        let _ = fs::remove_file(out);
+        return Err(e);
     }
 
     Ok(CreateReport {

@@ -372,6 +372,13 @@ fn hostile(add: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
 
 /// Restores `archive` into a trust dir holding one key, and into a missing one; both must be
 /// refused with a one-line error containing every `expect` string and leave no trace.
+/// `assert_refused` for one bad entry: the error names it.
+fn assert_refused_entry(archive: Vec<u8>, expect: &[&str]) {
+    let mut all = vec!["refusing entry"];
+    all.extend_from_slice(expect);
+    assert_refused(archive, &all)
+}
+
 fn assert_refused(archive: Vec<u8>, expect: &[&str]) {
     let t = tempfile::tempdir().unwrap();
     let path = t.path().join("hostile.tgz");
@@ -395,7 +402,7 @@ fn assert_refused(archive: Vec<u8>, expect: &[&str]) {
         assert_eq!(o.status.code(), Some(5), "a verify-type refusal");
         let err = stderr(&o);
         assert_eq!(err.lines().count(), 1, "one-line error: {err}");
-        assert!(err.contains("refusing entry"), "{err}");
+        assert!(err.contains("refusing"), "{err}");
         for e in expect {
             assert!(err.contains(e), "{err:?} should contain {e:?}");
         }
@@ -410,19 +417,19 @@ fn assert_refused(archive: Vec<u8>, expect: &[&str]) {
     c.args(["backup", "verify"]).arg(&path);
     let o = run(c);
     assert_eq!(o.status.code(), Some(5));
-    assert!(stderr(&o).contains("refusing entry"));
+    assert!(stderr(&o).contains("refusing"));
 }
 
 #[test]
 fn hostile_absolute_path() {
     let a = hostile(|b| append_raw(b, "/tmp/evil.key", tar::EntryType::Regular, b"x"));
-    assert_refused(a, &["\"/tmp/evil.key\"", "absolute path"]);
+    assert_refused_entry(a, &["\"/tmp/evil.key\"", "absolute path"]);
 }
 
 #[test]
 fn hostile_dotdot() {
     let a = hostile(|b| append_raw(b, "private/../../evil.key", tar::EntryType::Regular, b"x"));
-    assert_refused(a, &["\"private/../../evil.key\"", "`..`"]);
+    assert_refused_entry(a, &["\"private/../../evil.key\"", "`..`"]);
 }
 
 #[test]
@@ -433,7 +440,7 @@ fn hostile_symlink() {
         h.set_cksum();
         b.append(&h, &b""[..]).unwrap();
     });
-    assert_refused(a, &["\"private/link.key\"", "symbolic link", "/etc/passwd"]);
+    assert_refused_entry(a, &["\"private/link.key\"", "symbolic link", "/etc/passwd"]);
 }
 
 #[test]
@@ -444,7 +451,7 @@ fn hostile_hard_link() {
         h.set_cksum();
         b.append(&h, &b""[..]).unwrap();
     });
-    assert_refused(a, &["\"private/hard.key\"", "hard link"]);
+    assert_refused_entry(a, &["\"private/hard.key\"", "hard link"]);
 }
 
 #[test]
@@ -456,13 +463,13 @@ fn hostile_char_device() {
         h.set_cksum();
         b.append(&h, &b""[..]).unwrap();
     });
-    assert_refused(a, &["\"private/null.key\"", "character device"]);
+    assert_refused_entry(a, &["\"private/null.key\"", "character device"]);
 }
 
 #[test]
 fn hostile_fifo() {
     let a = hostile(|b| append_raw(b, "private/pipe.key", tar::EntryType::Fifo, b""));
-    assert_refused(a, &["\"private/pipe.key\"", "FIFO"]);
+    assert_refused_entry(a, &["\"private/pipe.key\"", "FIFO"]);
 }
 
 #[test]
@@ -475,14 +482,41 @@ fn hostile_duplicate_entry() {
             b"replacement",
         )
     });
-    assert_refused(a, &[KEY_B, "duplicate entry"]);
+    assert_refused_entry(a, &[KEY_B, "duplicate entry"]);
 }
 
 #[test]
 fn hostile_oversized_entry() {
     let big = vec![b'A'; (1 << 20) + 1];
     let a = hostile(|b| append_raw(b, "private/big.key", tar::EntryType::Regular, &big));
-    assert_refused(a, &["\"private/big.key\"", "1048577 bytes", "1 MiB"]);
+    assert_refused_entry(a, &["\"private/big.key\"", "1048577 bytes", "1 MiB"]);
+}
+
+#[test]
+fn hostile_total_over_bound() {
+    // 65 entries of 1 MiB each: every one within the per-entry bound, 65 MiB in all.
+    let mib = vec![0u8; 1 << 20];
+    let a = hostile(|b| {
+        for i in 0..65 {
+            append_raw(
+                b,
+                &format!("private/f{i}.key"),
+                tar::EntryType::Regular,
+                &mib,
+            );
+        }
+    });
+    assert_refused(a, &["more than 67108864 bytes (64 MiB)"]);
+}
+
+#[test]
+fn hostile_too_many_entries() {
+    let a = hostile(|b| {
+        for i in 0..4100 {
+            append_raw(b, &format!("private/d{i}/"), tar::EntryType::Directory, b"");
+        }
+    });
+    assert_refused(a, &["more than 4096 entries"]);
 }
 
 #[test]
@@ -495,7 +529,7 @@ fn hostile_entry_outside_private() {
             b"{}",
         )
     });
-    assert_refused(
+    assert_refused_entry(
         a,
         &["\"tuf/example.com/app/root.json\"", "outside private/"],
     );
@@ -507,7 +541,7 @@ fn hostile_file_where_a_directory_goes() {
         append_raw(b, "private/sub", tar::EntryType::Regular, b"x");
         append_raw(b, "private/sub/k.key", tar::EntryType::Regular, b"y");
     });
-    assert_refused(a, &["private/sub/k.key", "not a directory"]);
+    assert_refused_entry(a, &["private/sub/k.key", "not a directory"]);
 }
 
 #[test]
