@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -507,6 +507,18 @@ fn hostile_total_over_bound() {
         }
     });
     assert_refused(a, &["more than 67108864 bytes (64 MiB)"]);
+}
+
+#[test]
+fn hostile_long_name_bomb() {
+    // A GNU long-name record of 80 MiB: the tar reader would hold it in memory; the bound on
+    // decompressed bytes stops it first.
+    let a = hostile(|b| {
+        let h = raw_header(b"././@LongLink", tar::EntryType::GNULongName, 80 << 20);
+        b.append(&h, std::io::repeat(b'a').take(80 << 20)).unwrap();
+        append_raw(b, "private/x.key", tar::EntryType::Regular, b"x");
+    });
+    assert_refused(a, &["MiB of tar data"]);
 }
 
 #[test]
