@@ -1,5 +1,6 @@
 //! The command line: global flags, the command tree, and the per-command context.
 
+pub mod backup;
 pub mod root;
 pub mod token;
 
@@ -85,6 +86,9 @@ pub enum Command {
     /// The root key: create it on tokens, find it, duplicate it from escrow.
     #[command(subcommand)]
     Root(root::RootCmd),
+    /// Back up, verify and restore the keys in the trust dir (tar.gz, owner-only).
+    #[command(subcommand)]
+    Backup(backup::BackupCmd),
 }
 
 /// What every command handler gets: global settings, the open token modules, the prompter.
@@ -159,6 +163,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let result = match cli.command {
         Command::Token(c) => c.run(&ctx),
         Command::Root(c) => c.run(&ctx),
+        Command::Backup(c) => c.run(&ctx),
     };
     let fin = ctx.finish();
     result.and(fin)
