@@ -497,6 +497,18 @@ fn pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock<'_>>, String> {
     Ok(blocks)
 }
 
+/// The DER of the first PEM block labelled `label` in `text` (blocks with headers included).
+pub(crate) fn pem_decode(
+    text: &str,
+    label: &str,
+) -> std::result::Result<Zeroizing<Vec<u8>>, String> {
+    let blocks = pem_blocks(text)?;
+    match blocks.iter().find(|b| b.label == label) {
+        Some(b) => b.decode_body(),
+        None => Err(format!("no {label} PEM block found")),
+    }
+}
+
 /// Encodes `der` as PEM the way Go's `pem.Encode` does: headers as `key: value` lines (in the
 /// order given) and a blank line after them, base64 in 64-character lines, a final newline.
 pub fn pem_encode(label: &str, headers: &[(&str, &str)], der: &[u8]) -> Zeroizing<String> {
