@@ -46,6 +46,8 @@ const PEM_LINE: usize = 64;
 /// The headers notary reads.
 const HEADER_ROLE: &str = "role";
 const HEADER_GUN: &str = "gun";
+const LEGACY_PEM_ENCRYPTION: &str = "legacy PEM encryption (Proc-Type header) is not \
+     supported; convert the key with `openssl pkcs8 -topk8 -v2 aes-256-cbc -v2prf hmacWithSHA1`";
 
 /// The PEM headers notary writes above the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,11 +204,7 @@ pub fn parse_plain_pem(pem: &str, what: &str) -> Result<(p256::SecretKey, Option
         return Err(bad(no_key_block(&blocks)));
     };
     if block.header("Proc-Type").is_some() {
-        return Err(bad(
-            "legacy PEM encryption (Proc-Type header) is not supported; convert the key with \
-             `openssl pkcs8 -topk8 -v2 aes-256-cbc`"
-                .into(),
-        ));
+        return Err(bad(LEGACY_PEM_ENCRYPTION.into()));
     }
     let der = block.decode_body().map_err(bad)?;
     let secret = match block.label {
@@ -252,7 +250,9 @@ fn decrypt_inner(
 ) -> std::result::Result<(p256::SecretKey, Option<KeyMeta>), Failure> {
     let blocks = pem_blocks(pem).map_err(Failure::Malformed)?;
     let Some(block) = blocks.iter().find(|b| b.label == ENCRYPTED_LABEL) else {
-        let reason = if blocks.iter().any(|b| is_private_key_label(b.label)) {
+        let reason = if blocks.iter().any(|b| b.header("Proc-Type").is_some()) {
+            LEGACY_PEM_ENCRYPTION.to_string()
+        } else if blocks.iter().any(|b| is_private_key_label(b.label)) {
             format!("the key is not encrypted (expected PEM type {ENCRYPTED_LABEL:?}); import it with `key import`")
         } else {
             no_key_block(&blocks)
@@ -717,6 +717,15 @@ MC4CAQAwBQYDK2VwBCIEIHqQCoyZ1SGhiAHQvjgWTEOEugWLbywIdm9eWkloI03L
         let plain = new_key().to_pkcs8_pem(Default::default()).unwrap();
         let r = key_file(decrypt_pem(&plain, &p, "k.key"));
         assert!(r.contains("not encrypted"), "{r}");
+        let legacy = "-----BEGIN EC PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\
+                      DEK-Info: AES-256-CBC,00000000000000000000000000000000\n\nMAA=\n\
+                      -----END EC PRIVATE KEY-----\n";
+        let r = key_file(decrypt_pem(legacy, &p, "k.key"));
+        assert!(r.contains("Proc-Type"), "{r}");
+        assert!(matches!(
+            parse_plain_pem(legacy, "k.key"),
+            Err(Error::KeyFile { reason, .. }) if reason.contains("Proc-Type")
+        ));
     }
 
     #[test]
