@@ -653,25 +653,6 @@ impl VerifyReport {
     }
 }
 
-/// A PEM header (`role: targets`) above the base64 body, as notary writes them.
-fn pem_header(pem: &str, name: &str) -> Option<String> {
-    let mut lines = pem.lines().skip_while(|l| !l.starts_with("-----BEGIN "));
-    lines.next()?;
-    for line in lines {
-        let line = line.trim_end_matches('\r');
-        if line.is_empty() || line.starts_with("-----") {
-            break;
-        }
-        let Some((k, v)) = line.split_once(':') else {
-            break;
-        };
-        if k.trim().eq_ignore_ascii_case(name) {
-            return Some(v.trim().to_string());
-        }
-    }
-    None
-}
-
 /// Old notary releases named keys `<keyid>_<role>.key` (under `root_keys/` and
 /// `tuf_keys/<gun>/`); today's name is `<keyid>.key`. Returns the key ID and the legacy role.
 fn split_legacy_name(stem: &str) -> (&str, Option<&str>) {
@@ -744,8 +725,13 @@ pub fn verify(archive: &Archive, prompter: &mut dyn Prompter) -> VerifyReport {
                 Err(_) => check.error = Some("not a PEM text file".into()),
                 Ok(pem) => {
                     t.pem = Some(pem);
-                    check.role = pem_header(pem, "role").or(legacy_role.map(String::from));
-                    check.gun = pem_header(pem, "gun");
+                    let meta = crate::keys::file::read_meta(pem);
+                    check.role = meta
+                        .as_ref()
+                        .map(|m| m.role.clone())
+                        .filter(|r| !r.is_empty())
+                        .or(legacy_role.map(String::from));
+                    check.gun = meta.map(|m| m.gun).filter(|g| !g.is_empty());
                     if escrow {
                         t.role = Some(KeyRole::Root);
                         check.role.get_or_insert_with(|| "root".into());
@@ -1116,13 +1102,6 @@ mod tests {
 
     #[test]
     fn headers() {
-        let pem = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nrole: targets\ngun: docker.io/x/y\n\n\
-                   MIIB\n-----END ENCRYPTED PRIVATE KEY-----\n";
-        assert_eq!(pem_header(pem, "role").as_deref(), Some("targets"));
-        assert_eq!(pem_header(pem, "gun").as_deref(), Some("docker.io/x/y"));
-        let bare =
-            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n";
-        assert_eq!(pem_header(bare, "role"), None);
         assert_eq!(
             passphrase_role("targets/releases"),
             Some(KeyRole::Delegation)

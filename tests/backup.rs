@@ -603,9 +603,8 @@ fn verify_reports_keys_it_cannot_open_without_prompting() {
     assert!(stderr(&o).contains("1 of 1 key(s) failed"));
 }
 
-/// Real encrypted keys from `keys::file::encrypt_pem`, or `None` while that API is still the
-/// `unimplemented!` stub (before the keys-file branch is merged).
-fn encrypted_key(role: &str, gun: &str, pass: &str, with_meta: bool) -> Option<(String, String)> {
+/// A real encrypted key from `keys::file::encrypt_pem`: (key ID, PEM).
+fn encrypted_key(role: &str, gun: &str, pass: &str, with_meta: bool) -> (String, String) {
     use secrecy::SecretString;
     use trustkey::keys::file::{encrypt_pem, KeyMeta};
     let secret = p256::SecretKey::random(&mut rand_core::OsRng);
@@ -614,41 +613,19 @@ fn encrypted_key(role: &str, gun: &str, pass: &str, with_meta: bool) -> Option<(
         gun: gun.into(),
     };
     let pass = SecretString::from(pass.to_string());
-    let prev = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let r = std::panic::catch_unwind(|| {
-        encrypt_pem(&secret, &pass, with_meta.then_some(&meta)).expect("encrypt_pem")
-    });
-    std::panic::set_hook(prev);
-    match r {
-        Ok(pem) => Some((
-            trustkey::keys::canonical_key_id(&secret.public_key()),
-            pem.to_string(),
-        )),
-        Err(p) => {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            assert!(
-                msg.contains("not implemented") || msg.contains("work in progress"),
-                "encrypt_pem panicked: {msg}"
-            );
-            None
-        }
-    }
+    let pem = encrypt_pem(&secret, &pass, with_meta.then_some(&meta)).expect("encrypt_pem");
+    (
+        trustkey::keys::canonical_key_id(&secret.public_key()),
+        pem.to_string(),
+    )
 }
 
-const SKIP: &str = "SKIPPED: keys::file::encrypt_pem is still unimplemented (keys-file branch \
-                    not merged); this test runs for real once it is";
-
 /// A trust dir with real encrypted targets and snapshot keys, a backup of it with a root escrow
-/// file; `None` before the key-file API exists.
-fn real_backup(t: &Path) -> Option<(PathBuf, PathBuf, Vec<String>)> {
-    let (tid, tpem) = encrypted_key("targets", "example.com/app", "targets pass 1", true)?;
-    let (sid, spem) = encrypted_key("snapshot", "example.com/app", "snapshot pass 2", true)?;
-    let (_, rpem) = encrypted_key("root", "", "root escrow pass", false)?;
+/// file.
+fn real_backup(t: &Path) -> (PathBuf, PathBuf, Vec<String>) {
+    let (tid, tpem) = encrypted_key("targets", "example.com/app", "targets pass 1", true);
+    let (sid, spem) = encrypted_key("snapshot", "example.com/app", "snapshot pass 2", true);
+    let (_, rpem) = encrypted_key("root", "", "root escrow pass", false);
     let td = t.join("trust");
     write_file(
         &td.join(format!("private/{tid}.key")),
@@ -668,18 +645,13 @@ fn real_backup(t: &Path) -> Option<(PathBuf, PathBuf, Vec<String>)> {
             .status
             .success()
     );
-    Some((td, out, vec![tid, sid]))
+    (td, out, vec![tid, sid])
 }
 
-// NEEDS the keys-file branch (keys::file::encrypt_pem / decrypt_pem); until it is merged this
-// test prints SKIPPED and passes. After the merge it runs for real.
 #[test]
 fn verify_decrypts_every_key() {
     let t = tempfile::tempdir().unwrap();
-    let Some((td, out, ids)) = real_backup(t.path()) else {
-        eprintln!("{SKIP}");
-        return;
-    };
+    let (td, out, ids) = real_backup(t.path());
     let mut c = trustkey(&td);
     c.args(["--json", "backup", "verify"])
         .arg(&out)
@@ -724,10 +696,7 @@ fn verify_decrypts_every_key() {
 #[test]
 fn verify_fails_on_wrong_passphrase() {
     let t = tempfile::tempdir().unwrap();
-    let Some((td, out, ids)) = real_backup(t.path()) else {
-        eprintln!("{SKIP}");
-        return;
-    };
+    let (td, out, ids) = real_backup(t.path());
     let mut c = trustkey(&td);
     c.args(["--json", "backup", "verify"])
         .arg(&out)
@@ -764,10 +733,7 @@ fn verify_fails_on_wrong_passphrase() {
 #[test]
 fn verify_fails_when_file_name_is_not_the_key_id() {
     let t = tempfile::tempdir().unwrap();
-    let Some((td, _, ids)) = real_backup(t.path()) else {
-        eprintln!("{SKIP}");
-        return;
-    };
+    let (td, _, ids) = real_backup(t.path());
     fs::rename(
         td.join(format!("private/{}.key", ids[0])),
         td.join(format!("private/{KEY_A}.key")),

@@ -15,7 +15,9 @@ use crate::{Error, Result};
 #[derive(Debug, Subcommand)]
 pub enum KeyCmd {
     /// Every key in the trust dir: role, GUN, key ID, and the file it lives in.
-    #[command(after_help = "Examples:\n  trustkey key list\n  trustkey -d ./trust key list --json")]
+    #[command(
+        after_help = "Examples:\n  trustkey key list\n  trustkey -d ./trust key list --json"
+    )]
     List,
     /// Write a key file (still encrypted, with its role and gun headers) to FILE or stdout.
     #[command(after_help = "Examples:\n  trustkey key export 4f2a... --out targets.key")]
@@ -118,7 +120,10 @@ fn list(ctx: &Ctx) -> Result<()> {
         }
         let mut s = format!("{:<10} {:<30} {:<64} LOCATION\n", "ROLE", "GUN", "KEY ID");
         for k in keys {
-            s += &format!("{:<10} {:<30} {:<64} {}\n", k.role, k.gun, k.key_id, k.location);
+            s += &format!(
+                "{:<10} {:<30} {:<64} {}\n",
+                k.role, k.gun, k.key_id, k.location
+            );
         }
         s
     });
@@ -223,7 +228,7 @@ fn import(
         let pass = ctx.with_prompter(|p| unlock_passphrase(key_role, &what, p))?;
         file::decrypt_pem(&pem, &pass, &what)?.0
     } else {
-        file::parse_plain_pem(&pem, &what)?
+        file::parse_plain_pem(&pem, &what)?.0
     };
     let key_id = canonical_key_id(&secret.public_key());
     let dest = file::key_path(&ctx.trust_dir, &key_id);
@@ -233,7 +238,8 @@ fn import(
             dest.display()
         )));
     }
-    let new_pass = ctx.with_prompter(|p| new_passphrase(key_role, &format!("{role} key {key_id}"), p))?;
+    let new_pass =
+        ctx.with_prompter(|p| new_passphrase(key_role, &format!("{role} key {key_id}"), p))?;
     let meta = KeyMeta {
         role: role.clone(),
         gun: gun.clone(),
@@ -255,7 +261,10 @@ fn import(
         location: dest.display().to_string(),
     };
     ctx.output.emit(&entry, |e| {
-        format!("imported {} key {} for {:?} into {}", e.role, e.key_id, e.gun, e.location)
+        format!(
+            "imported {} key {} for {:?} into {}",
+            e.role, e.key_id, e.gun, e.location
+        )
     });
     Ok(())
 }
