@@ -12,10 +12,15 @@
 # DIR/env is shell-sourceable:
 #   NOTARY_URL=https://127.0.0.1:PORT
 #   NOTARY_CA=DIR/ca.crt
+# With NOTARY_HARNESS_WATCH_PID=PID set at start, a watchdog stops both daemons once process PID
+# is gone (tests set it to their own pid, so a killed test run leaves nothing behind).
 set -euo pipefail
 cmd=${1:-}
 dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || { sed -n '2,15p' "$0" >&2; exit 2; }
+if [ -z "$cmd" ] || [ -z "$dir" ]; then
+  sed -n '2,16p' "$0" >&2
+  exit 2
+fi
 
 # Seconds to wait for each daemon to come up.
 START_TIMEOUT=${NOTARY_HARNESS_TIMEOUT:-30}
@@ -40,7 +45,7 @@ make_certs() {
   local d=$1
   [ -f "$d/ca.crt" ] && [ -f "$d/client.crt" ] && return 0
   openssl ecparam -name prime256v1 -genkey -noout -out "$d/ca.key" 2>/dev/null
-  openssl req -x509 -new -key "$d/ca.key" -sha256 -days 2 -subj "/CN=trustkey test CA" \
+  openssl req -x509 -new -key "$d/ca.key" -sha256 -days 2 -subj "/CN=trustkey test CA $(basename "$d") $$" \
     -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
     -out "$d/ca.crt" 2>/dev/null
   local name usage
@@ -125,31 +130,67 @@ healthy() {
   [[ $reply == HTTP/1.?\ 200* ]]
 }
 
-stop_one() {
-  local pidfile=$1 pid i
+# The pid in PIDFILE if that process is still the daemon started for directory D.
+our_pid() {
+  local pidfile=$1 d=$2 pid
   [ -f "$pidfile" ] || return 0
   pid=$(cat "$pidfile" 2>/dev/null || true)
-  # Only signal a process that is still the notary daemon we started.
-  if alive "$pid" && grep -qa notary- "/proc/$pid/cmdline" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-      alive "$pid" || break
-      sleep 0.1
-    done
-    alive "$pid" && kill -9 "$pid" 2>/dev/null || true
+  case $pid in '' | *[!0-9]*) return 0 ;; esac
+  # Guards against a recycled pid: the command line names our config in D.
+  if alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-config $d/"; then
+    echo "$pid"
   fi
-  rm -f "$pidfile"
 }
 
+# Both daemons get SIGTERM together; whatever is left after half a second gets SIGKILL (they
+# keep everything in memory, so there is nothing to lose).
 stop_all() {
-  stop_one "$1/notary-server.pid"
-  stop_one "$1/notary-signer.pid"
+  local d=$1 i wd
+  # The watchdog first, so that it cannot stop a later start in the same directory.
+  wd=$(cat "$d/watchdog.pid" 2>/dev/null || true)
+  case $wd in '' | *[!0-9]*) ;; *)
+    local args=()
+    mapfile -d '' args <"/proc/$wd/cmdline" 2>/dev/null || true
+    # argv of the watchdog: bash -c SCRIPT watchdog PID THIS_SCRIPT DIR
+    if [ "$wd" != "$$" ] && [ "${args[3]:-}" = watchdog ] && [ "${args[6]:-}" = "$d" ]; then
+      kill "$wd" 2>/dev/null || true
+    fi ;;
+  esac
+  rm -f "$d/watchdog.pid"
+  local pids=() left p
+  for p in "$(our_pid "$d/notary-server.pid" "$d")" "$(our_pid "$d/notary-signer.pid" "$d")"; do
+    [ -n "$p" ] && pids+=("$p")
+  done
+  if [ ${#pids[@]} -gt 0 ]; then
+    kill "${pids[@]}" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+      left=()
+      for p in "${pids[@]}"; do
+        if alive "$p"; then left+=("$p"); fi
+      done
+      [ ${#left[@]} -eq 0 ] && break
+      if [ "$i" = 5 ]; then kill -9 "${left[@]}" 2>/dev/null || true; fi
+      sleep 0.1
+    done
+  fi
+  rm -f "$d/notary-server.pid" "$d/notary-signer.pid"
+}
+
+# Stops DIR's daemons when NOTARY_HARNESS_WATCH_PID exits (see the top of this file).
+watch() {
+  local d=$1 w=${NOTARY_HARNESS_WATCH_PID:-}
+  [ -n "$w" ] || return 0
+  case $w in *[!0-9]*) die "NOTARY_HARNESS_WATCH_PID must be a pid" ;; esac
+  # shellcheck disable=SC2016 # $1..$3 are the watchdog's own arguments
+  spawn /dev/null bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 1; done
+    exec bash "$2" stop "$3"' watchdog "$w" "$(cd "$(dirname "$0")" && pwd)/$(basename "$0")" "$d" \
+    >"$d/watchdog.pid"
 }
 
 start() {
   local d=$1
   ensure_tools
-  if alive "$(cat "$d/notary-server.pid" 2>/dev/null || true)"; then
+  if [ -n "$(our_pid "$d/notary-server.pid" "$d")" ]; then
     die "already running in $d (run stop first)"
   fi
   stop_all "$d"
@@ -206,6 +247,7 @@ EOF
       printf 'NOTARY_URL=https://127.0.0.1:%s\nNOTARY_CA=%s\n' "$server_port" "$d/ca.crt" \
         >"$d/env.tmp"
       mv "$d/env.tmp" "$d/env"
+      watch "$d"
       echo "notary-server at https://127.0.0.1:$server_port (signer on port $signer_port)"
       return 0
     fi

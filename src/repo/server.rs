@@ -109,7 +109,9 @@ impl NotaryServer {
     }
 
     /// `GET /v2/<gun>/_trust/tuf/<role>.key`: the server-held public key of `role`
-    /// (`timestamp` or `snapshot`); the server creates it on the first call.
+    /// (`timestamp` or `snapshot`). Until a root.json naming one of its keys is published,
+    /// notary-server creates a *new* key on every call; afterwards it returns that key. So
+    /// fetch it once, put that key into root, and publish.
     pub fn remote_key(&self, gun: &str, role: &str) -> Result<RemoteKey> {
         let url = self.tuf_url(gun, &format!("{role}.key"))?;
         let resp = self.send(&url, self.agent.get(&url).call())?;
