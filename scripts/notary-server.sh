@@ -38,6 +38,10 @@ ensure_tools() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
   apt-get install -y -qq notary openssl >/dev/null
+  local tool
+  for tool in notary-server notary-signer openssl; do
+    command -v "$tool" >/dev/null || die "apt-get install notary openssl did not provide $tool"
+  done
 }
 
 # The test CA and three leaf certificates, all with SANs DNS:localhost and IP:127.0.0.1.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use p256::pkcs8::DecodePublicKey as _;
 use trustkey::error::ServerFailure;
-use trustkey::repo::server::{NotaryServer, KEY_LIMIT, METADATA_LIMIT};
+use trustkey::repo::server::{NotaryServer, Timeouts, KEY_LIMIT, METADATA_LIMIT};
 use trustkey::Error;
 
 fn script() -> PathBuf {
@@ -522,4 +522,34 @@ fn two_harnesses_run_side_by_side() {
         .get_metadata("example.com/both", "root")
         .unwrap()
         .is_none());
+}
+
+#[test]
+fn silent_server_times_out() {
+    // Accepts the connection and says nothing; hangs up after 2 s.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let thread = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        std::thread::sleep(Duration::from_secs(2));
+        drop(stream);
+    });
+    let timeouts = Timeouts {
+        read: Duration::from_millis(500),
+        ..Timeouts::default()
+    };
+    let client = NotaryServer::with_timeouts(&url, None, timeouts).unwrap();
+    let started = Instant::now();
+    let (kind, line, hint) =
+        server_error(client.get_metadata("example.com/a", "root").unwrap_err());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(kind, ServerFailure::Timeout, "{line}");
+    assert!(line.contains("timed out"), "{line}");
+    assert!(line.contains(&url), "{line}");
+    assert!(hint.is_some());
+    thread.join().unwrap();
 }

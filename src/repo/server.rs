@@ -49,6 +49,27 @@ const PATH: &AsciiSet = &CONTROLS
     .add(b'|')
     .add(b'}');
 
+/// Time limits for every request; `Timeouts::default()` uses the constants above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Name resolution and TCP connect (each).
+    pub connect: Duration,
+    /// Longest silence on one read or write.
+    pub read: Duration,
+    /// One whole request, body included.
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: CONNECT_TIMEOUT,
+            read: READ_TIMEOUT,
+            total: TOTAL_TIMEOUT,
+        }
+    }
+}
+
 /// A key the server holds (timestamp, and snapshot when the server signs it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteKey {
@@ -64,6 +85,7 @@ pub struct RemoteKey {
 pub struct NotaryServer {
     base: String,
     agent: Agent,
+    timeouts: Timeouts,
 }
 
 impl std::fmt::Debug for NotaryServer {
@@ -78,6 +100,11 @@ impl NotaryServer {
     /// `url` is the server's base URL (`https://` is assumed when no scheme is given);
     /// `tls_ca` a PEM file whose certificates become the only trust roots.
     pub fn new(url: &str, tls_ca: Option<&Path>) -> Result<Self> {
+        Self::with_timeouts(url, tls_ca, Timeouts::default())
+    }
+
+    /// As [`NotaryServer::new`], with other time limits.
+    pub fn with_timeouts(url: &str, tls_ca: Option<&Path>, timeouts: Timeouts) -> Result<Self> {
         let base = normalize_base(url)?;
         let roots = match tls_ca {
             Some(path) => RootCerts::from(read_ca_file(path)?),
@@ -90,16 +117,17 @@ impl NotaryServer {
         let config = Agent::config_builder()
             .tls_config(tls)
             .http_status_as_error(false)
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_resolve(Some(CONNECT_TIMEOUT))
-            .timeout_per_read(Some(READ_TIMEOUT))
-            .timeout_per_write(Some(READ_TIMEOUT))
-            .timeout_global(Some(TOTAL_TIMEOUT))
+            .timeout_connect(Some(timeouts.connect))
+            .timeout_resolve(Some(timeouts.connect))
+            .timeout_per_read(Some(timeouts.read))
+            .timeout_per_write(Some(timeouts.read))
+            .timeout_global(Some(timeouts.total))
             .user_agent(concat!("trustkey/", env!("CARGO_PKG_VERSION")))
             .build();
         Ok(NotaryServer {
             base,
             agent: config.into(),
+            timeouts,
         })
     }
 
@@ -115,7 +143,7 @@ impl NotaryServer {
     pub fn remote_key(&self, gun: &str, role: &str) -> Result<RemoteKey> {
         let url = self.tuf_url(gun, &format!("{role}.key"))?;
         let resp = self.send(&url, self.agent.get(&url).call())?;
-        let raw = read_ok(&url, resp, KEY_LIMIT)?;
+        let raw = self.read_ok(&url, resp, KEY_LIMIT)?;
         let (keytype, public_b64) = parse_key(&raw).map_err(|reason| Error::Server {
             url: url.clone(),
             kind: ServerFailure::BadResponse,
@@ -137,7 +165,7 @@ impl NotaryServer {
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        read_ok(&url, resp, METADATA_LIMIT).map(Some)
+        self.read_ok(&url, resp, METADATA_LIMIT).map(Some)
     }
 
     /// `POST /v2/<gun>/_trust/tuf/`: uploads every file in one request, which the server
@@ -157,7 +185,7 @@ impl NotaryServer {
             )
             .send(&body[..]);
         let resp = self.send(&url, request)?;
-        read_ok(&url, resp, MESSAGE_LIMIT).map(drop)
+        self.read_ok(&url, resp, MESSAGE_LIMIT).map(drop)
     }
 
     fn tuf_url(&self, gun: &str, file: &str) -> Result<String> {
@@ -178,7 +206,33 @@ impl NotaryServer {
         url: &str,
         result: std::result::Result<Response<Body>, ureq::Error>,
     ) -> Result<Response<Body>> {
-        result.map_err(|e| transport_error(url, e))
+        result.map_err(|e| transport_error(url, &self.timeouts, e))
+    }
+
+    /// Reads a 2xx body within `limit`; any other status becomes an error carrying the
+    /// server's message.
+    fn read_ok(&self, url: &str, mut resp: Response<Body>, limit: u64) -> Result<Vec<u8>> {
+        let status = resp.status();
+        if !status.is_success() {
+            let mut body = Vec::new();
+            // Best effort: the status is the error; the body only explains it.
+            let _ = resp
+                .body_mut()
+                .with_config()
+                .reader()
+                .take(MESSAGE_LIMIT)
+                .read_to_end(&mut body);
+            return Err(Error::Server {
+                url: url.to_string(),
+                kind: ServerFailure::Status(status.as_u16()),
+                reason: status_reason(status, &body),
+            });
+        }
+        resp.body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(|e| transport_error(url, &self.timeouts, e))
     }
 }
 
@@ -238,32 +292,6 @@ fn read_ca_file(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
         )));
     }
     Ok(certs)
-}
-
-/// Reads a 2xx body within `limit`; any other status becomes an error carrying the
-/// server's message.
-fn read_ok(url: &str, mut resp: Response<Body>, limit: u64) -> Result<Vec<u8>> {
-    let status = resp.status();
-    if !status.is_success() {
-        let mut body = Vec::new();
-        // Best effort: the status is the error; the body only explains it.
-        let _ = resp
-            .body_mut()
-            .with_config()
-            .reader()
-            .take(MESSAGE_LIMIT)
-            .read_to_end(&mut body);
-        return Err(Error::Server {
-            url: url.to_string(),
-            kind: ServerFailure::Status(status.as_u16()),
-            reason: status_reason(status, &body),
-        });
-    }
-    resp.body_mut()
-        .with_config()
-        .limit(limit)
-        .read_to_vec()
-        .map_err(|e| transport_error(url, e))
 }
 
 /// "HTTP 400 Bad Request: <server message> (<code>: <detail>)", on one line.
@@ -398,10 +426,10 @@ fn random_boundary() -> Result<String> {
 }
 
 /// Turns a transport failure into one line naming the URL and what went wrong.
-fn transport_error(url: &str, e: ureq::Error) -> Error {
+fn transport_error(url: &str, timeouts: &Timeouts, e: ureq::Error) -> Error {
     use ureq::Error as U;
     let (kind, reason) = match e {
-        U::Io(io) => io_failure(&io),
+        U::Io(io) => io_failure(&io, timeouts),
         U::HostNotFound => (
             ServerFailure::Unreachable,
             "cannot connect: host not found".to_string(),
@@ -413,10 +441,10 @@ fn transport_error(url: &str, e: ureq::Error) -> Error {
         U::Timeout(t) => (
             ServerFailure::Timeout,
             format!(
-                "timed out ({t}; limits: connect {}s, read {}s, total {}s)",
-                CONNECT_TIMEOUT.as_secs(),
-                READ_TIMEOUT.as_secs(),
-                TOTAL_TIMEOUT.as_secs()
+                "timed out ({t}; limits: connect {}, read {}, total {})",
+                secs(timeouts.connect),
+                secs(timeouts.read),
+                secs(timeouts.total)
             ),
         ),
         U::BodyExceedsLimit(limit) => (
@@ -444,7 +472,7 @@ fn transport_error(url: &str, e: ureq::Error) -> Error {
     }
 }
 
-fn io_failure(io: &std::io::Error) -> (ServerFailure, String) {
+fn io_failure(io: &std::io::Error, timeouts: &Timeouts) -> (ServerFailure, String) {
     use std::io::ErrorKind as K;
     // rustls reports handshake failures (unknown CA, name mismatch, expired certificate)
     // through the I/O error it returns.
@@ -471,13 +499,20 @@ fn io_failure(io: &std::io::Error) -> (ServerFailure, String) {
             ServerFailure::Unreachable,
             "cannot connect: connection refused (is the server running?)".into(),
         ),
-        K::TimedOut | K::WouldBlock => (ServerFailure::Timeout, format!("timed out: {io}")),
+        K::TimedOut | K::WouldBlock => (
+            ServerFailure::Timeout,
+            format!("timed out ({io}; read limit {})", secs(timeouts.read)),
+        ),
         K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof | K::BrokenPipe => (
             ServerFailure::Protocol,
             format!("connection closed by the server: {io}"),
         ),
         _ => (ServerFailure::Unreachable, format!("cannot connect: {io}")),
     }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{}s", d.as_secs_f64())
 }
 
 fn human_size(bytes: u64) -> String {
