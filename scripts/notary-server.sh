@@ -92,9 +92,9 @@ spawn() {
   local log=$1
   shift
   if command -v setsid >/dev/null; then
-    setsid "$@" </dev/null >>"$log" 2>&1 &
+    setsid "$@" </dev/null >"$log" 2>&1 &
   else
-    "$@" </dev/null >>"$log" 2>&1 &
+    "$@" </dev/null >"$log" 2>&1 &
   fi
   echo $!
 }
@@ -216,7 +216,7 @@ EOF
   # The memory key store needs no alias or passphrase (only the SQL and RethinkDB stores
   # read NOTARY_SIGNER_DEFAULT_ALIAS and NOTARY_SIGNER_<ALIAS>).
   local signer_pid signer_port server_pid server_port i
-  signer_pid=$(spawn "$d/notary-signer.log" notary-signer -config "$d/signer.json" -logf logfmt)
+  signer_pid=$(spawn "$d/notary-signer.log" notary-signer -config "$d/signer.json")
   echo "$signer_pid" >"$d/notary-signer.pid"
   signer_port=$(wait_listening "$signer_pid" "$d/notary-signer.log" notary-signer)
 
@@ -240,7 +240,7 @@ EOF
   "storage": { "backend": "memory" }
 }
 EOF
-  server_pid=$(spawn "$d/notary-server.log" notary-server -config "$d/server.json" -logf logfmt)
+  server_pid=$(spawn "$d/notary-server.log" notary-server -config "$d/server.json")
   echo "$server_pid" >"$d/notary-server.pid"
   server_port=$(wait_listening "$server_pid" "$d/notary-server.log" notary-server)
 

@@ -246,6 +246,17 @@ fn garbage_upload_is_rejected_with_the_servers_message() {
     assert!(line.contains(&h.url), "{line}");
     assert!(!line.contains('\n'), "{line}");
 
+    // A delegation role keeps its slash in the part's file name, and the server takes it as
+    // the role (the JSON is what it rejects here, not the role name).
+    let err = client
+        .publish(
+            "example.com/garbage",
+            &[("targets/releases", b"{".as_slice())],
+        )
+        .unwrap_err();
+    let (_, line, _) = server_error(err);
+    assert!(line.contains("MALFORMED_JSON"), "{line}");
+
     // Valid JSON that is not signed metadata fails validation instead.
     let err = client
         .publish(
