@@ -27,7 +27,7 @@ fn fixture(role: &str) -> std::path::PathBuf {
 
 fn notary_key_list(trust_dir: &Path) -> String {
     run_ok(
-        Command::new("notary")
+        common::notary()
             .arg("-d")
             .arg(trust_dir)
             .args(["key", "list"]),
@@ -132,7 +132,7 @@ fn import_a_notary_key_then_list_export_and_passwd() {
     );
     // notary can change it back: it decrypts our file with the new passphrase.
     run_ok(
-        Command::new("notary")
+        common::notary()
             .arg("-d")
             .arg(&hsm.trust_dir)
             .args(["key", "passwd", &key_id])

@@ -62,6 +62,8 @@ fn openssl() -> Command {
 /// A notary command over `trust_dir`, offline, with every role's passphrase set to `passphrase`.
 fn notary(trust_dir: &Path, passphrase: &str) -> Command {
     let mut c = Command::new("notary");
+    // Keep notary away from smart cards (ykcs11 + pcscd would let it write to a card).
+    c.env("PCSCLITE_CSOCK_NAME", "/nonexistent/trustkey-tests-no-pcscd");
     c.arg("-d")
         .arg(trust_dir)
         .stdin(std::process::Stdio::null());

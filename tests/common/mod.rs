@@ -152,3 +152,13 @@ pub fn run_fails(cmd: &mut Command) -> (i32, String) {
 pub fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
+
+/// The real `notary` client, kept away from smart cards: when ykcs11 is installed and pcscd
+/// runs (the virtual PIV card of the YubiKey tests), notary would put root keys on any card it
+/// finds. A pcscd socket that does not exist hides them all.
+pub fn notary() -> Command {
+    let mut c = Command::new("notary");
+    c.env("PCSCLITE_CSOCK_NAME", "/nonexistent/trustkey-tests-no-pcscd")
+        .stdin(Stdio::null());
+    c
+}
