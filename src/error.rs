@@ -102,6 +102,35 @@ pub enum Error {
 
     #[error("{0}")]
     NotFound(String),
+
+    /// A notary-server request failed; `reason` is one line (TLS, HTTP status and the
+    /// server's message, size limit, timeout, unreachable).
+    #[error("notary server {url}: {reason}")]
+    Server {
+        url: String,
+        kind: ServerFailure,
+        reason: String,
+    },
+}
+
+/// What went wrong talking to a notary-server, for exit codes and hints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerFailure {
+    /// Nothing answered: connection refused, host not found, network unreachable.
+    Unreachable,
+    /// The TLS handshake failed (unknown CA, name mismatch, expired certificate).
+    Tls,
+    /// The server answered with this non-success HTTP status.
+    Status(u16),
+    /// The response exceeded its size limit.
+    TooLarge,
+    /// A connect, read or overall timeout expired.
+    Timeout,
+    /// Not valid HTTP, or the connection was cut.
+    Protocol,
+    /// Valid HTTP, but the body is not what the API promises.
+    BadResponse,
 }
 
 fn list_available(available: &[String]) -> String {
@@ -137,8 +166,21 @@ impl Error {
             | KeyNotFound { .. }
             | NotFound(_) => exit::NOT_FOUND,
             Verify(_) => exit::VERIFY,
+            Server {
+                kind: ServerFailure::Status(404),
+                ..
+            } => exit::NOT_FOUND,
+            Server {
+                kind: ServerFailure::Status(401 | 403),
+                ..
+            } => exit::AUTH,
             Io { .. } | KeyFile { .. } => exit::IO,
-            Token { .. } | Mirror(_) | KeyExists { .. } | Crypto(_) | Metadata(_) => exit::FAILURE,
+            Token { .. }
+            | Mirror(_)
+            | KeyExists { .. }
+            | Crypto(_)
+            | Metadata(_)
+            | Server { .. } => exit::FAILURE,
         }
     }
 
@@ -171,10 +213,34 @@ impl Error {
             WrongPassphrase { .. } => "check the passphrase (or the TRUSTKEY_*_PASSPHRASE / \
                                        NOTARY_*_PASSPHRASE variable) and run again"
                 .into(),
+            Server { kind, .. } => return server_hint(*kind),
             Usage(_) | BadUri { .. } => return None,
             _ => return None,
         })
     }
+}
+
+fn server_hint(kind: ServerFailure) -> Option<String> {
+    Some(match kind {
+        ServerFailure::Unreachable => "check the server URL (-s/--server) and that the server \
+                                       is running and reachable"
+            .into(),
+        ServerFailure::Tls => "if the server uses a private CA, pass its certificate with \
+                               --tlscacert FILE; check that the URL's host name matches the \
+                               server's certificate"
+            .into(),
+        ServerFailure::Status(401 | 403) => "the server refused access: check credentials and \
+                                             that you may write to this repository"
+            .into(),
+        ServerFailure::Status(404) => "check the GUN and the server URL; a new repository \
+                                       needs `trustkey init` and `publish` first"
+            .into(),
+        ServerFailure::TooLarge | ServerFailure::BadResponse => "check that the URL points \
+                                                                 at a notary server"
+            .into(),
+        ServerFailure::Timeout => "the server is slow or unreachable; try again later".into(),
+        _ => return None,
+    })
 }
 
 impl From<std::convert::Infallible> for Error {

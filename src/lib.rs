@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod backup;
 pub mod cli;
 pub mod error;
 pub mod keys;

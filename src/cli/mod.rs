@@ -1,5 +1,7 @@
 //! The command line: global flags, the command tree, and the per-command context.
 
+pub mod backup;
+pub mod key;
 pub mod repo;
 pub mod root;
 pub mod token;
@@ -86,6 +88,12 @@ pub enum Command {
     /// The root key: create it on tokens, find it, duplicate it from escrow.
     #[command(subcommand)]
     Root(root::RootCmd),
+    /// Repository keys on disk: list, export, import, change passphrase.
+    #[command(subcommand)]
+    Key(key::KeyCmd),
+    /// Back up, verify and restore the keys in the trust dir (tar.gz, owner-only).
+    #[command(subcommand)]
+    Backup(backup::BackupCmd),
     #[command(flatten)]
     Repo(repo::RepoCmd),
 }
@@ -162,6 +170,8 @@ pub fn run(cli: Cli) -> Result<()> {
     let result = match cli.command {
         Command::Token(c) => c.run(&ctx),
         Command::Root(c) => c.run(&ctx),
+        Command::Key(c) => c.run(&ctx),
+        Command::Backup(c) => c.run(&ctx),
         Command::Repo(c) => c.run(&ctx),
     };
     let fin = ctx.finish();

@@ -31,10 +31,10 @@ Examples:
     Create {
         /// The token (and object label; default `root`) for the key.
         #[arg(long, value_name = "URI")]
-        token: Pkcs11Uri,
+        token: String,
         /// Another token to hold the same key (repeatable).
         #[arg(long, value_name = "URI")]
-        mirror: Vec<Pkcs11Uri>,
+        mirror: Vec<String>,
         /// Also write the key, encrypted with the root passphrase, to this new file.
         #[arg(long, value_name = "FILE")]
         escrow: Option<PathBuf>,
@@ -42,18 +42,33 @@ Examples:
     /// Which tokens hold which root key (matched by public key).
     #[command(after_help = "Examples:\n  trustkey root list\n  trustkey root list --json")]
     List,
+    /// Prove a token holds a working root key: sign a fresh challenge on it and verify the
+    /// signature (e.g. the backup token, before it goes back into the safe).
+    #[command(
+        after_help = "Examples:\n  trustkey root check --token 'pkcs11:token=rootB'\n  \
+                            trustkey root check --token 'pkcs11:token=rootB' --key-id 03ae8d... --json"
+    )]
+    Check {
+        #[arg(long, value_name = "URI")]
+        token: String,
+        /// Fail unless the key on the token has this key ID.
+        #[arg(long, value_name = "KEYID")]
+        key_id: Option<String>,
+    },
     /// Import the root key from an escrow file into another token (same checks as a mirror).
     #[command(
         after_help = "Examples:\n  trustkey root duplicate --to 'pkcs11:token=rootC' --from-escrow root-escrow.p8"
     )]
     Duplicate {
         #[arg(long, value_name = "URI")]
-        to: Pkcs11Uri,
+        to: String,
         #[arg(long, value_name = "FILE")]
         from_escrow: PathBuf,
     },
 }
 
+// Key references are taken as strings and parsed here, not by clap: clap echoes a rejected
+// value, and a mistyped `pin-value=` must not be printed back.
 impl RootCmd {
     pub fn run(self, ctx: &Ctx) -> Result<()> {
         match self {
@@ -61,9 +76,15 @@ impl RootCmd {
                 token,
                 mirror,
                 escrow,
-            } => create(ctx, token, mirror, escrow),
+            } => create(
+                ctx,
+                token.parse()?,
+                mirror.iter().map(|m| m.parse()).collect::<Result<_>>()?,
+                escrow,
+            ),
             RootCmd::List => list(ctx),
-            RootCmd::Duplicate { to, from_escrow } => duplicate(ctx, to, &from_escrow),
+            RootCmd::Check { token, key_id } => check(ctx, &token.parse()?, key_id.as_deref()),
+            RootCmd::Duplicate { to, from_escrow } => duplicate(ctx, to.parse()?, &from_escrow),
         }
     }
 }
@@ -261,6 +282,54 @@ fn list(ctx: &Ctx) -> Result<()> {
             }
         }
         s
+    });
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+struct Checked {
+    key_id: String,
+    token: String,
+    public_key: String,
+    challenge_hex: String,
+    signature_der_hex: String,
+    verified: bool,
+}
+
+fn check(ctx: &Ctx, uri: &Pkcs11Uri, expect: Option<&str>) -> Result<()> {
+    let signer = crate::keys::token::TokenSigner::open(ctx, uri)?;
+    let key_id = canonical_key_id(signer.public_key());
+    if let Some(want) = expect {
+        if !key_id.starts_with(want) || want.is_empty() {
+            return Err(Error::Verify(format!(
+                "{} holds key ID {key_id}, not {want}",
+                signer.describe()
+            )));
+        }
+    }
+    let mut challenge = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut challenge);
+    let sig = signer.sign(&challenge)?;
+    let verified = crate::keys::verify(signer.public_key(), &challenge, &sig);
+    let out = Checked {
+        key_id,
+        token: signer.describe(),
+        public_key: public_pem(signer.public_key()),
+        challenge_hex: hex::encode(challenge),
+        signature_der_hex: hex::encode(sig.to_der().as_bytes()),
+        verified,
+    };
+    if !verified {
+        return Err(Error::Verify(format!(
+            "a signature made on {} does not verify under its public key",
+            out.token
+        )));
+    }
+    ctx.output.emit(&out, |c| {
+        format!(
+            "{}: root key ID {} signs, and the signature verifies",
+            c.token, c.key_id
+        )
     });
     Ok(())
 }

@@ -5,5 +5,6 @@ pub mod expiry;
 pub mod fsio;
 pub mod init;
 pub mod publish;
+pub mod server;
 pub mod stage;
 pub mod trustdir;

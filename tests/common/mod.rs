@@ -51,7 +51,11 @@ impl Hsm {
             .args(["--so-pin", SO_PIN, "--pin", PIN])
             .output()
             .expect("softhsm2-util is installed (scripts/test.sh installs softhsm2)");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         self.serial_of(label)
     }
 
@@ -62,15 +66,16 @@ impl Hsm {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
+        // Each slot prints "Serial number:" before "Label:".
         let mut serial = None;
-        let mut this = false;
+        let mut last_serial = String::new();
         for line in text.lines().map(str::trim) {
-            if let Some(l) = line.strip_prefix("Label:") {
-                this = l.trim() == label;
-            }
             if let Some(s) = line.strip_prefix("Serial number:") {
-                if this {
-                    serial = Some(s.trim().to_string());
+                last_serial = s.trim().to_string();
+            }
+            if let Some(l) = line.strip_prefix("Label:") {
+                if l.trim() == label {
+                    serial = Some(last_serial.clone());
                 }
             }
         }
@@ -146,4 +151,14 @@ pub fn run_fails(cmd: &mut Command) -> (i32, String) {
 
 pub fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+/// The real `notary` client, kept away from smart cards: when ykcs11 is installed and pcscd
+/// runs (the virtual PIV card of the YubiKey tests), notary would put root keys on any card it
+/// finds. A pcscd socket that does not exist hides them all.
+pub fn notary() -> Command {
+    let mut c = Command::new("notary");
+    c.env("PCSCLITE_CSOCK_NAME", "/nonexistent/trustkey-tests-no-pcscd")
+        .stdin(Stdio::null());
+    c
 }

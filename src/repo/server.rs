@@ -1,0 +1,621 @@
+//! A blocking client for notary-server's HTTP API (Notary v1 / Docker Content Trust).
+//!
+//! TLS is rustls with the `ring` provider; certificates are always verified. With
+//! `--tlscacert FILE` the certificates in FILE are the only trust roots (as the notary client
+//! does); without it, Mozilla's roots (webpki-roots) are used. Every response body is read
+//! with a size limit, and every request has connect, per-read and overall timeouts.
+
+use std::fmt::Write as _;
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+use ureq::http::{Response, StatusCode};
+use ureq::tls::{PemItem, RootCerts, TlsConfig, TlsProvider};
+use ureq::{Agent, Body};
+
+use crate::error::{Error, Result, ServerFailure};
+
+/// Time allowed to open the TCP connection (and resolve the name).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest silence allowed on one read or write once connected.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Upper bound for one whole request, so a server that trickles bytes cannot stall us forever.
+pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Largest metadata file accepted (root, targets, snapshot, timestamp, delegations).
+pub const METADATA_LIMIT: u64 = 64 * 1024 * 1024;
+/// Largest key response accepted (a key is a few hundred bytes).
+pub const KEY_LIMIT: u64 = 64 * 1024;
+/// How much of an error or acknowledgement body is read.
+pub const MESSAGE_LIMIT: u64 = 64 * 1024;
+
+/// Characters escaped in a GUN or role name placed in the URL path ('/' stays a separator).
+const PATH: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b']')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// Time limits for every request; `Timeouts::default()` uses the constants above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Name resolution and TCP connect (each).
+    pub connect: Duration,
+    /// Longest silence on one read or write.
+    pub read: Duration,
+    /// One whole request, body included.
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: CONNECT_TIMEOUT,
+            read: READ_TIMEOUT,
+            total: TOTAL_TIMEOUT,
+        }
+    }
+}
+
+/// A key the server holds (timestamp, and snapshot when the server signs it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteKey {
+    /// `ecdsa` for notary-server configured as in our harness and in Docker Hub.
+    pub keytype: String,
+    /// `keyval.public`: base64 of the DER SubjectPublicKeyInfo.
+    pub public_b64: String,
+    /// The response exactly as the server sent it.
+    pub raw: Vec<u8>,
+}
+
+/// A notary-server at a base URL (`https://notary.example.com`).
+pub struct NotaryServer {
+    base: String,
+    agent: Agent,
+    timeouts: Timeouts,
+}
+
+impl std::fmt::Debug for NotaryServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotaryServer")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NotaryServer {
+    /// `url` is the server's base URL (`https://` is assumed when no scheme is given);
+    /// `tls_ca` a PEM file whose certificates become the only trust roots.
+    pub fn new(url: &str, tls_ca: Option<&Path>) -> Result<Self> {
+        Self::with_timeouts(url, tls_ca, Timeouts::default())
+    }
+
+    /// As [`NotaryServer::new`], with other time limits.
+    pub fn with_timeouts(url: &str, tls_ca: Option<&Path>, timeouts: Timeouts) -> Result<Self> {
+        let base = normalize_base(url)?;
+        let roots = match tls_ca {
+            Some(path) => RootCerts::from(read_ca_file(path)?),
+            None => RootCerts::WebPki,
+        };
+        let tls = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .root_certs(roots)
+            .build();
+        let config = Agent::config_builder()
+            .tls_config(tls)
+            .http_status_as_error(false)
+            .timeout_connect(Some(timeouts.connect))
+            .timeout_resolve(Some(timeouts.connect))
+            .timeout_per_read(Some(timeouts.read))
+            .timeout_per_write(Some(timeouts.read))
+            .timeout_global(Some(timeouts.total))
+            .user_agent(concat!("trustkey/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(NotaryServer {
+            base,
+            agent: config.into(),
+            timeouts,
+        })
+    }
+
+    /// The base URL, without a trailing slash.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// `GET /v2/<gun>/_trust/tuf/<role>.key`: the server-held public key of `role`
+    /// (`timestamp` or `snapshot`). Until a root.json naming one of its keys is published,
+    /// notary-server creates a *new* key on every call; afterwards it returns that key. So
+    /// fetch it once, put that key into root, and publish.
+    pub fn remote_key(&self, gun: &str, role: &str) -> Result<RemoteKey> {
+        let url = self.tuf_url(gun, &format!("{role}.key"))?;
+        let resp = self.send(&url, self.agent.get(&url).call())?;
+        let raw = self.read_ok(&url, resp, KEY_LIMIT)?;
+        let (keytype, public_b64) = parse_key(&raw).map_err(|reason| Error::Server {
+            url: url.clone(),
+            kind: ServerFailure::BadResponse,
+            reason,
+        })?;
+        Ok(RemoteKey {
+            keytype,
+            public_b64,
+            raw,
+        })
+    }
+
+    /// `GET /v2/<gun>/_trust/tuf/<name>.json`: the metadata bytes exactly as stored, or
+    /// `None` when the server has no such file (404). `name` is a role (`root`), a
+    /// checksummed name (`snapshot.<sha256 hex>`) or a versioned one (`3.root`).
+    pub fn get_metadata(&self, gun: &str, name: &str) -> Result<Option<Vec<u8>>> {
+        let url = self.tuf_url(gun, &format!("{name}.json"))?;
+        let resp = self.send(&url, self.agent.get(&url).call())?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        self.read_ok(&url, resp, METADATA_LIMIT).map(Some)
+    }
+
+    /// `POST /v2/<gun>/_trust/tuf/`: uploads every file in one request, which the server
+    /// accepts or rejects as a whole. `files` holds (role name, metadata bytes).
+    pub fn publish(&self, gun: &str, files: &[(&str, &[u8])]) -> Result<()> {
+        if files.is_empty() {
+            return Err(Error::Usage("nothing to publish".into()));
+        }
+        let url = self.tuf_url(gun, "")?;
+        let (boundary, body) = multipart(files)?;
+        let request = self
+            .agent
+            .post(&url)
+            .header(
+                "Content-Type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .send(&body[..]);
+        let resp = self.send(&url, request)?;
+        self.read_ok(&url, resp, MESSAGE_LIMIT).map(drop)
+    }
+
+    fn tuf_url(&self, gun: &str, file: &str) -> Result<String> {
+        check_name("GUN", gun)?;
+        if !file.is_empty() {
+            check_name("metadata name", file)?;
+        }
+        Ok(format!(
+            "{}/v2/{}/_trust/tuf/{}",
+            self.base,
+            utf8_percent_encode(gun, PATH),
+            utf8_percent_encode(file, PATH)
+        ))
+    }
+
+    fn send(
+        &self,
+        url: &str,
+        result: std::result::Result<Response<Body>, ureq::Error>,
+    ) -> Result<Response<Body>> {
+        result.map_err(|e| transport_error(url, &self.timeouts, e))
+    }
+
+    /// Reads a 2xx body within `limit`; any other status becomes an error carrying the
+    /// server's message.
+    fn read_ok(&self, url: &str, mut resp: Response<Body>, limit: u64) -> Result<Vec<u8>> {
+        let status = resp.status();
+        if !status.is_success() {
+            let mut body = Vec::new();
+            // Best effort: the status is the error; the body only explains it.
+            let _ = resp
+                .body_mut()
+                .with_config()
+                .reader()
+                .take(MESSAGE_LIMIT)
+                .read_to_end(&mut body);
+            return Err(Error::Server {
+                url: url.to_string(),
+                kind: ServerFailure::Status(status.as_u16()),
+                reason: status_reason(status, &body),
+            });
+        }
+        resp.body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(|e| transport_error(url, &self.timeouts, e))
+    }
+}
+
+fn normalize_base(url: &str) -> Result<String> {
+    let url = url.trim();
+    let with_scheme = if url.contains("://") {
+        url.to_string()
+    } else {
+        format!("https://{url}")
+    };
+    let lower = with_scheme.to_ascii_lowercase();
+    if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+        return Err(Error::Usage(format!(
+            "server URL {url:?}: only https:// (or http://) is supported"
+        )));
+    }
+    let base = with_scheme.trim_end_matches('/').to_string();
+    let host = base.split_once("://").map_or("", |(_, rest)| rest);
+    if host.is_empty() || host.starts_with('/') || base.contains(char::is_whitespace) {
+        return Err(Error::Usage(format!("invalid server URL {url:?}")));
+    }
+    Ok(base)
+}
+
+fn check_name(what: &str, name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.starts_with('/')
+        || name
+            .split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
+        return Err(Error::Usage(format!("invalid {what} {name:?}")));
+    }
+    Ok(())
+}
+
+fn read_ca_file(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
+    let pem = std::fs::read(path)
+        .map_err(|e| Error::io(format!("reading --tlscacert {}", path.display()), e))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(PemItem::Certificate(cert)) => certs.push(cert),
+            Ok(_) => {}
+            Err(e) => {
+                return Err(Error::Usage(format!(
+                    "--tlscacert {}: not a PEM certificate file ({e})",
+                    path.display()
+                )))
+            }
+        }
+    }
+    if certs.is_empty() {
+        return Err(Error::Usage(format!(
+            "--tlscacert {}: no PEM certificate found",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+/// "HTTP 400 Bad Request: <server message> (<code>: <detail>)", on one line.
+fn status_reason(status: StatusCode, body: &[u8]) -> String {
+    let mut out = format!("HTTP {}", status.as_u16());
+    if let Some(text) = status.canonical_reason() {
+        let _ = write!(out, " {text}");
+    }
+    let message = server_message(body);
+    if !message.is_empty() {
+        let _ = write!(out, ": {message}");
+    }
+    out
+}
+
+/// The message of a notary (docker distribution errcode) JSON error body,
+/// `{"errors":[{"code":..,"message":..,"detail":..}]}`; otherwise the body's text.
+fn server_message(body: &[u8]) -> String {
+    const MAX: usize = 400;
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let errors = parsed
+        .as_ref()
+        .and_then(|v| v.get("errors"))
+        .and_then(|v| v.as_array());
+    let text = match errors {
+        Some(errors) if !errors.is_empty() => errors
+            .iter()
+            .map(|e| {
+                let field = |k: &str| e.get(k).and_then(|v| v.as_str()).unwrap_or("");
+                let mut s = field("message").to_string();
+                let code = field("code");
+                let detail = match e.get("detail") {
+                    None | Some(serde_json::Value::Null) => String::new(),
+                    Some(serde_json::Value::String(d)) => d.clone(),
+                    Some(v) if v.as_object().is_some_and(|o| o.is_empty()) => String::new(),
+                    Some(v) => v.to_string(),
+                };
+                match (code.is_empty(), detail.is_empty()) {
+                    (true, true) => {}
+                    (false, true) => {
+                        let _ = write!(s, " ({code})");
+                    }
+                    (true, false) => {
+                        let _ = write!(s, " ({detail})");
+                    }
+                    (false, false) => {
+                        let _ = write!(s, " ({code}: {detail})");
+                    }
+                }
+                s
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => String::from_utf8_lossy(body).into_owned(),
+    };
+    one_line(&text, MAX)
+}
+
+/// Collapses whitespace (so the error stays on one line) and cuts at `max` characters.
+fn one_line(text: &str, max: usize) -> String {
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if joined.chars().count() <= max {
+        joined
+    } else {
+        let cut: String = joined.chars().take(max).collect();
+        format!("{cut}…")
+    }
+}
+
+fn parse_key(raw: &[u8]) -> std::result::Result<(String, String), String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(raw).map_err(|e| format!("key response is not JSON: {e}"))?;
+    let keytype = v
+        .get("keytype")
+        .and_then(|k| k.as_str())
+        .ok_or("key response has no \"keytype\"")?;
+    let public = v
+        .get("keyval")
+        .and_then(|k| k.get("public"))
+        .and_then(|k| k.as_str())
+        .ok_or("key response has no \"keyval\".\"public\"")?;
+    if public.is_empty() {
+        return Err("key response has an empty public key".into());
+    }
+    Ok((keytype.to_string(), public.to_string()))
+}
+
+/// The body of a multipart/form-data upload: one part per file, field name `files`,
+/// file name = role name, as notary's client sends it.
+fn multipart(files: &[(&str, &[u8])]) -> Result<(String, Vec<u8>)> {
+    for (role, _) in files {
+        if role.is_empty() || role.contains(['"', '\\', '\r', '\n']) {
+            return Err(Error::Usage(format!("invalid role name {role:?}")));
+        }
+    }
+    loop {
+        let boundary = random_boundary()?;
+        let needle = boundary.as_bytes();
+        if files
+            .iter()
+            .any(|(_, data)| data.windows(needle.len()).any(|w| w == needle))
+        {
+            continue; // astronomically unlikely with 128 random bits; pick another
+        }
+        let size: usize = files.iter().map(|(r, d)| d.len() + r.len() + 160).sum();
+        let mut body = Vec::with_capacity(size + boundary.len() + 8);
+        for (role, data) in files {
+            body.extend_from_slice(b"--");
+            body.extend_from_slice(needle);
+            body.extend_from_slice(
+                b"\r\nContent-Disposition: form-data; name=\"files\"; filename=\"",
+            );
+            body.extend_from_slice(role.as_bytes());
+            body.extend_from_slice(b"\"\r\nContent-Type: application/octet-stream\r\n\r\n");
+            body.extend_from_slice(data);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"--");
+        body.extend_from_slice(needle);
+        body.extend_from_slice(b"--\r\n");
+        return Ok((boundary, body));
+    }
+}
+
+fn random_boundary() -> Result<String> {
+    use rand_core::RngCore;
+    let mut bytes = [0u8; 16];
+    rand_core::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| Error::Crypto(format!("no randomness for the upload boundary: {e}")))?;
+    Ok(format!("trustkey-{}", hex::encode(bytes)))
+}
+
+/// Turns a transport failure into one line naming the URL and what went wrong.
+fn transport_error(url: &str, timeouts: &Timeouts, e: ureq::Error) -> Error {
+    use ureq::Error as U;
+    let (kind, reason) = match e {
+        U::Io(io) => io_failure(&io, timeouts),
+        U::HostNotFound => (
+            ServerFailure::Unreachable,
+            "cannot connect: host not found".to_string(),
+        ),
+        U::ConnectionFailed => (
+            ServerFailure::Unreachable,
+            "cannot connect: connection failed".to_string(),
+        ),
+        U::Timeout(t) => (
+            ServerFailure::Timeout,
+            format!(
+                "timed out ({t}; limits: connect {}, read {}, total {})",
+                secs(timeouts.connect),
+                secs(timeouts.read),
+                secs(timeouts.total)
+            ),
+        ),
+        U::BodyExceedsLimit(limit) => (
+            ServerFailure::TooLarge,
+            format!("response larger than the {} limit", human_size(limit)),
+        ),
+        U::LargeResponseHeader(got, max) => (
+            ServerFailure::TooLarge,
+            format!("response header too large ({got} bytes, limit {max})"),
+        ),
+        U::Tls(msg) => (ServerFailure::Tls, format!("TLS: {msg}")),
+        U::Rustls(err) => (ServerFailure::Tls, format!("TLS: {err}")),
+        U::Pem(err) => (ServerFailure::Tls, format!("TLS: {err}")),
+        U::TlsRequired => (ServerFailure::Tls, "TLS: required but not set up".into()),
+        U::Protocol(err) => (
+            ServerFailure::Protocol,
+            format!("invalid HTTP response: {err}"),
+        ),
+        other => (ServerFailure::Protocol, other.to_string()),
+    };
+    Error::Server {
+        url: url.to_string(),
+        kind,
+        reason,
+    }
+}
+
+fn io_failure(io: &std::io::Error, timeouts: &Timeouts) -> (ServerFailure, String) {
+    use std::io::ErrorKind as K;
+    // rustls reports handshake failures (unknown CA, name mismatch, expired certificate)
+    // through the I/O error it returns.
+    let mut source: Option<&(dyn std::error::Error + 'static)> = io.get_ref().map(|e| e as _);
+    while let Some(err) = source {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return (ServerFailure::Tls, format!("TLS: {tls}"));
+        }
+        if let Some(u) = err.downcast_ref::<ureq::Error>() {
+            if let ureq::Error::Rustls(tls) = u {
+                return (ServerFailure::Tls, format!("TLS: {tls}"));
+            }
+            if let ureq::Error::BodyExceedsLimit(limit) = u {
+                return (
+                    ServerFailure::TooLarge,
+                    format!("response larger than the {} limit", human_size(*limit)),
+                );
+            }
+        }
+        source = err.source();
+    }
+    match io.kind() {
+        K::ConnectionRefused => (
+            ServerFailure::Unreachable,
+            "cannot connect: connection refused (is the server running?)".into(),
+        ),
+        K::TimedOut | K::WouldBlock => (
+            ServerFailure::Timeout,
+            format!("timed out ({io}; read limit {})", secs(timeouts.read)),
+        ),
+        K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof | K::BrokenPipe => (
+            ServerFailure::Protocol,
+            format!("connection closed by the server: {io}"),
+        ),
+        _ => (ServerFailure::Unreachable, format!("cannot connect: {io}")),
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{}s", d.as_secs_f64())
+}
+
+fn human_size(bytes: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= 1024 && bytes.is_multiple_of(1024) {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_is_normalized() {
+        assert_eq!(
+            normalize_base("https://n.example.com/").unwrap(),
+            "https://n.example.com"
+        );
+        assert_eq!(
+            normalize_base("n.example.com:4443").unwrap(),
+            "https://n.example.com:4443"
+        );
+        assert!(normalize_base("ftp://n.example.com").is_err());
+        assert!(normalize_base("https://").is_err());
+    }
+
+    #[test]
+    fn names_are_checked_and_escaped() {
+        let s = NotaryServer::new("https://n.example.com", None).unwrap();
+        assert_eq!(
+            s.tuf_url("docker.io/library/alpine", "root.json").unwrap(),
+            "https://n.example.com/v2/docker.io/library/alpine/_trust/tuf/root.json"
+        );
+        assert_eq!(
+            s.tuf_url("a b?c", "targets/x.json").unwrap(),
+            "https://n.example.com/v2/a%20b%3Fc/_trust/tuf/targets/x.json"
+        );
+        for bad in ["", "/abs", "a//b", "a/../b", "a/"] {
+            assert!(s.tuf_url(bad, "root.json").is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn notary_error_bodies_give_one_line() {
+        let body = br#"{"errors":[{"code":"MALFORMED_JSON","message":"JSON sent by the client could not be parsed by the server"}]}"#;
+        assert_eq!(
+            status_reason(StatusCode::BAD_REQUEST, body),
+            "HTTP 400 Bad Request: JSON sent by the client could not be parsed by the server \
+             (MALFORMED_JSON)"
+        );
+        let body = br#"{"errors":[{"code":"INVALID_UPDATE","message":"Update sent by the client is invalid.","detail":{"Name":"ErrBadRoot","Error":{"Msg":"no root"}}}]}"#;
+        let reason = status_reason(StatusCode::BAD_REQUEST, body);
+        assert!(
+            reason.contains("Update sent by the client is invalid."),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("(INVALID_UPDATE: {\"Name\":\"ErrBadRoot\""),
+            "{reason}"
+        );
+        let reason = status_reason(StatusCode::BAD_GATEWAY, b"<html>\n bad\n gateway</html>");
+        assert_eq!(reason, "HTTP 502 Bad Gateway: <html> bad gateway</html>");
+        let long = "x".repeat(2000);
+        assert!(status_reason(StatusCode::INTERNAL_SERVER_ERROR, long.as_bytes()).len() < 500);
+    }
+
+    #[test]
+    fn key_responses_are_parsed() {
+        let raw = br#"{"keytype":"ecdsa","keyval":{"public":"MFkw","private":null}}"#;
+        assert_eq!(
+            parse_key(raw).unwrap(),
+            ("ecdsa".to_string(), "MFkw".to_string())
+        );
+        assert!(parse_key(b"{}").is_err());
+        assert!(parse_key(b"<html>").is_err());
+        assert!(parse_key(br#"{"keytype":"ecdsa","keyval":{"public":""}}"#).is_err());
+    }
+
+    #[test]
+    fn multipart_body_has_one_part_per_role() {
+        let (boundary, body) =
+            multipart(&[("root", b"{\"a\":1}".as_slice()), ("targets", b"xyz")]).unwrap();
+        let text = String::from_utf8(body).unwrap();
+        let expected = format!(
+            "--{b}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"root\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n{{\"a\":1}}\r\n\
+             --{b}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"targets\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\nxyz\r\n--{b}--\r\n",
+            b = boundary
+        );
+        assert_eq!(text, expected);
+        assert!(multipart(&[("ro\"ot", b"x".as_slice())]).is_err());
+    }
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human_size(METADATA_LIMIT), "64 MiB");
+        assert_eq!(human_size(KEY_LIMIT), "64 KiB");
+        assert_eq!(human_size(100), "100 bytes");
+    }
+}

@@ -1,0 +1,177 @@
+//! `key list|export|import|passwd` on a trust dir, with keys the real notary client wrote and
+//! reads back.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{json, run_fails, run_ok, Hsm};
+
+const NOTARY_PASS: &str = "notary-fixture-passphrase";
+const OUR_PASS: &str = "our targets passphrase";
+
+fn fixture(role: &str) -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/notary-keys");
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "key") {
+            let s = std::fs::read_to_string(&p).unwrap();
+            if s.contains(&format!("role: {role}\n")) {
+                return p;
+            }
+        }
+    }
+    panic!("no {role} fixture")
+}
+
+fn notary_key_list(trust_dir: &Path) -> String {
+    run_ok(
+        common::notary()
+            .arg("-d")
+            .arg(trust_dir)
+            .args(["key", "list"]),
+    )
+}
+
+#[test]
+fn import_a_notary_key_then_list_export_and_passwd() {
+    let hsm = Hsm::new();
+    let src = fixture("targets");
+    let key_id = src.file_stem().unwrap().to_str().unwrap().to_string();
+
+    // Import: decrypted with notary's passphrase, stored under ours.
+    let v = json(&run_ok(
+        hsm.trustkey()
+            .env("NOTARY_TARGETS_PASSPHRASE", NOTARY_PASS)
+            .args(["--json", "key", "import"])
+            .arg(&src),
+    ));
+    // NOTARY_TARGETS_PASSPHRASE also served as the new passphrase (no TRUSTKEY_ one set).
+    assert_eq!(v["key_id"], key_id.as_str());
+    assert_eq!(v["role"], "targets");
+    assert_eq!(v["gun"], "example.com/app");
+    let dest = hsm.trust_dir.join(format!("private/{key_id}.key"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // A second import is refused without --force.
+    let (code, err) = run_fails(
+        hsm.trustkey()
+            .env("NOTARY_TARGETS_PASSPHRASE", NOTARY_PASS)
+            .args(["key", "import"])
+            .arg(&src),
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("already in the trust dir"), "{err}");
+
+    // key list, ours and notary's.
+    let list = json(&hsm.ok(&["--json", "key", "list"]));
+    assert_eq!(list[0]["key_id"], key_id.as_str());
+    assert_eq!(list[0]["role"], "targets");
+    let nl = notary_key_list(&hsm.trust_dir);
+    let line = nl
+        .lines()
+        .find(|l| l.contains(&key_id))
+        .unwrap_or_else(|| panic!("{nl}"));
+    assert!(
+        line.contains("targets") && line.contains("example.com/app"),
+        "{line}"
+    );
+
+    // export writes the same encrypted bytes.
+    let out = hsm.path().join("exported.key");
+    hsm.ok(&[
+        "key",
+        "export",
+        &key_id[..8],
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&dest).unwrap());
+    let stdout = hsm.ok(&["key", "export", &key_id]);
+    assert_eq!(stdout.as_bytes(), std::fs::read(&dest).unwrap());
+
+    // passwd: the old passphrase stops working, the new one works (for notary too).
+    run_ok(
+        hsm.trustkey()
+            .env("TRUSTKEY_TARGETS_PASSPHRASE", NOTARY_PASS)
+            .env("TRUSTKEY_NEW_PASSPHRASE", OUR_PASS)
+            .args(["key", "passwd", &key_id[..12]]),
+    );
+    let pem = std::fs::read_to_string(&dest).unwrap();
+    assert!(
+        pem.contains("gun: example.com/app\nrole: targets\n"),
+        "headers kept: {pem}"
+    );
+    let (code, err) = run_fails(
+        hsm.trustkey()
+            .env("TRUSTKEY_TARGETS_PASSPHRASE", NOTARY_PASS)
+            .env("TRUSTKEY_NEW_PASSPHRASE", "another passphrase")
+            .args(["key", "passwd", &key_id]),
+    );
+    assert_eq!(code, 3);
+    assert!(err.contains("wrong passphrase"), "{err}");
+    // openssl decrypts it with the new passphrase once notary's header lines are stripped.
+    let stripped: String = pem
+        .lines()
+        .filter(|l| !l.starts_with("role:") && !l.starts_with("gun:"))
+        .filter(|l| !l.is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let stripped_path = hsm.path().join("stripped.pem");
+    std::fs::write(&stripped_path, stripped).unwrap();
+    run_ok(
+        Command::new("openssl")
+            .args(["pkcs8", "-passin", "env:P", "-in"])
+            .arg(&stripped_path)
+            .env("P", OUR_PASS),
+    );
+    // notary can change it back: it decrypts our file with the new passphrase.
+    run_ok(
+        common::notary()
+            .arg("-d")
+            .arg(&hsm.trust_dir)
+            .args(["key", "passwd", &key_id])
+            .env("NOTARY_TARGETS_PASSPHRASE", OUR_PASS)
+            .stdin(std::process::Stdio::null()),
+    );
+}
+
+#[test]
+fn import_refuses_root_and_unknown_roles_and_weak_passphrases() {
+    let hsm = Hsm::new();
+    let (code, err) = run_fails(
+        hsm.trustkey()
+            .env("NOTARY_ROOT_PASSPHRASE", NOTARY_PASS)
+            .args(["key", "import"])
+            .arg(fixture("root")),
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("root keys live on tokens"), "{err}");
+
+    let (code, err) = run_fails(
+        hsm.trustkey()
+            .env("NOTARY_TARGETS_PASSPHRASE", NOTARY_PASS)
+            .env("TRUSTKEY_TARGETS_PASSPHRASE", "short")
+            .args(["key", "import"])
+            .arg(fixture("targets")),
+    );
+    assert_eq!(code, 3, "{err}");
+    // TRUSTKEY_ wins over NOTARY_ for unlocking: "short" is the wrong passphrase.
+    assert!(err.contains("wrong passphrase"), "{err}");
+    assert!(
+        !hsm.trust_dir.join("private").exists()
+            || std::fs::read_dir(hsm.trust_dir.join("private"))
+                .unwrap()
+                .count()
+                == 0
+    );
+
+    let (code, err) = hsm.fails(&["key", "export", "ffff"]);
+    assert_eq!(code, 4);
+    assert!(err.contains("no key ffff"), "{err}");
+}
