@@ -729,7 +729,7 @@ fn real_notary_and_openssl_read_what_trustkey_wrote() {
     let s = Setup::new();
     // notary lists the repository keys with their role and GUN.
     let out = run_ok(
-        Command::new("notary")
+        common::notary()
             .env("HOME", s.path())
             .arg("-d")
             .arg(&s.hsm.trust_dir)
@@ -790,9 +790,7 @@ fn real_notary_and_openssl_read_what_trustkey_wrote() {
     // The real notary client verifies the published repository, served over HTTP.
     let port = serve(s.repo());
     let out = run_ok(
-        Command::new("timeout")
-            .arg("60")
-            .arg("notary")
+        common::notary()
             .env("HOME", s.path())
             .arg("-s")
             .arg(format!("http://127.0.0.1:{port}"))
