@@ -174,18 +174,19 @@ fn find_root(ctx: &Ctx) -> Result<KeyRef> {
     for slot in report_slots(&pkcs11, &path)? {
         for k in &slot.keys {
             if k.class == "public" && k.label == DEFAULT_OBJECT && k.public_key.is_some() {
-                found.push(Pkcs11Uri {
+                let uri = Pkcs11Uri {
                     token: slot.label.clone(),
                     serial: slot.serial.clone(),
                     object: Some(DEFAULT_OBJECT.into()),
                     ..Default::default()
-                });
+                };
+                found.push((uri, k.key_id.clone().unwrap_or_default()));
             }
         }
     }
-    found.sort_by_key(|u| u.to_string());
+    found.sort_by_key(|(u, _)| u.to_string());
     match found.len() {
-        1 => Ok(KeyRef::Pkcs11(found.remove(0))),
+        1 => Ok(KeyRef::Pkcs11(found.remove(0).0)),
         0 => Err(Error::NotFound(format!(
             "no EC key labelled {DEFAULT_OBJECT:?} on any token of {}; create one with \
              `trustkey root create --token URI` or name it with --root URI",
@@ -195,7 +196,7 @@ fn find_root(ctx: &Ctx) -> Result<KeyRef> {
             "{n} keys labelled {DEFAULT_OBJECT:?} found; choose one with --root: {}",
             found
                 .iter()
-                .map(|u| u.to_string())
+                .map(|(u, id)| format!("{u} (key ID {})", crate::tuf::verify::short(id)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ))),

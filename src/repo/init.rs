@@ -2,7 +2,6 @@
 //! root key (on its token), with the root certificate the Notary dialect needs.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use secrecy::SecretString;
 use serde::Serialize;
@@ -11,7 +10,7 @@ use time::OffsetDateTime;
 use super::expiry::Expiries;
 use super::fsio::{self, Overwrite};
 use super::trustdir::{Gun, RepoConfig, TrustDir};
-use crate::keys::file::{encrypt_pem, KeyMeta};
+use crate::keys::file::{encrypt_pem, write_key, KeyMeta};
 use crate::keys::memory::MemorySigner;
 use crate::keys::{canonical_key_id, Signer};
 use crate::tuf::dialect::Dialect;
@@ -109,10 +108,8 @@ pub fn init(
         location: root_ref.to_string(),
     }];
     let mut key_ids = BTreeMap::from([(RoleName::Root, root_tuf_id)]);
-    fsio::create_private_dir(&td.private_dir())?;
     for (role, id, pem) in &sealed {
-        let path: PathBuf = td.key_path(id);
-        fsio::write_secret(&path, pem.as_bytes(), Overwrite::Refuse)?;
+        let path = write_key(&td.root, id, pem, Overwrite::Refuse)?;
         key_ids.insert(*role, id.clone());
         out_keys.push(InitKey {
             role: *role,

@@ -17,7 +17,7 @@ use super::expiry::Expiries;
 use super::fsio::{self, Overwrite};
 use super::stage::Stage;
 use super::trustdir::{Gun, RepoConfig, TrustDir};
-use crate::keys::file::decrypt_pem;
+use crate::keys::file::load_signer;
 use crate::keys::memory::MemorySigner;
 use crate::keys::{canonical_key_id, Signer};
 use crate::tuf::build;
@@ -50,11 +50,8 @@ pub fn load_key(
     path: &Path,
     passphrase: &SecretString,
 ) -> Result<MemorySigner> {
-    let pem = std::fs::read_to_string(path)
-        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-    let what = format!("the {role} key of {} ({})", cfg.gun, path.display());
-    let (secret, _meta) = decrypt_pem(&pem, passphrase, &what)?;
-    let key = MemorySigner::from_secret_key(&secret, what.clone());
+    let what = format!("the {role} key of {}", cfg.gun);
+    let (key, _meta) = load_signer(path, passphrase, &what)?;
     let want = cfg.key_id(role)?;
     if canonical_key_id(key.public_key()) != want {
         return Err(Error::KeyFile {
