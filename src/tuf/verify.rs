@@ -69,7 +69,9 @@ pub fn signatures(dialect: Dialect, meta: &SignedMeta, set: &RoleKeySet) -> Resu
         };
         match dialect.decode_signature(sig) {
             Ok(s) if crate::keys::verify(&pk.key, &msg, &s) => {
-                valid.insert(sig.keyid.as_str());
+                // Distinct keys, not distinct IDs: one key listed twice (say, bare and in a
+                // certificate) counts once.
+                valid.insert(crate::keys::spki_der(&pk.key));
             }
             Ok(_) => {
                 problem.get_or_insert(format!("key {}: signature was invalid", short(&sig.keyid)));
@@ -193,4 +195,98 @@ pub fn meta_matches(
         &meta.sha512,
         expected,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::memory::MemorySigner;
+    use crate::keys::Signer;
+    use crate::tuf::model::{to_value, RoleKeys};
+    use crate::tuf::{build, signed::SignedMeta};
+
+    #[test]
+    fn threshold_counts_keys_not_ids() {
+        let d = Dialect::Notary;
+        let k = MemorySigner::generate("t");
+        let a = d.public_key(k.public_key());
+        // The same key under a second ID (an extra field changes the ID, not the key).
+        let mut b = a.clone();
+        b.extra.insert("note".into(), serde_json::json!("same key"));
+        let exp = OffsetDateTime::now_utc() + time::Duration::days(1);
+        let mut root = build::root(
+            d,
+            1,
+            exp,
+            &[
+                (RoleName::Targets, a.clone()),
+                (RoleName::Targets, b.clone()),
+            ],
+        );
+        let (ia, ib) = (d.key_id(&a), d.key_id(&b));
+        assert_ne!(ia, ib);
+        root.roles.insert(
+            "targets".into(),
+            RoleKeys {
+                keyids: vec![ia.clone(), ib.clone()],
+                threshold: 2,
+                extra: Default::default(),
+            },
+        );
+        let set = RoleKeySet::from_root(d, &root, RoleName::Targets).unwrap();
+        let t = build::targets(d, 1, exp, Default::default());
+        let m = SignedMeta::sign(
+            d,
+            RoleName::Targets,
+            to_value(&t),
+            &[(ia.as_str(), &k as &dyn Signer), (ib.as_str(), &k)],
+        )
+        .unwrap();
+        let e = signatures(d, &m, &set).unwrap_err();
+        assert!(e.contains("1 of 2"), "{e}");
+        root.roles.get_mut("targets").unwrap().threshold = 1;
+        let set = RoleKeySet::from_root(d, &root, RoleName::Targets).unwrap();
+        signatures(d, &m, &set).unwrap();
+    }
+
+    #[test]
+    fn a_key_id_must_match_its_key() {
+        let d = Dialect::Notary;
+        let k = MemorySigner::generate("t");
+        let exp = OffsetDateTime::now_utc() + time::Duration::days(1);
+        let mut root = build::root(
+            d,
+            1,
+            exp,
+            &[(RoleName::Targets, d.public_key(k.public_key()))],
+        );
+        let id = root.roles["targets"].keyids[0].clone();
+        let key = root.keys.remove(&id).unwrap();
+        root.keys.insert("ab".repeat(32), key);
+        root.roles.get_mut("targets").unwrap().keyids = vec!["ab".repeat(32)];
+        let e = RoleKeySet::from_root(d, &root, RoleName::Targets).unwrap_err();
+        assert!(e.contains("is not valid for key content"), "{e}");
+    }
+
+    #[test]
+    fn versions_and_expiry() {
+        let d = Dialect::Notary;
+        assert!(version(RoleName::Snapshot, 3, Some(3)).is_ok());
+        assert_eq!(
+            version(RoleName::Snapshot, 2, Some(3)).unwrap_err(),
+            "snapshot: version 2 is lower than current version 3"
+        );
+        assert!(version(RoleName::Snapshot, 0, None).is_err());
+        let c = Common {
+            type_: "Targets".into(),
+            version: 1,
+            expires: "2020-01-01T00:00:00Z".into(),
+        };
+        assert_eq!(
+            expiry(d, RoleName::Targets, &c, OffsetDateTime::now_utc()).unwrap_err(),
+            "targets expired at 2020-01-01T00:00:00Z"
+        );
+        assert!(type_name(d, RoleName::Targets, &c).is_ok());
+        assert!(type_name(d, RoleName::Snapshot, &c).is_err());
+    }
 }
