@@ -25,8 +25,11 @@ use crate::{Error, Result};
 
 #[derive(Debug, Subcommand)]
 pub enum RepoCmd {
-    /// Create a repository: targets, snapshot and timestamp keys on disk (each encrypted with
-    /// its passphrase), and root metadata signed by the root key on its token.
+    /// Create a repository: new repository keys on disk, root metadata signed on the token.
+    ///
+    /// Creates the targets, snapshot and timestamp keys (P-256), each encrypted with its
+    /// passphrase in TRUSTDIR/private/<key id>.key, and root metadata (version 1) with the root
+    /// certificate (CN = GUN), both signed by the root key on its token.
     #[command(after_help = "\
 Passphrases for the new keys come from TRUSTKEY_TARGETS_PASSPHRASE, TRUSTKEY_SNAPSHOT_PASSPHRASE
 and TRUSTKEY_TIMESTAMP_PASSPHRASE (or NOTARY_*_PASSPHRASE), else a prompt (asked twice).
@@ -49,12 +52,13 @@ Examples:
         #[arg(long, value_name = "ROLE=DURATION")]
         expires: Vec<ExpiryArg>,
     },
-    /// Stage a target: its length, sha256 and sha512 are computed now, in one pass.
+    /// Stage a target; its length, sha256 and sha512 are computed now, in one pass.
     #[command(
         after_help = "Examples:\n  trustkey add example.com/app v1.0 ./app-1.0.tar.gz\n  \
                             trustkey add example.com/app latest ./app-1.0.tar.gz"
     )]
     Add {
+        /// The repository (GUN), e.g. example.com/app.
         gun: Gun,
         /// The target's name in the repository.
         name: String,
@@ -63,14 +67,25 @@ Examples:
     },
     /// Stage the removal of a target.
     #[command(after_help = "Examples:\n  trustkey remove example.com/app v0.9")]
-    Remove { gun: Gun, name: String },
+    Remove {
+        /// The repository (GUN), e.g. example.com/app.
+        gun: Gun,
+        /// The target to remove.
+        name: String,
+    },
     /// Show the staged changes of a repository.
     #[command(after_help = "Examples:\n  trustkey status example.com/app\n  \
                             trustkey status example.com/app --json")]
-    Status { gun: Gun },
-    /// Sign new targets, snapshot and timestamp with the keys on disk and write them, all or
-    /// nothing, into a static repository: DIR/<gun>/{root,targets,snapshot,timestamp}.json and
-    /// DIR/<gun>/<N>.root.json. Staged changes are cleared only after a successful publish.
+    Status {
+        /// The repository (GUN), e.g. example.com/app.
+        gun: Gun,
+    },
+    /// Sign targets, snapshot and timestamp and write them into a static repository.
+    ///
+    /// Signs with the keys on disk and writes, all or nothing, DIR/<gun>/{root,targets,
+    /// snapshot,timestamp}.json, DIR/<gun>/<N>.root.json, and the checksum-named copies a
+    /// notary client fetches (serve DIR as https://HOST/v2/ and `notary -s https://HOST` reads
+    /// it). Versions go up by one. Staged changes are cleared only after a successful publish.
     #[command(after_help = "\
 Passphrases: TRUSTKEY_{TARGETS,SNAPSHOT,TIMESTAMP}_PASSPHRASE (or NOTARY_*), else a prompt.
 Expiry defaults (notary's): targets 3y, snapshot 3y, timestamp 14d.
@@ -79,8 +94,10 @@ Examples:
   trustkey publish example.com/app --repo /srv/trust
   trustkey publish example.com/app --repo /srv/trust --expires timestamp=1d --expires targets=90d")]
     Publish {
+        /// The repository (GUN), e.g. example.com/app.
         gun: Gun,
         /// The static repository's directory.
+        /// The static repository: the GUN's files are in DIR/<gun>/.
         #[arg(long, value_name = "DIR")]
         repo: Option<PathBuf>,
         /// How long a role is valid: ROLE=DURATION ([-]N s|m|h|d|w|y), ROLE one of targets,
@@ -94,16 +111,21 @@ Examples:
                             trustkey list example.com/app --repo /srv/trust --json"
     )]
     List {
+        /// The repository (GUN), e.g. example.com/app.
         gun: Gun,
+        /// The static repository: the GUN's files are in DIR/<gun>/.
         #[arg(long, value_name = "DIR")]
         repo: Option<PathBuf>,
         /// On first use, trust only a root with this key ID.
         #[arg(long, value_name = "ID")]
         root_keyid: Option<String>,
     },
-    /// Verify a repository as a client: the root pinned on first use (or to --root-keyid),
-    /// signatures and thresholds, the root certificate, expiry, rollback, hashes and lengths,
-    /// and given target files. Fails with one line saying what is wrong (exit code 5).
+    /// Verify a repository as a client; fails with one line saying what is wrong (exit code 5).
+    ///
+    /// Pins the root on first use (or to --root-keyid), then checks signatures and thresholds
+    /// of every role, the root certificate (CN = GUN, validity), expiry, rollback against the
+    /// last trusted versions, snapshot and timestamp hashes and lengths, and given target files.
+    /// A new root must be signed by the trusted root's keys and its own, one version at a time.
     #[command(after_help = "\
 The trusted state is kept in TRUSTDIR/tuf/<gun>/client/, apart from the publisher's.
 
@@ -112,7 +134,9 @@ Examples:
   trustkey verify example.com/app --repo /srv/trust --root-keyid 3f2a...c9
   trustkey verify example.com/app --repo /srv/trust --target v1.0=./app-1.0.tar.gz")]
     Verify {
+        /// The repository (GUN), e.g. example.com/app.
         gun: Gun,
+        /// The static repository: the GUN's files are in DIR/<gun>/.
         #[arg(long, value_name = "DIR")]
         repo: Option<PathBuf>,
         /// On first use, trust only a root with this key ID.
