@@ -363,6 +363,30 @@ fn init_chooses_the_root_key() {
     assert!(err.contains("too short"), "{err}");
     assert!(!hsm.trust_dir.join("private").exists());
     run_ok(&mut tk(&["init", GUN, "--root", "pkcs11:token=rootB"]));
+    // One key mirrored on two tokens: still a choice of token to make.
+    let hsm2 = Hsm::new();
+    hsm2.add_token("rootA");
+    hsm2.add_token("rootB");
+    run_ok(
+        hsm2.trustkey()
+            .env("TRUSTKEY_ROOT_PASSPHRASE", "escrow-pass-1")
+            .args([
+                "root",
+                "create",
+                "--token",
+                "pkcs11:token=rootA",
+                "--mirror",
+                "pkcs11:token=rootB",
+            ]),
+    );
+    let (code, err) = run_fails(hsm2.trustkey().args(["init", GUN]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(
+            " is on 2 tokens; choose the one to sign with --root: pkcs11:token=rootA;serial="
+        ),
+        "{err}"
+    );
     let (code, err) = run_fails(&mut tk(&["init", GUN, "--root", "pkcs11:token=rootB"]));
     assert_eq!(code, 2, "{err}");
     assert!(

@@ -216,6 +216,20 @@ fn find_root(ctx: &Ctx) -> Result<KeyRef> {
              `trustkey root create --token URI` or name it with --root URI",
             path.display()
         ))),
+        n if found
+            .iter()
+            .all(|(_, id)| *id == found[0].1 && !id.is_empty()) =>
+        {
+            Err(Error::Usage(format!(
+                "the root key {} is on {n} tokens; choose the one to sign with --root: {}",
+                crate::tuf::verify::short(&found[0].1),
+                found
+                    .iter()
+                    .map(|(u, _)| u.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
         n => Err(Error::Usage(format!(
             "{n} keys labelled {DEFAULT_OBJECT:?} found; choose one with --root: {}",
             found
