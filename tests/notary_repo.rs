@@ -494,6 +494,21 @@ fn tampering_is_caught() {
         "{err}"
     );
 
+    // A pin given later is checked against the trusted root too.
+    let (code, err) = run_fails(s.client("steady").args([
+        "verify",
+        GUN,
+        "--repo",
+        &s.repo_str(),
+        "--root-keyid",
+        &"cd".repeat(32),
+    ]));
+    assert_eq!(code, 5, "{err}");
+    assert!(
+        err.contains("unable to match any certificates to the pinned root key ID cdcd"),
+        "{err}"
+    );
+
     // A target file whose hash differs (same length).
     let (code, err) = run_fails(s.client("steady").args([
         "verify",
@@ -909,14 +924,18 @@ mod lib_level {
             at("2026-12-10T00:00:00Z"),
         ));
         assert_eq!(e, "timestamp expired at 2026-12-09T12:30:56Z");
-        // Long after: root metadata has expired (notary: 10 years).
+        // Long after: notary's root certificate (and root metadata) have expired (10 years).
         let e = verify_line(verify_at(
             t.path(),
             "example.com/fixture",
             &repo,
             at("2037-01-01T00:00:00Z"),
         ));
-        assert_eq!(e, "root expired at 2036-11-22T12:30:18Z");
+        assert_eq!(
+            e,
+            "could not validate the path to a trusted root: the root certificate dcecc13565c7 is \
+             valid from 2026-11-25T12:30:18Z to 2036-11-22T12:30:18Z, not now"
+        );
         // Under another GUN, notary's root certificate does not match.
         let e = verify_line(verify_at(t.path(), "example.com/app", &repo, now));
         assert!(
@@ -1050,6 +1069,18 @@ mod lib_level {
         r.publish_root(3, 2, &[1, 2]);
         assert_eq!(r.verify(&late).unwrap().versions[&RoleName::Root], 3);
         assert_eq!(r.verify(&early).unwrap().versions[&RoleName::Root], 3);
+        // The trusted root's certificate is checked on every run, not only on first use.
+        let e = verify_line(verify_at(
+            &early,
+            &r.gun,
+            &r.dir,
+            r.now + time::Duration::days(3651),
+        ));
+        assert!(
+            e.starts_with("could not validate the path to a trusted root: the root certificate ")
+                && e.ends_with(", not now"),
+            "{e}"
+        );
 
         // v4 signed only by its own new key: does not chain to the trusted root.
         let t2 = tempfile::tempdir().unwrap();

@@ -116,7 +116,8 @@ Examples:
         /// The static repository: the GUN's files are in DIR/<gun>/.
         #[arg(long, value_name = "DIR")]
         repo: Option<PathBuf>,
-        /// On first use, trust only a root with this key ID.
+        /// Trust only a root with this key ID (root metadata's, or the canonical one `root list`
+        /// shows); checked on first use and whenever given.
         #[arg(long, value_name = "ID")]
         root_keyid: Option<String>,
     },
@@ -139,7 +140,8 @@ Examples:
         /// The static repository: the GUN's files are in DIR/<gun>/.
         #[arg(long, value_name = "DIR")]
         repo: Option<PathBuf>,
-        /// On first use, trust only a root with this key ID.
+        /// Trust only a root with this key ID (root metadata's, or the canonical one `root list`
+        /// shows); checked on first use and whenever given.
         #[arg(long, value_name = "ID")]
         root_keyid: Option<String>,
         /// Check a local file against a target: NAME=FILE. Repeatable.
@@ -425,6 +427,12 @@ fn publish_cmd(
     // Re-read under the lock: another publish may just have finished.
     let mut cfg = td.load_config(&gun)?;
     let stage = Stage::load(&td.staged_path(&gun))?;
+    if stage.changes.is_empty() {
+        ctx.output.progress(&format!(
+            "no staged changes for {gun}: signing the same targets again with new versions and expiries"
+        ));
+    }
+    warn_root_expiry(ctx, td, &gun, cfg.dialect)?;
     // Every key file must be there before any passphrase is asked.
     let mut paths = BTreeMap::new();
     for role in PUBLISH_ROLES {
@@ -457,6 +465,28 @@ fn publish_cmd(
             p.changes
         )
     });
+    Ok(())
+}
+
+/// Root metadata is signed only at init (and rotation): say so when it is about to expire.
+fn warn_root_expiry(ctx: &Ctx, td: &TrustDir, gun: &Gun, dialect: Dialect) -> Result<()> {
+    let Some(bytes) = td.read_published(gun, "root.json")? else {
+        return Ok(());
+    };
+    let root = SignedMeta::parse(RoleName::Root, bytes).map_err(Error::Metadata)?;
+    let view: crate::tuf::model::Root =
+        crate::tuf::model::view(&root.envelope.signed, "published root")
+            .map_err(Error::Metadata)?;
+    let expires = dialect
+        .parse_time(&view.common.expires)
+        .map_err(Error::Metadata)?;
+    if expires < OffsetDateTime::now_utc() + time::Duration::days(90) {
+        ctx.output.progress(&format!(
+            "warning: the root metadata of {gun} expires at {}; clients refuse the repository \
+             after that until root is signed again",
+            dialect.format_time(expires)
+        ));
+    }
     Ok(())
 }
 

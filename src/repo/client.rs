@@ -71,7 +71,8 @@ fn path_fail(reason: impl std::fmt::Display) -> Error {
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
     pub dialect: Dialect,
-    /// Pin the root to this key ID on first use (root metadata's ID, or the bare key's ID).
+    /// The root must have a key with this ID (root metadata's ID, or the bare key's ID);
+    /// checked on first use and on every later run it is given.
     pub root_key_id: Option<String>,
     pub now: OffsetDateTime,
 }
@@ -156,6 +157,10 @@ impl<'a> Client<'a> {
             None => self.first_use(&latest)?,
             Some(t) => self.chain(&t, latest)?,
         };
+        // On every run, not only when the root changes: the certificates' CN and validity, and
+        // the pin if one is given.
+        let (_, root_set) = self.root_keys(&root)?;
+        self.check_pin(&root_set)?;
         let root_view: Root = view(&root.envelope.signed, "root").map_err(fail)?;
         verify::type_name(d, RoleName::Root, &root_view.common).map_err(fail)?;
         verify::version(
@@ -260,6 +265,15 @@ impl<'a> Client<'a> {
     /// First use: the root must be signed by its own root keys, and match `--root-keyid`.
     fn first_use(&self, latest: &SignedMeta) -> Result<SignedMeta> {
         let (_, set) = self.root_keys(latest)?;
+        self.check_pin(&set)?;
+        verify::signatures(self.opts.dialect, latest, &set)
+            .map_err(|e| path_fail(format!("failed to validate integrity of roots: {e}")))?;
+        Ok(latest.clone())
+    }
+
+    /// `--root-keyid`: one of the root keys must have this ID (as root metadata lists it, or
+    /// the bare key's canonical ID, as `root list` shows it).
+    fn check_pin(&self, set: &RoleKeySet) -> Result<()> {
         if let Some(pin) = &self.opts.root_key_id {
             let matches = set
                 .keys
@@ -271,9 +285,7 @@ impl<'a> Client<'a> {
                 )));
             }
         }
-        verify::signatures(self.opts.dialect, latest, &set)
-            .map_err(|e| path_fail(format!("failed to validate integrity of roots: {e}")))?;
-        Ok(latest.clone())
+        Ok(())
     }
 
     /// A later run: `latest` must be the trusted root, or reachable from it one version at a
