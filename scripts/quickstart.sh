@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job, end to end, on the embedded default: two SoftHSM tokens in a project-local
-# directory (.trustkey/), a root key mirrored onto both with an encrypted escrow, and the tokens
-# listed. Everything it makes lives under .trustkey/quickstart and is recreated on each run.
+# directory (.trustkey/), a root key mirrored onto both with an encrypted escrow, then a Docker
+# Content Trust repository: init (root signed on the token), add a target, publish to a
+# directory, and verify it as a client would. Everything it makes lives under
+# .trustkey/quickstart and is recreated on each run.
 #
 # The PIN and passphrases below are demo values for throwaway SoftHSM tokens. With real tokens,
 # leave TRUSTKEY_PIN and the *_PASSPHRASE variables unset and trustkey prompts for them.
@@ -21,6 +23,9 @@ export SOFTHSM2_CONF="$demo/hsm/softhsm2.conf"
 export TRUSTKEY_PKCS11_MODULE=softhsm
 export TRUSTKEY_TRUST_DIR="$demo/trust"
 export TRUSTKEY_ROOT_PASSPHRASE="quickstart root escrow"
+export TRUSTKEY_TARGETS_PASSPHRASE="quickstart targets" TRUSTKEY_SNAPSHOT_PASSPHRASE="quickstart snapshot"
+export TRUSTKEY_TIMESTAMP_PASSPHRASE="quickstart timestamp"
+gun=example.com/quickstart
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -35,5 +40,20 @@ step "trustkey root list"
 
 step "trustkey token list"
 "$tk" token list
+
+step "trustkey init $gun: repository keys on disk, root metadata signed on token rootA"
+"$tk" init "$gun" --root "pkcs11:token=rootA"
+
+step "trustkey add + publish: one target, signed and written to $demo/repo"
+echo "hello from trustkey" >"$demo/hello.txt"
+"$tk" add "$gun" hello.txt "$demo/hello.txt"
+"$tk" publish "$gun" --repo "$demo/repo"
+
+step "trustkey verify: a fresh client pins the root and checks every role and the target's bytes"
+TRUSTKEY_TRUST_DIR="$demo/client" "$tk" verify "$gun" --repo "$demo/repo" --target hello.txt="$demo/hello.txt"
+TRUSTKEY_TRUST_DIR="$demo/client" "$tk" list "$gun" --repo "$demo/repo"
+
+step "trustkey key list"
+"$tk" key list
 
 printf '\nquickstart: done; everything is in %s\n' "$demo"

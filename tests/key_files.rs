@@ -63,7 +63,10 @@ fn openssl() -> Command {
 fn notary(trust_dir: &Path, passphrase: &str) -> Command {
     let mut c = Command::new("notary");
     // Keep notary away from smart cards (ykcs11 + pcscd would let it write to a card).
-    c.env("PCSCLITE_CSOCK_NAME", "/nonexistent/trustkey-tests-no-pcscd");
+    c.env(
+        "PCSCLITE_CSOCK_NAME",
+        "/nonexistent/trustkey-tests-no-pcscd",
+    );
     c.arg("-d")
         .arg(trust_dir)
         .stdin(std::process::Stdio::null());

@@ -158,7 +158,10 @@ pub fn json(s: &str) -> serde_json::Value {
 /// finds. A pcscd socket that does not exist hides them all.
 pub fn notary() -> Command {
     let mut c = Command::new("notary");
-    c.env("PCSCLITE_CSOCK_NAME", "/nonexistent/trustkey-tests-no-pcscd")
-        .stdin(Stdio::null());
+    c.env(
+        "PCSCLITE_CSOCK_NAME",
+        "/nonexistent/trustkey-tests-no-pcscd",
+    )
+    .stdin(Stdio::null());
     c
 }
