@@ -2,6 +2,7 @@
 
 pub mod root;
 pub mod token;
+pub mod yubikey;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -85,6 +86,9 @@ pub enum Command {
     /// The root key: create it on tokens, find it, duplicate it from escrow.
     #[command(subcommand)]
     Root(root::RootCmd),
+    /// YubiKey PIV: list, status, setup (PIN, PUK, management key), unblock, attest.
+    #[command(subcommand)]
+    Yubikey(yubikey::YubikeyCmd),
 }
 
 /// What every command handler gets: global settings, the open token modules, the prompter.
@@ -159,6 +163,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let result = match cli.command {
         Command::Token(c) => c.run(&ctx),
         Command::Root(c) => c.run(&ctx),
+        Command::Yubikey(c) => c.run(&ctx),
     };
     let fin = ctx.finish();
     result.and(fin)

@@ -314,10 +314,8 @@ impl<'a> Card<'a> {
                 }
             }
             // SET MANAGEMENT KEY: 03 9B 18 KEY
-            (0xFF, 0xFF) | (0xFF, 0xFE) if p1 == 0xFF => {
-                if ok && data.len() == 27 {
-                    t.mgm_default = data[3..] == DEFAULT_MGM;
-                }
+            (0xFF, 0xFF) | (0xFF, 0xFE) if p1 == 0xFF && ok && data.len() == 27 => {
+                t.mgm_default = data[3..] == DEFAULT_MGM;
             }
             // RESET
             (0xFB, _) if ok => *t = Tracked::default(),

@@ -1,0 +1,194 @@
+//! PIV attestation: a YubiKey signs a certificate for a key it generated with its device
+//! attestation key (slot f9), whose certificate Yubico's PIV root CA signed. Verifying the chain
+//! proves the key was generated on a genuine YubiKey and never left it. Imported keys (mirrors)
+//! cannot be attested.
+//!
+//! Yubico's extensions (under 1.3.6.1.4.1.41482.3): .3 firmware version (3 bytes), .7 serial
+//! (INTEGER), .8 PIN and touch policy (2 bytes), .9 form factor (1 byte).
+
+use der::{Decode, Encode};
+use serde::Serialize;
+use x509_cert::Certificate;
+
+use super::{PinPolicy, TouchPolicy};
+use crate::{Error, Result};
+
+/// Yubico's PIV attestation extension arc.
+pub const YUBICO_OID_ARC: &str = "1.3.6.1.4.1.41482.3";
+
+const OID_FIRMWARE: der::oid::ObjectIdentifier =
+    der::oid::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.41482.3.3");
+const OID_SERIAL: der::oid::ObjectIdentifier =
+    der::oid::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.41482.3.7");
+const OID_POLICY: der::oid::ObjectIdentifier =
+    der::oid::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.41482.3.8");
+const OID_FORM_FACTOR: der::oid::ObjectIdentifier =
+    der::oid::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.41482.3.9");
+
+const ECDSA_SHA256: der::oid::ObjectIdentifier =
+    der::oid::ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+const ECDSA_SHA384: der::oid::ObjectIdentifier =
+    der::oid::ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
+const RSA_SHA256: der::oid::ObjectIdentifier =
+    der::oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
+
+/// What a verified attestation says about the key.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Attestation {
+    pub serial: Option<u32>,
+    pub firmware: Option<String>,
+    pub pin_policy: Option<PinPolicy>,
+    pub touch_policy: Option<TouchPolicy>,
+    pub form_factor: Option<u8>,
+    /// Notary's canonical key ID of the attested P-256 key.
+    pub key_id: String,
+    #[serde(skip)]
+    pub public_key: p256::PublicKey,
+}
+
+fn bad(msg: impl Into<String>) -> Error {
+    Error::Verify(format!("attestation: {}", msg.into()))
+}
+
+fn parse(what: &str, der_bytes: &[u8]) -> Result<Certificate> {
+    Certificate::from_der(der_bytes).map_err(|e| bad(format!("{what} is not a certificate: {e}")))
+}
+
+/// Checks that `issuer` signed `cert`.
+fn check_signed_by(cert: &Certificate, issuer: &Certificate, what: &str) -> Result<()> {
+    if cert.tbs_certificate.issuer != issuer.tbs_certificate.subject {
+        return Err(bad(format!(
+            "{what} was issued by {}, not by {}",
+            cert.tbs_certificate.issuer, issuer.tbs_certificate.subject
+        )));
+    }
+    let tbs = cert
+        .tbs_certificate
+        .to_der()
+        .map_err(|e| bad(e.to_string()))?;
+    let sig = cert
+        .signature
+        .as_bytes()
+        .ok_or_else(|| bad(format!("{what} has a malformed signature")))?;
+    let spki = &issuer.tbs_certificate.subject_public_key_info;
+    let key = spki.subject_public_key.raw_bytes();
+    let alg = cert.signature_algorithm.oid;
+    let ok = if alg == ECDSA_SHA256 || alg == ECDSA_SHA384 {
+        use p256::ecdsa::signature::Verifier;
+        if let Ok(k) = p256::ecdsa::VerifyingKey::from_sec1_bytes(key) {
+            let s = p256::ecdsa::DerSignature::from_bytes(sig).map_err(|e| bad(e.to_string()))?;
+            if alg == ECDSA_SHA256 {
+                k.verify(&tbs, &s).is_ok()
+            } else {
+                use p256::ecdsa::signature::hazmat::PrehashVerifier;
+                let d = <sha2::Sha384 as sha2::Digest>::digest(&tbs);
+                k.verify_prehash(
+                    &d,
+                    &p256::ecdsa::Signature::from_der(sig).map_err(|e| bad(e.to_string()))?,
+                )
+                .is_ok()
+            }
+        } else if let Ok(k) = p384::ecdsa::VerifyingKey::from_sec1_bytes(key) {
+            let s = p384::ecdsa::DerSignature::from_bytes(sig).map_err(|e| bad(e.to_string()))?;
+            if alg == ECDSA_SHA384 {
+                k.verify(&tbs, &s).is_ok()
+            } else {
+                use p384::ecdsa::signature::hazmat::PrehashVerifier;
+                let d = <sha2::Sha256 as sha2::Digest>::digest(&tbs);
+                let s = p384::ecdsa::Signature::from_der(sig).map_err(|e| bad(e.to_string()))?;
+                k.verify_prehash(&d, &s).is_ok()
+            }
+        } else {
+            return Err(bad(format!(
+                "{what}: the issuer's EC key is not P-256 or P-384"
+            )));
+        }
+    } else if alg == RSA_SHA256 {
+        use rsa::pkcs1::DecodeRsaPublicKey;
+        use rsa::signature::Verifier;
+        let k = rsa::RsaPublicKey::from_pkcs1_der(key)
+            .map_err(|e| bad(format!("{what}: the issuer's RSA key: {e}")))?;
+        let vk = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(k);
+        let s = rsa::pkcs1v15::Signature::try_from(sig).map_err(|e| bad(e.to_string()))?;
+        vk.verify(&tbs, &s).is_ok()
+    } else {
+        return Err(bad(format!(
+            "{what} uses an unsupported signature algorithm {alg}"
+        )));
+    };
+    if !ok {
+        return Err(bad(format!("the signature on {what} does not verify")));
+    }
+    Ok(())
+}
+
+fn check_validity(cert: &Certificate, what: &str) -> Result<()> {
+    let now = std::time::SystemTime::now();
+    let v = &cert.tbs_certificate.validity;
+    if now < v.not_before.to_system_time() || now > v.not_after.to_system_time() {
+        return Err(bad(format!("{what} is outside its validity period")));
+    }
+    Ok(())
+}
+
+/// Verifies `attestation` (the key's attestation certificate) up through `intermediate` (the
+/// device's f9 certificate) to `root` (Yubico's PIV root CA, or a test root), and returns what
+/// Yubico's extensions say. DER inputs.
+pub fn verify_attestation(
+    attestation: &[u8],
+    intermediate: &[u8],
+    root: &[u8],
+) -> Result<Attestation> {
+    let leaf = parse("the attestation certificate", attestation)?;
+    let inter = parse("the device (f9) certificate", intermediate)?;
+    let root = parse("the root certificate", root)?;
+    check_signed_by(&root, &root, "the root certificate")?;
+    check_signed_by(&inter, &root, "the device (f9) certificate")?;
+    check_signed_by(&leaf, &inter, "the attestation certificate")?;
+    for (c, what) in [
+        (&root, "the root certificate"),
+        (&inter, "the device (f9) certificate"),
+        (&leaf, "the attestation certificate"),
+    ] {
+        check_validity(c, what)?;
+    }
+    let public_key = super::device::cert_public_key(&leaf)
+        .ok_or_else(|| bad("the attested key is not a P-256 key"))?;
+    let mut out = Attestation {
+        serial: None,
+        firmware: None,
+        pin_policy: None,
+        touch_policy: None,
+        form_factor: None,
+        key_id: crate::keys::canonical_key_id(&public_key),
+        public_key,
+    };
+    for ext in leaf.tbs_certificate.extensions.iter().flatten() {
+        let v = ext.extn_value.as_bytes();
+        if ext.extn_id == OID_FIRMWARE && v.len() == 3 {
+            out.firmware = Some(format!("{}.{}.{}", v[0], v[1], v[2]));
+        } else if ext.extn_id == OID_SERIAL {
+            let n = der::asn1::Uint::from_der(v).map_err(|e| bad(format!("serial: {e}")))?;
+            let b = n.as_bytes();
+            if b.len() <= 4 {
+                out.serial = Some(b.iter().fold(0u32, |a, &x| (a << 8) | x as u32));
+            }
+        } else if ext.extn_id == OID_POLICY && v.len() == 2 {
+            out.pin_policy = match v[0] {
+                1 => Some(PinPolicy::Never),
+                2 => Some(PinPolicy::Once),
+                3 => Some(PinPolicy::Always),
+                _ => None,
+            };
+            out.touch_policy = match v[1] {
+                1 => Some(TouchPolicy::Never),
+                2 => Some(TouchPolicy::Always),
+                3 => Some(TouchPolicy::Cached),
+                _ => None,
+            };
+        } else if ext.extn_id == OID_FORM_FACTOR && v.len() == 1 {
+            out.form_factor = Some(v[0]);
+        }
+    }
+    Ok(out)
+}
