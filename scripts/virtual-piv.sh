@@ -16,6 +16,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 crate="$here/tests/virtual-piv"
 port=35963 # vpcd's default (0x8C7B)
 reader_name="Yubico YubiKey virtual"
+# vpcd serves one card at a time: whichever DIR started the running card, it is recorded here.
+global_pid="${TMPDIR:-/tmp}/trustkey-virtual-piv.pid"
 cmd=${1:-}
 log() { echo "virtual-piv: $*" >&2; }
 
@@ -102,17 +104,34 @@ build() {
   cargo build --quiet --manifest-path "$crate/Cargo.toml"
 }
 
+kill_pidfile() {
+  local file=$1
+  [ -f "$file" ] || return 0
+  local pid
+  pid=$(cat "$file")
+  # Only a process that is our card binary (the pid may have been reused).
+  if kill -0 "$pid" 2>/dev/null && grep -q virtual-piv "/proc/$pid/cmdline" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -f "$file"
+}
+
 stop_card() {
   local dir=$1
-  if [ -f "$dir/card.pid" ]; then
-    local pid
-    pid=$(cat "$dir/card.pid")
-    if kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    fi
-    rm -f "$dir/card.pid"
+  if [ -f "$dir/card.pid" ] && [ -f "$global_pid" ] && cmp -s "$dir/card.pid" "$global_pid"; then
+    rm -f "$global_pid"
   fi
+  kill_pidfile "$dir/card.pid"
+}
+
+# Waits until no reader shows a card (the previous card is gone from vpcd).
+wait_no_card() {
+  for _ in $(seq 50); do
+    [ -z "$(reader_with_card)" ] && return 0
+    sleep 0.1
+  done
+  return 1
 }
 
 # The name of the reader that holds a card, per opensc-tool -l ("Nr. Card Features Name").
@@ -147,11 +166,14 @@ case "$cmd" in
     build
     ensure_pcscd "$changed"
     stop_card "$dir"
-    # A card left by another DIR would hold vpcd's port: there is one virtual reader.
+    # A card left by another DIR would hold vpcd's only connection: stop it first.
+    kill_pidfile "$global_pid"
+    wait_no_card || { log "a card is still in the virtual reader (started by something else?)"; exit 1; }
     serial=${VPIV_SERIAL:-12345678}
     RUST_LOG=${RUST_LOG:-warn} "$crate/target/debug/virtual-piv" --port "$port" \
       --serial "$serial" --version "${VPIV_VERSION:-5.4.3}" >"$dir/card.log" 2>&1 &
     echo $! >"$dir/card.pid"
+    cp "$dir/card.pid" "$global_pid"
     if ! reader=$(wait_card); then
       log "the reader shows no card after 30 s; card log:"; cat "$dir/card.log" >&2
       stop_card "$dir"; exit 1
@@ -169,6 +191,7 @@ EOF
     [ -d "$dir" ] || exit 0
     stop_card "$dir"
     rm -f "$dir/env"
+    wait_no_card || true
     ;;
   *)
     sed -n '2,13p' "$0" >&2

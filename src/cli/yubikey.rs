@@ -234,23 +234,21 @@ fn render_status(s: &piv::Status) -> String {
     out
 }
 
+/// A certificate file, PEM or DER, checked to be one.
 fn read_cert(path: &std::path::Path) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
-    if bytes.starts_with(b"-----BEGIN") {
-        let text = String::from_utf8_lossy(&bytes);
-        let (_, der) = pem_rfc7468_decode(&text)
-            .ok_or_else(|| Error::Usage(format!("{}: not a PEM certificate", path.display())))?;
-        Ok(der)
-    } else {
-        Ok(bytes)
-    }
-}
-
-fn pem_rfc7468_decode(text: &str) -> Option<(String, Vec<u8>)> {
     use der::Decode;
-    let (label, doc) = der::Document::from_pem(text).ok()?;
-    let _ = x509_cert::Certificate::from_der(doc.as_bytes()).ok()?;
-    Some((label.to_string(), doc.as_bytes().to_vec()))
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
+    let der = if bytes.starts_with(b"-----BEGIN") {
+        let text = String::from_utf8_lossy(&bytes);
+        der::Document::from_pem(&text)
+            .map(|(_, doc)| doc.as_bytes().to_vec())
+            .map_err(|e| Error::Usage(format!("{}: not a PEM certificate: {e}", path.display())))?
+    } else {
+        bytes
+    };
+    x509_cert::Certificate::from_der(&der)
+        .map_err(|e| Error::Usage(format!("{}: not a certificate: {e}", path.display())))?;
+    Ok(der)
 }
 
 #[derive(Serialize)]

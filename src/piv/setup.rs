@@ -88,14 +88,14 @@ impl Device {
         // PIN
         let pin_default = status.pin.is_default == Some(true);
         if pin_default || opts.change_pin {
+            if status.pin.retries_left == Some(0) {
+                return Err(Error::PivPinBlocked {
+                    serial: status.serial,
+                });
+            }
             let current = if pin_default {
                 SecretString::from(DEFAULT_PIN)
             } else {
-                if status.pin.retries_left == Some(0) {
-                    return Err(Error::PivPinBlocked {
-                        serial: status.serial,
-                    });
-                }
                 crate::secret::token_pin(None, &desc, prompter)?
             };
             let new = new_secret("PIN", "TRUSTKEY_NEW_PIN", DEFAULT_PIN, &desc, prompter)?;

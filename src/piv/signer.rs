@@ -17,7 +17,7 @@ pub struct PivSigner {
     slot: Slot,
     public: p256::PublicKey,
     touch: Option<TouchPolicy>,
-    pin_always: bool,
+    pin_always: Cell<bool>,
     noticed: Cell<bool>,
 }
 
@@ -57,7 +57,7 @@ impl Device {
             slot,
             public,
             touch,
-            pin_always,
+            pin_always: Cell::new(pin_always),
             noticed: Cell::new(false),
         })
     }
@@ -105,22 +105,32 @@ impl Signer for PivSigner {
             eprintln!("Touch your {} (slot {}) to sign...", dev.desc(), self.slot);
         }
         self.noticed.set(true);
-        if self.pin_always {
+        if self.pin_always.get() {
             dev.reverify()?;
         }
-        let der =
-            sign_data(&mut dev.yk, &digest, AlgorithmId::EccP256, self.slot.id()).map_err(|e| {
-                Error::Crypto(format!(
-                    "signing with slot {} of {} failed ({e}){}",
-                    self.slot,
-                    dev.desc(),
-                    if touch_needed {
-                        ": touch not received in time?"
-                    } else {
-                        ""
-                    }
-                ))
-            })?;
+        let mut result = sign_data(&mut dev.yk, &digest, AlgorithmId::EccP256, self.slot.id());
+        if matches!(result, Err(yubikey::Error::AuthenticationError))
+            && !self.pin_always.get()
+            && dev.pin.is_some()
+        {
+            // Some cards want the PIN right before every signature in 9c whatever the policy
+            // says (the PIV standard's rule): re-send the PIN this command already verified.
+            self.pin_always.set(true);
+            dev.reverify()?;
+            result = sign_data(&mut dev.yk, &digest, AlgorithmId::EccP256, self.slot.id());
+        }
+        let der = result.map_err(|e| {
+            Error::Crypto(format!(
+                "signing with slot {} of {} failed ({e}){}",
+                self.slot,
+                dev.desc(),
+                if touch_needed {
+                    ": touch not received in time?"
+                } else {
+                    ""
+                }
+            ))
+        })?;
         let sig = p256::ecdsa::Signature::from_der(&der)
             .map_err(|_| Error::Crypto(format!("{} returned a malformed signature", dev.desc())))?;
         // A card that signs with another key than its certificate says must not go unnoticed.

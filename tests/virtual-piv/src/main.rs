@@ -186,6 +186,9 @@ impl<'a> Card<'a> {
     }
 
     fn take(&mut self, n: usize) -> (Vec<u8>, Status) {
+        // Without Le a YubiKey still answers with its data (up to 256 bytes), and clients such
+        // as the `yubikey` crate's GENERAL AUTHENTICATE rely on it.
+        let n = if n == 0 { 256 } else { n };
         let n = n.min(self.response.len() - self.offset);
         let data = self.response[self.offset..][..n].to_vec();
         self.offset += n;
