@@ -470,3 +470,94 @@ fn attest_checks_its_inputs_and_a_card_without_attestation_says_so() {
     assert!(stderr.contains("no attestation"), "{stderr}");
     assert!(stderr.contains("imported keys"), "{stderr}");
 }
+
+/// The key a PIV command generated, reached through Yubico's PKCS#11 module: ykcs11 lists the
+/// virtual reader (its name begins with "Yubico"), shows the key under the slot's key ID, and
+/// signs with the same public key.
+#[test]
+fn the_same_key_signs_through_ykcs11() {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    use cryptoki::mechanism::Mechanism;
+    use cryptoki::object::{Attribute, ObjectClass};
+    use cryptoki::session::UserType;
+    use sha2::Digest;
+
+    let Some(card) = card() else { return };
+    let env = std::fs::read_to_string(card.dir.path().join("env")).unwrap();
+    let module = env
+        .lines()
+        .find_map(|l| l.strip_prefix("YKCS11_MODULE="))
+        .unwrap_or_default()
+        .to_string();
+    assert!(!module.is_empty(), "ykcs11 is not installed:\n{env}");
+
+    // 9a: the virtual card, like the PIV standard, wants a fresh PIN before every signature
+    // in 9c, which a plain C_Login session cannot give; 9a takes the PIN once (key ID 1).
+    let slot = Slot::Authentication;
+    let pin = card.pin_file(piv::DEFAULT_PIN);
+    let pk = {
+        let mut dev = piv::open(Some(card.serial)).unwrap();
+        let mut auth = Auth {
+            pin_source: Some(&pin),
+            prompter: &mut NoPrompt,
+            allow_final_try: false,
+        };
+        dev.generate(
+            slot,
+            policies(),
+            "trustkey ykcs11",
+            Overwrite::Refuse,
+            &mut auth,
+        )
+        .unwrap()
+        // The yubikey-crate connection is closed before ykcs11 opens its own.
+    };
+
+    let pkcs11 = Pkcs11::new(&module).unwrap();
+    pkcs11
+        .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .unwrap();
+    let token_slot = pkcs11
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| {
+            pkcs11
+                .get_token_info(*s)
+                .map(|i| i.serial_number().trim() == card.serial.to_string())
+                .unwrap_or(false)
+        })
+        .expect("ykcs11 lists the virtual YubiKey");
+    let session = pkcs11.open_ro_session(token_slot).unwrap();
+    session
+        .login(UserType::User, Some(&SecretString::from(piv::DEFAULT_PIN)))
+        .unwrap();
+    let id = vec![slot.ykcs11_id()];
+    let public = session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::Id(id.clone()),
+        ])
+        .unwrap();
+    assert_eq!(public.len(), 1);
+    assert_eq!(
+        trustkey::token::read_ec_point(&session, public[0]).unwrap(),
+        pk,
+        "ykcs11 shows the key the yubikey crate generated"
+    );
+    let private = session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::Id(id),
+        ])
+        .unwrap();
+    assert_eq!(private.len(), 1);
+    let msg = b"signed through ykcs11";
+    let raw = session
+        .sign(&Mechanism::Ecdsa, private[0], &sha2::Sha256::digest(msg))
+        .unwrap();
+    let sig = p256::ecdsa::Signature::from_slice(&raw).unwrap();
+    assert!(verify(&pk, msg, &sig));
+    session.close().unwrap();
+    pkcs11.finalize().unwrap();
+}

@@ -192,3 +192,146 @@ pub fn verify_attestation(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use der::asn1::{BitString, OctetString};
+    use p256::ecdsa::{signature::Signer as _, DerSignature, SigningKey};
+    use std::str::FromStr;
+    use x509_cert::ext::Extension;
+    use x509_cert::name::Name;
+    use x509_cert::serial_number::SerialNumber;
+    use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+    use x509_cert::time::Validity;
+    use x509_cert::{Certificate, TbsCertificate, Version};
+
+    /// A certificate for `subject_key`, signed by `issuer_key`, with raw extensions as Yubico
+    /// writes them (the value octets are the bytes themselves, not DER).
+    fn cert(
+        subject: &str,
+        subject_key: &p256::PublicKey,
+        issuer: &str,
+        issuer_key: &SigningKey,
+        exts: &[(&str, Vec<u8>)],
+    ) -> Vec<u8> {
+        let alg = AlgorithmIdentifierOwned {
+            oid: ECDSA_SHA256,
+            parameters: None,
+        };
+        let extensions: Vec<Extension> = exts
+            .iter()
+            .map(|(oid, v)| Extension {
+                extn_id: der::oid::ObjectIdentifier::new_unwrap(oid),
+                critical: false,
+                extn_value: OctetString::new(v.clone()).unwrap(),
+            })
+            .collect();
+        let tbs = TbsCertificate {
+            version: Version::V3,
+            serial_number: SerialNumber::new(&[1, 2, 3]).unwrap(),
+            signature: alg.clone(),
+            issuer: Name::from_str(issuer).unwrap(),
+            validity: Validity::from_now(std::time::Duration::from_secs(3600)).unwrap(),
+            subject: Name::from_str(subject).unwrap(),
+            subject_public_key_info: SubjectPublicKeyInfoOwned::from_key(*subject_key).unwrap(),
+            issuer_unique_id: None,
+            subject_unique_id: None,
+            extensions: if extensions.is_empty() {
+                None
+            } else {
+                Some(extensions)
+            },
+        };
+        let sig: DerSignature = issuer_key.sign(&tbs.to_der().unwrap());
+        Certificate {
+            tbs_certificate: tbs,
+            signature_algorithm: alg,
+            signature: BitString::from_bytes(sig.as_bytes()).unwrap(),
+        }
+        .to_der()
+        .unwrap()
+    }
+
+    fn key() -> SigningKey {
+        SigningKey::random(&mut rand_core::OsRng)
+    }
+
+    fn public(k: &SigningKey) -> p256::PublicKey {
+        p256::PublicKey::from(k.verifying_key())
+    }
+
+    struct Chain {
+        root: Vec<u8>,
+        inter: Vec<u8>,
+        leaf: Vec<u8>,
+        attested: p256::PublicKey,
+    }
+
+    fn chain() -> Chain {
+        let (root_key, inter_key, slot_key) = (key(), key(), key());
+        let root_name = "CN=Test Yubico PIV Root CA";
+        let inter_name = "CN=Test Yubico PIV Attestation";
+        let root = cert(root_name, &public(&root_key), root_name, &root_key, &[]);
+        let inter = cert(inter_name, &public(&inter_key), root_name, &root_key, &[]);
+        let leaf = cert(
+            "CN=YubiKey PIV Attestation 9c",
+            &public(&slot_key),
+            inter_name,
+            &inter_key,
+            &[
+                ("1.3.6.1.4.1.41482.3.3", vec![5, 4, 3]),
+                // INTEGER 12345678
+                (
+                    "1.3.6.1.4.1.41482.3.7",
+                    vec![0x02, 0x04, 0x00, 0xbc, 0x61, 0x4e],
+                ),
+                ("1.3.6.1.4.1.41482.3.8", vec![2, 2]),
+                ("1.3.6.1.4.1.41482.3.9", vec![1]),
+            ],
+        );
+        Chain {
+            root,
+            inter,
+            leaf,
+            attested: public(&slot_key),
+        }
+    }
+
+    #[test]
+    fn verifies_a_chain_and_reads_yubico_extensions() {
+        let c = chain();
+        let a = verify_attestation(&c.leaf, &c.inter, &c.root).unwrap();
+        assert_eq!(a.serial, Some(12_345_678));
+        assert_eq!(a.firmware.as_deref(), Some("5.4.3"));
+        assert_eq!(a.pin_policy, Some(PinPolicy::Once));
+        assert_eq!(a.touch_policy, Some(TouchPolicy::Always));
+        assert_eq!(a.form_factor, Some(1));
+        assert_eq!(a.public_key, c.attested);
+        assert_eq!(a.key_id, crate::keys::canonical_key_id(&c.attested));
+    }
+
+    #[test]
+    fn rejects_a_chain_to_another_root() {
+        let c = chain();
+        let other = chain();
+        let err = verify_attestation(&c.leaf, &c.inter, &other.root).unwrap_err();
+        assert!(err.to_string().contains("does not verify"), "{err}");
+        assert_eq!(err.exit_code(), crate::error::exit::VERIFY);
+    }
+
+    #[test]
+    fn rejects_a_leaf_from_another_device() {
+        let c = chain();
+        let other = chain();
+        let err = verify_attestation(&other.leaf, &c.inter, &c.root).unwrap_err();
+        assert!(err.to_string().contains("does not verify"), "{err}");
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        let c = chain();
+        let err = verify_attestation(b"not a cert", &c.inter, &c.root).unwrap_err();
+        assert!(err.to_string().contains("not a certificate"), "{err}");
+    }
+}
