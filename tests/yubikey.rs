@@ -561,3 +561,78 @@ fn the_same_key_signs_through_ykcs11() {
     session.close().unwrap();
     pkcs11.finalize().unwrap();
 }
+
+/// Slot 9c (ykcs11 key ID 2) with PIN policy "always": ykcs11 marks the key
+/// CKA_ALWAYS_AUTHENTICATE, so the PIN goes in a context-specific login between C_SignInit and
+/// the signature (cryptoki 0.12: sign_init, login, sign_update, sign_final).
+#[test]
+fn a_9c_root_signs_through_ykcs11_with_a_context_specific_login() {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    use cryptoki::mechanism::Mechanism;
+    use cryptoki::object::{Attribute, AttributeType, ObjectClass};
+    use cryptoki::session::UserType;
+
+    let Some(card) = card() else { return };
+    let env = std::fs::read_to_string(card.dir.path().join("env")).unwrap();
+    let module = env
+        .lines()
+        .find_map(|l| l.strip_prefix("YKCS11_MODULE="))
+        .unwrap_or_default()
+        .to_string();
+    let pin = card.pin_file(piv::DEFAULT_PIN);
+    let pk = {
+        let mut dev = piv::open(Some(card.serial)).unwrap();
+        let mut auth = Auth {
+            pin_source: Some(&pin),
+            prompter: &mut NoPrompt,
+            allow_final_try: false,
+        };
+        let always = Policies {
+            pin: piv::PinPolicy::Always,
+            touch: TouchPolicy::Never,
+        };
+        dev.generate(
+            Slot::Signature,
+            always,
+            "trustkey root",
+            Overwrite::Refuse,
+            &mut auth,
+        )
+        .unwrap()
+    };
+    let pkcs11 = Pkcs11::new(&module).unwrap();
+    pkcs11
+        .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .unwrap();
+    let token_slot = pkcs11.get_slots_with_token().unwrap()[0];
+    let session = pkcs11.open_ro_session(token_slot).unwrap();
+    let pin = SecretString::from(piv::DEFAULT_PIN);
+    session.login(UserType::User, Some(&pin)).unwrap();
+    let private = session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::Id(vec![Slot::Signature.ykcs11_id()]),
+        ])
+        .unwrap();
+    assert_eq!(private.len(), 1);
+    let attrs = session
+        .get_attributes(private[0], &[AttributeType::AlwaysAuthenticate])
+        .unwrap();
+    assert!(
+        attrs.contains(&Attribute::AlwaysAuthenticate(true)),
+        "{attrs:?}"
+    );
+    let msg = b"root metadata";
+    session
+        .sign_init(&Mechanism::EcdsaSha256, private[0])
+        .unwrap();
+    session
+        .login(UserType::ContextSpecific, Some(&pin))
+        .unwrap();
+    session.sign_update(msg).unwrap();
+    let raw = session.sign_final().unwrap();
+    let sig = p256::ecdsa::Signature::from_slice(&raw).unwrap();
+    assert!(verify(&pk, msg, &sig));
+    session.close().unwrap();
+    pkcs11.finalize().unwrap();
+}
