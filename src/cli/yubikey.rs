@@ -78,7 +78,11 @@ pub enum YubikeyCmd {
         root: PathBuf,
         /// The device certificate (PEM or DER) instead of the one in slot f9.
         #[arg(long, value_name = "FILE")]
-        intermediate: Option<PathBuf>,
+        device_cert: Option<PathBuf>,
+        /// Further intermediates between the device certificate and the root, in order
+        /// (firmware 5.7.4 and later: Yubico's "PIV Attestation" and "Attestation Intermediate").
+        #[arg(long = "intermediate", value_name = "FILE")]
+        intermediates: Vec<PathBuf>,
     },
 }
 
@@ -153,8 +157,16 @@ impl YubikeyCmd {
                 serial,
                 slot,
                 root,
-                intermediate,
-            } => attest(ctx, serial, slot, &root, intermediate.as_deref()),
+                device_cert,
+                intermediates,
+            } => attest(
+                ctx,
+                serial,
+                slot,
+                &root,
+                device_cert.as_deref(),
+                &intermediates,
+            ),
         }
     }
 }
@@ -265,10 +277,15 @@ fn attest(
     serial: Option<u32>,
     slot: Slot,
     root: &std::path::Path,
-    intermediate: Option<&std::path::Path>,
+    device_cert: Option<&std::path::Path>,
+    intermediates: &[PathBuf],
 ) -> Result<()> {
     let root_der = read_cert(root)?;
-    let inter_from_file = intermediate.map(read_cert).transpose()?;
+    let inter_from_file = device_cert.map(read_cert).transpose()?;
+    let more = intermediates
+        .iter()
+        .map(|p| read_cert(p))
+        .collect::<Result<Vec<_>>>()?;
     let mut dev = piv::open(serial)?;
     let leaf = dev.attest(slot)?;
     let inter = match inter_from_file {
@@ -280,7 +297,9 @@ fn attest(
             ))
         })?,
     };
-    let att = piv::verify_attestation(&leaf, &inter, &root_der)?;
+    let mut chain: Vec<&[u8]> = vec![&inter];
+    chain.extend(more.iter().map(Vec::as_slice));
+    let att = piv::verify_attestation(&leaf, &chain, &root_der)?;
     let in_slot = dev.public_key(slot).ok();
     let report = AttestReport {
         serial: dev.serial(),

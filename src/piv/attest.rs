@@ -131,25 +131,32 @@ fn check_validity(cert: &Certificate, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Verifies `attestation` (the key's attestation certificate) up through `intermediate` (the
-/// device's f9 certificate) to `root` (Yubico's PIV root CA, or a test root), and returns what
-/// Yubico's extensions say. DER inputs.
-pub fn verify_attestation(
-    attestation: &[u8],
-    intermediate: &[u8],
-    root: &[u8],
-) -> Result<Attestation> {
+/// Verifies `attestation` (the key's attestation certificate) through `chain` (the device's
+/// f9 certificate first, then any further intermediates: firmware 5.7.4 and later attest
+/// through Yubico's "PIV Attestation" and "Attestation Intermediate" certificates) to `root`
+/// (Yubico's root CA, or a test root), and returns what Yubico's extensions say. DER inputs.
+pub fn verify_attestation(attestation: &[u8], chain: &[&[u8]], root: &[u8]) -> Result<Attestation> {
     let leaf = parse("the attestation certificate", attestation)?;
-    let inter = parse("the device (f9) certificate", intermediate)?;
     let root = parse("the root certificate", root)?;
-    check_signed_by(&root, &root, "the root certificate")?;
-    check_signed_by(&inter, &root, "the device (f9) certificate")?;
-    check_signed_by(&leaf, &inter, "the attestation certificate")?;
-    for (c, what) in [
-        (&root, "the root certificate"),
-        (&inter, "the device (f9) certificate"),
-        (&leaf, "the attestation certificate"),
-    ] {
+    if chain.is_empty() {
+        return Err(bad("no device (f9) certificate given"));
+    }
+    let mut certs = vec![(leaf.clone(), "the attestation certificate".to_string())];
+    for (i, c) in chain.iter().enumerate() {
+        let what = if i == 0 {
+            "the device (f9) certificate".to_string()
+        } else {
+            format!("intermediate certificate {i}")
+        };
+        certs.push((parse(&what, c)?, what));
+    }
+    certs.push((root, "the root certificate".to_string()));
+    for pair in certs.windows(2) {
+        check_signed_by(&pair[0].0, &pair[1].0, &pair[0].1)?;
+    }
+    let (root, root_what) = certs.last().expect("the root is there");
+    check_signed_by(root, root, root_what)?;
+    for (c, what) in &certs {
         check_validity(c, what)?;
     }
     let public_key = super::device::cert_public_key(&leaf)
@@ -301,7 +308,7 @@ mod tests {
     #[test]
     fn verifies_a_chain_and_reads_yubico_extensions() {
         let c = chain();
-        let a = verify_attestation(&c.leaf, &c.inter, &c.root).unwrap();
+        let a = verify_attestation(&c.leaf, &[&c.inter], &c.root).unwrap();
         assert_eq!(a.serial, Some(12_345_678));
         assert_eq!(a.firmware.as_deref(), Some("5.4.3"));
         assert_eq!(a.pin_policy, Some(PinPolicy::Once));
@@ -315,7 +322,7 @@ mod tests {
     fn rejects_a_chain_to_another_root() {
         let c = chain();
         let other = chain();
-        let err = verify_attestation(&c.leaf, &c.inter, &other.root).unwrap_err();
+        let err = verify_attestation(&c.leaf, &[&c.inter], &other.root).unwrap_err();
         assert!(err.to_string().contains("does not verify"), "{err}");
         assert_eq!(err.exit_code(), crate::error::exit::VERIFY);
     }
@@ -324,14 +331,41 @@ mod tests {
     fn rejects_a_leaf_from_another_device() {
         let c = chain();
         let other = chain();
-        let err = verify_attestation(&other.leaf, &c.inter, &c.root).unwrap_err();
+        let err = verify_attestation(&other.leaf, &[&c.inter], &c.root).unwrap_err();
         assert!(err.to_string().contains("does not verify"), "{err}");
+    }
+
+    #[test]
+    fn verifies_a_longer_chain_as_firmware_5_7_4_makes() {
+        let (root_key, mid_key, f9_key, slot_key) = (key(), key(), key(), key());
+        let root = cert("CN=Root", &public(&root_key), "CN=Root", &root_key, &[]);
+        let mid = cert(
+            "CN=PIV Attestation B 1",
+            &public(&mid_key),
+            "CN=Root",
+            &root_key,
+            &[],
+        );
+        let f9 = cert(
+            "CN=f9",
+            &public(&f9_key),
+            "CN=PIV Attestation B 1",
+            &mid_key,
+            &[],
+        );
+        let leaf = cert("CN=9c", &public(&slot_key), "CN=f9", &f9_key, &[]);
+        let a = verify_attestation(&leaf, &[&f9, &mid], &root).unwrap();
+        assert_eq!(a.public_key, public(&slot_key));
+        assert_eq!(a.serial, None);
+        // Without the middle certificate the chain does not reach the root.
+        let err = verify_attestation(&leaf, &[&f9], &root).unwrap_err();
+        assert!(err.to_string().contains("issued by"), "{err}");
     }
 
     #[test]
     fn rejects_garbage() {
         let c = chain();
-        let err = verify_attestation(b"not a cert", &c.inter, &c.root).unwrap_err();
+        let err = verify_attestation(b"not a cert", &[&c.inter], &c.root).unwrap_err();
         assert!(err.to_string().contains("not a certificate"), "{err}");
     }
 }

@@ -306,7 +306,12 @@ impl Device {
         };
         Some(SlotStatus {
             slot: slot.name().into(),
-            algorithm: algorithm.or_else(|| cert.as_ref().map(|_| "ECCP256?".into())),
+            algorithm: algorithm.or_else(|| {
+                cert.as_ref().map(|c| match cert_public_key(c) {
+                    Some(_) => "ECCP256".to_string(),
+                    None => "not P-256".to_string(),
+                })
+            }),
             origin,
             pin_policy,
             touch_policy,
