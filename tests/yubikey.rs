@@ -32,6 +32,10 @@ fn root() -> &'static Path {
 }
 
 fn card() -> Option<Card> {
+    card_with_firmware("5.4.3")
+}
+
+fn card_with_firmware(version: &str) -> Option<Card> {
     if std::env::var_os("TRUSTKEY_SKIP_VIRTUAL_PIV").is_some() {
         eprintln!("skipped: TRUSTKEY_SKIP_VIRTUAL_PIV is set");
         return None;
@@ -47,6 +51,7 @@ fn card() -> Option<Card> {
     let out = Command::new(root().join("scripts/virtual-piv.sh"))
         .arg("start")
         .arg(dir.path())
+        .env("VPIV_VERSION", version)
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -635,4 +640,61 @@ fn a_9c_root_signs_through_ykcs11_with_a_context_specific_login() {
     assert!(verify(&pk, msg, &sig));
     session.close().unwrap();
     pkcs11.finalize().unwrap();
+}
+
+/// Before firmware 5.3 there is no metadata: the PIN retries are still read (without spending
+/// one), but whether credentials are defaults is "unknown", never guessed by trying them.
+#[test]
+fn old_firmware_reports_unknown_defaults() {
+    let Some(card) = card_with_firmware("5.2.7") else {
+        return;
+    };
+    let s = card.status();
+    assert_eq!(s["firmware"], "5.2.7");
+    assert_eq!(s["pin"]["retries_left"], 3);
+    assert!(s["pin"]["is_default"].is_null(), "{s}");
+    assert!(s["puk"]["retries_left"].is_null(), "{s}");
+    assert!(s["management_key"]["is_default"].is_null(), "{s}");
+    let human = common::run_ok(card.trustkey("unused").args(["yubikey", "status"]));
+    assert!(
+        human.contains("PUK: unknown of unknown tries left, unknown"),
+        "{human}"
+    );
+}
+
+/// Firmware 5.7 and later is not affected by YSA-2024-03.
+#[test]
+fn no_advisory_from_firmware_5_7() {
+    let Some(card) = card_with_firmware("5.7.1") else {
+        return;
+    };
+    let s = card.status();
+    assert_eq!(s["advisories"].as_array().unwrap().len(), 0, "{s}");
+}
+
+/// Another program holding the card exclusively (as scdaemon does) is named as the likely
+/// culprit.
+#[test]
+fn a_card_held_by_another_program_names_the_culprits() {
+    let Some(card) = card() else { return };
+    let ctx = pcsc::Context::establish(pcsc::Scope::System).unwrap();
+    let mut buf = vec![0u8; ctx.list_readers_len().unwrap()];
+    let reader = ctx
+        .list_readers(&mut buf)
+        .unwrap()
+        .find(|r| r.to_string_lossy().ends_with("00 00"))
+        .unwrap()
+        .to_owned();
+    let held = ctx
+        .connect(&reader, pcsc::ShareMode::Exclusive, pcsc::Protocols::ANY)
+        .unwrap();
+    let (code, stderr) = common::run_fails(card.trustkey("unused").args(["yubikey", "status"]));
+    assert_eq!(code, trustkey::error::exit::FAILURE, "{stderr}");
+    assert!(stderr.contains("in use by another program"), "{stderr}");
+    assert!(
+        stderr.contains("scdaemon") && stderr.contains("yubikey-agent"),
+        "{stderr}"
+    );
+    drop(held);
+    common::run_ok(card.trustkey("unused").args(["yubikey", "status"]));
 }
