@@ -101,7 +101,9 @@ EOF
 
 build() {
   prepare_source
-  cargo build --quiet --manifest-path "$crate/Cargo.toml"
+  # Its own target dir, whatever CARGO_TARGET_DIR says: this may run inside the main crate's
+  # `cargo test`, which holds the lock on that crate's target dir.
+  CARGO_TARGET_DIR="$crate/target" cargo build --quiet --manifest-path "$crate/Cargo.toml"
 }
 
 kill_pidfile() {
