@@ -319,6 +319,8 @@ fn import_a_key_and_sign() {
     let pin = card.pin_file(piv::DEFAULT_PIN);
     let secret = p256::SecretKey::random(&mut rand_core::OsRng);
     let mut dev = piv::open(None).unwrap();
+    let err = dev.public_key(Slot::Signature).unwrap_err();
+    assert!(matches!(err, Error::PivSlotEmpty { .. }), "{err}");
     let mut auth = Auth {
         pin_source: Some(&pin),
         prompter: &mut NoPrompt,
