@@ -52,6 +52,7 @@ pub enum YubikeyCmd {
     /// Unblock a blocked PIN with the PUK and set a new PIN.
     #[command(after_help = "Examples:\n  trustkey yubikey unblock --serial 12345678")]
     Unblock {
+        /// The YubiKey's serial (needed when several are plugged in).
         #[arg(long)]
         serial: Option<u32>,
     },
@@ -64,6 +65,7 @@ pub enum YubikeyCmd {
                             trustkey yubikey attest --serial 12345678 --slot 9c --root ca.pem --json"
     )]
     Attest {
+        /// The YubiKey's serial (needed when several are plugged in).
         #[arg(long)]
         serial: Option<u32>,
         /// The slot: 9a, 9c, 9d or 9e.
