@@ -36,6 +36,7 @@ pub enum YubikeyCmd {
                             trustkey yubikey setup --serial 12345678 --change-pin\n  \
                             TRUSTKEY_NEW_PIN=... TRUSTKEY_NEW_PUK=... trustkey yubikey setup   # CI")]
     Setup {
+        /// The YubiKey's serial (needed when several are plugged in).
         #[arg(long)]
         serial: Option<u32>,
         /// Change the PIN even if it is not the default (current PIN: TRUSTKEY_PIN or prompt).
