@@ -21,8 +21,12 @@ fn targets(n: usize) -> Value {
 fn canonical(c: &mut Criterion) {
     let v = targets(100_000);
     let mut group = c.benchmark_group("cjson_100k_targets");
-    group.bench_function("serde_json_to_vec", |b| b.iter(|| serde_json::to_vec(&v).unwrap()));
-    group.bench_function("trustkey_cjson", |b| b.iter(|| trustkey::tuf::cjson::encode(&v).unwrap()));
+    group.bench_function("serde_json_to_vec", |b| {
+        b.iter(|| serde_json::to_vec(&v).unwrap())
+    });
+    group.bench_function("trustkey_cjson", |b| {
+        b.iter(|| trustkey::tuf::cjson::encode(&v).unwrap())
+    });
     group.finish();
 }
 

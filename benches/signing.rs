@@ -23,7 +23,11 @@ fn softhsm_token(dir: &std::path::Path) {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hsm-config/softhsm2.conf.in"),
     )
     .unwrap();
-    std::fs::write(&conf, template.replace("@TOKENDIR@", tokens.to_str().unwrap())).unwrap();
+    std::fs::write(
+        &conf,
+        template.replace("@TOKENDIR@", tokens.to_str().unwrap()),
+    )
+    .unwrap();
     // SoftHSM reads its config once, at C_Initialize: set it before anything loads the module.
     std::env::set_var("SOFTHSM2_CONF", &conf);
     let ok = Command::new("softhsm2-util")

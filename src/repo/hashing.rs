@@ -74,22 +74,20 @@ pub fn hash_reader_split(mut r: impl Read, progress: &dyn Fn(u64)) -> std::io::R
         });
         let mut s512 = Sha512::new();
         let mut length = 0u64;
-        let result = (|| {
-            loop {
-                let mut buf = vec![0u8; CHUNK];
-                let n = read_chunk(&mut r, &mut buf)?;
-                if n == 0 {
-                    return Ok(());
-                }
-                buf.truncate(n);
-                let chunk = Arc::new(buf);
-                if tx.send(Arc::clone(&chunk)).is_err() {
-                    return Err(std::io::Error::other("the sha256 thread stopped"));
-                }
-                s512.update(&chunk[..]);
-                length += n as u64;
-                progress(n as u64);
+        let result = (|| loop {
+            let mut buf = vec![0u8; CHUNK];
+            let n = read_chunk(&mut r, &mut buf)?;
+            if n == 0 {
+                return Ok(());
             }
+            buf.truncate(n);
+            let chunk = Arc::new(buf);
+            if tx.send(Arc::clone(&chunk)).is_err() {
+                return Err(std::io::Error::other("the sha256 thread stopped"));
+            }
+            s512.update(&chunk[..]);
+            length += n as u64;
+            progress(n as u64);
         })();
         drop(tx);
         let sha256 = h256.join().expect("the sha256 thread does not panic");
@@ -127,8 +125,7 @@ pub fn hash_files(
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(path) = paths.get(i) else { break };
-                let r = std::fs::File::open(path)
-                    .and_then(|f| hash_reader_serial(f, progress));
+                let r = std::fs::File::open(path).and_then(|f| hash_reader_serial(f, progress));
                 collected.lock().expect("no worker panics")[i] = Some(r);
             });
         }
@@ -158,8 +155,16 @@ mod tests {
         for len in [0usize, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 17] {
             let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
             let want = reference(&data);
-            assert_eq!(hash_reader_serial(&data[..], &|_| {}).unwrap(), want, "{len}");
-            assert_eq!(hash_reader_split(&data[..], &|_| {}).unwrap(), want, "{len}");
+            assert_eq!(
+                hash_reader_serial(&data[..], &|_| {}).unwrap(),
+                want,
+                "{len}"
+            );
+            assert_eq!(
+                hash_reader_split(&data[..], &|_| {}).unwrap(),
+                want,
+                "{len}"
+            );
         }
     }
 
