@@ -61,9 +61,8 @@ impl PinSource {
         } else if let Some(path) = s.strip_prefix("file:") {
             Self::file(path)
         } else {
-            Err(format!(
-                "pin-source must be env:NAME or file:PATH, not {s:?}"
-            ))
+            // The value is not echoed: it may be a PIN typed in the wrong place.
+            Err("pin-source must be env:NAME or file:PATH (never the PIN itself)".into())
         }
     }
 

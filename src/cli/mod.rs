@@ -22,14 +22,17 @@ const ABOUT: &str = "Sign TUF and Docker Content Trust metadata with a root key 
                      hardware tokens (PKCS#11: YubiKey, HSMs, SoftHSM).";
 
 const AFTER_HELP: &str = "\
-Key references are RFC 7512 PKCS#11 URIs:
+Key references are RFC 7512 PKCS#11 URIs or YubiKey PIV slots:
   pkcs11:token=rootA;object=root?pin-source=env:ROOT_PIN
-PINs come from the URI's pin-source (env:NAME or file:PATH), TRUSTKEY_PIN, or a prompt; never
-from the command line.
+  yubikey:serial=12345678;slot=9c?pin-source=env:ROOT_PIN   (slot 9c by default; serial may be
+                                                            left out with one YubiKey plugged in)
+PINs come from the reference's pin-source (env:NAME or file:PATH), TRUSTKEY_PIN, or a prompt;
+never from the command line.
 
 Examples:
   trustkey --module softhsm token list
-  trustkey root create --token 'pkcs11:token=rootA' --mirror 'pkcs11:token=rootB' --escrow root.p8";
+  trustkey root create --token 'pkcs11:token=rootA' --mirror 'pkcs11:token=rootB' --escrow root.p8
+  trustkey root create --token yubikey:serial=12345678 --mirror yubikey:serial=87654321";
 
 #[derive(Debug, Parser)]
 #[command(name = "trustkey", version, about = ABOUT, after_help = AFTER_HELP)]
@@ -145,6 +148,7 @@ impl Ctx {
     pub fn open_signer(&self, key: &KeyRef) -> Result<Box<dyn Signer>> {
         match key {
             KeyRef::Pkcs11(uri) => Ok(Box::new(crate::keys::token::TokenSigner::open(self, uri)?)),
+            KeyRef::Yubikey(r) => Ok(Box::new(crate::keys::piv::open(self, r)?)),
         }
     }
 

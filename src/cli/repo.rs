@@ -36,15 +36,18 @@ and TRUSTKEY_TIMESTAMP_PASSPHRASE (or NOTARY_*_PASSPHRASE), else a prompt (asked
 
 Examples:
   trustkey init example.com/app --root 'pkcs11:token=rootA;object=root'
+  trustkey init example.com/app --root yubikey:serial=12345678
   # the only key labelled `root` on the module's tokens is used
   trustkey init example.com/app
   trustkey init example.com/app --expires root=5y")]
     Init {
         /// The repository's globally unique name (e.g. docker.io/library/alpine).
         gun: Gun,
-        /// The root key (default: the one EC key labelled `root` on the module's tokens).
+        /// The root key: a pkcs11: URI or yubikey:serial=N (default: the one EC key labelled
+        /// `root` on the module's tokens).
+        // A string, parsed in `run`: clap would echo a rejected value, PIN included.
         #[arg(long, value_name = "URI")]
-        root: Option<KeyRef>,
+        root: Option<String>,
         /// Metadata dialect.
         #[arg(long, value_enum, default_value_t = Dialect::Notary)]
         dialect: Dialect,
@@ -159,7 +162,10 @@ impl RepoCmd {
                 root,
                 dialect,
                 expires,
-            } => init_cmd(ctx, &td, gun, root, dialect, &expires),
+            } => {
+                let root = root.map(|r| r.parse::<KeyRef>()).transpose()?;
+                init_cmd(ctx, &td, gun, root, dialect, &expires)
+            }
             RepoCmd::Add { gun, name, file } => add(ctx, &td, gun, name, file),
             RepoCmd::Remove { gun, name } => remove(ctx, &td, gun, name),
             RepoCmd::Status { gun } => status(ctx, &td, gun),

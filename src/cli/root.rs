@@ -10,43 +10,110 @@ use serde::Serialize;
 use super::Ctx;
 use crate::keys::file::{decrypt_pem, encrypt_pem};
 use crate::keys::memory::MemorySigner;
-use crate::keys::uri::Pkcs11Uri;
+use crate::keys::piv::PivOptions;
+use crate::keys::uri::{KeyRef, Pkcs11Uri};
 use crate::keys::{canonical_key_id, Signer};
+use crate::piv::{DefaultCredentials, PinPolicy, Policies, TouchPolicy};
 use crate::repo::fsio::{write_secret, Overwrite};
 use crate::secret::{new_passphrase, unlock_passphrase, KeyRole};
 use crate::token::mirror::{self, Placement};
 use crate::token::{list_keys, report_slots, resolve_module, Token};
 use crate::{Error, Result};
 
+/// How a root key on a YubiKey is protected (`root create`, `root duplicate`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PivArgs {
+    /// YubiKey only: when the card waits for a touch before it signs with the root.
+    #[arg(long, value_enum, value_name = "POLICY", default_value_t = TouchPolicy::Always)]
+    touch: TouchPolicy,
+    /// YubiKey only: when the card asks for the PIN (trustkey asks once per command either way).
+    #[arg(long, value_enum, value_name = "POLICY", default_value_t = RootPinPolicy::Once)]
+    pin_policy: RootPinPolicy,
+    /// YubiKey only: accept a card that still has its factory PIN, PUK or management key
+    /// (for throwaway test keys; run `trustkey yubikey setup` for a real root).
+    #[arg(long)]
+    allow_default_credentials: bool,
+}
+
+/// The PIN policies a root may have (never "never").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RootPinPolicy {
+    Once,
+    Always,
+}
+
+impl PivArgs {
+    /// The options for the YubiKeys among `refs`; flags changed from their defaults are an
+    /// error when no YubiKey is named.
+    fn options(&self, refs: &[&KeyRef]) -> Result<PivOptions> {
+        let policies = Policies {
+            pin: match self.pin_policy {
+                RootPinPolicy::Once => PinPolicy::Once,
+                RootPinPolicy::Always => PinPolicy::Always,
+            },
+            touch: self.touch,
+        };
+        let any_yubikey = refs.iter().any(|r| matches!(r, KeyRef::Yubikey(_)));
+        let changed = policies != Policies::default() || self.allow_default_credentials;
+        if changed && !any_yubikey {
+            return Err(Error::Usage(
+                "--touch, --pin-policy and --allow-default-credentials apply to YubiKeys; \
+                 name one with yubikey:serial=N"
+                    .into(),
+            ));
+        }
+        Ok(PivOptions {
+            policies,
+            default_credentials: if self.allow_default_credentials {
+                DefaultCredentials::Allow
+            } else {
+                DefaultCredentials::Refuse
+            },
+        })
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum RootCmd {
-    /// Create the root key: on one token (generated there, never extractable), or with
-    /// --mirror on several tokens at once from one key generated in memory and then zeroized.
+    /// Create the root key: on one token or YubiKey (generated there, never extractable), or
+    /// with --mirror on several at once from one key generated in memory and then zeroized.
+    ///
+    /// A YubiKey gets the key in a PIV slot (9c by default) with a self-signed certificate
+    /// (CN "trustkey root"), PIN policy --pin-policy and touch policy --touch. A card that still
+    /// has its factory PIN, PUK or management key is refused: run `trustkey yubikey setup`.
     #[command(after_help = "\
 Examples:
   # generated on the token; it can never leave it
   trustkey root create --token 'pkcs11:token=rootA'
   # the two-USB-keys advice: one key on two tokens, plus an encrypted escrow file
-  trustkey root create --token 'pkcs11:token=rootA' --mirror 'pkcs11:token=rootB' --escrow root-escrow.p8")]
+  trustkey root create --token 'pkcs11:token=rootA' --mirror 'pkcs11:token=rootB' --escrow root-escrow.p8
+  # generated on a YubiKey, slot 9c
+  trustkey root create --token yubikey:serial=12345678
+  # two YubiKeys (one goes to the safe), touch needed for every signature
+  trustkey root create --token yubikey:serial=12345678 --mirror yubikey:serial=87654321 \\
+      --touch always --escrow root-escrow.p8")]
     Create {
-        /// The token (and object label; default `root`) for the key.
+        /// Where the key goes: a pkcs11: URI (object label default `root`) or yubikey:serial=N.
         #[arg(long, value_name = "URI")]
         token: String,
-        /// Another token to hold the same key (repeatable).
+        /// Another token or YubiKey to hold the same key (repeatable).
         #[arg(long, value_name = "URI")]
         mirror: Vec<String>,
         /// Also write the key, encrypted with the root passphrase, to this new file.
         #[arg(long, value_name = "FILE")]
         escrow: Option<PathBuf>,
+        #[command(flatten)]
+        piv: PivArgs,
     },
     /// Which tokens hold which root key (matched by public key).
     #[command(after_help = "Examples:\n  trustkey root list\n  trustkey root list --json")]
     List,
-    /// Prove a token holds a working root key: sign a fresh challenge on it and verify the
-    /// signature (e.g. the backup token, before it goes back into the safe).
+    /// Prove a token or YubiKey holds a working root key: sign a fresh challenge on it and
+    /// verify the signature (e.g. the backup key, before it goes back into the safe).
     #[command(
         after_help = "Examples:\n  trustkey root check --token 'pkcs11:token=rootB'\n  \
-                            trustkey root check --token 'pkcs11:token=rootB' --key-id 03ae8d... --json"
+                            trustkey root check --token 'pkcs11:token=rootB' --key-id 03ae8d... --json\n  \
+                            trustkey root check --token yubikey:serial=87654321 --key-id 03ae8d..."
     )]
     Check {
         #[arg(long, value_name = "URI")]
@@ -55,15 +122,19 @@ Examples:
         #[arg(long, value_name = "KEYID")]
         key_id: Option<String>,
     },
-    /// Import the root key from an escrow file into another token (same checks as a mirror).
+    /// Import the root key from an escrow file into another token or YubiKey (same checks as
+    /// a mirror).
     #[command(
-        after_help = "Examples:\n  trustkey root duplicate --to 'pkcs11:token=rootC' --from-escrow root-escrow.p8"
+        after_help = "Examples:\n  trustkey root duplicate --to 'pkcs11:token=rootC' --from-escrow root-escrow.p8\n  \
+                            trustkey root duplicate --to yubikey:serial=87654321 --from-escrow root-escrow.p8"
     )]
     Duplicate {
         #[arg(long, value_name = "URI")]
         to: String,
         #[arg(long, value_name = "FILE")]
         from_escrow: PathBuf,
+        #[command(flatten)]
+        piv: PivArgs,
     },
 }
 
@@ -76,15 +147,26 @@ impl RootCmd {
                 token,
                 mirror,
                 escrow,
-            } => create(
-                ctx,
-                token.parse()?,
-                mirror.iter().map(|m| m.parse()).collect::<Result<_>>()?,
-                escrow,
-            ),
+                piv,
+            } => {
+                let token: KeyRef = token.parse()?;
+                let mirrors: Vec<KeyRef> =
+                    mirror.iter().map(|m| m.parse()).collect::<Result<_>>()?;
+                let opts =
+                    piv.options(&std::iter::once(&token).chain(&mirrors).collect::<Vec<_>>())?;
+                create(ctx, token, mirrors, escrow, &opts)
+            }
             RootCmd::List => list(ctx),
             RootCmd::Check { token, key_id } => check(ctx, &token.parse()?, key_id.as_deref()),
-            RootCmd::Duplicate { to, from_escrow } => duplicate(ctx, to.parse()?, &from_escrow),
+            RootCmd::Duplicate {
+                to,
+                from_escrow,
+                piv,
+            } => {
+                let to: KeyRef = to.parse()?;
+                let opts = piv.options(&[&to])?;
+                duplicate(ctx, to, &from_escrow, &opts)
+            }
         }
     }
 }
@@ -106,17 +188,23 @@ fn print_created(ctx: &Ctx, c: &Created) {
     ctx.output.emit(c, |c| {
         let mut s = format!("root key ID {}\n", c.key_id);
         for t in &c.tokens {
-            s += &format!(
-                "  on {} ({}; sensitive={}, extractable={})\n",
-                t.token,
-                if t.generated_on_token {
-                    "generated there"
-                } else {
-                    "imported"
-                },
-                t.security.sensitive,
-                t.security.extractable
-            );
+            let how = if t.generated_on_token {
+                "generated there"
+            } else {
+                "imported"
+            };
+            s += &match &t.piv {
+                Some(p) => format!(
+                    "  on {} ({how}; PIN policy {}, touch policy {})\n",
+                    t.token,
+                    policy_name(p.pin_policy),
+                    policy_name(p.touch_policy)
+                ),
+                None => format!(
+                    "  on {} ({how}; sensitive={}, extractable={})\n",
+                    t.token, t.security.sensitive, t.security.extractable
+                ),
+            };
         }
         if let Some(e) = &c.escrow {
             s += &format!("  escrow: {e} (encrypted with the root passphrase)\n");
@@ -126,11 +214,19 @@ fn print_created(ctx: &Ctx, c: &Created) {
     });
 }
 
+/// "once", "always", "unknown"
+fn policy_name<T: Serialize>(p: Option<T>) -> String {
+    p.and_then(|p| serde_json::to_value(p).ok())
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 fn create(
     ctx: &Ctx,
-    token: Pkcs11Uri,
-    mirrors: Vec<Pkcs11Uri>,
+    token: KeyRef,
+    mirrors: Vec<KeyRef>,
     escrow: Option<PathBuf>,
+    opts: &PivOptions,
 ) -> Result<()> {
     if let Some(e) = &escrow {
         if e.exists() {
@@ -141,7 +237,7 @@ fn create(
         }
     }
     if mirrors.is_empty() && escrow.is_none() {
-        let (public, placement) = mirror::generate_on_token(ctx, &token)?;
+        let (public, placement) = mirror::generate(ctx, &token, opts)?;
         return {
             print_created(
                 ctx,
@@ -169,14 +265,15 @@ fn create(
     };
     let mut uris = vec![token];
     uris.extend(mirrors);
-    let placed = mirror::place(ctx, &uris, &key)?;
+    let placed = mirror::place_with(ctx, &uris, &key, opts)?;
     if let (Some(path), Some(pem)) = (&escrow, &sealed) {
-        // On failure `placed` is dropped uncommitted and the imported keys are removed.
-        write_secret(path, pem.as_bytes(), Overwrite::Refuse).map_err(|e| {
-            Error::Mirror(format!(
-                "writing the escrow failed: {e}; the keys imported in this run were removed"
-            ))
-        })?;
+        if let Err(e) = write_secret(path, pem.as_bytes(), Overwrite::Refuse) {
+            // Nothing is kept without its escrow: every key imported in this run goes.
+            let undone = placed.abandon(ctx);
+            return Err(Error::Mirror(format!(
+                "writing the escrow failed: {e}; {undone}; no root key was created"
+            )));
+        }
     }
     let tokens = placed.commit();
     let public = *key.public_key();
@@ -193,7 +290,7 @@ fn create(
     Ok(())
 }
 
-fn duplicate(ctx: &Ctx, to: Pkcs11Uri, escrow: &Path) -> Result<()> {
+fn duplicate(ctx: &Ctx, to: KeyRef, escrow: &Path, opts: &PivOptions) -> Result<()> {
     let pem = std::fs::read_to_string(escrow)
         .map_err(|e| Error::io(format!("reading escrow {}", escrow.display()), e))?;
     let what = format!("root escrow {}", escrow.display());
@@ -201,7 +298,7 @@ fn duplicate(ctx: &Ctx, to: Pkcs11Uri, escrow: &Path) -> Result<()> {
     let (secret, _) = decrypt_pem(&pem, &pass, &what)?;
     let key = MemorySigner::from_secret_key(&secret, "root key from escrow");
     drop(secret);
-    let placed = mirror::place(ctx, std::slice::from_ref(&to), &key)?;
+    let placed = mirror::place_with(ctx, std::slice::from_ref(&to), &key, opts)?;
     let tokens = placed.commit();
     let public = *key.public_key();
     drop(key);
@@ -232,10 +329,72 @@ struct RootKey {
     holders: Vec<Holder>,
 }
 
+/// Root keys on the PKCS#11 module's tokens (if a module is configured) and on the YubiKeys
+/// plugged in (if PC/SC runs); an error only when neither can be looked at.
 fn list(ctx: &Ctx) -> Result<()> {
-    let path = resolve_module(ctx.module.as_deref(), None)?;
-    let pkcs11 = ctx.tokens.module(&path)?;
     let mut by_key: BTreeMap<String, Vec<Holder>> = BTreeMap::new();
+    let module = match resolve_module(ctx.module.as_deref(), None) {
+        Ok(path) => Some(path),
+        Err(Error::NoModule) => None,
+        Err(e) => return Err(e),
+    };
+    if let Some(path) = &module {
+        list_pkcs11(ctx, path, &mut by_key)?;
+    }
+    match crate::keys::piv::list_keys() {
+        Ok(keys) => {
+            for (serial, slot, subject, public) in keys {
+                let r = crate::keys::uri::YubikeyRef {
+                    serial: Some(serial),
+                    slot,
+                    pin_source: None,
+                };
+                by_key
+                    .entry(canonical_key_id(&public))
+                    .or_default()
+                    .push(Holder {
+                        token: crate::piv::desc(serial),
+                        label: subject,
+                        serial: serial.to_string(),
+                        object: format!("slot {slot}"),
+                        uri: r.to_string(),
+                    });
+            }
+        }
+        Err(e) if module.is_none() => {
+            return Err(match e {
+                Error::PcscUnavailable(_) => Error::NoModule,
+                e => e,
+            })
+        }
+        Err(Error::PcscUnavailable(_)) => {}
+        Err(e) => ctx
+            .output
+            .progress(&format!("warning: YubiKeys not listed: {e}")),
+    }
+    let keys: Vec<RootKey> = by_key
+        .into_iter()
+        .map(|(key_id, holders)| RootKey { key_id, holders })
+        .collect();
+    ctx.output.emit(&keys, |keys| {
+        if keys.is_empty() {
+            return "no EC keys on any token or YubiKey".into();
+        }
+        let mut s = String::new();
+        for k in keys {
+            s += &format!("key ID {} on {} token(s)\n", k.key_id, k.holders.len());
+            for h in &k.holders {
+                s += &format!("  {}  {}\n", h.token, h.uri);
+            }
+        }
+        s
+    });
+    Ok(())
+}
+
+fn list_pkcs11(ctx: &Ctx, path: &Path, by_key: &mut BTreeMap<String, Vec<Holder>>) -> Result<()> {
+    let path = path.to_path_buf();
+    let pkcs11 = ctx.tokens.module(&path)?;
     for slot in report_slots(&pkcs11, &path)? {
         if !slot.initialized {
             continue;
@@ -266,23 +425,6 @@ fn list(ctx: &Ctx) -> Result<()> {
             });
         }
     }
-    let keys: Vec<RootKey> = by_key
-        .into_iter()
-        .map(|(key_id, holders)| RootKey { key_id, holders })
-        .collect();
-    ctx.output.emit(&keys, |keys| {
-        if keys.is_empty() {
-            return "no EC keys on any token".into();
-        }
-        let mut s = String::new();
-        for k in keys {
-            s += &format!("key ID {} on {} token(s)\n", k.key_id, k.holders.len());
-            for h in &k.holders {
-                s += &format!("  {}  {}\n", h.token, h.uri);
-            }
-        }
-        s
-    });
     Ok(())
 }
 
@@ -296,8 +438,8 @@ struct Checked {
     verified: bool,
 }
 
-fn check(ctx: &Ctx, uri: &Pkcs11Uri, expect: Option<&str>) -> Result<()> {
-    let signer = crate::keys::token::TokenSigner::open(ctx, uri)?;
+fn check(ctx: &Ctx, key: &KeyRef, expect: Option<&str>) -> Result<()> {
+    let signer = ctx.open_signer(key)?;
     let key_id = canonical_key_id(signer.public_key());
     if let Some(want) = expect {
         if !key_id.starts_with(want) || want.is_empty() {

@@ -2,6 +2,7 @@
 
 pub mod file;
 pub mod memory;
+pub mod piv;
 pub mod token;
 pub mod uri;
 

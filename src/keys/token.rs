@@ -117,7 +117,7 @@ fn find_one(
         [h] => Ok(*h),
         [] => Err(Error::KeyNotFound {
             token: token.desc(),
-            object: format!("{:?} ({what} EC key)", uri.object_label()),
+            object: format!("{} ({what} EC key)", uri.key_desc()),
         }),
         _ => Err(Error::Usage(format!(
             "{} holds {} {what} keys labelled {:?}; add id=... to the URI",

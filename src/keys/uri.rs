@@ -1,4 +1,5 @@
-//! Key references: RFC 7512 PKCS#11 URIs (`pkcs11:token=rootA;object=root?pin-source=env:PIN`).
+//! Key references: RFC 7512 PKCS#11 URIs (`pkcs11:token=rootA;object=root?pin-source=env:PIN`)
+//! and YubiKey PIV slots (`yubikey:serial=12345678;slot=9c?pin-source=env:PIN`).
 //!
 //! Parsing is strict: an unknown, repeated, empty or malformed attribute is an error, so a typo
 //! never silently selects another key.
@@ -9,6 +10,7 @@ use std::str::FromStr;
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 
+use crate::piv::Slot;
 use crate::secret::PinSource;
 use crate::Error;
 
@@ -19,6 +21,29 @@ pub const DEFAULT_OBJECT: &str = "root";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyRef {
     Pkcs11(Pkcs11Uri),
+    Yubikey(YubikeyRef),
+}
+
+impl KeyRef {
+    /// The reference's own PIN source, if it names one.
+    pub fn pin_source(&self) -> Option<&PinSource> {
+        match self {
+            KeyRef::Pkcs11(u) => u.pin_source.as_ref(),
+            KeyRef::Yubikey(y) => y.pin_source.as_ref(),
+        }
+    }
+}
+
+impl From<Pkcs11Uri> for KeyRef {
+    fn from(u: Pkcs11Uri) -> Self {
+        KeyRef::Pkcs11(u)
+    }
+}
+
+impl From<YubikeyRef> for KeyRef {
+    fn from(y: YubikeyRef) -> Self {
+        KeyRef::Yubikey(y)
+    }
 }
 
 impl FromStr for KeyRef {
@@ -26,10 +51,13 @@ impl FromStr for KeyRef {
     fn from_str(s: &str) -> Result<Self, Error> {
         if s.starts_with("pkcs11:") {
             Ok(KeyRef::Pkcs11(s.parse()?))
+        } else if s.starts_with("yubikey:") {
+            Ok(KeyRef::Yubikey(s.parse()?))
         } else {
             Err(Error::BadUri {
-                uri: s.to_string(),
-                reason: "a key reference starts with pkcs11: (e.g. pkcs11:token=rootA;object=root)"
+                uri: redact(s),
+                reason: "a key reference starts with pkcs11: or yubikey: (e.g. \
+                         pkcs11:token=rootA;object=root or yubikey:serial=N;slot=9c)"
                     .into(),
             })
         }
@@ -40,7 +68,139 @@ impl fmt::Display for KeyRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KeyRef::Pkcs11(u) => u.fmt(f),
+            KeyRef::Yubikey(y) => y.fmt(f),
         }
+    }
+}
+
+/// A key in a YubiKey PIV slot: `yubikey:serial=12345678;slot=9c?pin-source=env:NAME`.
+///
+/// `slot` defaults to 9c (the signature slot); `serial` may be left out when exactly one
+/// YubiKey is plugged in. `pin-source` may sit in the query (as for PKCS#11 URIs) or the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YubikeyRef {
+    pub serial: Option<u32>,
+    pub slot: Slot,
+    pub pin_source: Option<PinSource>,
+}
+
+impl Default for YubikeyRef {
+    fn default() -> Self {
+        YubikeyRef {
+            serial: None,
+            slot: Slot::Signature,
+            pin_source: None,
+        }
+    }
+}
+
+impl YubikeyRef {
+    /// "YubiKey 12345678, slot 9c" / "the YubiKey plugged in, slot 9c".
+    pub fn desc(&self) -> String {
+        match self.serial {
+            Some(s) => format!("{}, slot {}", crate::piv::desc(s), self.slot),
+            None => format!("the YubiKey plugged in, slot {}", self.slot),
+        }
+    }
+}
+
+impl fmt::Display for YubikeyRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("yubikey:")?;
+        if let Some(s) = self.serial {
+            write!(f, "serial={s};")?;
+        }
+        write!(f, "slot={}", self.slot)?;
+        if let Some(p) = &self.pin_source {
+            write!(f, "?pin-source={p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for YubikeyRef {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let bad = |reason: String| Error::BadUri {
+            uri: redact(s),
+            reason,
+        };
+        let rest = s
+            .strip_prefix("yubikey:")
+            .ok_or_else(|| bad("a YubiKey key reference starts with yubikey:".into()))?;
+        let (path, query) = match rest.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (rest, None),
+        };
+        let mut r = YubikeyRef::default();
+        let mut seen = Vec::<String>::new();
+        let attrs = path
+            .split(';')
+            .filter(|a| !a.is_empty())
+            .map(|a| (a, false))
+            .chain(
+                query
+                    .into_iter()
+                    .flat_map(|q| q.split('&'))
+                    .filter(|a| !a.is_empty())
+                    .map(|a| (a, true)),
+            );
+        for (attr, in_query) in attrs {
+            let (name, raw) = attr
+                .split_once('=')
+                .ok_or_else(|| bad(format!("attribute {attr:?} has no '='")))?;
+            if seen.iter().any(|n| n == name) {
+                return Err(bad(format!("attribute {name} is given twice")));
+            }
+            seen.push(name.to_string());
+            if raw.is_empty() {
+                return Err(bad(format!("attribute {name} is empty")));
+            }
+            let bytes = decode(raw).map_err(|e| bad(format!("attribute {name}: {e}")))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| bad(format!("attribute {name} is not UTF-8")))?;
+            match (name, in_query) {
+                ("serial", false) => {
+                    if !text.bytes().all(|b| b.is_ascii_digit()) {
+                        return Err(bad(format!(
+                            "serial={text} is not a YubiKey serial (decimal digits, as \
+                             `trustkey yubikey list` shows)"
+                        )));
+                    }
+                    r.serial = Some(text.parse().map_err(|_| {
+                        bad(format!("serial={text} is too large for a YubiKey serial"))
+                    })?);
+                }
+                ("slot", false) => {
+                    r.slot = text.parse().map_err(|_| {
+                        bad(format!(
+                            "slot={text} is not a PIV key slot: use 9a, 9c, 9d or 9e (9c, the \
+                             signature slot, is the default)"
+                        ))
+                    })?
+                }
+                ("pin-source", _) => r.pin_source = Some(PinSource::parse(&text).map_err(bad)?),
+                ("pin-value", _) => {
+                    return Err(bad(
+                        "pin-value puts the PIN on the command line, where other users can \
+                         read it; use pin-source=env:NAME or pin-source=file:PATH"
+                            .into(),
+                    ))
+                }
+                ("serial" | "slot", true) => {
+                    return Err(bad(format!(
+                        "{name} belongs in the path (yubikey:serial=N;slot=9c), not after '?'"
+                    )))
+                }
+                _ => {
+                    return Err(bad(format!(
+                        "unknown attribute {name:?} (known: serial, slot, pin-source)"
+                    )))
+                }
+            }
+        }
+        Ok(r)
     }
 }
 
@@ -61,6 +221,14 @@ impl Pkcs11Uri {
     /// The object label to use: the URI's, or `root`.
     pub fn object_label(&self) -> &str {
         self.object.as_deref().unwrap_or(DEFAULT_OBJECT)
+    }
+
+    /// How messages name the key: `"root"` (its label), or `with id 02` for an id-only URI.
+    pub fn key_desc(&self) -> String {
+        match (&self.object, &self.id) {
+            (None, Some(id)) => format!("with id {}", hex::encode(id)),
+            _ => format!("{:?}", self.object_label()),
+        }
     }
 
     /// "token rootA" / "token with serial 1234": how messages name the token.
@@ -230,14 +398,27 @@ fn decode(raw: &str) -> Result<Vec<u8>, String> {
     Ok(percent_decode_str(raw).collect())
 }
 
-/// A URI as shown in errors: a `pin-value` is never echoed.
+/// A URI as shown in errors: a `pin-value`, or a `pin-source` that is neither `env:` nor
+/// `file:` (most likely a PIN typed in the wrong place), is never echoed.
 fn redact(s: &str) -> String {
-    if let Some(i) = s.find("pin-value=") {
-        let end = s[i..].find(['&', ';']).map(|e| i + e).unwrap_or(s.len());
-        format!("{}pin-value=***{}", &s[..i], &s[end..])
-    } else {
-        s.to_string()
+    let mut out = s.to_string();
+    for attr in ["pin-value=", "pin-source="] {
+        let mut from = 0;
+        while let Some(at) = out[from..].find(attr).map(|i| from + i) {
+            let start = at + attr.len();
+            let end = out[start..]
+                .find(['&', ';'])
+                .map(|e| start + e)
+                .unwrap_or(out.len());
+            let value = &out[start..end];
+            let keep = attr == "pin-source=" && PinSource::parse(value).is_ok();
+            if !keep {
+                out.replace_range(start..end, "***");
+            }
+            from = start;
+        }
     }
+    out
 }
 
 #[cfg(test)]
@@ -294,11 +475,81 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!e.contains("123456"), "{e}");
+        // A PIN typed where the pin-source goes is not echoed either.
+        let e = parse("pkcs11:token=a?pin-source=123456")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("123456"), "{e}");
+        assert!(e.contains("pin-source=***"), "{e}");
+        assert_eq!(
+            redact("pkcs11:token=a?pin-source=env:PIN&pin-value=1"),
+            "pkcs11:token=a?pin-source=env:PIN&pin-value=***"
+        );
     }
 
     #[test]
     fn keyref_requires_scheme() {
         assert!("/path/to/key".parse::<KeyRef>().is_err());
         assert!("pkcs11:token=x".parse::<KeyRef>().is_ok());
+        assert!(matches!(
+            "yubikey:serial=1".parse::<KeyRef>(),
+            Ok(KeyRef::Yubikey(_))
+        ));
+    }
+
+    fn yk(s: &str) -> Result<YubikeyRef, Error> {
+        s.parse()
+    }
+
+    #[test]
+    fn yubikey_refs() {
+        let r = yk("yubikey:serial=12345678;slot=9a?pin-source=env:YK_PIN").unwrap();
+        assert_eq!(r.serial, Some(12345678));
+        assert_eq!(r.slot, Slot::Authentication);
+        assert_eq!(r.pin_source, Some(PinSource::Env("YK_PIN".into())));
+        assert_eq!(yk(&r.to_string()).unwrap(), r);
+        assert_eq!(
+            r.to_string(),
+            "yubikey:serial=12345678;slot=9a?pin-source=env:YK_PIN"
+        );
+        // Slot 9c by default; the serial may be left out (one YubiKey plugged in).
+        let r = yk("yubikey:").unwrap();
+        assert_eq!(r, YubikeyRef::default());
+        assert_eq!(r.slot, Slot::Signature);
+        assert_eq!(r.to_string(), "yubikey:slot=9c");
+        let r = yk("yubikey:serial=7;pin-source=file:/run/pin").unwrap();
+        assert_eq!(r.pin_source, Some(PinSource::File("/run/pin".into())));
+        assert_eq!(yk(&r.to_string()).unwrap(), r);
+        assert_eq!(yk("yubikey:slot=9C").unwrap().slot, Slot::Signature);
+    }
+
+    #[test]
+    fn yubikey_ref_errors() {
+        for (uri, needle) in [
+            (
+                "yubikey:serial=1;colour=red",
+                "unknown attribute \"colour\"",
+            ),
+            ("yubikey:token=rootA", "unknown attribute \"token\""),
+            ("yubikey:serial=1;serial=2", "twice"),
+            ("yubikey:slot=9c;slot=9a", "twice"),
+            ("yubikey:serial=", "empty"),
+            ("yubikey:serial", "no '='"),
+            ("yubikey:serial=12ab", "decimal digits"),
+            ("yubikey:serial=-1", "decimal digits"),
+            ("yubikey:serial=99999999999", "too large"),
+            ("yubikey:slot=9b", "not a PIV key slot"),
+            ("yubikey:slot=f9", "not a PIV key slot"),
+            ("yubikey:slot=9%zz", "percent"),
+            ("yubikey:serial=1?pin-value=975310", "pin-source"),
+            ("yubikey:pin-value=975310", "pin-source"),
+            ("yubikey:serial=1?pin-source=975310", "env:NAME"),
+            ("yubikey:?serial=1", "belongs in the path"),
+            ("yubi:serial=1", "starts with pkcs11: or yubikey:"),
+        ] {
+            let e = uri.parse::<KeyRef>().unwrap_err().to_string();
+            assert!(e.contains(needle), "{uri}: {e}");
+            assert!(!e.contains("975310"), "{uri}: a PIN is never echoed: {e}");
+        }
     }
 }

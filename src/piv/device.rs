@@ -199,6 +199,12 @@ impl Device {
         info(&self.yk)
     }
 
+    /// Ends read-only use without resetting the card, so its PIN and touch caches (and other
+    /// programs' sessions) are left as they were. Dropping a `Device` resets the card.
+    pub fn close(self) {
+        release(self.yk);
+    }
+
     pub(super) fn err(&self, op: &'static str, source: yubikey::Error) -> Error {
         Error::Piv {
             device: self.desc(),

@@ -19,7 +19,7 @@ mod setup;
 mod signer;
 
 pub use attest::{verify_attestation, Attestation, YUBICO_OID_ARC};
-pub use device::{list, open, Auth, Device, DeviceInfo};
+pub use device::{cert_public_key, list, open, Auth, Device, DeviceInfo};
 pub use setup::{SetupOptions, SetupReport};
 pub use signer::PivSigner;
 

@@ -1,9 +1,11 @@
 //! Putting one in-memory key on several tokens, all or nothing (the two-USB-keys advice).
 //!
-//! Cheap checks come first on every token (found, label free, PIN accepted) before anything is
-//! written; then the key is imported everywhere and a fresh challenge is signed on each token
-//! and verified against the one public key. If any step fails after an import, every key
-//! imported in this run is removed again.
+//! A place for the key is a PKCS#11 token or a YubiKey PIV slot ([`Place`]): each is prepared
+//! (found, label or slot free, PIN accepted; nothing written), then imported into, challenged
+//! (a fresh challenge signed there and verified against the one public key), and, if anything
+//! fails, undone. Cheap checks come first on every place before anything is written anywhere.
+//! If any step fails after an import, every key imported in this run is removed again (on a
+//! YubiKey: overwritten with a throwaway key, see `keys::piv::PivTarget::undo`).
 
 use cryptoki::mechanism::Mechanism;
 use cryptoki::session::Session;
@@ -14,7 +16,8 @@ use super::keygen::{self, KeyPair, KeySecurity};
 use super::{find_token, Token};
 use crate::cli::Ctx;
 use crate::keys::memory::MemorySigner;
-use crate::keys::uri::Pkcs11Uri;
+use crate::keys::piv::{PivOptions, PivPlacement, PivTarget};
+use crate::keys::uri::{KeyRef, Pkcs11Uri};
 use crate::keys::Signer;
 use crate::{Error, Result};
 
@@ -25,6 +28,9 @@ pub struct Placement {
     pub uri: String,
     pub generated_on_token: bool,
     pub security: KeySecurity,
+    /// Slot and policies, for a key on a YubiKey.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub piv: Option<PivPlacement>,
 }
 
 struct Target {
@@ -34,9 +40,58 @@ struct Target {
     pair: Option<KeyPair>,
 }
 
+/// Somewhere a key can be put: a PKCS#11 token, or a slot on a YubiKey.
+enum Place {
+    Pkcs11(Target),
+    Piv(PivTarget),
+}
+
+impl Place {
+    fn desc(&self) -> String {
+        match self {
+            Place::Pkcs11(t) => t.token.desc(),
+            Place::Piv(t) => t.desc(),
+        }
+    }
+
+    /// Whether a key from this run is (or may be) there.
+    fn has_key(&self) -> bool {
+        match self {
+            Place::Pkcs11(t) => t.pair.is_some(),
+            Place::Piv(t) => t.has_key(),
+        }
+    }
+
+    /// Imports the key, challenges it, and reads back how it is stored.
+    fn import(&mut self, ctx: &Ctx, key: &MemorySigner) -> Result<Placement> {
+        match self {
+            Place::Pkcs11(t) => import_pkcs11(t, key),
+            Place::Piv(t) => t.import(ctx, key),
+        }
+    }
+
+    /// Removes a key of this run; returns what the user should know about it.
+    fn undo(&mut self, ctx: &Ctx) -> Option<String> {
+        match self {
+            Place::Pkcs11(t) => t.pair.take().map(|pair| {
+                keygen::destroy(&t.session, pair);
+                format!("removed the copy already made on {}", t.token.desc())
+            }),
+            Place::Piv(t) => ctx.with_prompter(|p| t.undo(p)),
+        }
+    }
+
+    fn commit(&mut self) {
+        match self {
+            Place::Pkcs11(t) => t.pair = None,
+            Place::Piv(t) => t.commit(),
+        }
+    }
+}
+
 /// Keys imported in this run, removed again unless `commit` is called.
 pub struct Placed {
-    targets: Vec<Target>,
+    targets: Vec<Place>,
     pub placements: Vec<Placement>,
 }
 
@@ -44,15 +99,34 @@ impl Placed {
     /// Keeps the keys.
     pub fn commit(mut self) -> Vec<Placement> {
         for t in &mut self.targets {
-            t.pair = None;
+            t.commit();
         }
         std::mem::take(&mut self.placements)
+    }
+
+    /// Removes every key of this run now; returns what was done, for the error message
+    /// ("removed the copy already made on token ...; on YubiKey ... overwritten ...").
+    pub fn abandon(mut self, ctx: &Ctx) -> String {
+        let notes: Vec<String> = self
+            .targets
+            .iter_mut()
+            .filter_map(|t| t.undo(ctx))
+            .collect();
+        notes.join("; ")
     }
 }
 
 impl Drop for Placed {
     fn drop(&mut self) {
-        rollback(&mut self.targets);
+        // The safety net for callers that just drop an uncommitted result; a YubiKey undoes
+        // itself when its `PivTarget` is dropped.
+        for t in &mut self.targets {
+            if let Place::Pkcs11(t) = t {
+                if let Some(pair) = t.pair.take() {
+                    keygen::destroy(&t.session, pair);
+                }
+            }
+        }
     }
 }
 
@@ -116,55 +190,106 @@ fn challenge(t: &Target, expected: &p256::PublicKey) -> Result<()> {
     Ok(())
 }
 
+/// Imports the key into a prepared token, challenges it there, and checks its attributes.
+fn import_pkcs11(t: &mut Target, key: &MemorySigner) -> Result<Placement> {
+    let scalar = key.secret_scalar();
+    let pair = keygen::import(&t.token, &t.session, &t.uri, &scalar, key.public_key())?;
+    t.pair = Some(pair);
+    challenge(t, key.public_key())?;
+    let security = keygen::security(&t.token, &t.session, pair.private)?;
+    if security.extractable || !security.sensitive {
+        return Err(Error::Crypto(format!(
+            "the token stored the key as {}; refusing to keep it",
+            if security.extractable {
+                "extractable"
+            } else {
+                "not sensitive"
+            }
+        )));
+    }
+    Ok(Placement {
+        token: t.token.desc(),
+        uri: t.uri.to_string(),
+        generated_on_token: false,
+        security,
+        piv: None,
+    })
+}
+
+/// Prepares every place named, in order: PKCS#11 tokens (opened, label free, logged in),
+/// then YubiKeys (no factory credentials unless allowed, slot free, PIN and management key).
+/// Nothing is written; a place named twice is refused.
+fn prepare_places(ctx: &Ctx, refs: &[KeyRef], opts: &PivOptions) -> Result<Vec<Place>> {
+    let uris: Vec<Pkcs11Uri> = refs
+        .iter()
+        .filter_map(|r| match r {
+            KeyRef::Pkcs11(u) => Some(u.clone()),
+            KeyRef::Yubikey(_) => None,
+        })
+        .collect();
+    let mut tokens = prepare(ctx, &uris)?.into_iter();
+    let mut places = Vec::with_capacity(refs.len());
+    for r in refs {
+        match r {
+            KeyRef::Pkcs11(_) => {
+                places.push(Place::Pkcs11(tokens.next().expect("one target per URI")))
+            }
+            KeyRef::Yubikey(y) => {
+                let t = PivTarget::prepare(ctx, y, *opts)?;
+                let twice = places
+                    .iter()
+                    .any(|p| matches!(p, Place::Piv(o) if o.serial() == t.serial()));
+                if twice {
+                    return Err(Error::Usage(format!(
+                        "{} is named twice; a mirror must be another YubiKey",
+                        crate::piv::desc(t.serial())
+                    )));
+                }
+                places.push(Place::Piv(t));
+            }
+        }
+    }
+    Ok(places)
+}
+
 /// Imports `key` into every token named, checks each, and returns the uncommitted result.
-pub fn place(ctx: &Ctx, uris: &[Pkcs11Uri], key: &MemorySigner) -> Result<Placed> {
-    let targets = prepare(ctx, uris)?;
+/// YubiKeys get the default PIV options (see [`place_with`]).
+pub fn place<R: Clone + Into<KeyRef>>(ctx: &Ctx, refs: &[R], key: &MemorySigner) -> Result<Placed> {
+    place_with(ctx, refs, key, &PivOptions::default())
+}
+
+/// [`place`], with the PIN and touch policies (and default-credential rule) for YubiKeys.
+pub fn place_with<R: Clone + Into<KeyRef>>(
+    ctx: &Ctx,
+    refs: &[R],
+    key: &MemorySigner,
+    opts: &PivOptions,
+) -> Result<Placed> {
+    let refs: Vec<KeyRef> = refs.iter().cloned().map(Into::into).collect();
+    let targets = prepare_places(ctx, &refs, opts)?;
     let mut placed = Placed {
         targets,
         placements: vec![],
     };
-    let scalar = key.secret_scalar();
     let n = placed.targets.len();
     for i in 0..n {
-        let step = (|| {
-            let t = &mut placed.targets[i];
-            let pair = keygen::import(&t.token, &t.session, &t.uri, &scalar, key.public_key())?;
-            t.pair = Some(pair);
-            challenge(t, key.public_key())?;
-            let security = keygen::security(&t.token, &t.session, pair.private)?;
-            if security.extractable || !security.sensitive {
-                return Err(Error::Crypto(format!(
-                    "the token stored the key as {}; refusing to keep it",
-                    if security.extractable {
-                        "extractable"
-                    } else {
-                        "not sensitive"
-                    }
-                )));
-            }
-            Ok(Placement {
-                token: t.token.desc(),
-                uri: t.uri.to_string(),
-                generated_on_token: false,
-                security,
-            })
-        })();
-        match step {
+        match placed.targets[i].import(ctx, key) {
             Ok(p) => placed.placements.push(p),
             Err(e) => {
-                let failed = placed.targets[i].token.desc();
-                let others: Vec<String> = placed
-                    .targets
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, t)| *j != i && t.pair.is_some())
-                    .map(|(_, t)| t.token.desc())
-                    .collect();
-                drop(placed); // removes every key imported so far
-                let cleanup = if others.is_empty() {
-                    String::new()
+                let failed = placed.targets[i].desc();
+                // The failed place's own PKCS#11 objects go without a word (as before); a
+                // YubiKey says what happened to its slot.
+                if let Place::Pkcs11(t) = &mut placed.targets[i] {
+                    if let Some(pair) = t.pair.take() {
+                        keygen::destroy(&t.session, pair);
+                    }
+                }
+                let any = placed.targets.iter().any(Place::has_key);
+                let cleanup = if any {
+                    format!("; {}", placed.abandon(ctx))
                 } else {
-                    format!("; removed the copies already made on {}", others.join(", "))
+                    drop(placed);
+                    String::new()
                 };
                 return Err(Error::Mirror(format!(
                     "{failed} failed: {e}{cleanup}; no root key was created"
@@ -173,6 +298,15 @@ pub fn place(ctx: &Ctx, uris: &[Pkcs11Uri], key: &MemorySigner) -> Result<Placed
         }
     }
     Ok(placed)
+}
+
+/// Generates the root where `r` names: on a PKCS#11 token, or on a YubiKey (with `opts`'
+/// policies and certificate written to the slot). Either way it never leaves the device.
+pub fn generate(ctx: &Ctx, r: &KeyRef, opts: &PivOptions) -> Result<(p256::PublicKey, Placement)> {
+    match r {
+        KeyRef::Pkcs11(uri) => generate_on_token(ctx, uri),
+        KeyRef::Yubikey(y) => crate::keys::piv::generate(ctx, y, *opts),
+    }
 }
 
 /// Generates a key pair on one token (it never leaves it) and checks it like a mirror.
@@ -190,6 +324,7 @@ pub fn generate_on_token(ctx: &Ctx, uri: &Pkcs11Uri) -> Result<(p256::PublicKey,
                 uri: t.uri.to_string(),
                 generated_on_token: true,
                 security,
+                piv: None,
             };
             t.pair = None;
             Ok((public, placement))

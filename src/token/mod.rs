@@ -398,12 +398,15 @@ fn label_and_id(token: &Token, session: &Session, h: ObjectHandle) -> Result<(St
 }
 
 /// The template that selects a key object of `class` by the URI's label and id.
+///
+/// A URI with `id=` and no `object=` matches on the id alone: modules such as Yubico's ykcs11
+/// label the private and public halves of one key differently ("Private key for Digital
+/// Signature" / "Public key for ...") and tie them together by CKA_ID (9c = id 2).
 pub fn key_template(uri: &Pkcs11Uri, class: ObjectClass) -> Vec<Attribute> {
-    let mut t = vec![
-        Attribute::Class(class),
-        Attribute::KeyType(KeyType::EC),
-        Attribute::Label(uri.object_label().as_bytes().to_vec()),
-    ];
+    let mut t = vec![Attribute::Class(class), Attribute::KeyType(KeyType::EC)];
+    if uri.object.is_some() || uri.id.is_none() {
+        t.push(Attribute::Label(uri.object_label().as_bytes().to_vec()));
+    }
     if let Some(id) = &uri.id {
         t.push(Attribute::Id(id.clone()));
     }
@@ -530,4 +533,35 @@ pub fn is_missing(e: &CkError) -> bool {
             _
         )
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(t: &[Attribute]) -> Vec<&[u8]> {
+        t.iter()
+            .filter_map(|a| match a {
+                Attribute::Label(l) => Some(l.as_slice()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_id_alone_matches_on_the_id() {
+        let uri: Pkcs11Uri = "pkcs11:token=YubiKey;id=%02".parse().unwrap();
+        let t = key_template(&uri, ObjectClass::PRIVATE_KEY);
+        assert!(labels(&t).is_empty(), "{t:?}");
+        assert!(t.contains(&Attribute::Id(vec![2])));
+        assert_eq!(uri.key_desc(), "with id 02");
+        // With object= both count; with neither, the default label `root`.
+        let uri: Pkcs11Uri = "pkcs11:token=a;object=k;id=%02".parse().unwrap();
+        assert_eq!(labels(&key_template(&uri, ObjectClass::PUBLIC_KEY)), [b"k"]);
+        let uri: Pkcs11Uri = "pkcs11:token=a".parse().unwrap();
+        assert_eq!(
+            labels(&key_template(&uri, ObjectClass::PUBLIC_KEY)),
+            [b"root"]
+        );
+    }
 }

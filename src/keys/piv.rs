@@ -1,0 +1,403 @@
+//! A key in a YubiKey PIV slot, named by a `yubikey:` reference: the signer for a command, and
+//! the YubiKey half of "put a key here" for `token::mirror` (root create, --mirror, duplicate).
+//!
+//! Device I/O stays in `crate::piv`; this module only decides what to do with a slot.
+
+use serde::Serialize;
+
+use super::memory::MemorySigner;
+use super::uri::YubikeyRef;
+use super::Signer;
+use crate::cli::Ctx;
+use crate::piv::{
+    self, Auth, DefaultCredentials, Device, Overwrite, PinPolicy, PivSigner, Policies, Slot,
+    TouchPolicy,
+};
+use crate::secret::Prompter;
+use crate::token::keygen::KeySecurity;
+use crate::token::mirror::Placement;
+use crate::{Error, Result};
+
+/// Subject (CN) of the certificate written beside a root key, so the card says what it holds.
+pub const ROOT_SUBJECT: &str = "trustkey root";
+
+/// Subject (CN) of the throwaway key that replaces a root when a mirror is rolled back. A slot
+/// holding it counts as free: `root create` and `root duplicate` may overwrite it.
+pub const DISCARDED_SUBJECT: &str = "trustkey discarded key";
+
+/// What a YubiKey gets when trustkey puts a root on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PivOptions {
+    /// PIN and touch policy of the new key (generated or imported).
+    pub policies: Policies,
+    /// Whether a card with its factory PIN, PUK or management key may hold the root.
+    pub default_credentials: DefaultCredentials,
+}
+
+impl Default for PivOptions {
+    fn default() -> Self {
+        PivOptions {
+            policies: Policies::default(),
+            default_credentials: DefaultCredentials::Refuse,
+        }
+    }
+}
+
+/// The PIV side of a placement: slot, policies and where the key came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct PivPlacement {
+    pub serial: u32,
+    pub slot: String,
+    pub pin_policy: Option<PinPolicy>,
+    pub touch_policy: Option<TouchPolicy>,
+    /// "generated" or "imported", as the card's metadata reports it.
+    pub origin: Option<String>,
+}
+
+/// Opens the key a `yubikey:` reference names: the public key comes from the slot's
+/// certificate (checked against every signature), and the PIN is verified once.
+pub fn open(ctx: &Ctx, r: &YubikeyRef) -> Result<PivSigner> {
+    let dev = piv::open(r.serial)?;
+    ctx.with_prompter(|p| dev.signer(r.slot, r.pin_source.as_ref(), p, ctx.allow_final_pin_try))
+}
+
+/// A YubiKey slot about to receive a key. Built by [`PivTarget::prepare`], which does every
+/// check that writes nothing (card found, no factory credentials, slot free, PIN, management
+/// key); after an import, [`PivTarget::undo`] takes the key off the card again.
+pub struct PivTarget {
+    device: Option<Device>,
+    r: YubikeyRef,
+    serial: u32,
+    overwrite: Overwrite,
+    opts: PivOptions,
+    allow_final_try: bool,
+    /// A key from this run may be in the slot (set *before* writing: a failed write may still
+    /// have left the key there).
+    written: bool,
+    generated: bool,
+}
+
+impl std::fmt::Debug for PivTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PivTarget")
+            .field("serial", &self.serial)
+            .field("slot", &self.r.slot)
+            .field("written", &self.written)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PivTarget {
+    /// Opens the card and checks everything that writes nothing.
+    pub fn prepare(ctx: &Ctx, r: &YubikeyRef, opts: PivOptions) -> Result<Self> {
+        let mut dev = piv::open(r.serial)?;
+        let status = dev.status()?;
+        piv::ensure_no_default_credentials(&status, opts.default_credentials)?;
+        for a in &status.advisories {
+            ctx.with_prompter(|p| p.notice(&format!("warning: {}: {a}", dev.desc())));
+        }
+        let overwrite = match dev.slot_status(r.slot) {
+            None => Overwrite::Refuse,
+            Some(s) if is_discarded(s.certificate_subject.as_deref()) => Overwrite::Replace,
+            Some(s) => {
+                return Err(Error::KeyExists {
+                    token: dev.desc(),
+                    what: format!(
+                        "a key in slot {}{}",
+                        r.slot,
+                        s.key_id
+                            .map(|k| format!(" (key ID {k})"))
+                            .unwrap_or_default()
+                    ),
+                })
+            }
+        };
+        // The PIN (never retried) and the management key now, before anything is written on
+        // this or any other token.
+        ctx.with_prompter(|p| {
+            dev.authenticate_admin(&mut Auth {
+                pin_source: r.pin_source.as_ref(),
+                prompter: p,
+                allow_final_try: ctx.allow_final_pin_try,
+            })
+        })?;
+        let serial = dev.serial();
+        Ok(PivTarget {
+            device: Some(dev),
+            r: YubikeyRef {
+                serial: Some(serial),
+                ..r.clone()
+            },
+            serial,
+            overwrite,
+            opts,
+            allow_final_try: ctx.allow_final_pin_try,
+            written: false,
+            generated: false,
+        })
+    }
+
+    pub fn serial(&self) -> u32 {
+        self.serial
+    }
+
+    /// "YubiKey 12345678, slot 9c"
+    pub fn desc(&self) -> String {
+        self.r.desc()
+    }
+
+    /// Whether a key from this run may be in the slot.
+    pub fn has_key(&self) -> bool {
+        self.written
+    }
+
+    /// Keeps the key: `undo` does nothing afterwards.
+    pub fn commit(&mut self) {
+        self.written = false;
+    }
+
+    fn device(&mut self) -> Result<&mut Device> {
+        if self.device.is_none() {
+            // Only after a failed challenge: the connection went with the signer.
+            self.device = Some(piv::open(Some(self.serial))?);
+        }
+        Ok(self.device.as_mut().expect("just set"))
+    }
+
+    fn auth<'a>(&'a self, prompter: &'a mut dyn Prompter) -> Auth<'a> {
+        Auth {
+            pin_source: self.r.pin_source.as_ref(),
+            prompter,
+            allow_final_try: self.allow_final_try,
+        }
+    }
+
+    /// Imports `key` into the slot (with its certificate), signs a fresh challenge there and
+    /// verifies it under the key's public key.
+    pub fn import(&mut self, ctx: &Ctx, key: &MemorySigner) -> Result<Placement> {
+        let secret = key.secret_key();
+        let (slot, policies, overwrite) = (self.r.slot, self.opts.policies, self.overwrite);
+        self.written = true;
+        let pin_source = self.r.pin_source.clone();
+        let allow_final_try = self.allow_final_try;
+        let dev = self.device()?;
+        ctx.with_prompter(|p| {
+            dev.import(
+                slot,
+                &secret,
+                policies,
+                ROOT_SUBJECT,
+                overwrite,
+                &mut Auth {
+                    pin_source: pin_source.as_ref(),
+                    prompter: p,
+                    allow_final_try,
+                },
+            )
+        })?;
+        drop(secret); // zeroized on drop
+        self.challenge(ctx, key.public_key())?;
+        self.placement()
+    }
+
+    /// Generates the key on the card (it never leaves it) and checks it like a mirror.
+    pub fn generate(&mut self, ctx: &Ctx) -> Result<(p256::PublicKey, Placement)> {
+        let (slot, policies, overwrite) = (self.r.slot, self.opts.policies, self.overwrite);
+        self.written = true;
+        self.generated = true;
+        let pin_source = self.r.pin_source.clone();
+        let allow_final_try = self.allow_final_try;
+        let dev = self.device()?;
+        let public = ctx.with_prompter(|p| {
+            dev.generate(
+                slot,
+                policies,
+                ROOT_SUBJECT,
+                overwrite,
+                &mut Auth {
+                    pin_source: pin_source.as_ref(),
+                    prompter: p,
+                    allow_final_try,
+                },
+            )
+        })?;
+        self.challenge(ctx, &public)?;
+        Ok((public, self.placement()?))
+    }
+
+    /// Signs a fresh random challenge in the slot and verifies it against `expected`.
+    fn challenge(&mut self, ctx: &Ctx, expected: &p256::PublicKey) -> Result<()> {
+        let dev = match self.device.take() {
+            Some(d) => d,
+            None => piv::open(Some(self.serial))?,
+        };
+        let signer = ctx.with_prompter(|p| {
+            dev.signer(
+                self.r.slot,
+                self.r.pin_source.as_ref(),
+                p,
+                self.allow_final_try,
+            )
+        })?;
+        let mut nonce = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
+        let signed = signer.sign(&nonce);
+        let matches = signer.public_key() == expected;
+        self.device = Some(signer.into_device());
+        let sig = signed?;
+        if !matches || !super::verify(expected, &nonce, &sig) {
+            return Err(Error::Crypto(format!(
+                "a challenge signed in slot {} does not verify under the root public key",
+                self.r.slot
+            )));
+        }
+        Ok(())
+    }
+
+    fn placement(&mut self) -> Result<Placement> {
+        let slot = self.r.slot;
+        let status = self.device()?.slot_status(slot);
+        let origin = status.as_ref().and_then(|s| s.origin.clone());
+        let generated = match origin.as_deref() {
+            Some(o) => o == "generated",
+            None => self.generated,
+        };
+        Ok(Placement {
+            token: self.desc(),
+            uri: self.r.to_string(),
+            generated_on_token: self.generated,
+            // What PIV guarantees for every key: it can be used on the card, never read out.
+            security: KeySecurity {
+                sensitive: true,
+                extractable: false,
+                always_sensitive: generated,
+                never_extractable: generated,
+                token: true,
+                private: true,
+                sign: true,
+            },
+            piv: Some(PivPlacement {
+                serial: self.serial,
+                slot: slot.name().into(),
+                pin_policy: status
+                    .as_ref()
+                    .and_then(|s| s.pin_policy)
+                    .or(Some(self.opts.policies.pin)),
+                touch_policy: status
+                    .as_ref()
+                    .and_then(|s| s.touch_policy)
+                    .or(Some(self.opts.policies.touch)),
+                origin,
+            }),
+        })
+    }
+
+    /// Takes a key written in this run off the card. A PIV slot cannot simply be emptied (the
+    /// `yubikey` crate has no DELETE KEY, and firmware before 5.7 none at all), so the key is
+    /// overwritten with a freshly generated throwaway key (certificate CN "trustkey discarded
+    /// key"): the root material is gone from the card. Returns what happened, for the error.
+    pub fn undo(&mut self, prompter: &mut dyn Prompter) -> Option<String> {
+        if !self.written {
+            return None;
+        }
+        self.written = false;
+        let what = if self.generated {
+            "the key generated"
+        } else {
+            "the imported root"
+        };
+        let throwaway = Policies {
+            pin: PinPolicy::Once,
+            touch: TouchPolicy::Never,
+        };
+        let slot = self.r.slot;
+        let result = match self.device.take() {
+            Some(d) => Ok(d),
+            None => piv::open(Some(self.serial)),
+        }
+        .and_then(|mut dev| {
+            let r = dev.generate(
+                slot,
+                throwaway,
+                DISCARDED_SUBJECT,
+                Overwrite::Replace,
+                &mut self.auth(prompter),
+            );
+            self.device = Some(dev);
+            r
+        });
+        Some(match result {
+            Ok(_) => format!(
+                "on {} {what} in slot {slot} was overwritten with a freshly generated throwaway \
+                 key (a PIV slot cannot simply be emptied), so the root key is gone from it",
+                piv::desc(self.serial)
+            ),
+            Err(e) => format!(
+                "on {} {what} in slot {slot} could NOT be overwritten ({e}): the root key may \
+                 still be on that card; overwrite slot {slot} (`ykman piv keys generate`) or \
+                 reset its PIV application (`ykman piv reset`)",
+                piv::desc(self.serial)
+            ),
+        })
+    }
+}
+
+impl Drop for PivTarget {
+    fn drop(&mut self) {
+        // The safety net; `token::mirror` undoes explicitly and reports what happened.
+        if let Some(note) = self.undo(&mut crate::secret::TerminalPrompter) {
+            eprintln!("{note}");
+        }
+    }
+}
+
+/// Whether a certificate subject is that of a throwaway key left by a rolled-back mirror.
+pub fn is_discarded(subject: Option<&str>) -> bool {
+    subject == Some(&format!("CN={DISCARDED_SUBJECT}"))
+}
+
+/// Generates a root on the card a reference names.
+pub fn generate(
+    ctx: &Ctx,
+    r: &YubikeyRef,
+    opts: PivOptions,
+) -> Result<(p256::PublicKey, Placement)> {
+    let mut t = PivTarget::prepare(ctx, r, opts)?;
+    match t.generate(ctx) {
+        Ok(done) => {
+            t.commit();
+            Ok(done)
+        }
+        Err(e) => {
+            let note = ctx.with_prompter(|p| t.undo(p));
+            Err(Error::Mirror(format!(
+                "{} failed: {e}{}; no root key was created",
+                t.desc(),
+                note.map(|n| format!("; {n}")).unwrap_or_default()
+            )))
+        }
+    }
+}
+
+/// The YubiKeys plugged in and the P-256 keys in their slots (from the slots' certificates),
+/// for `root list`. Throwaway keys of rolled-back mirrors are left out. Never asks for a PIN.
+pub fn list_keys() -> Result<Vec<(u32, Slot, String, p256::PublicKey)>> {
+    let mut out = Vec::new();
+    for info in piv::list()? {
+        let mut dev = piv::open(Some(info.serial))?;
+        for slot in Slot::ALL {
+            let Ok(Some(cert)) = dev.certificate(slot) else {
+                continue;
+            };
+            let subject = cert.tbs_certificate.subject.to_string();
+            if is_discarded(Some(&subject)) {
+                continue;
+            }
+            if let Some(pk) = piv::cert_public_key(&cert) {
+                out.push((info.serial, slot, subject, pk));
+            }
+        }
+        dev.close();
+    }
+    Ok(out)
+}
