@@ -6,8 +6,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
+
+use common::card::{card, card_with_firmware, Card, NEW_PIN};
 
 use p256::ecdsa::signature::Verifier;
 use secrecy::SecretString;
@@ -16,129 +17,9 @@ use trustkey::piv::{self, Auth, DefaultCredentials, Overwrite, Policies, Slot, T
 use trustkey::secret::{PinSource, Prompter};
 use trustkey::Error;
 
-const NEW_PIN: &str = "654321";
-const NEW_PUK: &str = "87654321";
-
-/// A fresh virtual YubiKey for the life of the value, with the lock that keeps other tests off
-/// the single virtual reader.
-struct Card {
-    _lock: std::fs::File,
-    dir: tempfile::TempDir,
-    serial: u32,
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn card() -> Option<Card> {
-    card_with_firmware("5.4.3")
-}
-
-fn card_with_firmware(version: &str) -> Option<Card> {
-    if std::env::var_os("TRUSTKEY_SKIP_VIRTUAL_PIV").is_some() {
-        eprintln!("skipped: TRUSTKEY_SKIP_VIRTUAL_PIV is set");
-        return None;
-    }
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(std::env::temp_dir().join("trustkey-virtual-piv.lock"))
-        .unwrap();
-    lock.lock().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(root().join("scripts/virtual-piv.sh"))
-        .arg("start")
-        .arg(dir.path())
-        .env("VPIV_VERSION", version)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "scripts/virtual-piv.sh start failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let env = std::fs::read_to_string(dir.path().join("env")).unwrap();
-    let serial = env
-        .lines()
-        .find_map(|l| l.strip_prefix("TRUSTKEY_VPIV_SERIAL="))
-        .unwrap()
-        .parse()
-        .unwrap();
-    Some(Card {
-        _lock: lock,
-        dir,
-        serial,
-    })
-}
-
-impl Card {
-    fn stop(&self) {
-        let out = Command::new(root().join("scripts/virtual-piv.sh"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-    }
-
-    /// `trustkey` with a clean environment and the given PIN.
-    fn trustkey(&self, pin: &str) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_trustkey"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("TRUSTKEY_") {
-                c.env_remove(k);
-            }
-        }
-        c.env("TRUSTKEY_PIN", pin)
-            .env("HOME", self.dir.path())
-            .arg("-d")
-            .arg(self.dir.path().join("trust"))
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn pin_file(&self, pin: &str) -> PinSource {
-        let p: PathBuf = self.dir.path().join(format!("pin-{pin}"));
-        std::fs::write(&p, pin).unwrap();
-        PinSource::File(p)
-    }
-
-    fn status(&self) -> serde_json::Value {
-        let s = common::run_ok(self.trustkey("unused").args([
-            "yubikey",
-            "status",
-            "--json",
-            "--serial",
-            &self.serial.to_string(),
-        ]));
-        common::json(&s)
-    }
-
-    fn setup(&self) {
-        common::run_ok(
-            self.trustkey("unused")
-                .env("TRUSTKEY_NEW_PIN", NEW_PIN)
-                .env("TRUSTKEY_NEW_PUK", NEW_PUK)
-                .args(["yubikey", "setup", "--serial", &self.serial.to_string()]),
-        );
-    }
-}
-
-impl Drop for Card {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(self.dir.path().join("card.log")).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(60).collect();
-            eprintln!("card log (last lines):");
-            for l in tail.iter().rev() {
-                eprintln!("  {l}");
-            }
-        }
-        self.stop();
-    }
+/// The PIN in a file, as a pin-source.
+fn pin_file(card: &Card, pin: &str) -> PinSource {
+    PinSource::File(card.pin_path(pin))
 }
 
 /// Answers nothing: everything the tests need comes from pin-source files.
@@ -199,7 +80,7 @@ fn setup_replaces_defaults_and_the_old_pin_is_refused() {
 
     // The old PIN is refused, with the retries left, and not tried again.
     let mut dev = piv::open(Some(card.serial)).unwrap();
-    let old = card.pin_file(piv::DEFAULT_PIN);
+    let old = pin_file(&card, piv::DEFAULT_PIN);
     let err = dev
         .verify_pin(Some(&old), &mut NoPrompt, false)
         .unwrap_err();
@@ -212,7 +93,7 @@ fn setup_replaces_defaults_and_the_old_pin_is_refused() {
 
     // The new PIN works, and the PIN-protected management key lets it generate a key.
     let mut dev = piv::open(Some(card.serial)).unwrap();
-    let new = card.pin_file(NEW_PIN);
+    let new = pin_file(&card, NEW_PIN);
     let mut auth = Auth {
         pin_source: Some(&new),
         prompter: &mut NoPrompt,
@@ -244,7 +125,7 @@ fn setup_replaces_defaults_and_the_old_pin_is_refused() {
 #[test]
 fn generate_in_9c_and_sign() {
     let Some(card) = card() else { return };
-    let pin = card.pin_file(piv::DEFAULT_PIN);
+    let pin = pin_file(&card, piv::DEFAULT_PIN);
     let mut dev = piv::open(Some(card.serial)).unwrap();
 
     // A card with factory credentials is refused for a root unless explicitly allowed.
@@ -316,7 +197,7 @@ fn generate_in_9c_and_sign() {
 #[test]
 fn import_a_key_and_sign() {
     let Some(card) = card() else { return };
-    let pin = card.pin_file(piv::DEFAULT_PIN);
+    let pin = pin_file(&card, piv::DEFAULT_PIN);
     let secret = p256::SecretKey::random(&mut rand_core::OsRng);
     let mut dev = piv::open(None).unwrap();
     let err = dev.public_key(Slot::Signature).unwrap_err();
@@ -354,7 +235,7 @@ fn import_a_key_and_sign() {
 #[test]
 fn wrong_pin_reports_retries_and_blocked_pin_points_to_the_puk() {
     let Some(card) = card() else { return };
-    let wrong = card.pin_file("000000");
+    let wrong = pin_file(&card, "000000");
     for left in [2, 1] {
         let mut dev = piv::open(Some(card.serial)).unwrap();
         let err = dev
@@ -382,7 +263,7 @@ fn wrong_pin_reports_retries_and_blocked_pin_points_to_the_puk() {
     drop(dev);
 
     // Blocked: refused before sending anything, with the way out.
-    let right = card.pin_file(piv::DEFAULT_PIN);
+    let right = pin_file(&card, piv::DEFAULT_PIN);
     let mut dev = piv::open(Some(card.serial)).unwrap();
     let err = dev
         .verify_pin(Some(&right), &mut NoPrompt, true)
@@ -409,7 +290,7 @@ fn wrong_pin_reports_retries_and_blocked_pin_points_to_the_puk() {
             .env("TRUSTKEY_NEW_PIN", NEW_PIN)
             .args(["yubikey", "unblock"]),
     );
-    let new = card.pin_file(NEW_PIN);
+    let new = pin_file(&card, NEW_PIN);
     let mut dev = piv::open(Some(card.serial)).unwrap();
     dev.verify_pin(Some(&new), &mut NoPrompt, false).unwrap();
 }
@@ -501,7 +382,7 @@ fn the_same_key_signs_through_ykcs11() {
     // 9a: the virtual card, like the PIV standard, wants a fresh PIN before every signature
     // in 9c, which a plain C_Login session cannot give; 9a takes the PIN once (key ID 1).
     let slot = Slot::Authentication;
-    let pin = card.pin_file(piv::DEFAULT_PIN);
+    let pin = pin_file(&card, piv::DEFAULT_PIN);
     let pk = {
         let mut dev = piv::open(Some(card.serial)).unwrap();
         let mut auth = Auth {
@@ -586,7 +467,7 @@ fn a_9c_root_signs_through_ykcs11_with_a_context_specific_login() {
         .find_map(|l| l.strip_prefix("YKCS11_MODULE="))
         .unwrap_or_default()
         .to_string();
-    let pin = card.pin_file(piv::DEFAULT_PIN);
+    let pin = pin_file(&card, piv::DEFAULT_PIN);
     let pk = {
         let mut dev = piv::open(Some(card.serial)).unwrap();
         let mut auth = Auth {

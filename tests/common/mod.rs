@@ -2,6 +2,8 @@
 //! subprocess with its own `SOFTHSM2_CONF` (SoftHSM reads it once, at C_Initialize).
 #![allow(dead_code)]
 
+pub mod card;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -97,9 +99,19 @@ impl Hsm {
             .env("TRUSTKEY_PKCS11_MODULE", SOFTHSM_MODULE)
             .env("TRUSTKEY_PIN", PIN)
             .env("HOME", self.dir.path())
+            // Smart cards stay out of SoftHSM tests: `root list` also looks at the YubiKeys
+            // plugged in, and the virtual card of the YubiKey tests may be in its reader now.
+            .env("PCSCLITE_CSOCK_NAME", NO_PCSCD)
             .arg("-d")
             .arg(&self.trust_dir)
             .stdin(Stdio::null());
+        c
+    }
+
+    /// [`Hsm::trustkey`] that also sees smart cards (the virtual YubiKey).
+    pub fn trustkey_with_cards(&self) -> Command {
+        let mut c = self.trustkey();
+        c.env_remove("PCSCLITE_CSOCK_NAME");
         c
     }
 
@@ -158,10 +170,9 @@ pub fn json(s: &str) -> serde_json::Value {
 /// finds. A pcscd socket that does not exist hides them all.
 pub fn notary() -> Command {
     let mut c = Command::new("notary");
-    c.env(
-        "PCSCLITE_CSOCK_NAME",
-        "/nonexistent/trustkey-tests-no-pcscd",
-    )
-    .stdin(Stdio::null());
+    c.env("PCSCLITE_CSOCK_NAME", NO_PCSCD).stdin(Stdio::null());
     c
 }
+
+/// A pcscd socket that does not exist: PC/SC clients then see no readers at all.
+pub const NO_PCSCD: &str = "/nonexistent/trustkey-tests-no-pcscd";
