@@ -122,8 +122,10 @@ Examples:
         #[arg(long, value_name = "KEYID")]
         key_id: Option<String>,
     },
-    /// Import the root key from an escrow file into another token or YubiKey (same checks as
-    /// a mirror).
+    /// Import the root key from an escrow file into another token (same checks as a mirror).
+    ///
+    /// The token may be a YubiKey (yubikey:serial=N, slot 9c by default), with --touch and
+    /// --pin-policy as for `root create`.
     #[command(
         after_help = "Examples:\n  trustkey root duplicate --to 'pkcs11:token=rootC' --from-escrow root-escrow.p8\n  \
                             trustkey root duplicate --to yubikey:serial=87654321 --from-escrow root-escrow.p8"

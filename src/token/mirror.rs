@@ -16,10 +16,13 @@ use super::keygen::{self, KeyPair, KeySecurity};
 use super::{find_token, Token};
 use crate::cli::Ctx;
 use crate::keys::memory::MemorySigner;
-use crate::keys::piv::{PivOptions, PivPlacement, PivTarget};
-use crate::keys::uri::{KeyRef, Pkcs11Uri};
+use crate::keys::uri::Pkcs11Uri;
 use crate::keys::Signer;
 use crate::{Error, Result};
+
+// YubiKeys as places for a key.
+use crate::keys::piv::{PivOptions, PivPlacement, PivTarget};
+use crate::keys::uri::KeyRef;
 
 /// Where a key was put, with its attributes as read back from the token.
 #[derive(Debug, Clone, Serialize)]
