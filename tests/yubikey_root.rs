@@ -371,6 +371,18 @@ fn a_failing_yubikey_part_leaves_nothing_behind() {
     hsm.add_token("rootA");
     let uri = yk(&card, "9c");
 
+    // The same card twice (by serial, and as the only one plugged in) is refused first.
+    let (code, err) = run_fails(tk(&hsm, NEW_PIN).args([
+        "root",
+        "create",
+        "--token",
+        &uri,
+        "--mirror",
+        "yubikey:?pin-source=env:YK_PIN",
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is named twice"), "{err}");
+
     // A wrong PIN for the card: one try spent, reported, nothing written anywhere.
     let (code, err) = run_fails(tk(&hsm, "000000").args([
         "root",

@@ -88,9 +88,17 @@ impl std::fmt::Debug for PivTarget {
 }
 
 impl PivTarget {
-    /// Opens the card and checks everything that writes nothing.
-    pub fn prepare(ctx: &Ctx, r: &YubikeyRef, opts: PivOptions) -> Result<Self> {
+    /// Opens the card and checks everything that writes nothing. `taken`: the serials of the
+    /// YubiKeys already named in this command (a mirror must be another YubiKey).
+    pub fn prepare(ctx: &Ctx, r: &YubikeyRef, opts: PivOptions, taken: &[u32]) -> Result<Self> {
         let mut dev = piv::open(r.serial)?;
+        if taken.contains(&dev.serial()) {
+            let desc = dev.desc();
+            dev.close();
+            return Err(Error::Usage(format!(
+                "{desc} is named twice; a mirror must be another YubiKey"
+            )));
+        }
         let status = dev.status()?;
         piv::ensure_no_default_credentials(&status, opts.default_credentials)?;
         for a in &status.advisories {
@@ -362,7 +370,7 @@ pub fn generate(
     r: &YubikeyRef,
     opts: PivOptions,
 ) -> Result<(p256::PublicKey, Placement)> {
-    let mut t = PivTarget::prepare(ctx, r, opts)?;
+    let mut t = PivTarget::prepare(ctx, r, opts, &[])?;
     match t.generate(ctx) {
         Ok(done) => {
             t.commit();

@@ -238,17 +238,14 @@ fn prepare_places(ctx: &Ctx, refs: &[KeyRef], opts: &PivOptions) -> Result<Vec<P
                 places.push(Place::Pkcs11(tokens.next().expect("one target per URI")))
             }
             KeyRef::Yubikey(y) => {
-                let t = PivTarget::prepare(ctx, y, *opts)?;
-                let twice = places
+                let taken: Vec<u32> = places
                     .iter()
-                    .any(|p| matches!(p, Place::Piv(o) if o.serial() == t.serial()));
-                if twice {
-                    return Err(Error::Usage(format!(
-                        "{} is named twice; a mirror must be another YubiKey",
-                        crate::piv::desc(t.serial())
-                    )));
-                }
-                places.push(Place::Piv(t));
+                    .filter_map(|p| match p {
+                        Place::Piv(t) => Some(t.serial()),
+                        Place::Pkcs11(_) => None,
+                    })
+                    .collect();
+                places.push(Place::Piv(PivTarget::prepare(ctx, y, *opts, &taken)?));
             }
         }
     }
