@@ -183,6 +183,28 @@ fn root_generated_on_the_card_signs_init_and_publish() {
             .arg(format!("v1={}", file.display())),
     );
     assert!(out.contains("verified example.com/app: root v1"), "{out}");
+
+    // Without --root, init finds the one root in reach: the one on the card.
+    let mut c = tk(&hsm, NEW_PIN);
+    with_pass(&mut c);
+    run_ok(
+        c.env("TRUSTKEY_PIN", NEW_PIN)
+            .args(["init", "example.com/other"]),
+    );
+    let cfg = json(
+        &std::fs::read_to_string(
+            hsm.trust_dir
+                .join("tuf")
+                .join("example.com/other")
+                .join("trustkey.json"),
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        cfg["root_key"],
+        format!("yubikey:serial={};slot=9c", card.serial)
+    );
+    assert_eq!(cfg["root_key_id"], key_id.as_str());
 }
 
 #[test]
@@ -240,6 +262,15 @@ fn root_mirrored_on_softhsm_and_the_card_verifies_under_one_key() {
             ),
             format!("yubikey:serial={};slot=9a", card.serial),
         ]
+    );
+
+    // init without --root: the root is in two places, and the user chooses.
+    let (code, err) = run_fails(tk(&hsm, NEW_PIN).args(["init", GUN]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is on 2 tokens; choose"), "{err}");
+    assert!(
+        err.contains(&format!("yubikey:serial={};slot=9a", card.serial)),
+        "{err}"
     );
 
     // The same root through Yubico's PKCS#11 module, named by its key ID alone (9a = id 1):

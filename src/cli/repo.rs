@@ -9,7 +9,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::Ctx;
-use crate::keys::uri::{KeyRef, Pkcs11Uri, DEFAULT_OBJECT};
+use crate::keys::uri::{KeyRef, Pkcs11Uri, YubikeyRef, DEFAULT_OBJECT};
 use crate::repo::client::{check_target_file, Client, DirRemote, VerifyOptions};
 use crate::repo::expiry::{Expiries, ExpiryArg};
 use crate::repo::init::{self, DISK_ROLES};
@@ -198,31 +198,62 @@ fn need_repo(repo: Option<PathBuf>) -> Result<PathBuf> {
     repo.ok_or_else(|| Error::Usage("name the repository directory with --repo DIR".into()))
 }
 
-/// The only EC key pair labelled `root` across the module's tokens.
+/// The only root key in reach: an EC key pair labelled `root` on the module's tokens (when a
+/// module is configured), or a trustkey root on a YubiKey plugged in (certificate CN
+/// "trustkey root", as `root create` writes it).
 fn find_root(ctx: &Ctx) -> Result<KeyRef> {
-    let path = resolve_module(ctx.module.as_deref(), None)?;
-    let pkcs11 = ctx.tokens.module(&path)?;
-    let mut found = Vec::new();
-    for slot in report_slots(&pkcs11, &path)? {
-        for k in &slot.keys {
-            if k.class == "public" && k.label == DEFAULT_OBJECT && k.public_key.is_some() {
-                let uri = Pkcs11Uri {
-                    token: slot.label.clone(),
-                    serial: slot.serial.clone(),
-                    object: Some(DEFAULT_OBJECT.into()),
-                    ..Default::default()
-                };
-                found.push((uri, k.key_id.clone().unwrap_or_default()));
+    let module = match resolve_module(ctx.module.as_deref(), None) {
+        Ok(path) => Some(path),
+        Err(Error::NoModule) => None,
+        Err(e) => return Err(e),
+    };
+    let mut found: Vec<(KeyRef, String)> = Vec::new();
+    if let Some(path) = &module {
+        let pkcs11 = ctx.tokens.module(path)?;
+        for slot in report_slots(&pkcs11, path)? {
+            for k in &slot.keys {
+                if k.class == "public" && k.label == DEFAULT_OBJECT && k.public_key.is_some() {
+                    let uri = Pkcs11Uri {
+                        token: slot.label.clone(),
+                        serial: slot.serial.clone(),
+                        object: Some(DEFAULT_OBJECT.into()),
+                        ..Default::default()
+                    };
+                    found.push((uri.into(), k.key_id.clone().unwrap_or_default()));
+                }
             }
         }
     }
+    match crate::keys::piv::list_keys() {
+        Ok(keys) => {
+            let root_cn = format!("CN={}", crate::keys::piv::ROOT_SUBJECT);
+            for (serial, slot, subject, public) in keys {
+                if subject == root_cn {
+                    let r = YubikeyRef {
+                        serial: Some(serial),
+                        slot,
+                        pin_source: None,
+                    };
+                    found.push((r.into(), crate::keys::canonical_key_id(&public)));
+                }
+            }
+        }
+        // Neither a module nor PC/SC: say how to name a module.
+        Err(Error::PcscUnavailable(_)) if module.is_none() => return Err(Error::NoModule),
+        Err(e) if module.is_none() => return Err(e),
+        Err(_) => {}
+    }
     found.sort_by_key(|(u, _)| u.to_string());
     match found.len() {
-        1 => Ok(KeyRef::Pkcs11(found.remove(0).0)),
+        1 => Ok(found.remove(0).0),
         0 => Err(Error::NotFound(format!(
-            "no EC key labelled {DEFAULT_OBJECT:?} on any token of {}; create one with \
-             `trustkey root create --token URI` or name it with --root URI",
-            path.display()
+            "no EC key labelled {DEFAULT_OBJECT:?} on any token{} and no trustkey root on a \
+             YubiKey; create one with `trustkey root create --token URI` or name it with \
+             --root URI",
+            module
+                .as_ref()
+                .map(|p| format!(" of {}", p.display()))
+                .unwrap_or_default()
         ))),
         n if found
             .iter()
