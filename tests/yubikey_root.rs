@@ -287,6 +287,22 @@ fn root_mirrored_on_softhsm_and_the_card_verifies_under_one_key() {
     let (id_p11, pub_p11) = check(&hsm, NEW_PIN, &p11);
     assert_eq!(id_p11, key_id);
     assert_eq!(pub_p11, pub_a);
+    // One card is not two mirrors, even when one of them is named through ykcs11.
+    let via_ykcs11 = format!(
+        "pkcs11:serial={};object=other?module-path={ykcs11}&pin-source=env:YK_PIN",
+        card.serial
+    );
+    let (code, err) = run_fails(tk(&hsm, NEW_PIN).args([
+        "root",
+        "create",
+        "--token",
+        &via_ykcs11,
+        "--mirror",
+        &yk(&card, "9d"),
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is named twice"), "{err}");
+    assert!(slot(&card, "9d").is_none());
 }
 
 #[test]

@@ -238,10 +238,14 @@ fn prepare_places(ctx: &Ctx, refs: &[KeyRef], opts: &PivOptions) -> Result<Vec<P
                 places.push(Place::Pkcs11(tokens.next().expect("one target per URI")))
             }
             KeyRef::Yubikey(y) => {
+                // A YubiKey already named, directly or as a ykcs11 token (whose serial is the
+                // YubiKey's): one card must not be two mirrors, nor be held by ykcs11 and the
+                // PIV connection at once.
                 let taken: Vec<u32> = places
                     .iter()
                     .filter_map(|p| match p {
                         Place::Piv(t) => Some(t.serial()),
+                        Place::Pkcs11(t) if is_ykcs11(&t.token) => t.token.serial.parse().ok(),
                         Place::Pkcs11(_) => None,
                     })
                     .collect();
@@ -250,6 +254,14 @@ fn prepare_places(ctx: &Ctx, refs: &[KeyRef], opts: &PivOptions) -> Result<Vec<P
         }
     }
     Ok(places)
+}
+
+/// Whether a token is a YubiKey seen through Yubico's PKCS#11 module.
+fn is_ykcs11(token: &Token) -> bool {
+    token
+        .module
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().contains("ykcs11"))
 }
 
 /// Imports `key` into every token named, checks each, and returns the uncommitted result.
