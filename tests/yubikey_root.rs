@@ -39,9 +39,12 @@ fn tk(hsm: &Hsm, yk_pin: &str) -> Command {
 
 /// `root check --json`: (key ID, public key), after verifying its challenge with p256 here.
 fn check(hsm: &Hsm, yk_pin: &str, uri: &str) -> (String, p256::PublicKey) {
-    let v = json(&run_ok(
-        tk(hsm, yk_pin).args(["--json", "root", "check", "--token", uri]),
-    ));
+    let mut c = tk(hsm, yk_pin);
+    if uri.starts_with("yubikey:") && !uri.contains("pin-source") {
+        // As the README has it: the card's PIN from TRUSTKEY_PIN (or a prompt).
+        c.env("TRUSTKEY_PIN", yk_pin);
+    }
+    let v = json(&run_ok(c.args(["--json", "root", "check", "--token", uri])));
     assert_eq!(v["verified"], true, "{v}");
     let public = p256::PublicKey::from_public_key_pem(v["public_key"].as_str().unwrap()).unwrap();
     let msg = hex::decode(v["challenge_hex"].as_str().unwrap()).unwrap();
@@ -303,6 +306,81 @@ fn root_mirrored_on_softhsm_and_the_card_verifies_under_one_key() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("is named twice"), "{err}");
     assert!(slot(&card, "9d").is_none());
+}
+
+/// The security team's workflow (README): two YubiKeys set up, one root mirrored on both with
+/// an escrow, the backup key tested with `root check`, then used alone.
+#[test]
+fn two_yubikeys_hold_one_root() {
+    let Some(card) = card() else { return };
+    let backup = card.second(23456789);
+    let hsm = Hsm::new();
+    let list = json(&run_ok(
+        tk(&hsm, "unused").args(["--json", "yubikey", "list"]),
+    ));
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    for serial in [card.serial, backup.serial] {
+        run_ok(
+            tk(&hsm, "unused")
+                .env("TRUSTKEY_NEW_PIN", NEW_PIN)
+                .env("TRUSTKEY_NEW_PUK", common::card::NEW_PUK)
+                .args(["yubikey", "setup", "--serial", &serial.to_string()]),
+        );
+    }
+    // Two plugged in: a reference without serial= is ambiguous.
+    let (code, err) = run_fails(
+        tk(&hsm, NEW_PIN)
+            .env("TRUSTKEY_PIN", NEW_PIN)
+            .args(["root", "check", "--token", "yubikey:"]),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("several YubiKeys"), "{err}");
+
+    // Exactly the README's command (default policies: PIN once, touch always).
+    let primary = format!("yubikey:serial={}", card.serial);
+    let spare = format!("yubikey:serial={}", backup.serial);
+    let escrow = hsm.path().join("root-escrow.p8");
+    let v = json(&run_ok(
+        tk(&hsm, NEW_PIN)
+            .env("TRUSTKEY_PIN", NEW_PIN)
+            .env("TRUSTKEY_ROOT_PASSPHRASE", ESCROW_PASS)
+            .args(["--json", "root", "create", "--token", &primary])
+            .args(["--mirror", &spare, "--escrow"])
+            .arg(&escrow),
+    ));
+    let key_id = v["key_id"].as_str().unwrap().to_string();
+    for t in v["tokens"].as_array().unwrap() {
+        assert_eq!(t["piv"]["origin"], "imported", "{v}");
+        assert_eq!(t["piv"]["pin_policy"], "once");
+        assert_eq!(t["piv"]["touch_policy"], "always");
+    }
+    let (id_1, pub_1) = check(&hsm, NEW_PIN, &primary);
+    let (id_2, pub_2) = check(&hsm, NEW_PIN, &spare);
+    assert_eq!(
+        (id_1.as_str(), id_2.as_str()),
+        (key_id.as_str(), key_id.as_str())
+    );
+    assert_eq!(pub_1, pub_2);
+    run_ok(
+        tk(&hsm, NEW_PIN)
+            .env("TRUSTKEY_PIN", NEW_PIN)
+            .args(["root", "check", "--token", &spare, "--key-id", &key_id]),
+    );
+    assert_eq!(
+        root_list(&hsm),
+        [(
+            key_id.clone(),
+            vec![format!("{primary};slot=9c"), format!("{spare};slot=9c")]
+        )]
+    );
+    // The spare goes to the safe; the primary alone signs.
+    drop(backup);
+    let mut c = tk(&hsm, NEW_PIN);
+    c.env("TRUSTKEY_PIN", NEW_PIN);
+    for (k, v) in PASS {
+        c.env(k, v);
+    }
+    run_ok(c.args(["init", GUN, "--root", &primary]));
 }
 
 #[test]

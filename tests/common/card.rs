@@ -131,6 +131,61 @@ impl Card {
     }
 }
 
+/// A second virtual YubiKey, in vpcd's second reader ("... 00 01", the next port), while a
+/// [`Card`] (and its lock) is held. Stopped when dropped.
+pub struct SecondCard {
+    child: std::process::Child,
+    pub serial: u32,
+}
+
+/// vpcd's first port (0x8C7B); its second reader listens on the next one.
+const VPCD_PORT: u16 = 35963;
+
+fn reader_has_card(suffix: &str) -> bool {
+    let out = Command::new("opensc-tool").arg("-l").output();
+    let Ok(out) = out else { return false };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim_end().ends_with(suffix) && l.split_whitespace().nth(1) == Some("Yes"))
+}
+
+impl Card {
+    /// Starts a second card with `serial` beside this one (same firmware, 5.4.3).
+    pub fn second(&self, serial: u32) -> SecondCard {
+        let log = std::fs::File::create(self.dir.path().join("card2.log")).unwrap();
+        let child = Command::new(root().join("tests/virtual-piv/target/debug/virtual-piv"))
+            .args(["--port", &(VPCD_PORT + 1).to_string()])
+            .args(["--serial", &serial.to_string(), "--version", "5.4.3"])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the virtual card was built by scripts/virtual-piv.sh");
+        let second = SecondCard { child, serial };
+        for _ in 0..150 {
+            if reader_has_card("00 01") {
+                return second;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        panic!("the second virtual card did not show up in vpcd's reader 00 01");
+    }
+}
+
+impl Drop for SecondCard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for _ in 0..50 {
+            if !reader_has_card("00 01") {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
 impl Drop for Card {
     fn drop(&mut self) {
         if std::thread::panicking() {
