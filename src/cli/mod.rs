@@ -68,6 +68,9 @@ pub struct Global {
     /// Print results as JSON.
     #[arg(long, global = true)]
     pub json: bool,
+    /// No progress bars or notices on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
     /// More detail on stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -128,6 +131,7 @@ impl Ctx {
             module: g.module.clone(),
             output: Output {
                 format: if g.json { Format::Json } else { Format::Human },
+                quiet: g.quiet,
             },
             verbose: g.verbose,
             allow_final_pin_try: g.allow_final_pin_try,
