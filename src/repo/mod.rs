@@ -6,5 +6,6 @@ pub mod fsio;
 pub mod init;
 pub mod publish;
 pub mod server;
+pub mod server_repo;
 pub mod stage;
 pub mod trustdir;
