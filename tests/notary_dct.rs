@@ -520,6 +520,15 @@ fn key_files_interoperate_both_ways() {
         "{out}"
     );
     assert!(out.contains(&sha256_hex(&b)), "{out}");
+    // trustkey publishes again, on top of what notary published (verified first).
+    let d = p.write("d.bin", b"trustkey again");
+    p.add(gun, "again", &d);
+    p.ok(&["publish", gun]);
+    let fresh = p.path().join("notary-fresh-1");
+    let list = stdout(&run_notary_ok(srv.notary(&fresh, &["list", gun])));
+    let names: Vec<String> = notary_rows(&list).into_iter().map(|r| r.0).collect();
+    assert_eq!(names, ["again", "from-notary", "from-trustkey"], "{list}");
+    assert_eq!(p.config(gun)["versions"]["targets"], 3);
 
     // 2. trustkey publishes with a targets key notary made (`notary init` of a repository it
     //    never published), imported with `trustkey key import`.
@@ -581,6 +590,8 @@ fn failures_are_one_line_and_change_nothing() {
     p.add(gun, "v1", &a);
     p.ok(&["publish", gun]);
     let cfg_path = p.hsm.trust_dir.join("tuf").join(gun).join("trustkey.json");
+    // What a failed publish must leave alone: the stage and the config (versions).
+    let state = || (p.staged(gun), std::fs::read(&cfg_path).unwrap());
 
     // A repository made for a directory is refused before anything is signed.
     p.ok(&["init", "example.com/dct/dir-only"]);
@@ -595,31 +606,15 @@ fn failures_are_one_line_and_change_nothing() {
         "{err}"
     );
     // And a server repository is not published to a directory.
-    let (code, err) = p.fails(&[
-        "publish",
-        gun,
-        "--repo",
-        p.path().join("r").to_str().unwrap(),
-    ]);
+    let repo_dir = p.path().join("r");
+    let (code, err) = p.fails(&["publish", gun, "--repo", repo_dir.to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("holds its timestamp key"), "{err}");
 
     let b = p.write("b.bin", b"two");
     p.add(gun, "v2", &b);
-    let staged = p.staged(gun).expect("staged");
-    let cfg = std::fs::read(&cfg_path).unwrap();
-    let unchanged = |what: &str| {
-        assert_eq!(
-            p.staged(gun).as_ref(),
-            Some(&staged),
-            "{what}: stage changed"
-        );
-        assert_eq!(
-            std::fs::read(&cfg_path).unwrap(),
-            cfg,
-            "{what}: config changed"
-        );
-    };
+    let before = state();
+    assert!(before.0.is_some());
 
     // Wrong CA: a TLS failure, one line.
     let wrong = p.path().join("wrong-ca");
@@ -641,38 +636,65 @@ fn failures_are_one_line_and_change_nothing() {
         "-days",
         "2",
     ]));
-    let (code, err) = p.fails(&[
-        "publish",
-        gun,
-        "--tlscacert",
-        wrong.join("ca.crt").to_str().unwrap(),
-    ]);
+    let wrong_ca = wrong.join("ca.crt");
+    let (code, err) = p.fails(&["publish", gun, "--tlscacert", wrong_ca.to_str().unwrap()]);
     assert_ne!(code, 0);
     assert!(err.contains("TLS"), "{err}");
     assert!(err.contains(&srv.url), "{err}");
-    unchanged("wrong CA");
+    eprintln!("wrong CA: {err}");
+    assert_eq!(state(), before, "wrong CA changed local state");
+    let (_, err) = p.fails(&["publish", gun, "--tlscacert", "/nonexistent/ca.crt"]);
+    assert!(err.contains("/nonexistent/ca.crt"), "{err}");
+    assert_eq!(state(), before, "missing CA file changed local state");
 
-    // A stale copy of the trust dir: the server refuses its versions and says so.
+    // A stale copy of the trust dir, behind a cache that still serves the old metadata: it
+    // signs a version the server already has, and the server refuses it and says why.
     let td = p.hsm.trust_dir.clone();
     let stale = p.path().join("trust-stale");
     run_ok(Command::new("cp").arg("-a").arg(&td).arg(&stale));
+    let cache = p.path().join("cache");
+    let api = trustkey::repo::server::NotaryServer::new(&srv.url, Some(&srv.ca)).unwrap();
+    std::fs::create_dir_all(cache.join(gun)).unwrap();
+    for role in ["root", "targets", "snapshot", "timestamp"] {
+        let bytes = api.get_metadata(gun, role).unwrap().unwrap();
+        std::fs::write(cache.join(gun).join(format!("{role}.json")), bytes).unwrap();
+    }
+    let port = stale_cache(cache, srv.url.clone(), srv.ca.clone());
     p.ok(&["publish", gun]);
     let current = p.path().join("trust-current");
     std::fs::rename(&td, &current).unwrap();
     std::fs::rename(&stale, &td).unwrap();
-    let (code, err) = p.fails(&["publish", gun]);
+    let stale_url = format!("http://127.0.0.1:{port}");
+    let (code, err) = p.fails(&["publish", gun, "-s", &stale_url]);
     assert_ne!(code, 0);
     assert!(err.contains("HTTP 400"), "{err}");
+    assert!(
+        err.contains("A newer version of metadata is already available"),
+        "{err}"
+    );
     eprintln!("stale publish: {err}");
-    unchanged("stale version");
+    assert_eq!(state(), before, "the rejected upload changed local state");
+
+    // Without the stale cache, the same copy builds on what the server has (verified first).
+    p.ok(&["publish", gun]);
+    let out = run_ok(
+        p.client("y")
+            .args(["list", gun, "-s", &srv.url, "--tlscacert", srv.ca()]),
+    );
+    assert!(out.contains("v1 ") && out.contains("v2 "), "{out}");
+    assert_eq!(p.config(gun)["versions"]["targets"], 3);
 
     // Server down.
+    let c = p.write("c.bin", b"three");
+    p.add(gun, "v3", &c);
+    let before = state();
     srv.stop();
     let (code, err) = p.fails(&["publish", gun]);
     assert_ne!(code, 0);
     assert!(err.contains("cannot connect"), "{err}");
     assert!(err.contains(&srv.url), "{err}");
-    unchanged("server down");
+    eprintln!("server down: {err}");
+    assert_eq!(state(), before, "server down changed local state");
     let (code, err) =
         run_fails(
             p.client("x")
@@ -694,4 +716,81 @@ fn changed_commands_have_examples() {
             "{cmd}:\n{out}"
         );
     }
+}
+
+/// A cache in front of notary-server that serves old metadata (the files in `dir`) for every
+/// GET and passes uploads (POST) on to the real server, answering with its status and body.
+fn stale_cache(dir: PathBuf, upstream: String, ca: PathBuf) -> u16 {
+    use std::io::Read;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let certs: Vec<_> = ureq::tls::parse_pem(&std::fs::read(&ca).unwrap())
+            .filter_map(|i| match i {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                _ => None,
+            })
+            .collect();
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .root_certs(ureq::tls::RootCerts::from(certs))
+            .build();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(tls)
+            .http_status_as_error(false)
+            .build()
+            .into();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let (mut length, mut content_type) = (0usize, String::new());
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    match k.to_ascii_lowercase().as_str() {
+                        "content-length" => length = v.trim().parse().unwrap_or(0),
+                        "content-type" => content_type = v.trim().to_string(),
+                        _ => {}
+                    }
+                }
+            }
+            let mut parts = line.split_whitespace();
+            let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+            let (status, body) = if method == "POST" {
+                let mut body = vec![0u8; length];
+                reader.read_exact(&mut body).unwrap();
+                let mut resp = agent
+                    .post(format!("{upstream}{path}"))
+                    .header("Content-Type", &content_type)
+                    .send(&body[..])
+                    .unwrap();
+                let status = resp.status().as_u16();
+                (status, resp.body_mut().read_to_vec().unwrap_or_default())
+            } else {
+                let file = path
+                    .strip_prefix("/v2/")
+                    .and_then(|p| p.split_once("/_trust/tuf/"))
+                    .filter(|(g, f)| !g.contains("..") && !f.contains('/'))
+                    .and_then(|(g, f)| std::fs::read(dir.join(g).join(f)).ok());
+                match file {
+                    Some(b) => (200, b),
+                    None => (404, Vec::new()),
+                }
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )
+            .and_then(|()| stream.write_all(&body));
+        }
+    });
+    port
 }

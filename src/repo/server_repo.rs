@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use time::OffsetDateTime;
 
-use super::client::Remote;
+use super::client::{Client, Remote, VerifyOptions};
 use super::expiry::Expiries;
 use super::fsio::{self, Overwrite};
 use super::publish::Published;
@@ -34,6 +34,22 @@ pub struct ServerRemote {
 }
 
 impl Remote for ServerRemote {
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let stem = name.strip_suffix(".json").unwrap_or(name);
+        self.server.get_metadata(self.gun.as_str(), stem)
+    }
+    fn describe(&self) -> String {
+        format!("{} ({})", self.server.url(), self.gun)
+    }
+}
+
+/// A [`ServerRemote`] that borrows the server.
+struct Borrowed<'a> {
+    server: &'a NotaryServer,
+    gun: Gun,
+}
+
+impl Remote for Borrowed<'_> {
     fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
         let stem = name.strip_suffix(".json").unwrap_or(name);
         self.server.get_metadata(self.gun.as_str(), stem)
@@ -132,10 +148,45 @@ pub fn publish_to_server(
         }
         None => BTreeMap::new(),
     };
+    // Another client (notary with these keys, or another copy of this trust dir) may have
+    // published since: build on what the server has, once it verifies against our root.
+    let mut base = BTreeMap::new();
+    if !send_root {
+        let remote = Borrowed {
+            server,
+            gun: gun.clone(),
+        };
+        let client = Client::new(
+            td,
+            &gun,
+            &remote,
+            VerifyOptions {
+                dialect,
+                root_key_id: Some(cfg.root_key_id.clone()),
+                now,
+            },
+        );
+        let verified = client.update().map_err(|e| match e {
+            Error::Verify(m) => Error::Verify(format!(
+                "{gun} on {} does not verify, so trustkey does not build on it: {m}",
+                server.url()
+            )),
+            other => other,
+        })?;
+        for role in [RoleName::Targets, RoleName::Snapshot] {
+            let theirs = verified.versions.get(&role).copied().unwrap_or(0);
+            if theirs > cfg.version(role) {
+                base.insert(role, theirs);
+                if role == RoleName::Targets {
+                    targets = verified.targets.clone();
+                }
+            }
+        }
+    }
     stage.apply(dialect, &mut targets)?;
     let count = targets.len();
 
-    let v = |role: RoleName| cfg.version(role) + 1;
+    let v = |role: RoleName| cfg.version(role).max(base.get(&role).copied().unwrap_or(0)) + 1;
     let exp = |role: RoleName| now + expiries.get(role);
     let t = build::targets(
         dialect,
