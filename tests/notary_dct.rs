@@ -424,6 +424,18 @@ fn notary_publishes_and_trustkey_verifies() {
         "{out}"
     );
 
+    // trustkey will not initialize a GUN the server already has.
+    let (code, err) = p.fails(&["init", gun, "-s", &srv.url, "--tlscacert", srv.ca()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("already exists on"), "{err}");
+    assert!(!p
+        .hsm
+        .trust_dir
+        .join("tuf")
+        .join(gun)
+        .join("trustkey.json")
+        .exists());
+
     // Pinned to another root: notary's own words.
     let (code, err) = run_fails(
         p.client("b")
