@@ -755,6 +755,11 @@ fn init_server_cmd(
     targets_key: Option<String>,
 ) -> Result<()> {
     let expiries = Expiries::new(expires, &[RoleName::Root])?;
+    if ctx.server.is_some() && dialect != Dialect::Notary {
+        return Err(Error::Usage(format!(
+            "-s/--server: notary-server speaks the Notary dialect, not {dialect} (use --dialect notary)"
+        )));
+    }
     if server_managed_snapshot && ctx.server.is_none() {
         return Err(Error::Usage(
             "--server-managed-snapshot needs the notary-server: add -s URL".into(),

@@ -68,6 +68,11 @@ pub fn server_key(
     gun: &Gun,
     role: RoleName,
 ) -> Result<Key> {
+    if dialect != Dialect::Notary {
+        return Err(Error::Usage(format!(
+            "notary-server speaks the Notary dialect; {gun} uses the {dialect} dialect"
+        )));
+    }
     let remote = server.remote_key(gun.as_str(), role.as_str())?;
     let bad = |reason: String| Error::Server {
         url: server.url().to_string(),
@@ -89,17 +94,14 @@ pub fn server_key(
             .map_err(|_| bad("not a P-256 SubjectPublicKeyInfo".into()))?;
     }
     // Exactly the server's encoding: the server compares key IDs, which hash this text.
-    let key = match dialect {
-        Dialect::Notary => Key {
-            keytype: remote.keytype,
-            keyval: KeyVal {
-                public: remote.public_b64,
-                extra: [("private".to_string(), serde_json::Value::Null)].into(),
-            },
-            extra: Default::default(),
+    Ok(Key {
+        keytype: remote.keytype,
+        keyval: KeyVal {
+            public: remote.public_b64,
+            extra: [("private".to_string(), serde_json::Value::Null)].into(),
         },
-    };
-    Ok(key)
+        extra: Default::default(),
+    })
 }
 
 /// Signs a new targets (and snapshot, unless the server manages it) and uploads them, with
@@ -118,7 +120,7 @@ pub fn publish_to_server(
 ) -> Result<Published> {
     let gun = cfg.gun.clone();
     let dialect = cfg.dialect;
-    if !cfg.server_signs(RoleName::Timestamp) {
+    if dialect != Dialect::Notary || !cfg.server_signs(RoleName::Timestamp) {
         return Err(not_for_server(&gun));
     }
     let key = |role: RoleName| -> Result<(&str, &dyn Signer)> {

@@ -45,7 +45,7 @@ impl SignedMeta {
         }
         let envelope = Envelope { signed, signatures };
         let bytes = if dialect == Dialect::Notary {
-            notary_envelope_bytes(&msg, &envelope)?
+            notary_file_bytes(&envelope).map_err(Error::Metadata)?
         } else {
             cjson::encode_serialize(&envelope).map_err(Error::Metadata)?
         };
@@ -101,16 +101,17 @@ impl SignedMeta {
 /// and U+2029 escaped as Go escapes them. notary-server re-serializes the roles it receives
 /// this way before hashing them into the snapshot and timestamp it signs; files written any
 /// other way (sorted keys put `signatures` first) would not match those hashes.
-fn notary_envelope_bytes(signed: &[u8], envelope: &Envelope) -> Result<Vec<u8>> {
-    let sigs = cjson::encode_serialize(&envelope.signatures).map_err(Error::Metadata)?;
+pub fn notary_file_bytes(envelope: &Envelope) -> std::result::Result<Vec<u8>, String> {
+    let signed = cjson::encode(&envelope.signed)?;
+    let sigs = cjson::encode_serialize(&envelope.signatures)?;
     let mut raw = Vec::with_capacity(signed.len() + sigs.len() + 32);
     raw.extend_from_slice(b"{\"signed\":");
-    raw.extend_from_slice(signed);
+    raw.extend_from_slice(&signed);
     raw.extend_from_slice(b",\"signatures\":");
     raw.extend_from_slice(&sigs);
     raw.push(b'}');
     // These characters only occur inside strings, so replacing them keeps the same JSON.
-    let text = String::from_utf8(raw).map_err(|e| Error::Metadata(e.to_string()))?;
+    let text = String::from_utf8(raw).map_err(|e| e.to_string())?;
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
