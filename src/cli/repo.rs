@@ -108,9 +108,11 @@ Examples:
     ///
     /// With -s/--server URL (or the server `init -s` remembered): uploads root (if the server
     /// does not have it yet), targets and snapshot in one request; the server signs timestamp.
+    /// If another client published since, the server's copy is verified against the root and
+    /// the new targets build on it.
     ///
-    /// Versions go up by one. Staged changes are cleared, and versions kept, only after a
-    /// successful publish; a failed upload changes nothing locally.
+    /// Versions go up by one. Staged changes are cleared and new versions recorded only after
+    /// a successful publish; a failed upload changes nothing locally.
     #[command(after_help = "\
 Passphrases: TRUSTKEY_{TARGETS,SNAPSHOT,TIMESTAMP}_PASSPHRASE (or NOTARY_*), else a prompt.
 Expiry defaults (notary's): targets 3y, snapshot 3y, timestamp 14d.
