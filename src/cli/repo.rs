@@ -944,3 +944,69 @@ fn publish_server_cmd(ctx: &Ctx, td: &TrustDir, gun: Gun, expires: &[ExpiryArg])
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn ctx(args: &[&str]) -> Ctx {
+        let mut argv = vec!["trustkey", "-d", "/nonexistent/trust"];
+        argv.extend_from_slice(args);
+        argv.extend_from_slice(&["status", "example.com/app"]);
+        let cli = crate::cli::Cli::try_parse_from(argv).unwrap();
+        Ctx::new(&cli.global, Box::new(crate::secret::TerminalPrompter)).unwrap()
+    }
+
+    fn cfg(server: Option<ServerConfig>) -> RepoConfig {
+        RepoConfig {
+            gun: "example.com/app".parse().unwrap(),
+            dialect: Dialect::Notary,
+            root_key: String::new(),
+            root_key_id: String::new(),
+            key_ids: BTreeMap::new(),
+            versions: BTreeMap::new(),
+            server,
+            server_roles: vec![RoleName::Timestamp],
+        }
+    }
+
+    #[test]
+    fn the_server_comes_from_flags_then_the_config() {
+        let ca = std::env::temp_dir().join("trustkey-server-for-test-ca.crt");
+        let remembered = ServerConfig {
+            url: "https://notary.example.com".into(),
+            tlscacert: Some(ca.clone()),
+        };
+        // Nothing given, nothing remembered.
+        assert!(server_for(&ctx(&[]), Some(&cfg(None))).unwrap().is_none());
+        // Remembered (the CA file is read when the client is made: use none here).
+        let plain = ServerConfig {
+            url: "https://notary.example.com".into(),
+            tlscacert: None,
+        };
+        let (_, got) = server_for(&ctx(&[]), Some(&cfg(Some(plain.clone()))))
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, plain);
+        // -s wins; another server does not inherit the remembered CA file.
+        let (s, got) = server_for(
+            &ctx(&["-s", "other.example.com/"]),
+            Some(&cfg(Some(remembered.clone()))),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(s.url(), "https://other.example.com");
+        assert_eq!(got.url, "https://other.example.com");
+        assert_eq!(got.tlscacert, None);
+        // The same server keeps its CA file (which must then exist).
+        let err = server_for(
+            &ctx(&["-s", "https://notary.example.com/"]),
+            Some(&cfg(Some(remembered))),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains(ca.to_str().unwrap()), "{err}");
+        // --repo and -s together are refused.
+        assert!(check_one_place(&ctx(&["-s", "x.example.com"]), Some(&"/r".into())).is_err());
+    }
+}
