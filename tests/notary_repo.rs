@@ -469,9 +469,10 @@ fn tampering_is_caught() {
     );
     let e = case("hash", &|d| {
         let t = json(&std::fs::read_to_string(d.join("targets.json")).unwrap());
+        // trustkey writes `signed` first, as notary does: put `signatures` first.
         let mut m = serde_json::Map::new();
-        m.insert("signed".into(), t["signed"].clone());
         m.insert("signatures".into(), t["signatures"].clone());
+        m.insert("signed".into(), t["signed"].clone());
         std::fs::write(d.join("targets.json"), serde_json::to_vec(&m).unwrap()).unwrap();
     });
     assert_eq!(

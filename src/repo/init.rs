@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::expiry::Expiries;
 use super::fsio::{self, Overwrite};
-use super::trustdir::{Gun, RepoConfig, TrustDir};
+use super::trustdir::{Gun, RepoConfig, ServerConfig, TrustDir};
 use crate::keys::file::{encrypt_pem, write_key, KeyMeta};
 use crate::keys::memory::MemorySigner;
 use crate::keys::{canonical_key_id, Signer};
@@ -66,23 +66,90 @@ pub fn init(
     expiries: &Expiries,
     now: OffsetDateTime,
 ) -> Result<Initialized> {
-    ensure_new(td, gun)?;
-    // Keys first, sealed in memory; nothing touches the disk until root is signed.
-    let mut sealed = Vec::new();
-    let mut keys: Vec<(RoleName, Key)> = Vec::new();
+    let mut sources = BTreeMap::new();
     for role in DISK_ROLES {
         let pass = passphrases
             .get(&role)
             .ok_or_else(|| Error::Passphrase(format!("no passphrase for the {role} key")))?;
-        let k = MemorySigner::generate(format!("{role} key of {gun}"));
-        let meta = KeyMeta {
-            role: role.as_str().to_string(),
-            gun: gun.as_str().to_string(),
-        };
-        let pem = encrypt_pem(&k.secret_key(), pass, Some(&meta))?;
-        let id = canonical_key_id(k.public_key());
-        keys.push((role, dialect.public_key(k.public_key())));
-        sealed.push((role, id, pem));
+        sources.insert(role, KeySource::New(pass.clone()));
+    }
+    init_from(
+        td, gun, dialect, root_ref, root, &sources, None, expiries, now,
+    )
+}
+
+/// Where the key of a role (targets, snapshot, timestamp) comes from at `init`.
+pub enum KeySource {
+    /// A new key, written encrypted with this passphrase.
+    New(SecretString),
+    /// A key already in the trust dir (`private/<key id>.key`), e.g. one `notary` made.
+    Existing {
+        key_id: String,
+        public: p256::PublicKey,
+    },
+    /// A key notary-server holds (it signs the role itself), as the server listed it.
+    Server(Key),
+}
+
+impl std::fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::New(_) => f.write_str("New(..)"),
+            KeySource::Existing { key_id, .. } => write!(f, "Existing({key_id})"),
+            KeySource::Server(k) => write!(f, "Server({})", k.keytype),
+        }
+    }
+}
+
+/// Creates the repository with each role's key from `sources` (targets, snapshot and
+/// timestamp must all be there). `server` is remembered in the config when given.
+#[allow(clippy::too_many_arguments)]
+pub fn init_from(
+    td: &TrustDir,
+    gun: &Gun,
+    dialect: Dialect,
+    root_ref: &str,
+    root: &dyn Signer,
+    sources: &BTreeMap<RoleName, KeySource>,
+    server: Option<ServerConfig>,
+    expiries: &Expiries,
+    now: OffsetDateTime,
+) -> Result<Initialized> {
+    ensure_new(td, gun)?;
+    // Keys first, sealed in memory; nothing touches the disk until root is signed.
+    let mut sealed = Vec::new();
+    let mut keys: Vec<(RoleName, Key)> = Vec::new();
+    let mut others: Vec<(RoleName, String, String)> = Vec::new();
+    let mut server_roles = Vec::new();
+    for role in DISK_ROLES {
+        let source = sources
+            .get(&role)
+            .ok_or_else(|| Error::Metadata(format!("init: no source for the {role} key")))?;
+        match source {
+            KeySource::New(pass) => {
+                let k = MemorySigner::generate(format!("{role} key of {gun}"));
+                let meta = KeyMeta {
+                    role: role.as_str().to_string(),
+                    gun: gun.as_str().to_string(),
+                };
+                let pem = encrypt_pem(&k.secret_key(), pass, Some(&meta))?;
+                let id = canonical_key_id(k.public_key());
+                keys.push((role, dialect.public_key(k.public_key())));
+                sealed.push((role, id, pem));
+            }
+            KeySource::Existing { key_id, public } => {
+                keys.push((role, dialect.public_key(public)));
+                let path = td.key_path(key_id);
+                others.push((role, key_id.clone(), path.display().to_string()));
+            }
+            KeySource::Server(key) => {
+                let id = dialect.key_id(key);
+                keys.push((role, key.clone()));
+                let url = server.as_ref().map_or("the server", |s| s.url.as_str());
+                others.push((role, id, format!("held by {url}")));
+                server_roles.push(role);
+            }
+        }
     }
 
     let root_expires = now + expiries.get(RoleName::Root);
@@ -117,6 +184,15 @@ pub fn init(
             location: path.display().to_string(),
         });
     }
+    for (role, id, location) in others {
+        key_ids.insert(role, id.clone());
+        out_keys.push(InitKey {
+            role,
+            key_id: id,
+            location,
+        });
+    }
+    out_keys.sort_by_key(|k| k.role);
     let published = td.published_dir(gun);
     fsio::create_private_dir(&published)?;
     for name in ["1.root.json", "root.json"] {
@@ -134,6 +210,8 @@ pub fn init(
         root_key_id: canonical_key_id(root.public_key()),
         key_ids,
         versions: BTreeMap::from([(RoleName::Root, 1)]),
+        server,
+        server_roles,
     };
     td.save_config(&cfg)?;
     Ok(Initialized {

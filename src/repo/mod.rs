@@ -7,5 +7,6 @@ pub mod hashing;
 pub mod init;
 pub mod publish;
 pub mod server;
+pub mod server_repo;
 pub mod stage;
 pub mod trustdir;

@@ -219,6 +219,23 @@ pub struct RepoConfig {
     pub key_ids: BTreeMap<RoleName, String>,
     /// The version of each role last published (root: last signed).
     pub versions: BTreeMap<RoleName, u64>,
+    /// The notary-server this repository is published to (`init`/`publish --server`), so that
+    /// later commands need no `-s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerConfig>,
+    /// Roles whose keys the server holds and signs with (timestamp; snapshot too with
+    /// `--server-managed-snapshot`). Empty for repositories published to a directory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server_roles: Vec<RoleName>,
+}
+
+/// Where a repository's notary-server is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerConfig {
+    pub url: String,
+    /// The CA certificate file for the server's TLS certificate (absolute path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tlscacert: Option<PathBuf>,
 }
 
 impl RepoConfig {
@@ -230,6 +247,11 @@ impl RepoConfig {
 
     pub fn version(&self, role: RoleName) -> u64 {
         self.versions.get(&role).copied().unwrap_or(0)
+    }
+
+    /// Whether the server signs `role` (its key is not on disk).
+    pub fn server_signs(&self, role: RoleName) -> bool {
+        self.server_roles.contains(&role)
     }
 }
 

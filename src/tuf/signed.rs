@@ -44,7 +44,11 @@ impl SignedMeta {
             signatures.push(dialect.encode_signature(keyid, &sig));
         }
         let envelope = Envelope { signed, signatures };
-        let bytes = cjson::encode_serialize(&envelope).map_err(Error::Metadata)?;
+        let bytes = if dialect == Dialect::Notary {
+            notary_file_bytes(&envelope).map_err(Error::Metadata)?
+        } else {
+            cjson::encode_serialize(&envelope).map_err(Error::Metadata)?
+        };
         Ok(Self::with_bytes(role, envelope, bytes))
     }
 
@@ -92,6 +96,36 @@ impl SignedMeta {
     }
 }
 
+/// An envelope as notary writes it: Go's `encoding/json` over notary's `Signed` struct, so
+/// `{"signed":<canonical bytes>,"signatures":[...]}` in that order, with `<`, `>`, `&`, U+2028
+/// and U+2029 escaped as Go escapes them. notary-server re-serializes the roles it receives
+/// this way before hashing them into the snapshot and timestamp it signs; files written any
+/// other way (sorted keys put `signatures` first) would not match those hashes.
+pub fn notary_file_bytes(envelope: &Envelope) -> std::result::Result<Vec<u8>, String> {
+    let signed = cjson::encode(&envelope.signed)?;
+    let sigs = cjson::encode_serialize(&envelope.signatures)?;
+    let mut raw = Vec::with_capacity(signed.len() + sigs.len() + 32);
+    raw.extend_from_slice(b"{\"signed\":");
+    raw.extend_from_slice(&signed);
+    raw.extend_from_slice(b",\"signatures\":");
+    raw.extend_from_slice(&sigs);
+    raw.push(b'}');
+    // These characters only occur inside strings, so replacing them keeps the same JSON.
+    let text = String::from_utf8(raw).map_err(|e| e.to_string())?;
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    Ok(out.into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +154,25 @@ mod tests {
         let fm = m.file_meta(Dialect::Notary);
         assert_eq!(fm.length, m.bytes.len() as u64);
         assert_eq!(fm.hashes.len(), 2);
+    }
+
+    #[test]
+    fn notary_envelopes_are_written_as_go_writes_them() {
+        let k = MemorySigner::generate("t");
+        let m = SignedMeta::sign(
+            Dialect::Notary,
+            RoleName::Targets,
+            json!({"_type": "Targets", "targets": {"a<b>&c": {"length": 1}}, "version": 1}),
+            &[("id", &k)],
+        )
+        .unwrap();
+        let text = String::from_utf8(m.bytes.clone()).unwrap();
+        assert!(
+            text.starts_with(r#"{"signed":{"_type":"Targets","targets":{"a\u003cb\u003e\u0026c""#),
+            "{text}"
+        );
+        assert!(text.contains(r#"},"signatures":[{"keyid":"id","method":"ecdsa","sig":""#));
+        let again = SignedMeta::parse(RoleName::Targets, m.bytes.clone()).unwrap();
+        assert_eq!(again.envelope, m.envelope);
     }
 }
