@@ -2,7 +2,7 @@
 //! client that checks what was published.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use serde::Serialize;
@@ -13,12 +13,13 @@ use crate::keys::uri::{KeyRef, Pkcs11Uri, DEFAULT_OBJECT};
 use crate::repo::client::{check_target_file, Client, DirRemote, VerifyOptions};
 use crate::repo::expiry::{Expiries, ExpiryArg};
 use crate::repo::init::{self, DISK_ROLES};
+use crate::repo::layout;
 use crate::repo::publish::{self, gun_repo_dir, PUBLISH_ROLES};
 use crate::repo::stage::{check_target_name, Change, Stage};
-use crate::repo::trustdir::{Gun, TrustDir};
+use crate::repo::trustdir::{Gun, TrustDir, TufOptions};
 use crate::secret::{new_passphrase, unlock_passphrase, KeyRole};
 use crate::token::{report_slots, resolve_module};
-use crate::tuf::dialect::Dialect;
+use crate::tuf::dialect::{Dialect, MetaHashes};
 use crate::tuf::model::{FileMeta, RoleName, Targets};
 use crate::tuf::signed::{hash_reader, SignedMeta};
 use crate::{Error, Result};
@@ -28,8 +29,9 @@ pub enum RepoCmd {
     /// Create a repository: new repository keys on disk, root metadata signed on the token.
     ///
     /// Creates the targets, snapshot and timestamp keys (P-256), each encrypted with its
-    /// passphrase in TRUSTDIR/private/<key id>.key, and root metadata (version 1) with the root
-    /// certificate (CN = GUN), both signed by the root key on its token.
+    /// passphrase in TRUSTDIR/private/<key id>.key, and root metadata (version 1) signed by the
+    /// root key on its token: in the notary dialect with the root certificate (CN = GUN), in the
+    /// tuf dialect (TUF 1.0, as python-tuf reads it) with the bare key.
     #[command(after_help = "\
 Passphrases for the new keys come from TRUSTKEY_TARGETS_PASSPHRASE, TRUSTKEY_SNAPSHOT_PASSPHRASE
 and TRUSTKEY_TIMESTAMP_PASSPHRASE (or NOTARY_*_PASSPHRASE), else a prompt (asked twice).
@@ -38,7 +40,8 @@ Examples:
   trustkey init example.com/app --root 'pkcs11:token=rootA;object=root'
   # the only key labelled `root` on the module's tokens is used
   trustkey init example.com/app
-  trustkey init example.com/app --expires root=5y")]
+  trustkey init example.com/app --expires root=5y
+  trustkey init example.com/app --dialect tuf --consistent-snapshot --meta-hashes")]
     Init {
         /// The repository's globally unique name (e.g. docker.io/library/alpine).
         gun: Gun,
@@ -48,11 +51,21 @@ Examples:
         /// Metadata dialect.
         #[arg(long, value_enum, default_value_t = Dialect::Notary)]
         dialect: Dialect,
+        /// tuf dialect: consistent snapshots (N.snapshot.json, N.targets.json, and target files
+        /// named <hex sha256>.<name>), so clients never see a half-updated repository.
+        #[arg(long)]
+        consistent_snapshot: bool,
+        /// tuf dialect: snapshot and timestamp list lengths and sha256 hashes, not only versions.
+        #[arg(long)]
+        meta_hashes: bool,
         /// How long root metadata is valid: root=DURATION ([-]N s|m|h|d|w|y; default 10y).
         #[arg(long, value_name = "ROLE=DURATION")]
         expires: Vec<ExpiryArg>,
     },
     /// Stage a target; its length, sha256 and sha512 are computed now, in one pass.
+    ///
+    /// The file's path is remembered too: publishing a tuf-dialect repository copies the file
+    /// into DIR/<gun>/targets/, checking while it copies that it still has these hashes.
     #[command(
         after_help = "Examples:\n  trustkey add example.com/app v1.0 ./app-1.0.tar.gz\n  \
                             trustkey add example.com/app latest ./app-1.0.tar.gz"
@@ -82,10 +95,20 @@ Examples:
     },
     /// Sign targets, snapshot and timestamp and write them into a static repository.
     ///
-    /// Signs with the keys on disk and writes, all or nothing, DIR/<gun>/{root,targets,
-    /// snapshot,timestamp}.json, DIR/<gun>/<N>.root.json, and the checksum-named copies a
-    /// notary client fetches (serve DIR as https://HOST/v2/ and `notary -s https://HOST` reads
-    /// it). Versions go up by one. Staged changes are cleared only after a successful publish.
+    /// Signs with the keys on disk and writes the metadata all or nothing. Versions go up by
+    /// one. Staged changes are cleared only after a successful publish.
+    ///
+    /// notary dialect: DIR/<gun>/{root,targets,snapshot,timestamp}.json, DIR/<gun>/<N>.root.json,
+    /// and the checksum-named copies a notary client fetches (serve DIR as https://HOST/v2/ and
+    /// `notary -s https://HOST` reads it).
+    ///
+    /// tuf dialect: DIR/<gun>/metadata/ holds <N>.root.json for every root version, root.json,
+    /// timestamp.json, snapshot.json and targets.json (and <N>.snapshot.json, <N>.targets.json
+    /// with consistent snapshots); DIR/<gun>/targets/ holds the target files, copied from the
+    /// files given to `add` (checked to be unchanged), as <name> or, with consistent snapshots,
+    /// <hex sha256>.<name>. Serve DIR over HTTP and point a TUF client at
+    /// http://HOST/<gun>/metadata/ and http://HOST/<gun>/targets/, with 1.root.json as its
+    /// trusted root.
     #[command(after_help = "\
 Passphrases: TRUSTKEY_{TARGETS,SNAPSHOT,TIMESTAMP}_PASSPHRASE (or NOTARY_*), else a prompt.
 Expiry defaults (notary's): targets 3y, snapshot 3y, timestamp 14d.
@@ -96,7 +119,6 @@ Examples:
     Publish {
         /// The repository (GUN), e.g. example.com/app.
         gun: Gun,
-        /// The static repository's directory.
         /// The static repository: the GUN's files are in DIR/<gun>/.
         #[arg(long, value_name = "DIR")]
         repo: Option<PathBuf>,
@@ -120,6 +142,9 @@ Examples:
         /// shows); checked on first use and whenever given.
         #[arg(long, value_name = "ID")]
         root_keyid: Option<String>,
+        /// The repository's dialect (default: the one it was initialized with here, else notary).
+        #[arg(long, value_enum)]
+        dialect: Option<Dialect>,
     },
     /// Verify a repository as a client; fails with one line saying what is wrong (exit code 5).
     ///
@@ -144,6 +169,9 @@ Examples:
         /// shows); checked on first use and whenever given.
         #[arg(long, value_name = "ID")]
         root_keyid: Option<String>,
+        /// The repository's dialect (default: the one it was initialized with here, else notary).
+        #[arg(long, value_enum)]
+        dialect: Option<Dialect>,
         /// Check a local file against a target: NAME=FILE. Repeatable.
         #[arg(long, value_name = "NAME=FILE")]
         target: Vec<String>,
@@ -158,8 +186,20 @@ impl RepoCmd {
                 gun,
                 root,
                 dialect,
+                consistent_snapshot,
+                meta_hashes,
                 expires,
-            } => init_cmd(ctx, &td, gun, root, dialect, &expires),
+            } => {
+                let tuf = (consistent_snapshot || meta_hashes).then_some(TufOptions {
+                    consistent_snapshot,
+                    meta_hashes: if meta_hashes {
+                        MetaHashes::Include
+                    } else {
+                        MetaHashes::Omit
+                    },
+                });
+                init_cmd(ctx, &td, gun, root, dialect, tuf, &expires)
+            }
             RepoCmd::Add { gun, name, file } => add(ctx, &td, gun, name, file),
             RepoCmd::Remove { gun, name } => remove(ctx, &td, gun, name),
             RepoCmd::Status { gun } => status(ctx, &td, gun),
@@ -168,13 +208,15 @@ impl RepoCmd {
                 gun,
                 repo,
                 root_keyid,
-            } => list(ctx, &td, gun, repo, root_keyid),
+                dialect,
+            } => list(ctx, &td, gun, repo, root_keyid, dialect),
             RepoCmd::Verify {
                 gun,
                 repo,
                 root_keyid,
+                dialect,
                 target,
-            } => verify_cmd(ctx, &td, gun, repo, root_keyid, &target),
+            } => verify_cmd(ctx, &td, gun, repo, root_keyid, dialect, &target),
         }
     }
 }
@@ -249,9 +291,15 @@ fn init_cmd(
     gun: Gun,
     root: Option<KeyRef>,
     dialect: Dialect,
+    tuf: Option<TufOptions>,
     expires: &[ExpiryArg],
 ) -> Result<()> {
     let expiries = Expiries::new(expires, &[RoleName::Root])?;
+    if tuf.is_some() && dialect != Dialect::Tuf {
+        return Err(Error::Usage(
+            "--consistent-snapshot and --meta-hashes need --dialect tuf".into(),
+        ));
+    }
     init::ensure_new(td, &gun)?;
     let root_ref = match root {
         Some(r) => r,
@@ -270,6 +318,7 @@ fn init_cmd(
         td,
         &gun,
         dialect,
+        tuf,
         &root_ref.to_string(),
         signer.as_ref(),
         &passphrases,
@@ -297,7 +346,12 @@ struct Staged<'a> {
 
 fn add(ctx: &Ctx, td: &TrustDir, gun: Gun, name: String, file: PathBuf) -> Result<()> {
     check_target_name(&name)?;
-    td.load_config(&gun)?;
+    let cfg = td.load_config(&gun)?;
+    if layout::targets_dir(cfg.dialect, Path::new("")).is_some() {
+        layout::check_target_path(&name)?;
+    }
+    let file = std::path::absolute(&file)
+        .map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
     let f = std::fs::File::open(&file)
         .map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
     let (length, s256, s512) = hash_reader(std::io::BufReader::new(f))
@@ -307,6 +361,7 @@ fn add(ctx: &Ctx, td: &TrustDir, gun: Gun, name: String, file: PathBuf) -> Resul
         length,
         sha256: hex::encode(s256),
         sha512: hex::encode(s512),
+        path: Some(file),
     };
     let _lock = td.lock(&gun, |m| ctx.output.progress(m))?;
     let path = td.staged_path(&gun);
@@ -495,15 +550,19 @@ fn client_update(
     gun: &Gun,
     repo: Option<PathBuf>,
     root_keyid: Option<String>,
+    dialect: Option<Dialect>,
 ) -> Result<(crate::repo::client::Verified, Dialect)> {
     let repo = need_repo(repo)?;
-    let remote = DirRemote {
-        dir: gun_repo_dir(&repo, gun),
+    let dialect = match dialect {
+        Some(d) => d,
+        None => td
+            .load_config(gun)
+            .map(|c| c.dialect)
+            .unwrap_or(Dialect::Notary),
     };
-    let dialect = td
-        .load_config(gun)
-        .map(|c| c.dialect)
-        .unwrap_or(Dialect::Notary);
+    let remote = DirRemote {
+        dir: layout::metadata_dir(dialect, &gun_repo_dir(&repo, gun)),
+    };
     let client = Client::new(
         td,
         gun,
@@ -548,8 +607,9 @@ fn list(
     gun: Gun,
     repo: Option<PathBuf>,
     root_keyid: Option<String>,
+    dialect: Option<Dialect>,
 ) -> Result<()> {
-    let (v, dialect) = client_update(td, &gun, repo, root_keyid)?;
+    let (v, dialect) = client_update(td, &gun, repo, root_keyid, dialect)?;
     let rows = listed(dialect, &v.targets);
     ctx.output.emit(&rows, |rows| {
         if rows.is_empty() {
@@ -587,6 +647,7 @@ fn verify_cmd(
     gun: Gun,
     repo: Option<PathBuf>,
     root_keyid: Option<String>,
+    dialect: Option<Dialect>,
     target_args: &[String],
 ) -> Result<()> {
     let mut files = Vec::new();
@@ -596,7 +657,7 @@ fn verify_cmd(
             .ok_or_else(|| Error::Usage(format!("--target {t:?}: expected NAME=FILE")))?;
         files.push((name.to_string(), PathBuf::from(file)));
     }
-    let (v, dialect) = client_update(td, &gun, repo, root_keyid)?;
+    let (v, dialect) = client_update(td, &gun, repo, root_keyid, dialect)?;
     let mut checked = Vec::new();
     for (name, file) in &files {
         check_target_file(dialect, &v.targets, name, file)?;

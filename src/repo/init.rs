@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::expiry::Expiries;
 use super::fsio::{self, Overwrite};
-use super::trustdir::{Gun, RepoConfig, TrustDir};
+use super::trustdir::{Gun, RepoConfig, TrustDir, TufOptions};
 use crate::keys::file::{encrypt_pem, write_key, KeyMeta};
 use crate::keys::memory::MemorySigner;
 use crate::keys::{canonical_key_id, Signer};
@@ -60,6 +60,7 @@ pub fn init(
     td: &TrustDir,
     gun: &Gun,
     dialect: Dialect,
+    tuf: Option<TufOptions>,
     root_ref: &str,
     root: &dyn Signer,
     passphrases: &BTreeMap<RoleName, SecretString>,
@@ -67,6 +68,15 @@ pub fn init(
     now: OffsetDateTime,
 ) -> Result<Initialized> {
     ensure_new(td, gun)?;
+    let tuf = match dialect {
+        Dialect::Tuf => Some(tuf.unwrap_or_default()),
+        Dialect::Notary if tuf.is_some() => {
+            return Err(Error::Usage(
+                "consistent snapshots and meta hashes are options of the tuf dialect".into(),
+            ))
+        }
+        Dialect::Notary => None,
+    };
     // Keys first, sealed in memory; nothing touches the disk until root is signed.
     let mut sealed = Vec::new();
     let mut keys: Vec<(RoleName, Key)> = Vec::new();
@@ -80,9 +90,14 @@ pub fn init(
             gun: gun.as_str().to_string(),
         };
         let pem = encrypt_pem(&k.secret_key(), pass, Some(&meta))?;
-        let id = canonical_key_id(k.public_key());
-        keys.push((role, dialect.public_key(k.public_key())));
-        sealed.push((role, id, pem));
+        let key = dialect.public_key(k.public_key());
+        sealed.push((
+            role,
+            dialect.key_id(&key),
+            canonical_key_id(k.public_key()),
+            pem,
+        ));
+        keys.push((role, key));
     }
 
     let root_expires = now + expiries.get(RoleName::Root);
@@ -94,7 +109,8 @@ pub fn init(
     };
     let root_tuf_id = dialect.key_id(&root_key);
     keys.insert(0, (RoleName::Root, root_key));
-    let root_meta = build::root(dialect, 1, root_expires, &keys);
+    let mut root_meta = build::root(dialect, 1, root_expires, &keys);
+    root_meta.consistent_snapshot = tuf.is_some_and(|t| t.consistent_snapshot);
     let signed = SignedMeta::sign(
         dialect,
         RoleName::Root,
@@ -108,9 +124,13 @@ pub fn init(
         location: root_ref.to_string(),
     }];
     let mut key_ids = BTreeMap::from([(RoleName::Root, root_tuf_id)]);
-    for (role, id, pem) in &sealed {
-        let path = write_key(&td.root, id, pem, Overwrite::Refuse)?;
+    let mut key_files = BTreeMap::new();
+    for (role, id, file_id, pem) in &sealed {
+        let path = write_key(&td.root, file_id, pem, Overwrite::Refuse)?;
         key_ids.insert(*role, id.clone());
+        if id != file_id {
+            key_files.insert(*role, file_id.clone());
+        }
         out_keys.push(InitKey {
             role: *role,
             key_id: id.clone(),
@@ -134,6 +154,8 @@ pub fn init(
         root_key_id: canonical_key_id(root.public_key()),
         key_ids,
         versions: BTreeMap::from([(RoleName::Root, 1)]),
+        tuf,
+        key_files,
     };
     td.save_config(&cfg)?;
     Ok(Initialized {

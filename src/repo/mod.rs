@@ -4,6 +4,7 @@ pub mod client;
 pub mod expiry;
 pub mod fsio;
 pub mod init;
+pub mod layout;
 pub mod publish;
 pub mod server;
 pub mod stage;
