@@ -443,4 +443,70 @@ mod tests {
             *k.public_key()
         );
     }
+
+    /// A key and a signature made by securesystemslib 1.6 (`CryptoSigner.generate_ecdsa()`,
+    /// `sign(b'{"_type":"timestamp"}')`): its key ID is ours, and its signature (high S, DER,
+    /// hex) verifies.
+    #[test]
+    fn tuf_key_and_signature_from_securesystemslib() {
+        let key: Key = serde_json::from_str(
+            r#"{"keytype": "ecdsa", "scheme": "ecdsa-sha2-nistp256", "keyval": {"public": "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEmPA3us59bPlhUNSvoLNI2xKHu184\nnQhYyzqYQXlrRJ8nRj4MWshO7+sL2eFNCJcGgQUF2/Bvk4UbS64VeZcpag==\n-----END PUBLIC KEY-----\n"}}"#,
+        )
+        .unwrap();
+        let d = Dialect::Tuf;
+        let id = "2b979c79f6e217f8422d6eccfed1e7e2e025c773402ce3e8a85f032d4047f67b";
+        assert_eq!(d.key_id(&key), id);
+        let pk = d.decode_key(&key).unwrap().key;
+        // Our encoding of the same point is the same key object, byte for byte.
+        assert_eq!(d.public_key(&pk), key);
+        let sig = Signature {
+            keyid: id.into(),
+            method: None,
+            sig: "3046022100c0691b605e039caacdfd110d7c63082c997bed03d99efcb736f707c942866a59\
+                  022100c4a8485047c0a43335ab25f37b62482efd3454994e42af9fbeae2dad20bf68cc"
+                .into(),
+            extra: Default::default(),
+        };
+        let s = d.decode_signature(&sig).unwrap();
+        assert!(crate::keys::verify(&pk, br#"{"_type":"timestamp"}"#, &s));
+        assert!(!crate::keys::verify(&pk, br#"{"_type":"timestamp" }"#, &s));
+    }
+
+    #[test]
+    fn tuf_signatures_are_hex_der_without_method() {
+        let k = MemorySigner::generate("t");
+        let sig = k.sign(b"msg").unwrap();
+        let s = Dialect::Tuf.encode_signature("id", &sig);
+        assert_eq!(s.method, None);
+        assert!(s.sig.starts_with("30"), "{}", s.sig);
+        assert_eq!(Dialect::Tuf.decode_signature(&s).unwrap(), sig);
+        // Raw r||s (the notary encoding, in hex) is refused.
+        let raw = Signature {
+            sig: hex::encode(sig.to_bytes()),
+            ..s
+        };
+        assert!(Dialect::Tuf.decode_signature(&raw).is_err());
+    }
+
+    #[test]
+    fn tuf_times_and_spelling() {
+        let d = Dialect::Tuf;
+        let t = d.parse_time("2030-01-02T03:04:05Z").unwrap();
+        assert_eq!(d.format_time(t), "2030-01-02T03:04:05Z");
+        for bad in [
+            "2030-01-02T03:04:05.5Z",
+            "2030-01-02T03:04:05+00:00",
+            "2030-01-02",
+        ] {
+            assert!(d.parse_time(bad).is_err(), "{bad}");
+        }
+        assert_eq!(d.type_name(RoleName::Snapshot), "snapshot");
+        assert_eq!(d.meta_name(RoleName::Targets), "targets.json");
+        assert!(d.check_spec_version(Some("1.0.31")).is_ok());
+        assert!(d.check_spec_version(Some("1.0")).is_ok());
+        assert!(d.check_spec_version(Some("2.0.0")).is_err());
+        assert!(d.check_spec_version(None).is_err());
+        assert!(Dialect::Notary.check_spec_version(None).is_ok());
+        assert_eq!(d.encode_hash(&[0xab, 0x01]), "ab01");
+    }
 }
