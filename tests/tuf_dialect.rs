@@ -415,6 +415,8 @@ fn python_tuf_client_rejects_tampering() {
     s.publish("good", &[]);
     let good = s.www().join("good");
 
+    // Version 1, kept to roll clients back to later.
+    copy_tree(&good, &s.www().join("old"));
     // One byte of targets.json's signed part.
     copy_tree(&good, &s.www().join("tampered"));
     tamper_signed(&s.meta_dir("tampered").join("targets.json"));
@@ -458,6 +460,27 @@ fn python_tuf_client_rejects_tampering() {
         let line = verify_fails(c);
         assert!(line.contains(want), "{repo}: {line}");
     }
+
+    // Rollback: clients that saw version 3 are shown version 1 again.
+    s.publish("good", &[]);
+    let r = s.py_client(&server, "good", "ok", &["app"]);
+    assert_eq!(r["targets_version"], 3, "{r}");
+    let r = s.py_client(&server, "old", "ok", &["app"]);
+    let e = r["error"].as_str().unwrap();
+    assert!(e.starts_with("BadVersionNumberError"), "{e}");
+    run_ok(
+        s.tk_client("rb")
+            .args(["verify", GUN, "--dialect", "tuf", "--repo"])
+            .arg(&good),
+    );
+    let mut c = s.tk_client("rb");
+    c.args(["verify", GUN, "--dialect", "tuf", "--repo"])
+        .arg(s.www().join("old"));
+    let line = verify_fails(c);
+    assert!(
+        line.contains("timestamp: version 1 is lower than current version 3"),
+        "{line}"
+    );
 }
 
 #[test]

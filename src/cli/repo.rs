@@ -152,13 +152,20 @@ Examples:
     /// of every role, the root certificate (CN = GUN, validity), expiry, rollback against the
     /// last trusted versions, snapshot and timestamp hashes and lengths, and given target files.
     /// A new root must be signed by the trusted root's keys and its own, one version at a time.
+    ///
+    /// tuf dialect (TUF 1.0 client workflow, as python-tuf's ngclient): reads
+    /// DIR/<gun>/metadata/; first use trusts 1.root.json (self-signed, --root-keyid if given),
+    /// then walks <N+1>.root.json until there is none; timestamp, snapshot and targets follow
+    /// with signature, version (rollback), hash/length when listed, and expiry (freeze) checks.
     #[command(after_help = "\
 The trusted state is kept in TRUSTDIR/tuf/<gun>/client/, apart from the publisher's.
+The dialect is the one the GUN was initialized with in this trust dir, else --dialect (notary).
 
 Examples:
   trustkey verify example.com/app --repo /srv/trust
   trustkey verify example.com/app --repo /srv/trust --root-keyid 3f2a...c9
-  trustkey verify example.com/app --repo /srv/trust --target v1.0=./app-1.0.tar.gz")]
+  trustkey verify example.com/app --repo /srv/trust --target v1.0=./app-1.0.tar.gz
+  trustkey verify example.com/py --repo /srv/tuf --dialect tuf")]
     Verify {
         /// The repository (GUN), e.g. example.com/app.
         gun: Gun,
