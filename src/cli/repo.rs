@@ -105,8 +105,9 @@ Examples:
     /// tuf dialect: DIR/<gun>/metadata/ holds <N>.root.json for every root version, root.json,
     /// timestamp.json, snapshot.json and targets.json (and <N>.snapshot.json, <N>.targets.json
     /// with consistent snapshots); DIR/<gun>/targets/ holds the target files, copied from the
-    /// files given to `add` (checked to be unchanged), as <name> or, with consistent snapshots,
-    /// <hex sha256>.<name>. Serve DIR over HTTP and point a TUF client at
+    /// files given to `add` (checked, while copied, to be unchanged since), as <name> or, with
+    /// consistent snapshots, <dir>/<hex sha256>.<base name>; files of removed targets are left
+    /// in place. Target names are /-separated relative paths. Serve DIR over HTTP and point a TUF client at
     /// http://HOST/<gun>/metadata/ and http://HOST/<gun>/targets/, with 1.root.json as its
     /// trusted root.
     #[command(after_help = "\
