@@ -70,6 +70,16 @@ impl Client<'_> {
         let (root_view, root_set) = self.root_keys(&root)?;
         self.check_pin(&root_set)?;
         self.check_common(RoleName::Root, &root_view.common, &state)?;
+        // 5.3.11: if the timestamp or snapshot keys were rotated, forget the trusted timestamp
+        // and snapshot (recovery from a fast-forward attack).
+        let keys_of = |r: &Root, role: RoleName| r.role(role).map(|k| k.keyids.clone());
+        if [RoleName::Timestamp, RoleName::Snapshot]
+            .into_iter()
+            .any(|role| keys_of(&start, role) != keys_of(&root_view, role))
+        {
+            state.versions.remove(&RoleName::Timestamp);
+            state.versions.remove(&RoleName::Snapshot);
+        }
         let consistent = root_view.consistent_snapshot;
         let set = |role| RoleKeySet::from_root(d, &root_view, role).map_err(fail);
 
