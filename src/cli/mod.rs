@@ -5,6 +5,7 @@ pub mod key;
 pub mod repo;
 pub mod root;
 pub mod token;
+pub mod yubikey;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -96,6 +97,9 @@ pub enum Command {
     Backup(backup::BackupCmd),
     #[command(flatten)]
     Repo(repo::RepoCmd),
+    /// YubiKey PIV: list, status, setup (PIN, PUK, management key), unblock, attest.
+    #[command(subcommand)]
+    Yubikey(yubikey::YubikeyCmd),
 }
 
 /// What every command handler gets: global settings, the open token modules, the prompter.
@@ -173,6 +177,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Key(c) => c.run(&ctx),
         Command::Backup(c) => c.run(&ctx),
         Command::Repo(c) => c.run(&ctx),
+        Command::Yubikey(c) => c.run(&ctx),
     };
     let fin = ctx.finish();
     result.and(fin)
