@@ -420,6 +420,13 @@ fn python_tuf_client_rejects_tampering() {
     // One byte of targets.json's signed part.
     copy_tree(&good, &s.www().join("tampered"));
     tamper_signed(&s.meta_dir("tampered").join("targets.json"));
+    // The target file changed on the server (metadata intact).
+    copy_tree(&good, &s.www().join("badfile"));
+    std::fs::write(
+        s.www().join("badfile").join(GUN).join("targets/app"),
+        b"payloaD\n",
+    )
+    .unwrap();
     // Timestamp expired an hour ago (a second publish, into its own directory).
     s.publish("expired", &["--expires", "timestamp=-1h"]);
     // Root version 2 signed only by a key the trusted root does not list.
@@ -438,6 +445,7 @@ fn python_tuf_client_rejects_tampering() {
         ("tampered", "UnsignedMetadataError"),
         ("expired", "ExpiredMetadataError"),
         ("foreign", "UnsignedMetadataError"),
+        ("badfile", "LengthOrHashMismatchError"),
     ] {
         let r = s.py_client(&server, repo, repo, &["app"]);
         assert_eq!(r["ok"], false, "{repo}: {r}");
@@ -481,6 +489,14 @@ fn python_tuf_client_rejects_tampering() {
         line.contains("timestamp: version 1 is lower than current version 3"),
         "{line}"
     );
+}
+
+#[test]
+fn tuf_options_need_the_tuf_dialect() {
+    let hsm = Hsm::new();
+    let (code, err) = hsm.fails(&["init", GUN, "--consistent-snapshot"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("need --dialect tuf"), "{err}");
 }
 
 #[test]

@@ -336,4 +336,35 @@ mod tests {
         assert!(type_name(d, RoleName::Targets, &c).is_ok());
         assert!(type_name(d, RoleName::Snapshot, &c).is_err());
     }
+
+    #[test]
+    fn tuf_meta_needs_the_listed_version() {
+        let d = Dialect::Tuf;
+        let k = MemorySigner::generate("t");
+        let exp = OffsetDateTime::now_utc() + time::Duration::days(1);
+        let t = build::targets(d, 2, exp, Default::default());
+        let m = SignedMeta::sign(d, RoleName::Targets, to_value(&t), &[("id", &k)]).unwrap();
+        let mut listed = BTreeMap::new();
+        listed.insert(
+            "targets.json".to_string(),
+            d.meta_entry(&m, crate::tuf::dialect::MetaHashes::Include),
+        );
+        meta_matches(d, &m, RoleName::Snapshot, &listed).unwrap();
+        listed.get_mut("targets.json").unwrap().version = Some(3);
+        assert_eq!(
+            meta_matches(d, &m, RoleName::Snapshot, &listed).unwrap_err(),
+            "targets: version 2 does not match version 3 listed in snapshot"
+        );
+        let e = listed.get_mut("targets.json").unwrap();
+        e.version = Some(2);
+        e.hashes = Some([("md5".to_string(), "00".to_string())].into());
+        assert!(meta_matches(d, &m, RoleName::Snapshot, &listed)
+            .unwrap_err()
+            .contains("unsupported hash algorithm"));
+        // Version only (python-tuf's default) is enough.
+        let e = listed.get_mut("targets.json").unwrap();
+        e.hashes = None;
+        e.length = None;
+        meta_matches(d, &m, RoleName::Snapshot, &listed).unwrap();
+    }
 }
