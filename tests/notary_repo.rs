@@ -1028,14 +1028,14 @@ mod lib_level {
             let sm = SignedMeta::sign(
                 d,
                 RoleName::Snapshot,
-                to_value(&build::snapshot(d, v, exp, &rm, &tm)),
+                to_value(&build::snapshot(d, v, exp, &rm, &tm, Default::default())),
                 &[(sid.as_str(), &self.snapshot)],
             )
             .unwrap();
             let tsm = SignedMeta::sign(
                 d,
                 RoleName::Timestamp,
-                to_value(&build::timestamp(d, v, exp, &sm)),
+                to_value(&build::timestamp(d, v, exp, &sm, Default::default())),
                 &[(tsid.as_str(), &self.timestamp)],
             )
             .unwrap();

@@ -2,7 +2,7 @@
 //! client that checks what was published.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use serde::Serialize;
@@ -13,14 +13,15 @@ use crate::keys::uri::{KeyRef, Pkcs11Uri, DEFAULT_OBJECT};
 use crate::repo::client::{check_target_file, Client, DirRemote, Remote, VerifyOptions};
 use crate::repo::expiry::{Expiries, ExpiryArg};
 use crate::repo::init::{self, DISK_ROLES};
+use crate::repo::layout;
 use crate::repo::publish::{self, gun_repo_dir, PUBLISH_ROLES};
 use crate::repo::server::NotaryServer;
 use crate::repo::server_repo::{self, ServerRemote};
 use crate::repo::stage::{check_target_name, Change, Stage};
-use crate::repo::trustdir::{Gun, RepoConfig, ServerConfig, TrustDir};
+use crate::repo::trustdir::{Gun, RepoConfig, ServerConfig, TrustDir, TufOptions};
 use crate::secret::{new_passphrase, unlock_passphrase, KeyRole};
 use crate::token::{report_slots, resolve_module};
-use crate::tuf::dialect::Dialect;
+use crate::tuf::dialect::{Dialect, MetaHashes};
 use crate::tuf::model::{FileMeta, RoleName, Targets};
 use crate::tuf::signed::SignedMeta;
 use crate::{Error, Result};
@@ -30,8 +31,9 @@ pub enum RepoCmd {
     /// Create a repository: new repository keys on disk, root metadata signed on the token.
     ///
     /// Creates the targets, snapshot and timestamp keys (P-256), each encrypted with its
-    /// passphrase in TRUSTDIR/private/<key id>.key, and root metadata (version 1) with the root
-    /// certificate (CN = GUN), both signed by the root key on its token.
+    /// passphrase in TRUSTDIR/private/<key id>.key, and root metadata (version 1) signed by the
+    /// root key on its token: in the notary dialect with the root certificate (CN = GUN), in the
+    /// tuf dialect (TUF 1.0, as python-tuf reads it) with the bare key.
     #[command(after_help = "\
 Passphrases for the new keys come from TRUSTKEY_TARGETS_PASSPHRASE, TRUSTKEY_SNAPSHOT_PASSPHRASE
 and TRUSTKEY_TIMESTAMP_PASSPHRASE (or NOTARY_*_PASSPHRASE), else a prompt (asked twice).
@@ -49,7 +51,8 @@ Examples:
   trustkey init example.com/app -s https://notary.example.com --tlscacert ca.crt
   trustkey init example.com/app -s https://notary.example.com --server-managed-snapshot
   # a targets key imported with `trustkey key import` (e.g. one notary made)
-  trustkey init example.com/app -s https://notary.example.com --targets-key 3f2a")]
+  trustkey init example.com/app -s https://notary.example.com --targets-key 3f2a
+  trustkey init example.com/app --dialect tuf --consistent-snapshot --meta-hashes")]
     Init {
         /// The repository's globally unique name (e.g. docker.io/library/alpine).
         gun: Gun,
@@ -59,6 +62,13 @@ Examples:
         /// Metadata dialect.
         #[arg(long, value_enum, default_value_t = Dialect::Notary)]
         dialect: Dialect,
+        /// tuf dialect: consistent snapshots (N.snapshot.json, N.targets.json, and target files
+        /// named <hex sha256>.<name>), so clients never see a half-updated repository.
+        #[arg(long)]
+        consistent_snapshot: bool,
+        /// tuf dialect: snapshot and timestamp list lengths and sha256 hashes, not only versions.
+        #[arg(long)]
+        meta_hashes: bool,
         /// How long root metadata is valid: root=DURATION ([-]N s|m|h|d|w|y; default 10y).
         #[arg(long, value_name = "ROLE=DURATION")]
         expires: Vec<ExpiryArg>,
@@ -72,6 +82,9 @@ Examples:
     },
     /// Stage targets; their length, sha256 and sha512 are computed now, one read per file
     /// (files in parallel across the cores; a progress bar on a terminal).
+    ///
+    /// The file's path is remembered too: publishing a tuf-dialect repository copies the file
+    /// into DIR/<gun>/targets/, checking while it copies that it still has these hashes.
     #[command(after_help = "\
 Examples:
   trustkey add example.com/app v1.0 ./app-1.0.tar.gz
@@ -112,18 +125,26 @@ Examples:
     /// Sign targets, snapshot and timestamp and write them into a static repository, or
     /// upload them to a notary-server.
     ///
-    /// With --repo DIR: signs with the keys on disk and writes, all or nothing,
-    /// DIR/<gun>/{root,targets,snapshot,timestamp}.json, DIR/<gun>/<N>.root.json, and the
-    /// checksum-named copies a notary client fetches (serve DIR as https://HOST/v2/ and
-    /// `notary -s https://HOST` reads it).
+    /// Signs with the keys on disk. Versions go up by one. Staged changes are cleared and new
+    /// versions recorded only after a successful publish; a failed one changes nothing locally.
     ///
-    /// With -s/--server URL (or the server `init -s` remembered): uploads root (if the server
-    /// does not have it yet), targets and snapshot in one request; the server signs timestamp.
-    /// If another client published since, the server's copy is verified against the root and
-    /// the new targets build on it.
+    /// With --repo DIR, notary dialect: writes, all or nothing, DIR/<gun>/{root,targets,
+    /// snapshot,timestamp}.json, DIR/<gun>/<N>.root.json, and the checksum-named copies a notary
+    /// client fetches (serve DIR as https://HOST/v2/ and `notary -s https://HOST` reads it).
     ///
-    /// Versions go up by one. Staged changes are cleared and new versions recorded only after
-    /// a successful publish; a failed upload changes nothing locally.
+    /// With --repo DIR, tuf dialect: DIR/<gun>/metadata/ holds <N>.root.json for every root
+    /// version, root.json, timestamp.json, snapshot.json and targets.json (and <N>.snapshot.json,
+    /// <N>.targets.json with consistent snapshots); DIR/<gun>/targets/ holds the target files,
+    /// copied from the files given to `add` (checked, while copied, to be unchanged since), as
+    /// <name> or, with consistent snapshots, <dir>/<hex sha256>.<base name>; files of removed
+    /// targets are left in place. Serve DIR over HTTP and point a TUF client at
+    /// http://HOST/<gun>/metadata/ and http://HOST/<gun>/targets/, with 1.root.json as its
+    /// trusted root.
+    ///
+    /// With -s/--server URL (or the server `init -s` remembered; notary dialect): uploads root
+    /// (if the server does not have it yet), targets and snapshot in one request; the server
+    /// signs timestamp. If another client published since, the server's copy is verified
+    /// against the root and the new targets build on it.
     #[command(after_help = "\
 Passphrases: TRUSTKEY_{TARGETS,SNAPSHOT,TIMESTAMP}_PASSPHRASE (or NOTARY_*), else a prompt.
 Expiry defaults (notary's): targets 3y, snapshot 3y, timestamp 14d.
@@ -162,6 +183,9 @@ Examples:
         /// shows); checked on first use and whenever given.
         #[arg(long, value_name = "ID")]
         root_keyid: Option<String>,
+        /// The repository's dialect (default: the one it was initialized with here, else notary).
+        #[arg(long, value_enum)]
+        dialect: Option<Dialect>,
     },
     /// Verify a repository as a client; fails with one line saying what is wrong (exit code 5).
     ///
@@ -169,15 +193,22 @@ Examples:
     /// of every role, the root certificate (CN = GUN, validity), expiry, rollback against the
     /// last trusted versions, snapshot and timestamp hashes and lengths, and given target files.
     /// A new root must be signed by the trusted root's keys and its own, one version at a time.
+    ///
+    /// tuf dialect (TUF 1.0 client workflow, as python-tuf's ngclient): reads
+    /// DIR/<gun>/metadata/; first use trusts 1.root.json (self-signed, --root-keyid if given),
+    /// then walks <N+1>.root.json until there is none; timestamp, snapshot and targets follow
+    /// with signature, version (rollback), hash/length when listed, and expiry (freeze) checks.
     #[command(after_help = "\
 The trusted state is kept in TRUSTDIR/tuf/<gun>/client/, apart from the publisher's.
 Without --repo or -s, the server the repository was published to (`init -s`) is used.
+The dialect is the one the GUN was initialized with in this trust dir, else --dialect (notary).
 
 Examples:
   trustkey verify example.com/app --repo /srv/trust
   trustkey verify example.com/app -s https://notary.example.com --tlscacert ca.crt
   trustkey verify example.com/app --repo /srv/trust --root-keyid 3f2a...c9
-  trustkey verify example.com/app --repo /srv/trust --target v1.0=./app-1.0.tar.gz")]
+  trustkey verify example.com/app --repo /srv/trust --target v1.0=./app-1.0.tar.gz
+  trustkey verify example.com/py --repo /srv/tuf --dialect tuf")]
     Verify {
         /// The repository (GUN), e.g. example.com/app.
         gun: Gun,
@@ -189,6 +220,9 @@ Examples:
         /// shows); checked on first use and whenever given.
         #[arg(long, value_name = "ID")]
         root_keyid: Option<String>,
+        /// The repository's dialect (default: the one it was initialized with here, else notary).
+        #[arg(long, value_enum)]
+        dialect: Option<Dialect>,
         /// Check a local file against a target: NAME=FILE. Repeatable.
         #[arg(long, value_name = "NAME=FILE")]
         target: Vec<String>,
@@ -203,11 +237,28 @@ impl RepoCmd {
                 gun,
                 root,
                 dialect,
+                consistent_snapshot,
+                meta_hashes,
                 expires,
                 server_managed_snapshot,
                 targets_key,
             } => {
+                let tuf = (consistent_snapshot || meta_hashes).then_some(TufOptions {
+                    consistent_snapshot,
+                    meta_hashes: if meta_hashes {
+                        MetaHashes::Include
+                    } else {
+                        MetaHashes::Omit
+                    },
+                });
                 if ctx.server.is_some() || server_managed_snapshot || targets_key.is_some() {
+                    if dialect != Dialect::Notary || tuf.is_some() {
+                        return Err(Error::Usage(
+                            "notary-server, --server-managed-snapshot and --targets-key go with \
+                             the notary dialect"
+                                .into(),
+                        ));
+                    }
                     init_server_cmd(
                         ctx,
                         &td,
@@ -219,7 +270,7 @@ impl RepoCmd {
                         targets_key,
                     )
                 } else {
-                    init_cmd(ctx, &td, gun, root, dialect, &expires)
+                    init_cmd(ctx, &td, gun, root, dialect, tuf, &expires)
                 }
             }
             RepoCmd::Add {
@@ -243,13 +294,15 @@ impl RepoCmd {
                 gun,
                 repo,
                 root_keyid,
-            } => list(ctx, &td, gun, repo, root_keyid),
+                dialect,
+            } => list(ctx, &td, gun, repo, root_keyid, dialect),
             RepoCmd::Verify {
                 gun,
                 repo,
                 root_keyid,
+                dialect,
                 target,
-            } => verify_cmd(ctx, &td, gun, repo, root_keyid, &target),
+            } => verify_cmd(ctx, &td, gun, repo, root_keyid, dialect, &target),
         }
     }
 }
@@ -320,9 +373,15 @@ fn init_cmd(
     gun: Gun,
     root: Option<KeyRef>,
     dialect: Dialect,
+    tuf: Option<TufOptions>,
     expires: &[ExpiryArg],
 ) -> Result<()> {
     let expiries = Expiries::new(expires, &[RoleName::Root])?;
+    if tuf.is_some() && dialect != Dialect::Tuf {
+        return Err(Error::Usage(
+            "--consistent-snapshot and --meta-hashes need --dialect tuf".into(),
+        ));
+    }
     init::ensure_new(td, &gun)?;
     let root_ref = match root {
         Some(r) => r,
@@ -341,6 +400,7 @@ fn init_cmd(
         td,
         &gun,
         dialect,
+        tuf,
         &root_ref.to_string(),
         signer.as_ref(),
         &passphrases,
@@ -367,10 +427,20 @@ struct Staged<'a> {
 }
 
 fn add(ctx: &Ctx, td: &TrustDir, gun: Gun, files: Vec<(String, PathBuf)>) -> Result<()> {
-    for (name, _) in &files {
-        check_target_name(name)?;
+    let cfg = td.load_config(&gun)?;
+    let copies_targets = layout::targets_dir(cfg.dialect, Path::new("")).is_some();
+    let mut absolute = Vec::with_capacity(files.len());
+    for (name, file) in files {
+        check_target_name(&name)?;
+        if copies_targets {
+            layout::check_target_path(&name)?;
+        }
+        // Publishing a tuf-dialect repository copies the file from here.
+        let file = std::path::absolute(&file)
+            .map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
+        absolute.push((name, file));
     }
-    td.load_config(&gun)?;
+    let files = absolute;
     let paths: Vec<PathBuf> = files.iter().map(|(_, p)| p.clone()).collect();
     let total: u64 = paths
         .iter()
@@ -388,6 +458,7 @@ fn add(ctx: &Ctx, td: &TrustDir, gun: Gun, files: Vec<(String, PathBuf)>) -> Res
             length: d.length,
             sha256: hex::encode(d.sha256),
             sha512: hex::encode(d.sha512),
+            path: Some(path),
         });
     }
     // Hash first, then take the lock only to update the stage: a long add does not block a
@@ -644,12 +715,17 @@ fn client_update(
     gun: &Gun,
     repo: Option<PathBuf>,
     root_keyid: Option<String>,
+    dialect: Option<Dialect>,
 ) -> Result<(crate::repo::client::Verified, Dialect)> {
     check_one_place(ctx, repo.as_ref())?;
     let cfg = td.load_config(gun).ok();
+    let dialect = match dialect {
+        Some(d) => d,
+        None => cfg.as_ref().map(|c| c.dialect).unwrap_or(Dialect::Notary),
+    };
     let remote: Box<dyn Remote> = match repo {
         Some(repo) => Box::new(DirRemote {
-            dir: gun_repo_dir(&repo, gun),
+            dir: layout::metadata_dir(dialect, &gun_repo_dir(&repo, gun)),
         }),
         None => match server_for(ctx, cfg.as_ref())? {
             Some((server, _)) => Box::new(ServerRemote {
@@ -659,7 +735,6 @@ fn client_update(
             None => return Err(need_place()),
         },
     };
-    let dialect = cfg.map(|c| c.dialect).unwrap_or(Dialect::Notary);
     let client = Client::new(
         td,
         gun,
@@ -704,8 +779,9 @@ fn list(
     gun: Gun,
     repo: Option<PathBuf>,
     root_keyid: Option<String>,
+    dialect: Option<Dialect>,
 ) -> Result<()> {
-    let (v, dialect) = client_update(ctx, td, &gun, repo, root_keyid)?;
+    let (v, dialect) = client_update(ctx, td, &gun, repo, root_keyid, dialect)?;
     let rows = listed(dialect, &v.targets);
     ctx.output.emit(&rows, |rows| {
         if rows.is_empty() {
@@ -743,6 +819,7 @@ fn verify_cmd(
     gun: Gun,
     repo: Option<PathBuf>,
     root_keyid: Option<String>,
+    dialect: Option<Dialect>,
     target_args: &[String],
 ) -> Result<()> {
     let mut files = Vec::new();
@@ -752,7 +829,7 @@ fn verify_cmd(
             .ok_or_else(|| Error::Usage(format!("--target {t:?}: expected NAME=FILE")))?;
         files.push((name.to_string(), PathBuf::from(file)));
     }
-    let (v, dialect) = client_update(ctx, td, &gun, repo, root_keyid)?;
+    let (v, dialect) = client_update(ctx, td, &gun, repo, root_keyid, dialect)?;
     let mut checked = Vec::new();
     for (name, file) in &files {
         check_target_file(dialect, &v.targets, name, file)?;
@@ -920,6 +997,7 @@ fn init_server_cmd(
         td,
         &gun,
         dialect,
+        None,
         &root_ref.to_string(),
         signer.as_ref(),
         &sources,
@@ -1063,6 +1141,8 @@ mod tests {
             versions: BTreeMap::new(),
             server,
             server_roles: vec![RoleName::Timestamp],
+            tuf: None,
+            key_files: BTreeMap::new(),
         }
     }
 

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::expiry::Expiries;
 use super::fsio::{self, Overwrite};
-use super::trustdir::{Gun, RepoConfig, ServerConfig, TrustDir};
+use super::trustdir::{Gun, RepoConfig, ServerConfig, TrustDir, TufOptions};
 use crate::keys::file::{encrypt_pem, write_key, KeyMeta};
 use crate::keys::memory::MemorySigner;
 use crate::keys::{canonical_key_id, Signer};
@@ -60,6 +60,7 @@ pub fn init(
     td: &TrustDir,
     gun: &Gun,
     dialect: Dialect,
+    tuf: Option<TufOptions>,
     root_ref: &str,
     root: &dyn Signer,
     passphrases: &BTreeMap<RoleName, SecretString>,
@@ -74,7 +75,7 @@ pub fn init(
         sources.insert(role, KeySource::New(pass.clone()));
     }
     init_from(
-        td, gun, dialect, root_ref, root, &sources, None, expiries, now,
+        td, gun, dialect, tuf, root_ref, root, &sources, None, expiries, now,
     )
 }
 
@@ -108,6 +109,7 @@ pub fn init_from(
     td: &TrustDir,
     gun: &Gun,
     dialect: Dialect,
+    tuf: Option<TufOptions>,
     root_ref: &str,
     root: &dyn Signer,
     sources: &BTreeMap<RoleName, KeySource>,
@@ -116,10 +118,20 @@ pub fn init_from(
     now: OffsetDateTime,
 ) -> Result<Initialized> {
     ensure_new(td, gun)?;
+    let tuf = match dialect {
+        Dialect::Tuf => Some(tuf.unwrap_or_default()),
+        Dialect::Notary if tuf.is_some() => {
+            return Err(Error::Usage(
+                "consistent snapshots and meta hashes are options of the tuf dialect".into(),
+            ))
+        }
+        Dialect::Notary => None,
+    };
     // Keys first, sealed in memory; nothing touches the disk until root is signed.
     let mut sealed = Vec::new();
     let mut keys: Vec<(RoleName, Key)> = Vec::new();
     let mut others: Vec<(RoleName, String, String)> = Vec::new();
+    let mut existing_files: Vec<(RoleName, String, String)> = Vec::new();
     let mut server_roles = Vec::new();
     for role in DISK_ROLES {
         let source = sources
@@ -133,14 +145,22 @@ pub fn init_from(
                     gun: gun.as_str().to_string(),
                 };
                 let pem = encrypt_pem(&k.secret_key(), pass, Some(&meta))?;
-                let id = canonical_key_id(k.public_key());
-                keys.push((role, dialect.public_key(k.public_key())));
-                sealed.push((role, id, pem));
+                let key = dialect.public_key(k.public_key());
+                // Metadata names the key by the dialect's ID; its file by notary's canonical ID.
+                sealed.push((
+                    role,
+                    dialect.key_id(&key),
+                    canonical_key_id(k.public_key()),
+                    pem,
+                ));
+                keys.push((role, key));
             }
             KeySource::Existing { key_id, public } => {
-                keys.push((role, dialect.public_key(public)));
+                let key = dialect.public_key(public);
                 let path = td.key_path(key_id);
-                others.push((role, key_id.clone(), path.display().to_string()));
+                existing_files.push((role, dialect.key_id(&key), key_id.clone()));
+                others.push((role, dialect.key_id(&key), path.display().to_string()));
+                keys.push((role, key));
             }
             KeySource::Server(key) => {
                 let id = dialect.key_id(key);
@@ -161,7 +181,8 @@ pub fn init_from(
     };
     let root_tuf_id = dialect.key_id(&root_key);
     keys.insert(0, (RoleName::Root, root_key));
-    let root_meta = build::root(dialect, 1, root_expires, &keys);
+    let mut root_meta = build::root(dialect, 1, root_expires, &keys);
+    root_meta.consistent_snapshot = tuf.is_some_and(|t| t.consistent_snapshot);
     let signed = SignedMeta::sign(
         dialect,
         RoleName::Root,
@@ -175,9 +196,18 @@ pub fn init_from(
         location: root_ref.to_string(),
     }];
     let mut key_ids = BTreeMap::from([(RoleName::Root, root_tuf_id)]);
-    for (role, id, pem) in &sealed {
-        let path = write_key(&td.root, id, pem, Overwrite::Refuse)?;
+    let mut key_files = BTreeMap::new();
+    for (role, id, file_id) in existing_files {
+        if id != file_id {
+            key_files.insert(role, file_id);
+        }
+    }
+    for (role, id, file_id, pem) in &sealed {
+        let path = write_key(&td.root, file_id, pem, Overwrite::Refuse)?;
         key_ids.insert(*role, id.clone());
+        if id != file_id {
+            key_files.insert(*role, file_id.clone());
+        }
         out_keys.push(InitKey {
             role: *role,
             key_id: id.clone(),
@@ -212,6 +242,8 @@ pub fn init_from(
         versions: BTreeMap::from([(RoleName::Root, 1)]),
         server,
         server_roles,
+        tuf,
+        key_files,
     };
     td.save_config(&cfg)?;
     Ok(Initialized {

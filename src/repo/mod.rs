@@ -5,6 +5,7 @@ pub mod expiry;
 pub mod fsio;
 pub mod hashing;
 pub mod init;
+pub mod layout;
 pub mod publish;
 pub mod server;
 pub mod server_repo;

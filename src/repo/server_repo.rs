@@ -211,6 +211,7 @@ pub fn publish_to_server(
             exp(RoleName::Snapshot),
             &root,
             &tm,
+            cfg.tuf_options().meta_hashes,
         );
         Some(SignedMeta::sign(
             dialect,

@@ -18,7 +18,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::fsio::{self, Overwrite};
-use crate::tuf::dialect::Dialect;
+use crate::tuf::dialect::{Dialect, MetaHashes};
 use crate::tuf::model::RoleName;
 use crate::{Error, Result};
 
@@ -227,6 +227,13 @@ pub struct RepoConfig {
     /// `--server-managed-snapshot`). Empty for repositories published to a directory.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub server_roles: Vec<RoleName>,
+    /// Options of the TUF 1.0 dialect chosen at `init` (absent in the Notary dialect).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuf: Option<TufOptions>,
+    /// Key file IDs (`private/<id>.key`, notary's canonical IDs) where they differ from the
+    /// metadata key IDs in `key_ids` (the TUF 1.0 dialect names keys differently).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub key_files: BTreeMap<RoleName, String>,
 }
 
 /// Where a repository's notary-server is.
@@ -238,11 +245,34 @@ pub struct ServerConfig {
     pub tlscacert: Option<PathBuf>,
 }
 
+/// How a TUF 1.0 repository is laid out and what snapshot and timestamp list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TufOptions {
+    /// Root's `consistent_snapshot`: `N.snapshot.json`, `N.targets.json`, and targets
+    /// under `<hex sha256>.<name>`.
+    pub consistent_snapshot: bool,
+    /// Whether snapshot and timestamp list lengths and hashes besides versions.
+    pub meta_hashes: MetaHashes,
+}
+
 impl RepoConfig {
     pub fn key_id(&self, role: RoleName) -> Result<&str> {
         self.key_ids.get(&role).map(String::as_str).ok_or_else(|| {
             Error::Metadata(format!("the config of {} has no {role} key ID", self.gun))
         })
+    }
+
+    /// The ID naming `role`'s key file (`private/<id>.key`).
+    pub fn key_file_id(&self, role: RoleName) -> Result<&str> {
+        match self.key_files.get(&role) {
+            Some(id) => Ok(id),
+            None => self.key_id(role),
+        }
+    }
+
+    /// The TUF 1.0 options (defaults for the Notary dialect, which has none).
+    pub fn tuf_options(&self) -> TufOptions {
+        self.tuf.unwrap_or_default()
     }
 
     pub fn version(&self, role: RoleName) -> u64 {

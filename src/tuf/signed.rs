@@ -2,14 +2,12 @@
 //! file and their hashes and length. What is signed, hashed into the parent's `meta` and
 //! written is always the same buffer (tough's `SignedRole` habit).
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 use sha2::{Digest, Sha256, Sha512};
 
 use super::cjson;
 use super::dialect::Dialect;
-use super::model::{Envelope, FileMeta, RoleName};
+use super::model::{Envelope, RoleName};
 use crate::keys::Signer;
 use crate::{Error, Result};
 
@@ -44,11 +42,7 @@ impl SignedMeta {
             signatures.push(dialect.encode_signature(keyid, &sig));
         }
         let envelope = Envelope { signed, signatures };
-        let bytes = if dialect == Dialect::Notary {
-            notary_file_bytes(&envelope).map_err(Error::Metadata)?
-        } else {
-            cjson::encode_serialize(&envelope).map_err(Error::Metadata)?
-        };
+        let bytes = dialect.file_bytes(&envelope).map_err(Error::Metadata)?;
         Ok(Self::with_bytes(role, envelope, bytes))
     }
 
@@ -81,18 +75,9 @@ impl SignedMeta {
         cjson::encode(&self.envelope.signed).map_err(|e| format!("{}: {e}", self.role))
     }
 
-    /// This file's entry in its parent's `meta` (length, sha256 and sha512).
-    pub fn file_meta(&self, dialect: Dialect) -> FileMeta {
-        let mut hashes = BTreeMap::new();
-        hashes.insert("sha256".to_string(), dialect.encode_hash(&self.sha256));
-        hashes.insert("sha512".to_string(), dialect.encode_hash(&self.sha512));
-        FileMeta {
-            length: self.length(),
-            hashes,
-            version: None,
-            custom: None,
-            extra: Default::default(),
-        }
+    /// The `version` of the signed object, if it has one.
+    pub fn version(&self) -> Option<u64> {
+        self.envelope.signed.get("version").and_then(|v| v.as_u64())
     }
 }
 
@@ -151,9 +136,12 @@ mod tests {
             .decode_signature(&again.envelope.signatures[0])
             .unwrap();
         assert!(crate::keys::verify(k.public_key(), &msg, &sig));
-        let fm = m.file_meta(Dialect::Notary);
-        assert_eq!(fm.length, m.bytes.len() as u64);
-        assert_eq!(fm.hashes.len(), 2);
+        let fm = Dialect::Notary.meta_entry(&m, Default::default());
+        assert_eq!(fm.length, Some(m.bytes.len() as u64));
+        assert_eq!(fm.hashes.unwrap().len(), 2);
+        assert_eq!(fm.version, None);
+        let fm = Dialect::Tuf.meta_entry(&m, Default::default());
+        assert_eq!((fm.version, fm.length, fm.hashes), (Some(1), None, None));
     }
 
     #[test]
