@@ -652,17 +652,7 @@ fn publish_cmd(
         ));
     }
     warn_root_expiry(ctx, td, &gun, cfg.dialect)?;
-    // Every key file must be there before any passphrase is asked.
-    let mut paths = BTreeMap::new();
-    for role in PUBLISH_ROLES {
-        paths.insert(role, publish::key_file(td, &cfg, role)?);
-    }
-    let mut keys = BTreeMap::new();
-    for (role, path) in &paths {
-        let what = format!("the {role} key of {gun}");
-        let pass = ctx.with_prompter(|p| unlock_passphrase(key_role(*role), &what, p))?;
-        keys.insert(*role, publish::load_key(&cfg, *role, path, &pass)?);
-    }
+    let keys = unlock_keys(ctx, td, &cfg, &PUBLISH_ROLES)?;
     let done = publish::publish(
         td,
         &mut cfg,
@@ -685,6 +675,27 @@ fn publish_cmd(
         )
     });
     Ok(())
+}
+
+/// The keys of `roles`, decrypted: every key file must be there before any passphrase is
+/// asked; passphrases are asked in turn, the keys decrypted together.
+fn unlock_keys(
+    ctx: &Ctx,
+    td: &TrustDir,
+    cfg: &RepoConfig,
+    roles: &[RoleName],
+) -> Result<BTreeMap<RoleName, crate::keys::memory::MemorySigner>> {
+    let mut paths = Vec::new();
+    for role in roles {
+        paths.push((*role, publish::key_file(td, cfg, *role)?));
+    }
+    let mut unlock = Vec::new();
+    for (role, path) in paths {
+        let what = format!("the {role} key of {}", cfg.gun);
+        let pass = ctx.with_prompter(|p| unlock_passphrase(key_role(role), &what, p))?;
+        unlock.push((role, path, pass));
+    }
+    publish::load_keys(cfg, &unlock)
 }
 
 /// Root metadata is signed only at init (and rotation): say so when it is about to expire.
@@ -1072,16 +1083,7 @@ fn publish_server_cmd(ctx: &Ctx, td: &TrustDir, gun: Gun, expires: &[ExpiryArg])
         ));
     }
     warn_root_expiry(ctx, td, &gun, cfg.dialect)?;
-    let mut paths = BTreeMap::new();
-    for role in &roles {
-        paths.insert(*role, publish::key_file(td, &cfg, *role)?);
-    }
-    let mut keys = BTreeMap::new();
-    for (role, path) in &paths {
-        let what = format!("the {role} key of {gun}");
-        let pass = ctx.with_prompter(|p| unlock_passphrase(key_role(*role), &what, p))?;
-        keys.insert(*role, publish::load_key(&cfg, *role, path, &pass)?);
-    }
+    let keys = unlock_keys(ctx, td, &cfg, &roles)?;
     // Remembered with the versions, once the server has accepted the upload.
     cfg.server = Some(chosen);
     let done = server_repo::publish_to_server(

@@ -67,6 +67,26 @@ pub fn load_key(
     Ok(key)
 }
 
+/// Decrypts several roles' keys at once, one thread each: key derivation is deliberately
+/// slow (PBKDF2), and the keys do not depend on each other.
+pub fn load_keys(
+    cfg: &RepoConfig,
+    keys: &[(RoleName, PathBuf, SecretString)],
+) -> Result<BTreeMap<RoleName, MemorySigner>> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = keys
+            .iter()
+            .map(|(role, path, pass)| {
+                scope.spawn(move || load_key(cfg, *role, path, pass).map(|k| (*role, k)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("key decryption does not panic"))
+            .collect()
+    })
+}
+
 #[derive(Debug, Serialize)]
 pub struct Published {
     pub gun: Gun,

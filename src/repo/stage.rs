@@ -70,7 +70,8 @@ impl Stage {
         if self.changes.is_empty() {
             return Self::clear(path);
         }
-        let mut bytes = serde_json::to_vec_pretty(self).expect("stage serializes");
+        // Compact: a stage of 100,000 targets is tens of megabytes.
+        let mut bytes = serde_json::to_vec(self).expect("stage serializes");
         bytes.push(b'\n');
         fsio::write_atomic(path, &bytes, fsio::SECRET_FILE_MODE, Overwrite::Replace)
     }
