@@ -134,6 +134,7 @@ pub fn init(
         root_key_id: canonical_key_id(root.public_key()),
         key_ids,
         versions: BTreeMap::from([(RoleName::Root, 1)]),
+        retired: Vec::new(),
     };
     td.save_config(&cfg)?;
     Ok(Initialized {

@@ -5,6 +5,8 @@ pub mod expiry;
 pub mod fsio;
 pub mod init;
 pub mod publish;
+pub mod retire;
+pub mod root;
 pub mod server;
 pub mod stage;
 pub mod trustdir;
