@@ -415,7 +415,8 @@ fn rotate(
     let now = time::OffsetDateTime::now_utc();
     let key_ref = token.to_string();
     let (done, tokens) = if mirrors.is_empty() {
-        let (public, placement) = mirror::generate_on_token(ctx, &token)?;
+        let (signer, placement) = mirror::generate_signer(ctx, &token)?;
+        let public = *signer.public_key();
         let left_behind = |e: Error| {
             Error::Mirror(format!(
                 "{e}; the new key generated on {} (object {:?}, key ID {}) was not used: \
@@ -425,13 +426,6 @@ fn rotate(
                 canonical_key_id(&public)
             ))
         };
-        let signer = TokenSigner::open(ctx, &token).map_err(left_behind)?;
-        if signer.public_key() != &public {
-            return Err(left_behind(Error::Crypto(format!(
-                "{} holds another key than the one just generated",
-                signer.describe()
-            ))));
-        }
         let change = Change::RootKey {
             signer: &signer,
             key_ref: key_ref.clone(),
