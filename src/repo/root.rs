@@ -222,3 +222,126 @@ pub fn resign(
         signed_by,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::keys::memory::MemorySigner;
+    use crate::repo::init::{self, DISK_ROLES};
+    use crate::tuf::dialect::Dialect;
+
+    fn signed_by(m: &SignedMeta) -> Vec<String> {
+        m.envelope
+            .signatures
+            .iter()
+            .map(|s| s.keyid.clone())
+            .collect()
+    }
+
+    #[test]
+    fn role_key_then_root_key() {
+        let t = tempfile::tempdir().unwrap();
+        let td = TrustDir::new(t.path());
+        let gun: Gun = "example.com/app".parse().unwrap();
+        let now = OffsetDateTime::now_utc();
+        let exp = Expiries::new(&[], &[RoleName::Root]).unwrap();
+        let root = MemorySigner::generate("root");
+        let pass: BTreeMap<RoleName, secrecy::SecretString> = DISK_ROLES
+            .iter()
+            .map(|r| (*r, secrecy::SecretString::from("a passphrase")))
+            .collect();
+        init::init(
+            &td,
+            &gun,
+            Dialect::Notary,
+            "pkcs11:token=a",
+            &root,
+            &pass,
+            &exp,
+            now,
+        )
+        .unwrap();
+        let mut cfg = td.load_config(&gun).unwrap();
+        let (v1, v1_view) = current_root(&td, &gun).unwrap();
+        let old_targets = cfg.key_id(RoleName::Targets).unwrap().to_string();
+
+        // A wrong root key is refused before anything is signed.
+        let other = MemorySigner::generate("other");
+        let k = MemorySigner::generate("targets 2");
+        let change = || Change::RoleKey {
+            role: RoleName::Targets,
+            key: *k.public_key(),
+        };
+        let e = resign(&td, &mut cfg, &other, change(), &exp, now).unwrap_err();
+        assert!(e.to_string().contains("but the root key of"), "{e}");
+
+        let r = resign(&td, &mut cfg, &root, change(), &exp, now).unwrap();
+        assert_eq!(r.root_version, 2);
+        assert_eq!(r.old_key_id, old_targets);
+        let (v2, v2_view) = current_root(&td, &gun).unwrap();
+        assert_eq!(v2_view.common.version, 2);
+        assert_eq!(
+            v2_view.role(RoleName::Targets).unwrap().keyids,
+            std::slice::from_ref(&r.new_tuf_key_id)
+        );
+        assert!(!v2_view.keys.contains_key(&old_targets));
+        assert_eq!(v2_view.keys.len(), v1_view.keys.len());
+        assert_eq!(signed_by(&v2), [cfg.key_id(RoleName::Root).unwrap()]);
+        assert_eq!(
+            td.read_published(&gun, "2.root.json").unwrap().unwrap(),
+            v2.bytes
+        );
+        assert_eq!(cfg.key_id(RoleName::Targets).unwrap(), r.new_key_id);
+        // Saved.
+        assert_eq!(td.load_config(&gun).unwrap().version(RoleName::Root), 2);
+        // `Root` cannot be changed as a role key.
+        let e = resign(
+            &td,
+            &mut cfg,
+            &root,
+            Change::RoleKey {
+                role: RoleName::Root,
+                key: *k.public_key(),
+            },
+            &exp,
+            now,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("root rotate"), "{e}");
+
+        // A new root key: signed by the old root and the new one; v1's root keys accept it.
+        let new_root = MemorySigner::generate("root 2");
+        let old_tuf = cfg.key_id(RoleName::Root).unwrap().to_string();
+        let r = resign(
+            &td,
+            &mut cfg,
+            &root,
+            Change::RootKey {
+                signer: &new_root,
+                key_ref: "pkcs11:token=b".into(),
+            },
+            &exp,
+            now,
+        )
+        .unwrap();
+        assert_eq!(r.root_version, 3);
+        let (v3, v3_view) = current_root(&td, &gun).unwrap();
+        assert_eq!(signed_by(&v3), [old_tuf.clone(), r.new_tuf_key_id.clone()]);
+        assert!(!v3_view.keys.contains_key(&old_tuf));
+        let d = Dialect::Notary;
+        let v2_set = RoleKeySet::from_root(d, &v2_view, RoleName::Root).unwrap();
+        verify::signatures(d, &v3, &v2_set).unwrap();
+        let set = RoleKeySet::from_root(d, &v3_view, RoleName::Root).unwrap();
+        let (_, pk) = set.keys.iter().next().unwrap();
+        assert_eq!(pk.cert.as_ref().unwrap().common_name, gun.as_str());
+        assert_eq!(cfg.root_key, "pkcs11:token=b");
+        assert_eq!(cfg.root_key_id, canonical_key_id(new_root.public_key()));
+        // v1 signed by the old root only does not verify under v3's keys.
+        assert!(verify::signatures(d, &v1, &set).is_err());
+        // The old root no longer signs for this repository.
+        let e = resign(&td, &mut cfg, &root, change(), &exp, now).unwrap_err();
+        assert!(e.to_string().contains("but the root key of"), "{e}");
+    }
+}
