@@ -551,3 +551,73 @@ fn lost_root_reinitialized_does_not_chain() {
     assert_eq!(v["pinned_now"], true);
     assert_eq!(root_version(&v), 1);
 }
+
+#[test]
+fn lost_root_init_force_in_the_same_trust_dir() {
+    let s = Setup::new();
+    let repo = s.repo();
+    let port = serve(repo.clone());
+    // Root is at v2 after a key rotation; both clients trust v2.
+    s.ok(&["key", "rotate", GUN, "snapshot"]);
+    s.publish();
+    assert_eq!(root_version(&s.verify("pinned", &repo)), 2);
+    s.notary_list_ok("pinned", port);
+    let old_root = s.config()["root_key_id"].as_str().unwrap().to_string();
+    let old_targets = s.key_id("targets");
+
+    // The root token is lost; a new root on rootB. Without --force, init refuses.
+    s.hsm.add_token("rootB");
+    s.ok(&["root", "create", "--token", "pkcs11:token=rootB"]);
+    let (code, err) = s.fails(&["init", GUN, "--root", "pkcs11:token=rootB"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("already initialized"), "{err}");
+    s.ok(&["init", GUN, "--root", "pkcs11:token=rootB", "--force"]);
+    let cfg = s.config();
+    assert_eq!(cfg["versions"]["root"], 3);
+    assert_ne!(cfg["root_key_id"], old_root.as_str());
+    assert_ne!(s.key_id("targets"), old_targets);
+    // The old keys are retired, not deleted.
+    assert!(s
+        .hsm
+        .trust_dir
+        .join("private/retired")
+        .join(format!("{old_targets}.key"))
+        .is_file());
+    let list = s.ok(&["key", "list"]);
+    assert!(
+        list.lines()
+            .any(|l| l.contains(&old_root) && l.contains("retired")),
+        "{list}"
+    );
+    // The published targets carry over.
+    s.publish();
+    let v = s.verify("fresh", &repo);
+    assert_eq!(root_version(&v), 3);
+    assert_eq!(v["targets"], 1);
+
+    // The root v3 does not chain to v2.
+    assert_eq!(
+        s.verify_fails("pinned", &repo),
+        format!("{PATH_FAIL}: failed to validate data with current trusted certificates")
+    );
+    let out = s.notary_list("pinned", port);
+    assert!(
+        !out.status.success(),
+        "notary accepted a root that does not chain"
+    );
+    // Re-pinning: delete the client's trusted state and pin the new root by ID.
+    std::fs::remove_dir_all(s.path().join("clients/pinned/tuf").join(GUN).join("client")).unwrap();
+    let new_root = s.config()["root_key_id"].as_str().unwrap().to_string();
+    let (code, err) = run_fails(
+        s.client("pinned")
+            .args(["verify", GUN, "--root-keyid", &old_root, "--repo"])
+            .arg(&repo),
+    );
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains(PATH_FAIL), "{err}");
+    run_ok(
+        s.client("pinned")
+            .args(["verify", GUN, "--root-keyid", &new_root, "--repo"])
+            .arg(&repo),
+    );
+}

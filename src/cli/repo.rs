@@ -51,6 +51,11 @@ Examples:
         /// How long root metadata is valid: root=DURATION ([-]N s|m|h|d|w|y; default 10y).
         #[arg(long, value_name = "ROLE=DURATION")]
         expires: Vec<ExpiryArg>,
+        /// Re-initialize an initialized repository under a new root, when its root key is lost:
+        /// all new keys (the old ones are retired), root version = the old one + 1. The new
+        /// root does not chain to the old one: clients that trust the old root must re-pin.
+        #[arg(long)]
+        force: bool,
     },
     /// Stage a target; its length, sha256 and sha512 are computed now, in one pass.
     #[command(
@@ -159,7 +164,8 @@ impl RepoCmd {
                 root,
                 dialect,
                 expires,
-            } => init_cmd(ctx, &td, gun, root, dialect, &expires),
+                force,
+            } => init_cmd(ctx, &td, gun, root, dialect, &expires, force),
             RepoCmd::Add { gun, name, file } => add(ctx, &td, gun, name, file),
             RepoCmd::Remove { gun, name } => remove(ctx, &td, gun, name),
             RepoCmd::Status { gun } => status(ctx, &td, gun),
@@ -250,14 +256,23 @@ fn init_cmd(
     root: Option<KeyRef>,
     dialect: Dialect,
     expires: &[ExpiryArg],
+    force: bool,
 ) -> Result<()> {
     let expiries = Expiries::new(expires, &[RoleName::Root])?;
-    init::ensure_new(td, &gun)?;
+    if !force {
+        init::ensure_new(td, &gun)?;
+    }
     let root_ref = match root {
         Some(r) => r,
         None => find_root(ctx)?,
     };
     let _lock = td.lock(&gun, |m| ctx.output.progress(m))?;
+    let old = if force && td.config_path(&gun).exists() {
+        Some(td.load_config(&gun)?)
+    } else {
+        init::ensure_new(td, &gun)?;
+        None
+    };
     // Cheap checks and passphrases first; the token PIN last.
     let mut passphrases = BTreeMap::new();
     for role in DISK_ROLES {
@@ -266,16 +281,41 @@ fn init_cmd(
         passphrases.insert(role, p);
     }
     let signer = ctx.open_signer(&root_ref)?;
-    let done = init::init(
-        td,
-        &gun,
-        dialect,
-        &root_ref.to_string(),
-        signer.as_ref(),
-        &passphrases,
-        &expiries,
-        OffsetDateTime::now_utc(),
-    )?;
+    let done = match &old {
+        None => init::init(
+            td,
+            &gun,
+            dialect,
+            &root_ref.to_string(),
+            signer.as_ref(),
+            &passphrases,
+            &expiries,
+            OffsetDateTime::now_utc(),
+        )?,
+        Some(old) => {
+            let done = init::reinit(
+                td,
+                old,
+                dialect,
+                &root_ref.to_string(),
+                signer.as_ref(),
+                &passphrases,
+                &expiries,
+                OffsetDateTime::now_utc(),
+            )?;
+            for (role, id) in &old.key_ids {
+                if *role != RoleName::Root {
+                    crate::repo::retire::retire_key_file(td, id)?;
+                }
+            }
+            ctx.output.progress(&format!(
+                "re-initialized {gun} under a new root (the old keys are retired): clients that \
+                 trusted the old root fail with `could not validate the path to a trusted root` \
+                 until they re-pin"
+            ));
+            done
+        }
+    };
     ctx.output.emit(&done, |d| {
         let mut s = format!(
             "initialized {} ({} dialect), root version {}\n",

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::expiry::Expiries;
 use super::fsio::{self, Overwrite};
-use super::trustdir::{Gun, RepoConfig, TrustDir};
+use super::trustdir::{Gun, RepoConfig, RetiredKey, TrustDir};
 use crate::keys::file::{encrypt_pem, write_key, KeyMeta};
 use crate::keys::memory::MemorySigner;
 use crate::keys::{canonical_key_id, Signer};
@@ -67,6 +67,62 @@ pub fn init(
     now: OffsetDateTime,
 ) -> Result<Initialized> {
     ensure_new(td, gun)?;
+    init_inner(
+        td,
+        gun,
+        dialect,
+        root_ref,
+        root,
+        passphrases,
+        expiries,
+        now,
+        None,
+    )
+}
+
+/// `init --force`: re-creates an initialized repository under a new root (the old root is
+/// lost), with all new repository keys. The new root does not chain to the old one; it takes
+/// the version after the old root's, so that clients which trust the old root walk to it and
+/// fail with `could not validate the path to a trusted root` (not with a rollback). The old
+/// keys are recorded as retired in the new config; the caller moves their files to
+/// `private/retired/` afterwards ([`super::retire::retire_key_file`]). Other versions carry on.
+#[allow(clippy::too_many_arguments)]
+pub fn reinit(
+    td: &TrustDir,
+    old: &RepoConfig,
+    dialect: Dialect,
+    root_ref: &str,
+    root: &dyn Signer,
+    passphrases: &BTreeMap<RoleName, SecretString>,
+    expiries: &Expiries,
+    now: OffsetDateTime,
+) -> Result<Initialized> {
+    init_inner(
+        td,
+        &old.gun,
+        dialect,
+        root_ref,
+        root,
+        passphrases,
+        expiries,
+        now,
+        Some(old),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn init_inner(
+    td: &TrustDir,
+    gun: &Gun,
+    dialect: Dialect,
+    root_ref: &str,
+    root: &dyn Signer,
+    passphrases: &BTreeMap<RoleName, SecretString>,
+    expiries: &Expiries,
+    now: OffsetDateTime,
+    old: Option<&RepoConfig>,
+) -> Result<Initialized> {
+    let root_version = old.map_or(1, |o| o.version(RoleName::Root) + 1);
     // Keys first, sealed in memory; nothing touches the disk until root is signed.
     let mut sealed = Vec::new();
     let mut keys: Vec<(RoleName, Key)> = Vec::new();
@@ -94,7 +150,7 @@ pub fn init(
     };
     let root_tuf_id = dialect.key_id(&root_key);
     keys.insert(0, (RoleName::Root, root_key));
-    let root_meta = build::root(dialect, 1, root_expires, &keys);
+    let root_meta = build::root(dialect, root_version, root_expires, &keys);
     let signed = SignedMeta::sign(
         dialect,
         RoleName::Root,
@@ -119,7 +175,7 @@ pub fn init(
     }
     let published = td.published_dir(gun);
     fsio::create_private_dir(&published)?;
-    for name in ["1.root.json", "root.json"] {
+    for name in [format!("{root_version}.root.json"), "root.json".to_string()] {
         fsio::write_atomic(
             &published.join(name),
             &signed.bytes,
@@ -127,14 +183,42 @@ pub fn init(
             Overwrite::Replace,
         )?;
     }
+    let mut versions = old.map(|o| o.versions.clone()).unwrap_or_default();
+    versions.insert(RoleName::Root, root_version);
+    let mut retired = old.map(|o| o.retired.clone()).unwrap_or_default();
+    if let Some(o) = old {
+        let at = dialect.format_time(now);
+        retired.push(RetiredKey {
+            role: RoleName::Root,
+            key_id: o.root_key_id.clone(),
+            location: o.root_key.clone(),
+            root_version,
+            retired_at: at.clone(),
+        });
+        for (role, id) in o.key_ids.iter().filter(|(r, _)| **r != RoleName::Root) {
+            retired.push(RetiredKey {
+                role: *role,
+                key_id: id.clone(),
+                location: td
+                    .root
+                    .join("private")
+                    .join("retired")
+                    .join(format!("{id}.key"))
+                    .display()
+                    .to_string(),
+                root_version,
+                retired_at: at.clone(),
+            });
+        }
+    }
     let cfg = RepoConfig {
         gun: gun.clone(),
         dialect,
         root_key: root_ref.to_string(),
         root_key_id: canonical_key_id(root.public_key()),
         key_ids,
-        versions: BTreeMap::from([(RoleName::Root, 1)]),
-        retired: Vec::new(),
+        versions,
+        retired,
     };
     td.save_config(&cfg)?;
     Ok(Initialized {
@@ -142,6 +226,6 @@ pub fn init(
         dialect,
         root_key_id: cfg.root_key_id,
         keys: out_keys,
-        root_version: 1,
+        root_version,
     })
 }
