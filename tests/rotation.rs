@@ -319,6 +319,12 @@ fn key_rotate_recovers_lost_keys_and_pinned_clients_follow() {
         "{text}"
     );
 
+    // Backups carry retired keys (private/retired/), and verify decrypts them.
+    let archive = s.path().join("backup.tgz");
+    s.ok(&["backup", "create", "--out", archive.to_str().unwrap()]);
+    let out = s.ok(&["backup", "verify", archive.to_str().unwrap()]);
+    assert!(out.contains(&old_snapshot[..12]), "{out}");
+
     // key remove: a key in use is refused, a retired one goes.
     let (code, err) = s.fails(&["key", "remove", &new_targets[..12]]);
     assert_eq!(code, 2, "{err}");
