@@ -621,6 +621,11 @@ fn lost_root_init_force_in_the_same_trust_dir() {
     );
     assert_eq!(code, 5, "{err}");
     assert!(err.contains(PATH_FAIL), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("hint: ") && l.contains("re-pin")),
+        "{err}"
+    );
     run_ok(
         s.client("pinned")
             .args(["verify", GUN, "--root-keyid", &new_root, "--repo"])
