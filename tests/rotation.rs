@@ -489,6 +489,18 @@ fn root_rotate_with_a_mirror() {
     ]);
     s.publish();
     assert_eq!(root_version(&s.verify("pinned", &repo)), 3);
+    // Again, to a second key on the token that holds the current root.
+    let r = json(&s.ok(&[
+        "--json",
+        "root",
+        "rotate",
+        GUN,
+        "--token",
+        "pkcs11:token=rootC;object=root-2",
+    ]));
+    assert_eq!(r["root_version"], 4);
+    s.publish();
+    assert_eq!(root_version(&s.verify("pinned", &repo)), 4);
     // The old root on rootA is not the root of GUN any more.
     let (code, err) = s.fails(&[
         "key",
