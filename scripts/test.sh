@@ -6,4 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
+# The virtual YubiKey the PIV tests use (tests/virtual-piv, its own workspace).
+scripts/virtual-piv.sh build
+cargo fmt --check --manifest-path tests/virtual-piv/Cargo.toml
 cargo test --all-targets

@@ -111,6 +111,49 @@ pub enum Error {
         kind: ServerFailure,
         reason: String,
     },
+
+    #[error("{}", piv_not_found(.serial, .available))]
+    PivNotFound {
+        serial: Option<u32>,
+        available: Vec<u32>,
+    },
+
+    #[error("several YubiKeys are plugged in (serials {}); say which one", join_serials(.serials))]
+    PivAmbiguous { serials: Vec<u32> },
+
+    #[error("the YubiKey in reader {reader:?} is in use by another program")]
+    PivBusy { reader: String },
+
+    #[error("{0}")]
+    PcscUnavailable(String),
+
+    #[error("the PIN of YubiKey {serial} is blocked")]
+    PivPinBlocked { serial: u32 },
+
+    #[error("the PUK of YubiKey {serial} is blocked")]
+    PivPukBlocked { serial: u32 },
+
+    #[error(
+        "YubiKey {serial} still has the factory default {which}; refusing to put a root key on it"
+    )]
+    PivDefaultCredentials { serial: u32, which: String },
+
+    #[error("{device} rejected the management key")]
+    PivManagementKey { device: String },
+
+    #[error("slot {slot} of {device} holds no certificate (no key trustkey can use)")]
+    PivSlotEmpty { device: String, slot: &'static str },
+
+    #[error("{device} gives no attestation for slot {slot}")]
+    PivNoAttestation { device: String, slot: &'static str },
+
+    #[error("{op} failed on {device}: {source}")]
+    Piv {
+        device: String,
+        op: &'static str,
+        #[source]
+        source: yubikey::Error,
+    },
 }
 
 /// What went wrong talking to a notary-server, for exit codes and hints.
@@ -131,6 +174,25 @@ pub enum ServerFailure {
     Protocol,
     /// Valid HTTP, but the body is not what the API promises.
     BadResponse,
+}
+
+fn join_serials(serials: &[u32]) -> String {
+    serials
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn piv_not_found(serial: &Option<u32>, available: &[u32]) -> String {
+    match (serial, available.is_empty()) {
+        (None, _) => "no YubiKey found: insert your YubiKey".into(),
+        (Some(s), true) => format!("YubiKey {s} not found: insert it (no YubiKey is plugged in)"),
+        (Some(s), false) => format!(
+            "YubiKey {s} not found (plugged in: {})",
+            join_serials(available)
+        ),
+    }
 }
 
 fn list_available(available: &[String]) -> String {
@@ -157,6 +219,10 @@ impl Error {
             | PinLocked { .. }
             | FinalPinTry { .. }
             | PinUnavailable(_)
+            | PivPinBlocked { .. }
+            | PivPukBlocked { .. }
+            | PivDefaultCredentials { .. }
+            | PivManagementKey { .. }
             | WrongPassphrase { .. }
             | Passphrase(_) => exit::AUTH,
             NoModule
@@ -164,7 +230,12 @@ impl Error {
             | TokenNotFound { .. }
             | TokenAmbiguous { .. }
             | KeyNotFound { .. }
-            | NotFound(_) => exit::NOT_FOUND,
+            | NotFound(_)
+            | PivNotFound { .. }
+            | PcscUnavailable(_)
+            | PivSlotEmpty { .. } => exit::NOT_FOUND,
+            PivAmbiguous { .. } => exit::USAGE,
+            PivBusy { .. } | PivNoAttestation { .. } | Piv { .. } => exit::FAILURE,
             Verify(_) => exit::VERIFY,
             Server {
                 kind: ServerFailure::Status(404),
@@ -221,6 +292,38 @@ impl Error {
                  TRUSTDIR/tuf/<GUN>/client/ and verify with --root-keyid ID"
                     .into()
             }
+            PivNotFound { .. } => {
+                "run `trustkey yubikey list` to see the YubiKeys plugged in".into()
+            }
+            PivAmbiguous { .. } => {
+                "pass --serial N (or serial=N in a yubikey: key reference)".into()
+            }
+            PivBusy { .. } => "another program holds the card: most often GnuPG's scdaemon \
+                               (`gpgconf --kill scdaemon`) or yubikey-agent; stop it and run \
+                               again"
+                .into(),
+            PcscUnavailable(_) => pcsc_hint().into(),
+            PivPinBlocked { serial } => format!(
+                "the PUK unblocks it: `trustkey yubikey unblock --serial {serial}` (or `ykman \
+                 piv access unblock-pin`); if the PUK is blocked too, only a PIV reset \
+                 (`ykman piv reset`, which erases the keys) makes the card usable again"
+            ),
+            PivPukBlocked { .. } => "only a PIV reset (`ykman piv reset`) helps now; it erases \
+                                     every key on the card"
+                .into(),
+            PivDefaultCredentials { serial, .. } => format!(
+                "run `trustkey yubikey setup --serial {serial}` first, or pass \
+                 --allow-default-credentials for a throwaway test key"
+            ),
+            PivManagementKey { .. } => "set TRUSTKEY_MGM_KEY to the card's management key (48 \
+                                        hex digits), or run `trustkey yubikey setup`"
+                .into(),
+            PivSlotEmpty { .. } => {
+                "run `trustkey yubikey status` to see what each slot holds".into()
+            }
+            PivNoAttestation { .. } => "only keys generated on a YubiKey can be attested; \
+                                        imported keys (mirrors) cannot"
+                .into(),
             Usage(_) | BadUri { .. } => return None,
             _ => return None,
         })
@@ -248,6 +351,18 @@ fn server_hint(kind: ServerFailure) -> Option<String> {
         ServerFailure::Timeout => "the server is slow or unreachable; try again later".into(),
         _ => return None,
     })
+}
+
+fn pcsc_hint() -> &'static str {
+    if cfg!(target_os = "windows") {
+        "start the Smart Card service (services.msc, \"Smart Card\")"
+    } else if cfg!(target_os = "macos") {
+        "macOS's CryptoTokenKit should be running; replug the YubiKey"
+    } else if cfg!(any(target_os = "openbsd", target_os = "freebsd")) {
+        "start pcscd: `rcctl start pcscd` (OpenBSD) or `service pcscd start` (FreeBSD)"
+    } else {
+        "start pcscd: `sudo systemctl start pcscd` (Debian/Ubuntu: apt install pcscd)"
+    }
 }
 
 impl From<std::convert::Infallible> for Error {

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod error;
 pub mod keys;
 pub mod output;
+pub mod piv;
 pub mod repo;
 pub mod secret;
 pub mod token;

@@ -5,6 +5,7 @@ pub mod key;
 pub mod repo;
 pub mod root;
 pub mod token;
+pub mod yubikey;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -67,6 +68,9 @@ pub struct Global {
     /// Print results as JSON.
     #[arg(long, global = true)]
     pub json: bool,
+    /// No progress bars or notices on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
     /// More detail on stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -96,6 +100,9 @@ pub enum Command {
     Backup(backup::BackupCmd),
     #[command(flatten)]
     Repo(repo::RepoCmd),
+    /// YubiKey PIV: list, status, setup (PIN, PUK, management key), unblock, attest.
+    #[command(subcommand)]
+    Yubikey(yubikey::YubikeyCmd),
 }
 
 /// What every command handler gets: global settings, the open token modules, the prompter.
@@ -124,6 +131,7 @@ impl Ctx {
             module: g.module.clone(),
             output: Output {
                 format: if g.json { Format::Json } else { Format::Human },
+                quiet: g.quiet,
             },
             verbose: g.verbose,
             allow_final_pin_try: g.allow_final_pin_try,
@@ -173,6 +181,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Key(c) => c.run(&ctx),
         Command::Backup(c) => c.run(&ctx),
         Command::Repo(c) => c.run(&ctx),
+        Command::Yubikey(c) => c.run(&ctx),
     };
     let fin = ctx.finish();
     result.and(fin)

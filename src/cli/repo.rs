@@ -20,7 +20,7 @@ use crate::secret::{new_passphrase, unlock_passphrase, KeyRole};
 use crate::token::{report_slots, resolve_module};
 use crate::tuf::dialect::Dialect;
 use crate::tuf::model::{FileMeta, RoleName, Targets};
-use crate::tuf::signed::{hash_reader, SignedMeta};
+use crate::tuf::signed::SignedMeta;
 use crate::{Error, Result};
 
 #[derive(Debug, Subcommand)]
@@ -57,18 +57,29 @@ Examples:
         #[arg(long)]
         force: bool,
     },
-    /// Stage a target; its length, sha256 and sha512 are computed now, in one pass.
-    #[command(
-        after_help = "Examples:\n  trustkey add example.com/app v1.0 ./app-1.0.tar.gz\n  \
-                            trustkey add example.com/app latest ./app-1.0.tar.gz"
-    )]
+    /// Stage targets; their length, sha256 and sha512 are computed now, one read per file
+    /// (files in parallel across the cores; a progress bar on a terminal).
+    #[command(after_help = "\
+Examples:
+  trustkey add example.com/app v1.0 ./app-1.0.tar.gz
+  # every file under ./dist, named by its path below it (dist/a/b.bin -> a/b.bin)
+  trustkey add example.com/app --dir ./dist
+  trustkey add example.com/app --dir ./dist --prefix releases/1.0/")]
     Add {
         /// The repository (GUN), e.g. example.com/app.
         gun: Gun,
         /// The target's name in the repository.
-        name: String,
+        #[arg(required_unless_present = "dir")]
+        name: Option<String>,
         /// The file to hash.
-        file: PathBuf,
+        #[arg(required_unless_present = "dir")]
+        file: Option<PathBuf>,
+        /// Add every regular file under DIR instead (symbolic links are not followed).
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["name", "file"])]
+        dir: Option<PathBuf>,
+        /// With --dir: put this before each file's relative path to make its target name.
+        #[arg(long, value_name = "PREFIX", requires = "dir", default_value = "")]
+        prefix: String,
     },
     /// Stage the removal of a target.
     #[command(after_help = "Examples:\n  trustkey remove example.com/app v0.9")]
@@ -166,7 +177,20 @@ impl RepoCmd {
                 expires,
                 force,
             } => init_cmd(ctx, &td, gun, root, dialect, &expires, force),
-            RepoCmd::Add { gun, name, file } => add(ctx, &td, gun, name, file),
+            RepoCmd::Add {
+                gun,
+                name,
+                file,
+                dir,
+                prefix,
+            } => {
+                let files = match (dir, name, file) {
+                    (Some(dir), _, _) => files_under(&dir, &prefix)?,
+                    (None, Some(name), Some(file)) => vec![(name, file)],
+                    _ => return Err(Error::Usage("add needs NAME FILE, or --dir DIR".into())),
+                };
+                add(ctx, &td, gun, files)
+            }
             RepoCmd::Remove { gun, name } => remove(ctx, &td, gun, name),
             RepoCmd::Status { gun } => status(ctx, &td, gun),
             RepoCmd::Publish { gun, repo, expires } => publish_cmd(ctx, &td, gun, repo, &expires),
@@ -335,32 +359,103 @@ struct Staged<'a> {
     change: &'a Change,
 }
 
-fn add(ctx: &Ctx, td: &TrustDir, gun: Gun, name: String, file: PathBuf) -> Result<()> {
-    check_target_name(&name)?;
+fn add(ctx: &Ctx, td: &TrustDir, gun: Gun, files: Vec<(String, PathBuf)>) -> Result<()> {
+    for (name, _) in &files {
+        check_target_name(name)?;
+    }
     td.load_config(&gun)?;
-    let f = std::fs::File::open(&file)
-        .map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
-    let (length, s256, s512) = hash_reader(std::io::BufReader::new(f))
-        .map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
-    let change = Change::Add {
-        name,
-        length,
-        sha256: hex::encode(s256),
-        sha512: hex::encode(s512),
-    };
+    let paths: Vec<PathBuf> = files.iter().map(|(_, p)| p.clone()).collect();
+    let total: u64 = paths
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = ctx.output.bytes_bar(total, "hashing");
+    let digests = crate::repo::hashing::hash_files(&paths, &|n| bar.inc(n));
+    bar.finish_and_clear();
+    let mut changes = Vec::with_capacity(files.len());
+    for ((name, path), d) in files.into_iter().zip(digests) {
+        let d = d.map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        changes.push(Change::Add {
+            name,
+            length: d.length,
+            sha256: hex::encode(d.sha256),
+            sha512: hex::encode(d.sha512),
+        });
+    }
+    // Hash first, then take the lock only to update the stage: a long add does not block a
+    // publish on the same repository.
     let _lock = td.lock(&gun, |m| ctx.output.progress(m))?;
     let path = td.staged_path(&gun);
     let mut stage = Stage::load(&path)?;
-    stage.push(change.clone());
+    stage.push_many(changes.clone());
     stage.save(&path)?;
-    ctx.output.emit(
-        &Staged {
-            gun: &gun,
-            change: &change,
-        },
-        |s| describe_change(s.change),
-    );
+    if changes.len() == 1 {
+        ctx.output.emit(
+            &Staged {
+                gun: &gun,
+                change: &changes[0],
+            },
+            |s| describe_change(s.change),
+        );
+    } else {
+        #[derive(Serialize)]
+        struct StagedMany<'a> {
+            gun: &'a Gun,
+            changes: &'a [Change],
+        }
+        ctx.output.emit(
+            &StagedMany {
+                gun: &gun,
+                changes: &changes,
+            },
+            |s| {
+                let bytes: u64 = s
+                    .changes
+                    .iter()
+                    .map(|c| match c {
+                        Change::Add { length, .. } => *length,
+                        Change::Remove { .. } => 0,
+                    })
+                    .sum();
+                format!("staged: add {} targets ({bytes} bytes)", s.changes.len())
+            },
+        );
+    }
     Ok(())
+}
+
+/// Every regular file under `dir`, named `prefix` + its path relative to `dir` (with `/`),
+/// sorted by name. Symbolic links are skipped, not followed.
+fn files_under(dir: &std::path::Path, prefix: &str) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let entries =
+            std::fs::read_dir(&d).map_err(|e| Error::io(format!("reading {}", d.display()), e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(format!("reading {}", d.display()), e))?;
+            let path = entry.path();
+            let kind = entry
+                .file_type()
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() {
+                let rel = path.strip_prefix(dir).expect("below dir");
+                let rel: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                out.push((format!("{prefix}{}", rel.join("/")), path));
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::Usage(format!("no files under {}", dir.display())));
+    }
+    out.sort();
+    Ok(out)
 }
 
 fn published_targets(td: &TrustDir, gun: &Gun) -> Result<BTreeMap<String, FileMeta>> {

@@ -368,10 +368,9 @@ pub fn check_target_file(
     let meta = targets
         .get(name)
         .ok_or_else(|| fail(format!("target {name:?} is not in targets")))?;
-    let f = std::fs::File::open(file)
+    let d = crate::repo::hashing::hash_file(file, &|_| {})
         .map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
-    let (len, s256, s512) = crate::tuf::signed::hash_reader(std::io::BufReader::new(f))
-        .map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
+    let (len, s256, s512) = (d.length, d.sha256, d.sha512);
     verify::file_meta(
         dialect,
         &format!("target {name:?} ({})", file.display()),

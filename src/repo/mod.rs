@@ -3,6 +3,7 @@
 pub mod client;
 pub mod expiry;
 pub mod fsio;
+pub mod hashing;
 pub mod init;
 pub mod publish;
 pub mod retire;

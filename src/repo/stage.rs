@@ -85,6 +85,23 @@ impl Stage {
         self.changes.push(change);
     }
 
+    /// Stages many changes at once, in one pass (a later change to a name wins), so staging
+    /// 100,000 targets is linear.
+    pub fn push_many(&mut self, changes: Vec<Change>) {
+        let mut last = std::collections::HashMap::new();
+        for (i, c) in changes.iter().enumerate() {
+            last.insert(c.name().to_string(), i);
+        }
+        self.changes.retain(|c| !last.contains_key(c.name()));
+        self.changes.extend(
+            changes
+                .into_iter()
+                .enumerate()
+                .filter(|(i, c)| last[c.name()] == *i)
+                .map(|(_, c)| c),
+        );
+    }
+
     /// Whether `name` is staged to be added.
     pub fn adds(&self, name: &str) -> bool {
         self.changes
@@ -157,6 +174,25 @@ mod tests {
         s.apply(Dialect::Notary, &mut t).unwrap();
         assert_eq!(t.len(), 1);
         assert_eq!(t["b"].length, 3);
+    }
+
+    #[test]
+    fn push_many_is_push_in_order() {
+        let batch = vec![
+            add("a", 1),
+            add("b", 2),
+            add("a", 3),
+            Change::Remove { name: "c".into() },
+        ];
+        let mut one = Stage::default();
+        one.push(add("c", 9));
+        one.push(add("b", 0));
+        let mut many = one.clone();
+        for c in batch.clone() {
+            one.push(c);
+        }
+        many.push_many(batch);
+        assert_eq!(one, many);
     }
 
     #[test]

@@ -92,26 +92,6 @@ impl SignedMeta {
     }
 }
 
-/// Length and hashes of a stream, in one pass: (length, sha256, sha512).
-pub fn hash_reader(mut r: impl std::io::Read) -> std::io::Result<(u64, [u8; 32], [u8; 64])> {
-    let mut s256 = Sha256::new();
-    let mut s512 = Sha512::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut len = 0u64;
-    loop {
-        let n = match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        s256.update(&buf[..n]);
-        s512.update(&buf[..n]);
-        len += n as u64;
-    }
-    Ok((len, s256.finalize().into(), s512.finalize().into()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,15 +120,5 @@ mod tests {
         let fm = m.file_meta(Dialect::Notary);
         assert_eq!(fm.length, m.bytes.len() as u64);
         assert_eq!(fm.hashes.len(), 2);
-    }
-
-    #[test]
-    fn hashes_stream() {
-        let (n, a, _) = hash_reader(&b"abc"[..]).unwrap();
-        assert_eq!(n, 3);
-        assert_eq!(
-            hex::encode(a),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
     }
 }
