@@ -202,7 +202,9 @@ pub fn resign(
     }
     match change {
         Change::RoleKey { role, .. } => {
-            cfg.key_ids.insert(role, new_id_canonical.clone());
+            // Root metadata's ID (in the Notary dialect the same as the key file's canonical
+            // ID). Where a dialect names keys differently, the file ID is `new_key_id`.
+            cfg.key_ids.insert(role, new_tuf_id.clone());
         }
         Change::RootKey { key_ref, .. } => {
             cfg.key_ids.insert(RoleName::Root, new_tuf_id.clone());
