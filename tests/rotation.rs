@@ -231,6 +231,32 @@ fn key_rotate_recovers_lost_keys_and_pinned_clients_follow() {
     assert_eq!(root_version(&s.verify("pinned", &repo)), 1);
     assert!(s.notary_list_ok("pinned", port).contains("a "));
 
+    // Refused before anything is written: root is not a repository key, an unknown GUN, a
+    // wrong PIN.
+    let (code, err) = s.fails(&["key", "rotate", GUN, "root"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("trustkey root rotate"), "{err}");
+    let (code, err) = s.fails(&["key", "rotate", "example.com/other", "targets"]);
+    assert_eq!(code, 4, "{err}");
+    let listing = |dir: &Path| {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let private = s.hsm.trust_dir.join("private");
+    let (before, config_before) = (listing(&private), s.config());
+    let (code, err) = run_fails(
+        s.tk()
+            .env("TRUSTKEY_PIN", "999999")
+            .args(["key", "rotate", GUN, "targets"]),
+    );
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(listing(&private), before);
+    assert_eq!(s.config(), config_before);
+
     // The targets key is lost: publishing is impossible.
     let old_targets = s.key_id("targets");
     std::fs::remove_file(s.key_file("targets")).unwrap();
