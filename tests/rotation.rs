@@ -395,6 +395,19 @@ fn root_rotate_to_another_token() {
     let old_root = s.config()["root_key_id"].as_str().unwrap().to_string();
     let old_tuf = s.key_id("root");
 
+    // A wrong PIN fails on the old root, before a new key exists (else the rotation below
+    // would find the object label taken on rootB).
+    let config_before = s.config();
+    let (code, err) = run_fails(s.tk().env("TRUSTKEY_PIN", "999999").args([
+        "root",
+        "rotate",
+        GUN,
+        "--token",
+        "pkcs11:token=rootB",
+    ]));
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(s.config(), config_before);
+
     let r = json(&s.ok(&[
         "--json",
         "root",
