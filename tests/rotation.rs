@@ -316,6 +316,20 @@ fn key_rotate_recovers_lost_keys_and_pinned_clients_follow() {
     assert_eq!(root_version(&s.verify("fresh", &repo)), 3);
     s.notary_list_ok("pinned", port);
 
+    // The real notary reads the trust dir with its retired/ subdirectory.
+    let out = run_ok(
+        common::notary()
+            .env("HOME", s.path())
+            .arg("-d")
+            .arg(&s.hsm.trust_dir)
+            .args(["key", "list"]),
+    );
+    // notary walks private/ recursively: it lists the retired key too, without a status.
+    assert!(
+        out.contains(&s.key_id("snapshot")) && out.contains(&old_snapshot),
+        "{out}"
+    );
+
     // key list: root keys from the config, active keys, retired keys.
     let list = json(&s.ok(&["--json", "key", "list"]));
     let rows = list.as_array().unwrap();
