@@ -453,7 +453,13 @@ fn rotate(
     // Cheap checks first: the signed root is there, the role exists.
     let (_, current) = reroot::current_root(&td, &gun)?;
     let old_version = current.common.version;
-    let old_id = cfg.key_id(role)?.to_string();
+    if cfg.server_signs(role) {
+        return Err(Error::Usage(format!(
+            "notary-server holds the {role} key of {gun}: rotate it on the server \
+             (`notary key rotate {gun} {role} -r`)"
+        )));
+    }
+    let old_id = cfg.key_file_id(role)?.to_string();
 
     let what = format!("the new {role} key of {gun}");
     let pass = ctx.with_prompter(|p| new_passphrase(key_role(role), &what, p))?;

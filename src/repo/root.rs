@@ -125,6 +125,12 @@ pub fn resign(
                     "the root key changes with `root rotate`".into(),
                 ));
             }
+            if cfg.server_signs(*role) {
+                return Err(Error::Usage(format!(
+                    "notary-server holds the {role} key of {gun}: rotate it on the server \
+                     (`notary key rotate {gun} {role} -r`)"
+                )));
+            }
             (d.public_key(key), canonical_key_id(key))
         }
         Change::RootKey { signer, .. } => {
@@ -159,7 +165,7 @@ pub fn resign(
     entry.threshold = 1;
     let old_key_id = match &change {
         Change::RootKey { .. } => cfg.root_key_id.clone(),
-        Change::RoleKey { .. } => cfg.key_id(role)?.to_string(),
+        Change::RoleKey { .. } => cfg.key_file_id(role)?.to_string(),
     };
     // Keys no role lists any more leave `keys`.
     let still_used: BTreeSet<&String> = next.roles.values().flat_map(|r| &r.keyids).collect();
@@ -205,6 +211,11 @@ pub fn resign(
             // Root metadata's ID (in the Notary dialect the same as the key file's canonical
             // ID). Where a dialect names keys differently, the file ID is `new_key_id`.
             cfg.key_ids.insert(role, new_tuf_id.clone());
+            if new_tuf_id == new_id_canonical {
+                cfg.key_files.remove(&role);
+            } else {
+                cfg.key_files.insert(role, new_id_canonical.clone());
+            }
         }
         Change::RootKey { key_ref, .. } => {
             cfg.key_ids.insert(RoleName::Root, new_tuf_id.clone());
@@ -258,6 +269,7 @@ mod tests {
             &td,
             &gun,
             Dialect::Notary,
+            None,
             "pkcs11:token=a",
             &root,
             &pass,

@@ -21,6 +21,10 @@ pub enum Change {
         length: u64,
         sha256: String,
         sha512: String,
+        /// The file hashed (absolute). Publishing the TUF 1.0 dialect copies it into the
+        /// repository's targets after checking it still has these hashes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<std::path::PathBuf>,
     },
     Remove {
         name: String,
@@ -118,6 +122,7 @@ impl Stage {
                     length,
                     sha256,
                     sha512,
+                    ..
                 } => {
                     let mut hashes = BTreeMap::new();
                     for (alg, h) in [("sha256", sha256), ("sha512", sha512)] {
@@ -156,6 +161,7 @@ mod tests {
             length: len,
             sha256: "00".repeat(32),
             sha512: "11".repeat(64),
+            path: None,
         }
     }
 
