@@ -697,3 +697,221 @@ fn lost_root_init_force_in_the_same_trust_dir() {
             .arg(&repo),
     );
 }
+
+/// The venv's python with python-tuf (scripts/pyenv.sh), made once per test process.
+fn python() -> &'static Path {
+    static PY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PY.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pyenv.sh");
+        PathBuf::from(run_ok(Command::new("bash").arg(script)).trim())
+    })
+}
+
+/// Serves `dir` over HTTP (any static server would do).
+fn serve_static(dir: PathBuf) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let body = path
+                .strip_prefix('/')
+                .filter(|p| !p.split('/').any(|c| c == ".."))
+                .and_then(|p| std::fs::read(dir.join(p)).ok());
+            let _ = match body {
+                Some(b) => write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    b.len()
+                )
+                .and_then(|()| stream.write_all(&b)),
+                None => write!(
+                    stream,
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                ),
+            };
+        }
+    });
+    port
+}
+
+/// python-tuf's Updater (tests/data/tuf_client.py) on `www/<repo>`, caching in
+/// `pyclients/<client>`, bootstrapped from `bootstrap` on its first run.
+fn py_client(
+    s: &Setup,
+    port: u16,
+    repo: &str,
+    client: &str,
+    bootstrap: &Path,
+) -> serde_json::Value {
+    let base = s.path().join("pyclients").join(client);
+    let url = |sub: &str| format!("http://127.0.0.1:{port}/{repo}/{GUN}/{sub}/");
+    let out = Command::new(python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tuf_client.py"))
+        .arg(base.join("metadata"))
+        .arg(url("metadata"))
+        .arg(url("targets"))
+        .arg(base.join("downloads"))
+        .arg(bootstrap)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    json(text.lines().last().unwrap_or_default())
+}
+
+#[test]
+fn tuf_dialect_rotations_and_python_tuf() {
+    let hsm = Hsm::new();
+    hsm.add_token("rootA");
+    hsm.add_token("rootB");
+    hsm.ok(&["root", "create", "--token", "pkcs11:token=rootA"]);
+    let s = Setup { hsm };
+    s.ok(&["init", GUN, "--dialect", "tuf"]);
+    let www = s.path().join("www");
+    let good = www.join("good");
+    let publish = || s.ok(&["publish", GUN, "--repo", good.to_str().unwrap()]);
+    let a = s.write("a.bin", b"first target");
+    s.ok(&["add", GUN, "a", a.to_str().unwrap()]);
+    publish();
+    let meta = good.join(GUN).join("metadata");
+    let bootstrap = s.path().join("1.root.json");
+    std::fs::copy(meta.join("1.root.json"), &bootstrap).unwrap();
+    let port = serve_static(www.clone());
+    let tk_verify = |client: &str, repo: &Path| {
+        json(&run_ok(
+            s.client(client)
+                .args(["--json", "verify", GUN, "--dialect", "tuf", "--repo"])
+                .arg(repo),
+        ))
+    };
+    // Clients pin root v1: python-tuf (two of them) and trustkey.
+    for c in ["a", "b"] {
+        let r = py_client(&s, port, "good", c, &bootstrap);
+        assert_eq!(r["ok"], true, "{r}");
+        assert_eq!(r["root_version"], 1);
+    }
+    assert_eq!(root_version(&tk_verify("a", &good)), 1);
+    assert_eq!(root_version(&tk_verify("b", &good)), 1);
+
+    // The targets key is lost; rotate it. In this dialect the metadata key ID differs from the
+    // key file's (canonical) ID: the config keeps both.
+    let cfg = s.config();
+    let file_id = cfg["key_files"]["targets"]
+        .as_str()
+        .or(cfg["key_ids"]["targets"].as_str())
+        .unwrap()
+        .to_string();
+    std::fs::remove_file(
+        s.hsm
+            .trust_dir
+            .join("private")
+            .join(format!("{file_id}.key")),
+    )
+    .unwrap();
+    let r = json(&s.ok(&["--json", "key", "rotate", GUN, "targets"]));
+    assert_eq!(r["old_key_id"], file_id.as_str());
+    let cfg = s.config();
+    assert_eq!(cfg["key_ids"]["targets"], r["new_tuf_key_id"]);
+    assert_eq!(cfg["key_files"]["targets"], r["new_key_id"]);
+    assert!(s
+        .hsm
+        .trust_dir
+        .join("private")
+        .join(format!("{}.key", r["new_key_id"].as_str().unwrap()))
+        .is_file());
+    publish();
+    let r = py_client(&s, port, "good", "a", &bootstrap);
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["root_version"], 2);
+    assert_eq!(root_version(&tk_verify("a", &good)), 2);
+
+    // Root to a key on rootB, signed by both.
+    s.ok(&["root", "rotate", GUN, "--token", "pkcs11:token=rootB"]);
+    publish();
+    let r = py_client(&s, port, "good", "a", &bootstrap);
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["root_version"], 3);
+    let new_root_id = s.key_id("root");
+    assert!(
+        r["keyids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == new_root_id.as_str()),
+        "{r}"
+    );
+    assert_eq!(root_version(&tk_verify("a", &good)), 3);
+
+    // Tampered: root v3 without the old root's signature. Client b (still at v1) walks v2
+    // fine, then refuses v3.
+    let bad = www.join("bad");
+    let cfg_old_root = json(&std::fs::read_to_string(meta.join("2.root.json")).unwrap())["signed"]
+        ["roles"]["root"]["keyids"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for entry in walk(&good) {
+        let rel = entry.strip_prefix(&good).unwrap();
+        let to = bad.join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, &to).unwrap();
+    }
+    let bad_meta = bad.join(GUN).join("metadata");
+    for name in ["3.root.json", "root.json"] {
+        let p = bad_meta.join(name);
+        if p.exists() {
+            edit_json(&p, |v| {
+                v["signatures"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|s| s["keyid"] != cfg_old_root.as_str());
+            });
+        }
+    }
+    let r = py_client(&s, port, "bad", "b", &bootstrap);
+    assert_eq!(r["ok"], false, "{r}");
+    assert!(r["error"].as_str().unwrap().contains("root"), "{r}");
+    let (code, err) = run_fails(
+        s.client("b")
+            .args(["verify", GUN, "--dialect", "tuf", "--repo"])
+            .arg(&bad),
+    );
+    assert_eq!(code, 5, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{PATH_FAIL}: failed to validate data with current trusted certificates"
+        )),
+        "{err}"
+    );
+    // The untampered repository is fine for both.
+    assert_eq!(
+        py_client(&s, port, "good", "b", &bootstrap)["root_version"],
+        3
+    );
+    assert_eq!(root_version(&tk_verify("b", &good)), 3);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
