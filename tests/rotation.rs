@@ -915,3 +915,135 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A running notary-server + notary-signer (scripts/notary-server.sh); stopped on drop.
+struct NotaryServer {
+    dir: tempfile::TempDir,
+    url: String,
+    ca: PathBuf,
+}
+
+impl NotaryServer {
+    fn start() -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/notary-server.sh");
+        let mut s = NotaryServer {
+            dir: tempfile::tempdir().unwrap(),
+            url: String::new(),
+            ca: PathBuf::new(),
+        };
+        run_ok(
+            Command::new("bash")
+                .arg(&script)
+                .arg("start")
+                .arg(s.dir.path())
+                .env("NOTARY_HARNESS_WATCH_PID", std::process::id().to_string()),
+        );
+        let env = std::fs::read_to_string(s.dir.path().join("env")).unwrap();
+        for line in env.lines() {
+            match line.split_once('=') {
+                Some(("NOTARY_URL", v)) => s.url = v.to_string(),
+                Some(("NOTARY_CA", v)) => s.ca = PathBuf::from(v),
+                _ => {}
+            }
+        }
+        assert!(s.url.starts_with("https://"), "{env}");
+        s
+    }
+
+    fn notary_list(&self, home: &Path, trust_dir: &Path, gun: &str) -> String {
+        run_ok(
+            common::notary()
+                .env("HOME", home)
+                .arg("-s")
+                .arg(&self.url)
+                .arg("--tlscacert")
+                .arg(&self.ca)
+                .arg("-d")
+                .arg(trust_dir)
+                .args(["list", gun]),
+        )
+    }
+}
+
+impl Drop for NotaryServer {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/notary-server.sh");
+        let _ = Command::new("bash")
+            .arg(script)
+            .arg("stop")
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+#[test]
+fn rotations_published_to_notary_server() {
+    let srv = NotaryServer::start();
+    let hsm = Hsm::new();
+    hsm.add_token("rootA");
+    hsm.add_token("rootB");
+    hsm.ok(&["root", "create", "--token", "pkcs11:token=rootA"]);
+    let s = Setup { hsm };
+    let gun = "example.com/rotating";
+    s.ok(&[
+        "init",
+        gun,
+        "-s",
+        &srv.url,
+        "--tlscacert",
+        srv.ca.to_str().unwrap(),
+    ]);
+    let a = s.write("a.bin", b"first");
+    s.ok(&["add", gun, "a", a.to_str().unwrap()]);
+    s.ok(&["publish", gun]);
+    let ntrust = s.path().join("notary-pinned");
+    assert!(srv.notary_list(s.path(), &ntrust, gun).contains("a "));
+    let tk_verify = |client: &str| {
+        json(&run_ok(
+            s.client(client)
+                .args(["--json", "verify", gun, "-s", &srv.url, "--tlscacert"])
+                .arg(&srv.ca),
+        ))
+    };
+    assert_eq!(root_version(&tk_verify("pinned")), 1);
+
+    // The server holds the timestamp key: rotating it here is refused.
+    let (code, err) = s.fails(&["key", "rotate", gun, "timestamp"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("notary-server holds the timestamp key"),
+        "{err}"
+    );
+
+    // Targets key lost, rotated; the server accepts root v2 (signed by the root it has).
+    let cfg = json(
+        &std::fs::read_to_string(s.hsm.trust_dir.join("tuf").join(gun).join("trustkey.json"))
+            .unwrap(),
+    );
+    let targets = cfg["key_ids"]["targets"].as_str().unwrap();
+    std::fs::remove_file(
+        s.hsm
+            .trust_dir
+            .join("private")
+            .join(format!("{targets}.key")),
+    )
+    .unwrap();
+    s.ok(&["key", "rotate", gun, "targets"]);
+    let b = s.write("b.bin", b"second");
+    s.ok(&["add", gun, "b", b.to_str().unwrap()]);
+    s.ok(&["publish", gun]);
+    let out = srv.notary_list(s.path(), &ntrust, gun);
+    assert!(out.contains("a ") && out.contains("b "), "{out}");
+    assert_eq!(root_version(&tk_verify("pinned")), 2);
+
+    // Root to rootB; the server accepts root v3 signed by the old and the new root.
+    s.ok(&["root", "rotate", gun, "--token", "pkcs11:token=rootB"]);
+    s.ok(&["publish", gun]);
+    srv.notary_list(s.path(), &ntrust, gun);
+    assert_eq!(root_version(&tk_verify("pinned")), 3);
+
+    // init --force is for directory repositories.
+    let (code, err) = s.fails(&["init", gun, "--force"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("notary delete"), "{err}");
+}

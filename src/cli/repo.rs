@@ -398,8 +398,19 @@ fn init_cmd(
             "--consistent-snapshot and --meta-hashes need --dialect tuf".into(),
         ));
     }
+    let server_repo = || {
+        Error::Usage(format!(
+            "{gun} is published to a notary-server: delete the repository there first \
+             (`notary delete {gun} --remote`), then remove {} and run init",
+            td.gun_dir(&gun).display()
+        ))
+    };
     if !force {
         init::ensure_new(td, &gun)?;
+    } else if let Ok(old) = td.load_config(&gun) {
+        if old.server.is_some() {
+            return Err(server_repo());
+        }
     }
     let root_ref = match root {
         Some(r) => r,
@@ -409,11 +420,7 @@ fn init_cmd(
     let old = if force && td.config_path(&gun).exists() {
         let old = td.load_config(&gun)?;
         if old.server.is_some() {
-            return Err(Error::Usage(format!(
-                "{gun} is published to a notary-server: delete the repository there first \
-                 (`notary delete {gun} --remote`), then remove {} and run init",
-                td.gun_dir(&gun).display()
-            )));
+            return Err(server_repo());
         }
         Some(old)
     } else {
