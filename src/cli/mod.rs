@@ -89,10 +89,10 @@ pub enum Command {
     /// PKCS#11 modules, tokens and the keys on them.
     #[command(subcommand)]
     Token(token::TokenCmd),
-    /// The root key: create it on tokens, find it, duplicate it from escrow.
+    /// The root key: create it on tokens, find it, duplicate it from escrow, rotate it.
     #[command(subcommand)]
     Root(root::RootCmd),
-    /// Repository keys on disk: list, export, import, change passphrase.
+    /// Repository keys on disk: list, rotate, remove, export, import, change passphrase.
     #[command(subcommand)]
     Key(key::KeyCmd),
     /// Back up, verify and restore the keys in the trust dir (tar.gz, owner-only).

@@ -79,6 +79,11 @@ Examples:
         /// list`) instead of making a new one.
         #[arg(long, value_name = "KEY_ID")]
         targets_key: Option<String>,
+        /// Re-initialize an initialized repository under a new root, when its root key is lost:
+        /// all new keys (the old ones are retired), root version = the old one + 1. The new
+        /// root does not chain to the old one: clients that trust the old root must re-pin.
+        #[arg(long)]
+        force: bool,
     },
     /// Stage targets; their length, sha256 and sha512 are computed now, one read per file
     /// (files in parallel across the cores; a progress bar on a terminal).
@@ -242,6 +247,7 @@ impl RepoCmd {
                 expires,
                 server_managed_snapshot,
                 targets_key,
+                force,
             } => {
                 let tuf = (consistent_snapshot || meta_hashes).then_some(TufOptions {
                     consistent_snapshot,
@@ -252,6 +258,14 @@ impl RepoCmd {
                     },
                 });
                 if ctx.server.is_some() || server_managed_snapshot || targets_key.is_some() {
+                    if force {
+                        return Err(Error::Usage(
+                            "init --force re-initializes a repository published to a directory; \
+                             on notary-server, delete the repository there first (`notary delete \
+                             GUN --remote`)"
+                                .into(),
+                        ));
+                    }
                     if dialect != Dialect::Notary || tuf.is_some() {
                         return Err(Error::Usage(
                             "notary-server, --server-managed-snapshot and --targets-key go with \
@@ -270,7 +284,7 @@ impl RepoCmd {
                         targets_key,
                     )
                 } else {
-                    init_cmd(ctx, &td, gun, root, dialect, tuf, &expires)
+                    init_cmd(ctx, &td, gun, root, dialect, tuf, &expires, force)
                 }
             }
             RepoCmd::Add {
@@ -367,6 +381,7 @@ fn find_root(ctx: &Ctx) -> Result<KeyRef> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn init_cmd(
     ctx: &Ctx,
     td: &TrustDir,
@@ -375,6 +390,7 @@ fn init_cmd(
     dialect: Dialect,
     tuf: Option<TufOptions>,
     expires: &[ExpiryArg],
+    force: bool,
 ) -> Result<()> {
     let expiries = Expiries::new(expires, &[RoleName::Root])?;
     if tuf.is_some() && dialect != Dialect::Tuf {
@@ -382,12 +398,35 @@ fn init_cmd(
             "--consistent-snapshot and --meta-hashes need --dialect tuf".into(),
         ));
     }
-    init::ensure_new(td, &gun)?;
+    let server_repo = || {
+        Error::Usage(format!(
+            "{gun} is published to a notary-server: delete the repository there first \
+             (`notary delete {gun} --remote`), then remove {} and run init",
+            td.gun_dir(&gun).display()
+        ))
+    };
+    if !force {
+        init::ensure_new(td, &gun)?;
+    } else if let Ok(old) = td.load_config(&gun) {
+        if old.server.is_some() {
+            return Err(server_repo());
+        }
+    }
     let root_ref = match root {
         Some(r) => r,
         None => find_root(ctx)?,
     };
     let _lock = td.lock(&gun, |m| ctx.output.progress(m))?;
+    let old = if force && td.config_path(&gun).exists() {
+        let old = td.load_config(&gun)?;
+        if old.server.is_some() {
+            return Err(server_repo());
+        }
+        Some(old)
+    } else {
+        init::ensure_new(td, &gun)?;
+        None
+    };
     // Cheap checks and passphrases first; the token PIN last.
     let mut passphrases = BTreeMap::new();
     for role in DISK_ROLES {
@@ -396,17 +435,48 @@ fn init_cmd(
         passphrases.insert(role, p);
     }
     let signer = ctx.open_signer(&root_ref)?;
-    let done = init::init(
-        td,
-        &gun,
-        dialect,
-        tuf,
-        &root_ref.to_string(),
-        signer.as_ref(),
-        &passphrases,
-        &expiries,
-        OffsetDateTime::now_utc(),
-    )?;
+    let done = match &old {
+        None => init::init(
+            td,
+            &gun,
+            dialect,
+            tuf,
+            &root_ref.to_string(),
+            signer.as_ref(),
+            &passphrases,
+            &expiries,
+            OffsetDateTime::now_utc(),
+        )?,
+        Some(old) => {
+            let sources = passphrases
+                .iter()
+                .map(|(role, p)| (*role, init::KeySource::New(p.clone())))
+                .collect();
+            let done = init::reinit_from(
+                td,
+                old,
+                dialect,
+                tuf,
+                &root_ref.to_string(),
+                signer.as_ref(),
+                &sources,
+                None,
+                &expiries,
+                OffsetDateTime::now_utc(),
+            )?;
+            for role in DISK_ROLES {
+                if let Ok(id) = old.key_file_id(role) {
+                    crate::repo::retire::retire_key_file(td, id)?;
+                }
+            }
+            ctx.output.progress(&format!(
+                "re-initialized {gun} under a new root (the old keys are retired): clients that \
+                 trusted the old root fail with `could not validate the path to a trusted root` \
+                 until they re-pin"
+            ));
+            done
+        }
+    };
     ctx.output.emit(&done, |d| {
         let mut s = format!(
             "initialized {} ({} dialect), root version {}\n",
@@ -1145,6 +1215,7 @@ mod tests {
             server_roles: vec![RoleName::Timestamp],
             tuf: None,
             key_files: BTreeMap::new(),
+            retired: Vec::new(),
         }
     }
 

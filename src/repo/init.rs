@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::expiry::Expiries;
 use super::fsio::{self, Overwrite};
-use super::trustdir::{Gun, RepoConfig, ServerConfig, TrustDir, TufOptions};
+use super::trustdir::{Gun, RepoConfig, RetiredKey, ServerConfig, TrustDir, TufOptions};
 use crate::keys::file::{encrypt_pem, write_key, KeyMeta};
 use crate::keys::memory::MemorySigner;
 use crate::keys::{canonical_key_id, Signer};
@@ -118,6 +118,60 @@ pub fn init_from(
     now: OffsetDateTime,
 ) -> Result<Initialized> {
     ensure_new(td, gun)?;
+    init_inner(
+        td, gun, dialect, tuf, root_ref, root, sources, server, expiries, now, None,
+    )
+}
+
+/// `init --force`: re-creates an initialized repository under a new root (the old root is
+/// lost), with the keys from `sources`. The new root does not chain to the old one; it takes
+/// the version after the old root's, so that clients which trust the old root walk to it and
+/// fail with `could not validate the path to a trusted root` (not with a rollback). The old
+/// keys are recorded as retired in the new config; the caller moves their files to
+/// `private/retired/` afterwards ([`super::retire::retire_key_file`]). Other versions carry on.
+#[allow(clippy::too_many_arguments)]
+pub fn reinit_from(
+    td: &TrustDir,
+    old: &RepoConfig,
+    dialect: Dialect,
+    tuf: Option<TufOptions>,
+    root_ref: &str,
+    root: &dyn Signer,
+    sources: &BTreeMap<RoleName, KeySource>,
+    server: Option<ServerConfig>,
+    expiries: &Expiries,
+    now: OffsetDateTime,
+) -> Result<Initialized> {
+    init_inner(
+        td,
+        &old.gun,
+        dialect,
+        tuf,
+        root_ref,
+        root,
+        sources,
+        server,
+        expiries,
+        now,
+        Some(old),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn init_inner(
+    td: &TrustDir,
+    gun: &Gun,
+    dialect: Dialect,
+    tuf: Option<TufOptions>,
+    root_ref: &str,
+    root: &dyn Signer,
+    sources: &BTreeMap<RoleName, KeySource>,
+    server: Option<ServerConfig>,
+    expiries: &Expiries,
+    now: OffsetDateTime,
+    old: Option<&RepoConfig>,
+) -> Result<Initialized> {
+    let root_version = old.map_or(1, |o| o.version(RoleName::Root) + 1);
     let tuf = match dialect {
         Dialect::Tuf => Some(tuf.unwrap_or_default()),
         Dialect::Notary if tuf.is_some() => {
@@ -181,7 +235,7 @@ pub fn init_from(
     };
     let root_tuf_id = dialect.key_id(&root_key);
     keys.insert(0, (RoleName::Root, root_key));
-    let mut root_meta = build::root(dialect, 1, root_expires, &keys);
+    let mut root_meta = build::root(dialect, root_version, root_expires, &keys);
     root_meta.consistent_snapshot = tuf.is_some_and(|t| t.consistent_snapshot);
     let signed = SignedMeta::sign(
         dialect,
@@ -225,7 +279,7 @@ pub fn init_from(
     out_keys.sort_by_key(|k| k.role);
     let published = td.published_dir(gun);
     fsio::create_private_dir(&published)?;
-    for name in ["1.root.json", "root.json"] {
+    for name in [format!("{root_version}.root.json"), "root.json".to_string()] {
         fsio::write_atomic(
             &published.join(name),
             &signed.bytes,
@@ -233,17 +287,52 @@ pub fn init_from(
             Overwrite::Replace,
         )?;
     }
+    let mut versions = old.map(|o| o.versions.clone()).unwrap_or_default();
+    versions.insert(RoleName::Root, root_version);
+    let mut retired = old.map(|o| o.retired.clone()).unwrap_or_default();
+    if let Some(o) = old {
+        let at = dialect.format_time(now);
+        retired.push(RetiredKey {
+            role: RoleName::Root,
+            key_id: o.root_key_id.clone(),
+            location: o.root_key.clone(),
+            root_version,
+            retired_at: at.clone(),
+        });
+        for role in DISK_ROLES {
+            if o.server_signs(role) {
+                continue;
+            }
+            let Ok(id) = o.key_file_id(role) else {
+                continue;
+            };
+            // A key kept by this init (an existing source) is not retired.
+            if key_ids.get(&role).map(String::as_str) == Some(id)
+                || key_files.get(&role).map(String::as_str) == Some(id)
+            {
+                continue;
+            }
+            retired.push(RetiredKey {
+                role,
+                key_id: id.to_string(),
+                location: super::retire::retired_path(td, id).display().to_string(),
+                root_version,
+                retired_at: at.clone(),
+            });
+        }
+    }
     let cfg = RepoConfig {
         gun: gun.clone(),
         dialect,
         root_key: root_ref.to_string(),
         root_key_id: canonical_key_id(root.public_key()),
         key_ids,
-        versions: BTreeMap::from([(RoleName::Root, 1)]),
+        versions,
         server,
         server_roles,
         tuf,
         key_files,
+        retired,
     };
     td.save_config(&cfg)?;
     Ok(Initialized {
@@ -251,6 +340,6 @@ pub fn init_from(
         dialect,
         root_key_id: cfg.root_key_id,
         keys: out_keys,
-        root_version: 1,
+        root_version,
     })
 }

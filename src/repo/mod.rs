@@ -7,6 +7,8 @@ pub mod hashing;
 pub mod init;
 pub mod layout;
 pub mod publish;
+pub mod retire;
+pub mod root;
 pub mod server;
 pub mod server_repo;
 pub mod stage;

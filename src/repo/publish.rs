@@ -37,9 +37,11 @@ pub fn key_file(td: &TrustDir, cfg: &RepoConfig, role: RoleName) -> Result<PathB
     let path = td.key_path(id);
     if !path.is_file() {
         return Err(Error::NotFound(format!(
-            "the {role} key of {} ({id}) is missing: {} does not exist",
+            "the {role} key of {} ({id}) is missing: {} does not exist (restore it from a \
+             backup, or replace it: `trustkey key rotate {} {role}`)",
             cfg.gun,
-            path.display()
+            path.display(),
+            cfg.gun
         )));
     }
     Ok(path)

@@ -234,6 +234,23 @@ pub struct RepoConfig {
     /// metadata key IDs in `key_ids` (the TUF 1.0 dialect names keys differently).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub key_files: BTreeMap<RoleName, String>,
+    /// Keys rotated out (`key rotate`, `root rotate`), kept until `key remove`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<RetiredKey>,
+}
+
+/// A key this repository no longer uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetiredKey {
+    pub role: RoleName,
+    /// The canonical key ID (the key file's name; the bare key's ID for root).
+    pub key_id: String,
+    /// Where it was when it was retired: `private/retired/<id>.key`, a token URI, or a note
+    /// that the key file was already gone.
+    pub location: String,
+    /// The root version that first left it out.
+    pub root_version: u64,
+    pub retired_at: String,
 }
 
 /// Where a repository's notary-server is.
