@@ -85,8 +85,7 @@ pub fn hash_reader_split(mut r: impl Read, progress: &dyn Fn(u64)) -> std::io::R
         let mut length = 0u64;
         // Buffers come back for reuse once the sha256 thread is done with them, so a big file
         // costs no allocation (nor zeroing) per chunk.
-        let mut pool: std::collections::VecDeque<Arc<Vec<u8>>> =
-            std::collections::VecDeque::new();
+        let mut pool: std::collections::VecDeque<Arc<Vec<u8>>> = std::collections::VecDeque::new();
         let result = (|| loop {
             let mut chunk = match pool.pop_front() {
                 Some(a) if Arc::strong_count(&a) == 1 => a,

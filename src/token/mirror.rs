@@ -91,7 +91,7 @@ fn prepare(ctx: &Ctx, uris: &[Pkcs11Uri]) -> Result<Vec<Target>> {
     for t in &targets {
         ctx.with_prompter(|p| {
             t.token
-                .login(&ctx.tokens, &t.session, &t.uri, p, ctx.allow_final_pin_try)
+                .login(&t.session, &t.uri, p, ctx.allow_final_pin_try)
         })?;
     }
     Ok(targets)
