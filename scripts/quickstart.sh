@@ -56,4 +56,8 @@ TRUSTKEY_TRUST_DIR="$demo/client" "$tk" list "$gun" --repo "$demo/repo"
 step "trustkey key list"
 "$tk" key list
 
+step "trustkey backup create + verify: the private keys and the escrow, owner-only tar.gz"
+"$tk" backup create --out "$demo/trust-backup.tar.gz" --include "$demo/root-escrow.p8"
+"$tk" backup verify "$demo/trust-backup.tar.gz"
+
 printf '\nquickstart: done; everything is in %s\n' "$demo"

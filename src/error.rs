@@ -285,6 +285,13 @@ impl Error {
                                        NOTARY_*_PASSPHRASE variable) and run again"
                 .into(),
             Server { kind, .. } => return server_hint(*kind),
+            Verify(m) if m.starts_with("could not validate the path to a trusted root") => {
+                "the repository's root does not chain to the root this client trusts: an attack, \
+                 or the publisher lost its root and re-initialized. Confirm the new root key ID \
+                 with the publisher (not from the repository), then re-pin: delete \
+                 TRUSTDIR/tuf/<GUN>/client/ and verify with --root-keyid ID"
+                    .into()
+            }
             PivNotFound { .. } => {
                 "run `trustkey yubikey list` to see the YubiKeys plugged in".into()
             }

@@ -11,6 +11,8 @@ pub enum Format {
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
     pub format: Format,
+    /// `--quiet`: no progress bars or notices.
+    pub quiet: bool,
 }
 
 impl Output {
@@ -32,8 +34,27 @@ impl Output {
 
     /// Progress and notices: stderr, and only in human mode.
     pub fn progress(&self, msg: &str) {
-        if self.format == Format::Human {
+        if self.format == Format::Human && !self.quiet {
             eprintln!("{msg}");
         }
+    }
+
+    /// A byte-count progress bar for long work, on a terminal only (hidden with `--quiet`,
+    /// `--json`, or when stderr is not a TTY).
+    pub fn bytes_bar(&self, total: u64, what: &str) -> indicatif::ProgressBar {
+        use std::io::IsTerminal;
+        if self.quiet || self.format == Format::Json || !std::io::stderr().is_terminal() {
+            return indicatif::ProgressBar::hidden();
+        }
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_message(what.to_string());
+        bar
     }
 }

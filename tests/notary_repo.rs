@@ -469,9 +469,10 @@ fn tampering_is_caught() {
     );
     let e = case("hash", &|d| {
         let t = json(&std::fs::read_to_string(d.join("targets.json")).unwrap());
+        // trustkey writes `signed` first, as notary does: put `signatures` first.
         let mut m = serde_json::Map::new();
-        m.insert("signed".into(), t["signed"].clone());
         m.insert("signatures".into(), t["signatures"].clone());
+        m.insert("signed".into(), t["signed"].clone());
         std::fs::write(d.join("targets.json"), serde_json::to_vec(&m).unwrap()).unwrap();
     });
     assert_eq!(
@@ -1027,14 +1028,14 @@ mod lib_level {
             let sm = SignedMeta::sign(
                 d,
                 RoleName::Snapshot,
-                to_value(&build::snapshot(d, v, exp, &rm, &tm)),
+                to_value(&build::snapshot(d, v, exp, &rm, &tm, Default::default())),
                 &[(sid.as_str(), &self.snapshot)],
             )
             .unwrap();
             let tsm = SignedMeta::sign(
                 d,
                 RoleName::Timestamp,
-                to_value(&build::timestamp(d, v, exp, &sm)),
+                to_value(&build::timestamp(d, v, exp, &sm, Default::default())),
                 &[(tsid.as_str(), &self.timestamp)],
             )
             .unwrap();

@@ -1,24 +1,71 @@
 //! `trustkey key ...`: repository keys on disk (and where each root key lives).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use serde::Serialize;
 
 use super::Ctx;
-use crate::keys::canonical_key_id;
 use crate::keys::file::{self, KeyMeta};
+use crate::keys::memory::MemorySigner;
+use crate::keys::uri::KeyRef;
+use crate::keys::{canonical_key_id, Signer};
+use crate::repo::expiry::{Expiries, ExpiryArg};
 use crate::repo::fsio::{write_secret, Overwrite};
+use crate::repo::retire::{self, retired_dir};
+use crate::repo::root::{self as reroot, Change};
+use crate::repo::trustdir::{Gun, RetiredKey, TrustDir};
 use crate::secret::{new_passphrase, unlock_passphrase, KeyRole};
+use crate::tuf::model::RoleName;
 use crate::{Error, Result};
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCmd {
-    /// Every key in the trust dir: role, GUN, key ID, and the file it lives in.
+    /// Every key in the trust dir: role, GUN, key ID, where it lives (key file, or the token
+    /// URI of each repository's root key), and whether it is active or retired.
     #[command(
         after_help = "Examples:\n  trustkey key list\n  trustkey -d ./trust key list --json"
     )]
     List,
+    /// Replace a repository key (targets, snapshot or timestamp) with a new one: root metadata
+    /// is re-signed on the token (version + 1, the new key ID in the role), the old key is
+    /// retired (moved to TRUSTDIR/private/retired/, kept until `key remove`). The old key is
+    /// not needed: this is how to recover when a repository key is lost. The next `publish`
+    /// signs the role with the new key and publishes the new root.
+    #[command(after_help = "\
+The new key's passphrase is prompted twice, or read from TRUSTKEY_<ROLE>_PASSPHRASE (or NOTARY_*).
+
+Examples:
+  trustkey key rotate example.com/app targets
+  trustkey publish example.com/app --repo /srv/trust
+  # the root key is on another token than the one recorded at init
+  trustkey key rotate example.com/app snapshot --root 'pkcs11:token=rootB;object=root'")]
+    Rotate {
+        /// The repository (GUN), e.g. example.com/app.
+        gun: Gun,
+        /// targets, snapshot or timestamp.
+        role: RoleName,
+        /// The root key to sign with (default: the one recorded for the GUN).
+        #[arg(long, value_name = "URI")]
+        root: Option<String>,
+        /// How long the new root metadata is valid: root=DURATION (default 10y).
+        #[arg(long, value_name = "ROLE=DURATION")]
+        expires: Vec<ExpiryArg>,
+    },
+    /// Delete a key file. Refused while the current root metadata of a repository in the trust
+    /// dir lists the key for a role (rotate it first), unless --force; retired keys go freely.
+    #[command(
+        after_help = "Examples:\n  trustkey key remove 4f2a\n  trustkey key remove 4f2a --force"
+    )]
+    Remove {
+        /// The key ID (a unique prefix is enough).
+        key_id: String,
+        /// Delete it even though metadata still needs it (that role can then not be signed
+        /// until it is rotated).
+        #[arg(long)]
+        force: bool,
+    },
     /// Write a key file (still encrypted, with its role and gun headers) to FILE or stdout.
     #[command(after_help = "Examples:\n  trustkey key export 4f2a... --out targets.key")]
     Export {
@@ -60,6 +107,13 @@ impl KeyCmd {
     pub fn run(self, ctx: &Ctx) -> Result<()> {
         match self {
             KeyCmd::List => list(ctx),
+            KeyCmd::Rotate {
+                gun,
+                role,
+                root,
+                expires,
+            } => rotate(ctx, gun, role, root, &expires),
+            KeyCmd::Remove { key_id, force } => remove(ctx, &key_id, force),
             KeyCmd::Export { key_id, out } => export(ctx, &key_id, out.as_deref()),
             KeyCmd::Passwd { key_id } => passwd(ctx, &key_id),
             KeyCmd::Import {
@@ -78,13 +132,28 @@ pub struct KeyEntry {
     pub role: String,
     pub gun: String,
     pub location: String,
+    /// `active`, or `retired` (rotated out, kept until `key remove`).
+    pub status: &'static str,
 }
 
-/// The key files in `TRUSTDIR/private`, sorted by role, GUN and ID.
+pub const ACTIVE: &str = "active";
+pub const RETIRED: &str = "retired";
+
+/// The key files in `TRUSTDIR/private` and `TRUSTDIR/private/retired`, active first, then by
+/// role, GUN and ID.
 pub fn key_files(trust_dir: &Path) -> Result<Vec<KeyEntry>> {
-    let dir = trust_dir.join("private");
+    let td = TrustDir::new(trust_dir);
+    let mut out = key_files_in(&td.private_dir(), ACTIVE)?;
+    out.extend(key_files_in(&retired_dir(&td), RETIRED)?);
+    out.sort_by(|a, b| {
+        (a.status, &a.role, &a.gun, &a.key_id).cmp(&(b.status, &b.role, &b.gun, &b.key_id))
+    });
+    Ok(out)
+}
+
+fn key_files_in(dir: &Path, status: &'static str) -> Result<Vec<KeyEntry>> {
     let mut out = Vec::new();
-    let entries = match std::fs::read_dir(&dir) {
+    let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
         Err(e) => return Err(Error::io(format!("reading {}", dir.display()), e)),
@@ -106,23 +175,55 @@ pub fn key_files(trust_dir: &Path) -> Result<Vec<KeyEntry>> {
             role: meta.as_ref().map(|m| m.role.clone()).unwrap_or_default(),
             gun: meta.map(|m| m.gun).unwrap_or_default(),
             location: path.display().to_string(),
+            status,
         });
     }
-    out.sort_by(|a, b| (&a.role, &a.gun, &a.key_id).cmp(&(&b.role, &b.gun, &b.key_id)));
+    Ok(out)
+}
+
+/// The root keys the repositories in the trust dir use (and have retired), from their configs.
+pub fn root_keys(trust_dir: &Path) -> Result<Vec<KeyEntry>> {
+    let td = TrustDir::new(trust_dir);
+    let mut out = Vec::new();
+    for cfg in retire::configs(&td)? {
+        out.push(KeyEntry {
+            key_id: cfg.root_key_id.clone(),
+            role: RoleName::Root.to_string(),
+            gun: cfg.gun.to_string(),
+            location: cfg.root_key.clone(),
+            status: ACTIVE,
+        });
+        for r in cfg.retired.iter().filter(|r| r.role == RoleName::Root) {
+            out.push(KeyEntry {
+                key_id: r.key_id.clone(),
+                role: RoleName::Root.to_string(),
+                gun: cfg.gun.to_string(),
+                location: r.location.clone(),
+                status: RETIRED,
+            });
+        }
+    }
     Ok(out)
 }
 
 fn list(ctx: &Ctx) -> Result<()> {
-    let keys = key_files(&ctx.trust_dir)?;
+    let mut keys = root_keys(&ctx.trust_dir)?;
+    keys.extend(key_files(&ctx.trust_dir)?);
+    keys.sort_by(|a, b| {
+        (a.status, &a.role, &a.gun, &a.key_id).cmp(&(b.status, &b.role, &b.gun, &b.key_id))
+    });
     ctx.output.emit(&keys, |keys| {
         if keys.is_empty() {
             return format!("no keys in {}", ctx.trust_dir.join("private").display());
         }
-        let mut s = format!("{:<10} {:<30} {:<64} LOCATION\n", "ROLE", "GUN", "KEY ID");
+        let mut s = format!(
+            "{:<10} {:<30} {:<64} {:<8} LOCATION\n",
+            "ROLE", "GUN", "KEY ID", "STATUS"
+        );
         for k in keys {
             s += &format!(
-                "{:<10} {:<30} {:<64} {}\n",
-                k.role, k.gun, k.key_id, k.location
+                "{:<10} {:<30} {:<64} {:<8} {}\n",
+                k.role, k.gun, k.key_id, k.status, k.location
             );
         }
         s
@@ -259,6 +360,7 @@ fn import(
         role,
         gun,
         location: dest.display().to_string(),
+        status: ACTIVE,
     };
     ctx.output.emit(&entry, |e| {
         format!(
@@ -304,6 +406,238 @@ fn passwd(ctx: &Ctx, prefix: &str) -> Result<()> {
     write_secret(&path, sealed.as_bytes(), Overwrite::Replace)?;
     ctx.output.emit(&key, |k| {
         format!("{} key {} now uses the new passphrase", k.role, k.key_id)
+    });
+    Ok(())
+}
+
+fn key_role(role: RoleName) -> KeyRole {
+    match role {
+        RoleName::Root => KeyRole::Root,
+        RoleName::Targets => KeyRole::Targets,
+        RoleName::Snapshot => KeyRole::Snapshot,
+        RoleName::Timestamp => KeyRole::Timestamp,
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Rotated {
+    #[serde(flatten)]
+    resigned: reroot::Resigned,
+    key_file: String,
+    /// Where the old key went (`private/retired/...`), or `None` if its file was already gone.
+    retired_to: Option<String>,
+}
+
+fn rotate(
+    ctx: &Ctx,
+    gun: Gun,
+    role: RoleName,
+    root: Option<String>,
+    expires: &[ExpiryArg],
+) -> Result<()> {
+    if role == RoleName::Root {
+        return Err(Error::Usage(format!(
+            "the root key is rotated with `trustkey root rotate {gun} --token URI`"
+        )));
+    }
+    let expiries = Expiries::new(expires, &[RoleName::Root])?;
+    let root_ref: Option<KeyRef> = root.map(|r| r.parse()).transpose()?;
+    let td = TrustDir::new(&ctx.trust_dir);
+    td.load_config(&gun)?;
+    let _lock = td.lock(&gun, |m| ctx.output.progress(m))?;
+    let mut cfg = td.load_config(&gun)?;
+    let root_ref = match root_ref {
+        Some(r) => r,
+        None => cfg.root_key.parse()?,
+    };
+    // Cheap checks first: the signed root is there, the role exists.
+    let (_, current) = reroot::current_root(&td, &gun)?;
+    let old_version = current.common.version;
+    if cfg.server_signs(role) {
+        return Err(Error::Usage(format!(
+            "notary-server holds the {role} key of {gun}: rotate it on the server \
+             (`notary key rotate {gun} {role} -r`)"
+        )));
+    }
+    let old_id = cfg.key_file_id(role)?.to_string();
+
+    let what = format!("the new {role} key of {gun}");
+    let pass = ctx.with_prompter(|p| new_passphrase(key_role(role), &what, p))?;
+    let key = MemorySigner::generate(what.clone());
+    let new_id = canonical_key_id(key.public_key());
+    let pem = file::encrypt_pem(
+        &key.secret_key(),
+        &pass,
+        Some(&KeyMeta::new(role.as_str(), gun.as_str())),
+    )?;
+    let signer = ctx.open_signer(&root_ref)?;
+    reroot::check_root_signer(&cfg, signer.as_ref())?;
+    // The new key is on disk before any metadata names it.
+    let path = file::write_key(&ctx.trust_dir, &new_id, &pem, Overwrite::Refuse)?;
+    let now = time::OffsetDateTime::now_utc();
+    let change = Change::RoleKey {
+        role,
+        key: *key.public_key(),
+    };
+    let done = match reroot::resign(&td, &mut cfg, signer.as_ref(), change, &expiries, now) {
+        Ok(d) => d,
+        Err(e) => {
+            // Keep the new key if a root naming it was written; otherwise it is useless.
+            let named = reroot::current_root(&td, &gun)
+                .map(|(_, r)| r.common.version != old_version)
+                .unwrap_or(true);
+            if !named {
+                let _ = std::fs::remove_file(&path);
+            }
+            return Err(e);
+        }
+    };
+    drop(key);
+    let moved = retire::retire_key_file(&td, &old_id)?;
+    cfg.retired.push(RetiredKey {
+        role,
+        key_id: old_id,
+        location: moved
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "(no key file: it was already gone)".into()),
+        root_version: done.root_version,
+        retired_at: cfg.dialect.format_time(now),
+    });
+    td.save_config(&cfg)?;
+    let out = Rotated {
+        resigned: done,
+        key_file: path.display().to_string(),
+        retired_to: moved.map(|p| p.display().to_string()),
+    };
+    ctx.output.emit(&out, |r| {
+        let d = &r.resigned;
+        format!(
+            "rotated the {} key of {}: {} -> {} ({})\n\
+             root metadata v{} signed by the root key on {}\n\
+             old key retired: {}\n\
+             run `trustkey publish {}` to sign {} with the new key and publish root v{}",
+            d.role,
+            d.gun,
+            d.old_key_id,
+            d.new_key_id,
+            r.key_file,
+            d.root_version,
+            root_ref,
+            r.retired_to
+                .as_deref()
+                .unwrap_or("its key file was already gone"),
+            d.gun,
+            d.role,
+            d.root_version
+        )
+    });
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+struct Removed {
+    key_id: String,
+    role: String,
+    gun: String,
+    location: String,
+    status: &'static str,
+    /// Where current metadata still listed it (only with --force).
+    in_use: Vec<retire::KeyUse>,
+}
+
+fn remove(ctx: &Ctx, prefix: &str, force: bool) -> Result<()> {
+    let td = TrustDir::new(&ctx.trust_dir);
+    let matches = |id: &str| !prefix.is_empty() && id.starts_with(prefix);
+    let mut files: Vec<KeyEntry> = key_files(&ctx.trust_dir)?
+        .into_iter()
+        .filter(|k| matches(&k.key_id))
+        .collect();
+    if files.is_empty() {
+        if let Some(r) = root_keys(&ctx.trust_dir)?
+            .into_iter()
+            .find(|k| matches(&k.key_id))
+        {
+            return Err(Error::Usage(format!(
+                "{} is the {} root key of {}, on {}; root keys live on tokens and trustkey does \
+                 not delete them (after `trustkey root rotate`, wipe or store the old token)",
+                r.key_id, r.status, r.gun, r.location
+            )));
+        }
+        return Err(Error::NotFound(format!(
+            "no key {prefix} in {}",
+            td.private_dir().display()
+        )));
+    }
+    let ids: std::collections::BTreeSet<&str> = files.iter().map(|k| k.key_id.as_str()).collect();
+    if ids.len() > 1 {
+        return Err(Error::Usage(format!(
+            "{} keys start with {prefix}; give more of the key ID",
+            ids.len()
+        )));
+    }
+    // The same key may be both active and retired (restored from a backup): active first.
+    let key = files.remove(0);
+    let uses = retire::key_uses(&td, &key.key_id)?;
+    if !uses.is_empty() && !force {
+        let first = &uses[0];
+        return Err(Error::Usage(format!(
+            "key {} is still in use: the current root metadata of {} (version {}) lists it for \
+             {}{}; rotate it first (`trustkey key rotate {} {}`) or pass --force",
+            key.key_id,
+            first.gun,
+            first.root_version,
+            first.role,
+            if uses.len() > 1 {
+                format!(" (and {} more)", uses.len() - 1)
+            } else {
+                String::new()
+            },
+            first.gun,
+            first.role
+        )));
+    }
+    std::fs::remove_file(&key.location)
+        .map_err(|e| Error::io(format!("removing {}", key.location), e))?;
+    // Forget it in the configs that recorded it as retired (unless another copy is left).
+    let still_there = key_files(&ctx.trust_dir)?
+        .iter()
+        .any(|k| k.key_id == key.key_id);
+    if !still_there {
+        let mut by_gun: BTreeMap<Gun, ()> = BTreeMap::new();
+        for cfg in retire::configs(&td)? {
+            if cfg.retired.iter().any(|r| r.key_id == key.key_id) {
+                by_gun.insert(cfg.gun.clone(), ());
+            }
+        }
+        for gun in by_gun.keys() {
+            let _lock = td.lock(gun, |m| ctx.output.progress(m))?;
+            let mut cfg = td.load_config(gun)?;
+            cfg.retired
+                .retain(|r| r.key_id != key.key_id || r.role == RoleName::Root);
+            td.save_config(&cfg)?;
+        }
+    }
+    let out = Removed {
+        key_id: key.key_id,
+        role: key.role,
+        gun: key.gun,
+        location: key.location,
+        status: key.status,
+        in_use: uses,
+    };
+    ctx.output.emit(&out, |r| {
+        let mut s = format!(
+            "removed {} {} key {} ({})",
+            r.status, r.role, r.key_id, r.location
+        );
+        for u in &r.in_use {
+            s += &format!(
+                "\nwarning: root v{} of {} still lists it for {}; rotate that key (`trustkey key rotate {} {}`)",
+                u.root_version, u.gun, u.role, u.gun, u.role
+            );
+        }
+        s
     });
     Ok(())
 }

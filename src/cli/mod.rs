@@ -71,6 +71,9 @@ pub struct Global {
     /// Print results as JSON.
     #[arg(long, global = true)]
     pub json: bool,
+    /// No progress bars or notices on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
     /// More detail on stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -89,10 +92,10 @@ pub enum Command {
     /// PKCS#11 modules, tokens and the keys on them.
     #[command(subcommand)]
     Token(token::TokenCmd),
-    /// The root key: create it on tokens, find it, duplicate it from escrow.
+    /// The root key: create it on tokens, find it, duplicate it from escrow, rotate it.
     #[command(subcommand)]
     Root(root::RootCmd),
-    /// Repository keys on disk: list, export, import, change passphrase.
+    /// Repository keys on disk: list, rotate, remove, export, import, change passphrase.
     #[command(subcommand)]
     Key(key::KeyCmd),
     /// Back up, verify and restore the keys in the trust dir (tar.gz, owner-only).
@@ -131,6 +134,7 @@ impl Ctx {
             module: g.module.clone(),
             output: Output {
                 format: if g.json { Format::Json } else { Format::Human },
+                quiet: g.quiet,
             },
             verbose: g.verbose,
             allow_final_pin_try: g.allow_final_pin_try,

@@ -2,7 +2,7 @@
 //! client that checks what was published.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use serde::Serialize;
@@ -10,17 +10,20 @@ use time::OffsetDateTime;
 
 use super::Ctx;
 use crate::keys::uri::{KeyRef, Pkcs11Uri, YubikeyRef, DEFAULT_OBJECT};
-use crate::repo::client::{check_target_file, Client, DirRemote, VerifyOptions};
+use crate::repo::client::{check_target_file, Client, DirRemote, Remote, VerifyOptions};
 use crate::repo::expiry::{Expiries, ExpiryArg};
 use crate::repo::init::{self, DISK_ROLES};
+use crate::repo::layout;
 use crate::repo::publish::{self, gun_repo_dir, PUBLISH_ROLES};
+use crate::repo::server::NotaryServer;
+use crate::repo::server_repo::{self, ServerRemote};
 use crate::repo::stage::{check_target_name, Change, Stage};
-use crate::repo::trustdir::{Gun, TrustDir};
+use crate::repo::trustdir::{Gun, RepoConfig, ServerConfig, TrustDir, TufOptions};
 use crate::secret::{new_passphrase, unlock_passphrase, KeyRole};
 use crate::token::{report_slots, resolve_module};
-use crate::tuf::dialect::Dialect;
+use crate::tuf::dialect::{Dialect, MetaHashes};
 use crate::tuf::model::{FileMeta, RoleName, Targets};
-use crate::tuf::signed::{hash_reader, SignedMeta};
+use crate::tuf::signed::SignedMeta;
 use crate::{Error, Result};
 
 #[derive(Debug, Subcommand)]
@@ -28,18 +31,29 @@ pub enum RepoCmd {
     /// Create a repository: new repository keys on disk, root metadata signed on the token.
     ///
     /// Creates the targets, snapshot and timestamp keys (P-256), each encrypted with its
-    /// passphrase in TRUSTDIR/private/<key id>.key, and root metadata (version 1) with the root
-    /// certificate (CN = GUN), both signed by the root key on its token.
+    /// passphrase in TRUSTDIR/private/<key id>.key, and root metadata (version 1) signed by the
+    /// root key on its token: in the notary dialect with the root certificate (CN = GUN), in the
+    /// tuf dialect (TUF 1.0, as python-tuf reads it) with the bare key.
     #[command(after_help = "\
 Passphrases for the new keys come from TRUSTKEY_TARGETS_PASSPHRASE, TRUSTKEY_SNAPSHOT_PASSPHRASE
 and TRUSTKEY_TIMESTAMP_PASSPHRASE (or NOTARY_*_PASSPHRASE), else a prompt (asked twice).
+
+With -s/--server URL the repository is made for a notary-server (Docker Content Trust): root names
+the timestamp key the server holds (fetched now, once), no timestamp key is made on disk, and the
+server is remembered, so `publish GUN` needs no -s later. --server-managed-snapshot also leaves
+snapshot to the server (as `notary key rotate GUN snapshot -r` does).
 
 Examples:
   trustkey init example.com/app --root 'pkcs11:token=rootA;object=root'
   trustkey init example.com/app --root yubikey:serial=12345678
   # the only key labelled `root` on the module's tokens is used
   trustkey init example.com/app
-  trustkey init example.com/app --expires root=5y")]
+  trustkey init example.com/app --expires root=5y
+  trustkey init example.com/app -s https://notary.example.com --tlscacert ca.crt
+  trustkey init example.com/app -s https://notary.example.com --server-managed-snapshot
+  # a targets key imported with `trustkey key import` (e.g. one notary made)
+  trustkey init example.com/app -s https://notary.example.com --targets-key 3f2a
+  trustkey init example.com/app --dialect tuf --consistent-snapshot --meta-hashes")]
     Init {
         /// The repository's globally unique name (e.g. docker.io/library/alpine).
         gun: Gun,
@@ -51,22 +65,55 @@ Examples:
         /// Metadata dialect.
         #[arg(long, value_enum, default_value_t = Dialect::Notary)]
         dialect: Dialect,
+        /// tuf dialect: consistent snapshots (N.snapshot.json, N.targets.json, and target files
+        /// named <hex sha256>.<name>), so clients never see a half-updated repository.
+        #[arg(long)]
+        consistent_snapshot: bool,
+        /// tuf dialect: snapshot and timestamp list lengths and sha256 hashes, not only versions.
+        #[arg(long)]
+        meta_hashes: bool,
         /// How long root metadata is valid: root=DURATION ([-]N s|m|h|d|w|y; default 10y).
         #[arg(long, value_name = "ROLE=DURATION")]
         expires: Vec<ExpiryArg>,
+        /// The server (-s) signs snapshot too: root names its snapshot key.
+        #[arg(long)]
+        server_managed_snapshot: bool,
+        /// Use this key from the trust dir as the targets key (ID or unique prefix; see `key
+        /// list`) instead of making a new one.
+        #[arg(long, value_name = "KEY_ID")]
+        targets_key: Option<String>,
+        /// Re-initialize an initialized repository under a new root, when its root key is lost:
+        /// all new keys (the old ones are retired), root version = the old one + 1. The new
+        /// root does not chain to the old one: clients that trust the old root must re-pin.
+        #[arg(long)]
+        force: bool,
     },
-    /// Stage a target; its length, sha256 and sha512 are computed now, in one pass.
-    #[command(
-        after_help = "Examples:\n  trustkey add example.com/app v1.0 ./app-1.0.tar.gz\n  \
-                            trustkey add example.com/app latest ./app-1.0.tar.gz"
-    )]
+    /// Stage targets; their length, sha256 and sha512 are computed now, one read per file
+    /// (files in parallel across the cores; a progress bar on a terminal).
+    ///
+    /// The file's path is remembered too: publishing a tuf-dialect repository copies the file
+    /// into DIR/<gun>/targets/, checking while it copies that it still has these hashes.
+    #[command(after_help = "\
+Examples:
+  trustkey add example.com/app v1.0 ./app-1.0.tar.gz
+  # every file under ./dist, named by its path below it (dist/a/b.bin -> a/b.bin)
+  trustkey add example.com/app --dir ./dist
+  trustkey add example.com/app --dir ./dist --prefix releases/1.0/")]
     Add {
         /// The repository (GUN), e.g. example.com/app.
         gun: Gun,
         /// The target's name in the repository.
-        name: String,
+        #[arg(required_unless_present = "dir")]
+        name: Option<String>,
         /// The file to hash.
-        file: PathBuf,
+        #[arg(required_unless_present = "dir")]
+        file: Option<PathBuf>,
+        /// Add every regular file under DIR instead (symbolic links are not followed).
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["name", "file"])]
+        dir: Option<PathBuf>,
+        /// With --dir: put this before each file's relative path to make its target name.
+        #[arg(long, value_name = "PREFIX", requires = "dir", default_value = "")]
+        prefix: String,
     },
     /// Stage the removal of a target.
     #[command(after_help = "Examples:\n  trustkey remove example.com/app v0.9")]
@@ -83,24 +130,43 @@ Examples:
         /// The repository (GUN), e.g. example.com/app.
         gun: Gun,
     },
-    /// Sign targets, snapshot and timestamp and write them into a static repository.
+    /// Sign targets, snapshot and timestamp and write them into a static repository, or
+    /// upload them to a notary-server.
     ///
-    /// Signs with the keys on disk and writes, all or nothing, DIR/<gun>/{root,targets,
-    /// snapshot,timestamp}.json, DIR/<gun>/<N>.root.json, and the checksum-named copies a
-    /// notary client fetches (serve DIR as https://HOST/v2/ and `notary -s https://HOST` reads
-    /// it). Versions go up by one. Staged changes are cleared only after a successful publish.
+    /// Signs with the keys on disk. Versions go up by one. Staged changes are cleared and new
+    /// versions recorded only after a successful publish; a failed one changes nothing locally.
+    ///
+    /// With --repo DIR, notary dialect: writes, all or nothing, DIR/<gun>/{root,targets,
+    /// snapshot,timestamp}.json, DIR/<gun>/<N>.root.json, and the checksum-named copies a notary
+    /// client fetches (serve DIR as https://HOST/v2/ and `notary -s https://HOST` reads it).
+    ///
+    /// With --repo DIR, tuf dialect: DIR/<gun>/metadata/ holds <N>.root.json for every root
+    /// version, root.json, timestamp.json, snapshot.json and targets.json (and <N>.snapshot.json,
+    /// <N>.targets.json with consistent snapshots); DIR/<gun>/targets/ holds the target files,
+    /// copied from the files given to `add` (checked, while copied, to be unchanged since), as
+    /// <name> or, with consistent snapshots, <dir>/<hex sha256>.<base name>; files of removed
+    /// targets are left in place. Serve DIR over HTTP and point a TUF client at
+    /// http://HOST/<gun>/metadata/ and http://HOST/<gun>/targets/, with 1.root.json as its
+    /// trusted root.
+    ///
+    /// With -s/--server URL (or the server `init -s` remembered; notary dialect): uploads root
+    /// (if the server does not have it yet), targets and snapshot in one request; the server
+    /// signs timestamp. If another client published since, the server's copy is verified
+    /// against the root and the new targets build on it.
     #[command(after_help = "\
 Passphrases: TRUSTKEY_{TARGETS,SNAPSHOT,TIMESTAMP}_PASSPHRASE (or NOTARY_*), else a prompt.
 Expiry defaults (notary's): targets 3y, snapshot 3y, timestamp 14d.
 
 Examples:
   trustkey publish example.com/app --repo /srv/trust
-  trustkey publish example.com/app --repo /srv/trust --expires timestamp=1d --expires targets=90d")]
+  trustkey publish example.com/app --repo /srv/trust --expires timestamp=1d --expires targets=90d
+  trustkey publish example.com/app -s https://notary.example.com --tlscacert ca.crt
+  trustkey publish example.com/app     # to the server remembered at init")]
     Publish {
         /// The repository (GUN), e.g. example.com/app.
         gun: Gun,
-        /// The static repository's directory.
-        /// The static repository: the GUN's files are in DIR/<gun>/.
+        /// The static repository: the GUN's files are in DIR/<gun>/. (Or -s URL: a
+        /// notary-server.)
         #[arg(long, value_name = "DIR")]
         repo: Option<PathBuf>,
         /// How long a role is valid: ROLE=DURATION ([-]N s|m|h|d|w|y), ROLE one of targets,
@@ -111,18 +177,23 @@ Examples:
     /// Verify a repository (see `verify`) and list its targets.
     #[command(
         after_help = "Examples:\n  trustkey list example.com/app --repo /srv/trust\n  \
-                            trustkey list example.com/app --repo /srv/trust --json"
+                            trustkey list example.com/app --repo /srv/trust --json\n  \
+                            trustkey list example.com/app -s https://notary.example.com --tlscacert ca.crt"
     )]
     List {
         /// The repository (GUN), e.g. example.com/app.
         gun: Gun,
-        /// The static repository: the GUN's files are in DIR/<gun>/.
+        /// The static repository: the GUN's files are in DIR/<gun>/. (Or -s URL: a
+        /// notary-server.)
         #[arg(long, value_name = "DIR")]
         repo: Option<PathBuf>,
         /// Trust only a root with this key ID (root metadata's, or the canonical one `root list`
         /// shows); checked on first use and whenever given.
         #[arg(long, value_name = "ID")]
         root_keyid: Option<String>,
+        /// The repository's dialect (default: the one it was initialized with here, else notary).
+        #[arg(long, value_enum)]
+        dialect: Option<Dialect>,
     },
     /// Verify a repository as a client; fails with one line saying what is wrong (exit code 5).
     ///
@@ -130,23 +201,36 @@ Examples:
     /// of every role, the root certificate (CN = GUN, validity), expiry, rollback against the
     /// last trusted versions, snapshot and timestamp hashes and lengths, and given target files.
     /// A new root must be signed by the trusted root's keys and its own, one version at a time.
+    ///
+    /// tuf dialect (TUF 1.0 client workflow, as python-tuf's ngclient): reads
+    /// DIR/<gun>/metadata/; first use trusts 1.root.json (self-signed, --root-keyid if given),
+    /// then walks <N+1>.root.json until there is none; timestamp, snapshot and targets follow
+    /// with signature, version (rollback), hash/length when listed, and expiry (freeze) checks.
     #[command(after_help = "\
 The trusted state is kept in TRUSTDIR/tuf/<gun>/client/, apart from the publisher's.
+Without --repo or -s, the server the repository was published to (`init -s`) is used.
+The dialect is the one the GUN was initialized with in this trust dir, else --dialect (notary).
 
 Examples:
   trustkey verify example.com/app --repo /srv/trust
+  trustkey verify example.com/app -s https://notary.example.com --tlscacert ca.crt
   trustkey verify example.com/app --repo /srv/trust --root-keyid 3f2a...c9
-  trustkey verify example.com/app --repo /srv/trust --target v1.0=./app-1.0.tar.gz")]
+  trustkey verify example.com/app --repo /srv/trust --target v1.0=./app-1.0.tar.gz
+  trustkey verify example.com/py --repo /srv/tuf --dialect tuf")]
     Verify {
         /// The repository (GUN), e.g. example.com/app.
         gun: Gun,
-        /// The static repository: the GUN's files are in DIR/<gun>/.
+        /// The static repository: the GUN's files are in DIR/<gun>/. (Or -s URL: a
+        /// notary-server.)
         #[arg(long, value_name = "DIR")]
         repo: Option<PathBuf>,
         /// Trust only a root with this key ID (root metadata's, or the canonical one `root list`
         /// shows); checked on first use and whenever given.
         #[arg(long, value_name = "ID")]
         root_keyid: Option<String>,
+        /// The repository's dialect (default: the one it was initialized with here, else notary).
+        #[arg(long, value_enum)]
+        dialect: Option<Dialect>,
         /// Check a local file against a target: NAME=FILE. Repeatable.
         #[arg(long, value_name = "NAME=FILE")]
         target: Vec<String>,
@@ -161,12 +245,66 @@ impl RepoCmd {
                 gun,
                 root,
                 dialect,
+                consistent_snapshot,
+                meta_hashes,
                 expires,
+                server_managed_snapshot,
+                targets_key,
+                force,
             } => {
                 let root = root.map(|r| r.parse::<KeyRef>()).transpose()?;
-                init_cmd(ctx, &td, gun, root, dialect, &expires)
+                let tuf = (consistent_snapshot || meta_hashes).then_some(TufOptions {
+                    consistent_snapshot,
+                    meta_hashes: if meta_hashes {
+                        MetaHashes::Include
+                    } else {
+                        MetaHashes::Omit
+                    },
+                });
+                if ctx.server.is_some() || server_managed_snapshot || targets_key.is_some() {
+                    if force {
+                        return Err(Error::Usage(
+                            "init --force re-initializes a repository published to a directory; \
+                             on notary-server, delete the repository there first (`notary delete \
+                             GUN --remote`)"
+                                .into(),
+                        ));
+                    }
+                    if dialect != Dialect::Notary || tuf.is_some() {
+                        return Err(Error::Usage(
+                            "notary-server, --server-managed-snapshot and --targets-key go with \
+                             the notary dialect"
+                                .into(),
+                        ));
+                    }
+                    init_server_cmd(
+                        ctx,
+                        &td,
+                        gun,
+                        root,
+                        dialect,
+                        &expires,
+                        server_managed_snapshot,
+                        targets_key,
+                    )
+                } else {
+                    init_cmd(ctx, &td, gun, root, dialect, tuf, &expires, force)
+                }
             }
-            RepoCmd::Add { gun, name, file } => add(ctx, &td, gun, name, file),
+            RepoCmd::Add {
+                gun,
+                name,
+                file,
+                dir,
+                prefix,
+            } => {
+                let files = match (dir, name, file) {
+                    (Some(dir), _, _) => files_under(&dir, &prefix)?,
+                    (None, Some(name), Some(file)) => vec![(name, file)],
+                    _ => return Err(Error::Usage("add needs NAME FILE, or --dir DIR".into())),
+                };
+                add(ctx, &td, gun, files)
+            }
             RepoCmd::Remove { gun, name } => remove(ctx, &td, gun, name),
             RepoCmd::Status { gun } => status(ctx, &td, gun),
             RepoCmd::Publish { gun, repo, expires } => publish_cmd(ctx, &td, gun, repo, &expires),
@@ -174,13 +312,15 @@ impl RepoCmd {
                 gun,
                 repo,
                 root_keyid,
-            } => list(ctx, &td, gun, repo, root_keyid),
+                dialect,
+            } => list(ctx, &td, gun, repo, root_keyid, dialect),
             RepoCmd::Verify {
                 gun,
                 repo,
                 root_keyid,
+                dialect,
                 target,
-            } => verify_cmd(ctx, &td, gun, repo, root_keyid, &target),
+            } => verify_cmd(ctx, &td, gun, repo, root_keyid, dialect, &target),
         }
     }
 }
@@ -192,10 +332,6 @@ fn key_role(role: RoleName) -> KeyRole {
         RoleName::Snapshot => KeyRole::Snapshot,
         RoleName::Timestamp => KeyRole::Timestamp,
     }
-}
-
-fn need_repo(repo: Option<PathBuf>) -> Result<PathBuf> {
-    repo.ok_or_else(|| Error::Usage("name the repository directory with --repo DIR".into()))
 }
 
 /// The only root key in reach: an EC key pair labelled `root` on the module's tokens (when a
@@ -280,21 +416,52 @@ fn find_root(ctx: &Ctx) -> Result<KeyRef> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn init_cmd(
     ctx: &Ctx,
     td: &TrustDir,
     gun: Gun,
     root: Option<KeyRef>,
     dialect: Dialect,
+    tuf: Option<TufOptions>,
     expires: &[ExpiryArg],
+    force: bool,
 ) -> Result<()> {
     let expiries = Expiries::new(expires, &[RoleName::Root])?;
-    init::ensure_new(td, &gun)?;
+    if tuf.is_some() && dialect != Dialect::Tuf {
+        return Err(Error::Usage(
+            "--consistent-snapshot and --meta-hashes need --dialect tuf".into(),
+        ));
+    }
+    let server_repo = || {
+        Error::Usage(format!(
+            "{gun} is published to a notary-server: delete the repository there first \
+             (`notary delete {gun} --remote`), then remove {} and run init",
+            td.gun_dir(&gun).display()
+        ))
+    };
+    if !force {
+        init::ensure_new(td, &gun)?;
+    } else if let Ok(old) = td.load_config(&gun) {
+        if old.server.is_some() {
+            return Err(server_repo());
+        }
+    }
     let root_ref = match root {
         Some(r) => r,
         None => find_root(ctx)?,
     };
     let _lock = td.lock(&gun, |m| ctx.output.progress(m))?;
+    let old = if force && td.config_path(&gun).exists() {
+        let old = td.load_config(&gun)?;
+        if old.server.is_some() {
+            return Err(server_repo());
+        }
+        Some(old)
+    } else {
+        init::ensure_new(td, &gun)?;
+        None
+    };
     // Cheap checks and passphrases first; the token PIN last.
     let mut passphrases = BTreeMap::new();
     for role in DISK_ROLES {
@@ -303,16 +470,48 @@ fn init_cmd(
         passphrases.insert(role, p);
     }
     let signer = ctx.open_signer(&root_ref)?;
-    let done = init::init(
-        td,
-        &gun,
-        dialect,
-        &root_ref.to_string(),
-        signer.as_ref(),
-        &passphrases,
-        &expiries,
-        OffsetDateTime::now_utc(),
-    )?;
+    let done = match &old {
+        None => init::init(
+            td,
+            &gun,
+            dialect,
+            tuf,
+            &root_ref.to_string(),
+            signer.as_ref(),
+            &passphrases,
+            &expiries,
+            OffsetDateTime::now_utc(),
+        )?,
+        Some(old) => {
+            let sources = passphrases
+                .iter()
+                .map(|(role, p)| (*role, init::KeySource::New(p.clone())))
+                .collect();
+            let done = init::reinit_from(
+                td,
+                old,
+                dialect,
+                tuf,
+                &root_ref.to_string(),
+                signer.as_ref(),
+                &sources,
+                None,
+                &expiries,
+                OffsetDateTime::now_utc(),
+            )?;
+            for role in DISK_ROLES {
+                if let Ok(id) = old.key_file_id(role) {
+                    crate::repo::retire::retire_key_file(td, id)?;
+                }
+            }
+            ctx.output.progress(&format!(
+                "re-initialized {gun} under a new root (the old keys are retired): clients that \
+                 trusted the old root fail with `could not validate the path to a trusted root` \
+                 until they re-pin"
+            ));
+            done
+        }
+    };
     ctx.output.emit(&done, |d| {
         let mut s = format!(
             "initialized {} ({} dialect), root version {}\n",
@@ -332,32 +531,114 @@ struct Staged<'a> {
     change: &'a Change,
 }
 
-fn add(ctx: &Ctx, td: &TrustDir, gun: Gun, name: String, file: PathBuf) -> Result<()> {
-    check_target_name(&name)?;
-    td.load_config(&gun)?;
-    let f = std::fs::File::open(&file)
-        .map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
-    let (length, s256, s512) = hash_reader(std::io::BufReader::new(f))
-        .map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
-    let change = Change::Add {
-        name,
-        length,
-        sha256: hex::encode(s256),
-        sha512: hex::encode(s512),
-    };
+fn add(ctx: &Ctx, td: &TrustDir, gun: Gun, files: Vec<(String, PathBuf)>) -> Result<()> {
+    let cfg = td.load_config(&gun)?;
+    let copies_targets = layout::targets_dir(cfg.dialect, Path::new("")).is_some();
+    let mut absolute = Vec::with_capacity(files.len());
+    for (name, file) in files {
+        check_target_name(&name)?;
+        if copies_targets {
+            layout::check_target_path(&name)?;
+        }
+        // Publishing a tuf-dialect repository copies the file from here.
+        let file = std::path::absolute(&file)
+            .map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
+        absolute.push((name, file));
+    }
+    let files = absolute;
+    let paths: Vec<PathBuf> = files.iter().map(|(_, p)| p.clone()).collect();
+    let total: u64 = paths
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = ctx.output.bytes_bar(total, "hashing");
+    let digests = crate::repo::hashing::hash_files(&paths, &|n| bar.inc(n));
+    bar.finish_and_clear();
+    let mut changes = Vec::with_capacity(files.len());
+    for ((name, path), d) in files.into_iter().zip(digests) {
+        let d = d.map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        changes.push(Change::Add {
+            name,
+            length: d.length,
+            sha256: hex::encode(d.sha256),
+            sha512: hex::encode(d.sha512),
+            path: Some(path),
+        });
+    }
+    // Hash first, then take the lock only to update the stage: a long add does not block a
+    // publish on the same repository.
     let _lock = td.lock(&gun, |m| ctx.output.progress(m))?;
     let path = td.staged_path(&gun);
     let mut stage = Stage::load(&path)?;
-    stage.push(change.clone());
+    stage.push_many(changes.clone());
     stage.save(&path)?;
-    ctx.output.emit(
-        &Staged {
-            gun: &gun,
-            change: &change,
-        },
-        |s| describe_change(s.change),
-    );
+    if changes.len() == 1 {
+        ctx.output.emit(
+            &Staged {
+                gun: &gun,
+                change: &changes[0],
+            },
+            |s| describe_change(s.change),
+        );
+    } else {
+        #[derive(Serialize)]
+        struct StagedMany<'a> {
+            gun: &'a Gun,
+            changes: &'a [Change],
+        }
+        ctx.output.emit(
+            &StagedMany {
+                gun: &gun,
+                changes: &changes,
+            },
+            |s| {
+                let bytes: u64 = s
+                    .changes
+                    .iter()
+                    .map(|c| match c {
+                        Change::Add { length, .. } => *length,
+                        Change::Remove { .. } => 0,
+                    })
+                    .sum();
+                format!("staged: add {} targets ({bytes} bytes)", s.changes.len())
+            },
+        );
+    }
     Ok(())
+}
+
+/// Every regular file under `dir`, named `prefix` + its path relative to `dir` (with `/`),
+/// sorted by name. Symbolic links are skipped, not followed.
+fn files_under(dir: &std::path::Path, prefix: &str) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let entries =
+            std::fs::read_dir(&d).map_err(|e| Error::io(format!("reading {}", d.display()), e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(format!("reading {}", d.display()), e))?;
+            let path = entry.path();
+            let kind = entry
+                .file_type()
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() {
+                let rel = path.strip_prefix(dir).expect("below dir");
+                let rel: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                out.push((format!("{prefix}{}", rel.join("/")), path));
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::Usage(format!("no files under {}", dir.display())));
+    }
+    out.sort();
+    Ok(out)
 }
 
 fn published_targets(td: &TrustDir, gun: &Gun) -> Result<BTreeMap<String, FileMeta>> {
@@ -457,12 +738,18 @@ fn publish_cmd(
     repo: Option<PathBuf>,
     expires: &[ExpiryArg],
 ) -> Result<()> {
-    let repo = need_repo(repo)?;
+    check_one_place(ctx, repo.as_ref())?;
+    let Some(repo) = repo else {
+        return publish_server_cmd(ctx, td, gun, expires);
+    };
     let expiries = Expiries::new(expires, &PUBLISH_ROLES)?;
     td.load_config(&gun)?;
     let _lock = td.lock(&gun, |m| ctx.output.progress(m))?;
     // Re-read under the lock: another publish may just have finished.
     let mut cfg = td.load_config(&gun)?;
+    if !cfg.server_roles.is_empty() {
+        return Err(server_repo::not_for_dir(&gun, &cfg));
+    }
     let stage = Stage::load(&td.staged_path(&gun))?;
     if stage.changes.is_empty() {
         ctx.output.progress(&format!(
@@ -470,17 +757,7 @@ fn publish_cmd(
         ));
     }
     warn_root_expiry(ctx, td, &gun, cfg.dialect)?;
-    // Every key file must be there before any passphrase is asked.
-    let mut paths = BTreeMap::new();
-    for role in PUBLISH_ROLES {
-        paths.insert(role, publish::key_file(td, &cfg, role)?);
-    }
-    let mut keys = BTreeMap::new();
-    for (role, path) in &paths {
-        let what = format!("the {role} key of {gun}");
-        let pass = ctx.with_prompter(|p| unlock_passphrase(key_role(*role), &what, p))?;
-        keys.insert(*role, publish::load_key(&cfg, *role, path, &pass)?);
-    }
+    let keys = unlock_keys(ctx, td, &cfg, &PUBLISH_ROLES)?;
     let done = publish::publish(
         td,
         &mut cfg,
@@ -503,6 +780,27 @@ fn publish_cmd(
         )
     });
     Ok(())
+}
+
+/// The keys of `roles`, decrypted: every key file must be there before any passphrase is
+/// asked; passphrases are asked in turn, the keys decrypted together.
+fn unlock_keys(
+    ctx: &Ctx,
+    td: &TrustDir,
+    cfg: &RepoConfig,
+    roles: &[RoleName],
+) -> Result<BTreeMap<RoleName, crate::keys::memory::MemorySigner>> {
+    let mut paths = Vec::new();
+    for role in roles {
+        paths.push((*role, publish::key_file(td, cfg, *role)?));
+    }
+    let mut unlock = Vec::new();
+    for (role, path) in paths {
+        let what = format!("the {role} key of {}", cfg.gun);
+        let pass = ctx.with_prompter(|p| unlock_passphrase(key_role(role), &what, p))?;
+        unlock.push((role, path, pass));
+    }
+    publish::load_keys(cfg, &unlock)
 }
 
 /// Root metadata is signed only at init (and rotation): say so when it is about to expire.
@@ -528,23 +826,35 @@ fn warn_root_expiry(ctx: &Ctx, td: &TrustDir, gun: &Gun, dialect: Dialect) -> Re
 }
 
 fn client_update(
+    ctx: &Ctx,
     td: &TrustDir,
     gun: &Gun,
     repo: Option<PathBuf>,
     root_keyid: Option<String>,
+    dialect: Option<Dialect>,
 ) -> Result<(crate::repo::client::Verified, Dialect)> {
-    let repo = need_repo(repo)?;
-    let remote = DirRemote {
-        dir: gun_repo_dir(&repo, gun),
+    check_one_place(ctx, repo.as_ref())?;
+    let cfg = td.load_config(gun).ok();
+    let dialect = match dialect {
+        Some(d) => d,
+        None => cfg.as_ref().map(|c| c.dialect).unwrap_or(Dialect::Notary),
     };
-    let dialect = td
-        .load_config(gun)
-        .map(|c| c.dialect)
-        .unwrap_or(Dialect::Notary);
+    let remote: Box<dyn Remote> = match repo {
+        Some(repo) => Box::new(DirRemote {
+            dir: layout::metadata_dir(dialect, &gun_repo_dir(&repo, gun)),
+        }),
+        None => match server_for(ctx, cfg.as_ref())? {
+            Some((server, _)) => Box::new(ServerRemote {
+                server,
+                gun: gun.clone(),
+            }),
+            None => return Err(need_place()),
+        },
+    };
     let client = Client::new(
         td,
         gun,
-        &remote,
+        remote.as_ref(),
         VerifyOptions {
             dialect,
             root_key_id: root_keyid,
@@ -585,8 +895,9 @@ fn list(
     gun: Gun,
     repo: Option<PathBuf>,
     root_keyid: Option<String>,
+    dialect: Option<Dialect>,
 ) -> Result<()> {
-    let (v, dialect) = client_update(td, &gun, repo, root_keyid)?;
+    let (v, dialect) = client_update(ctx, td, &gun, repo, root_keyid, dialect)?;
     let rows = listed(dialect, &v.targets);
     ctx.output.emit(&rows, |rows| {
         if rows.is_empty() {
@@ -624,6 +935,7 @@ fn verify_cmd(
     gun: Gun,
     repo: Option<PathBuf>,
     root_keyid: Option<String>,
+    dialect: Option<Dialect>,
     target_args: &[String],
 ) -> Result<()> {
     let mut files = Vec::new();
@@ -633,7 +945,7 @@ fn verify_cmd(
             .ok_or_else(|| Error::Usage(format!("--target {t:?}: expected NAME=FILE")))?;
         files.push((name.to_string(), PathBuf::from(file)));
     }
-    let (v, dialect) = client_update(td, &gun, repo, root_keyid)?;
+    let (v, dialect) = client_update(ctx, td, &gun, repo, root_keyid, dialect)?;
     let mut checked = Vec::new();
     for (name, file) in &files {
         check_target_file(dialect, &v.targets, name, file)?;
@@ -669,5 +981,318 @@ fn verify_cmd(
         }
         s
     });
+    // The process ends right after this: freeing 100,000 targets one by one would cost
+    // more than verifying them.
+    std::mem::forget(v);
     Ok(())
+}
+
+/// `--repo DIR` and `-s URL` both say where the repository is: only one may be given.
+fn check_one_place(ctx: &Ctx, repo: Option<&PathBuf>) -> Result<()> {
+    if repo.is_some() && ctx.server.is_some() {
+        return Err(Error::Usage(
+            "--repo DIR and -s/--server URL both name where the repository is; give one".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn need_place() -> Error {
+    Error::Usage(
+        "name the repository directory with --repo DIR or the notary-server with -s URL".into(),
+    )
+}
+
+/// The notary-server of a command: -s/--server (with --tlscacert), else the one the GUN's
+/// config remembers. The CA file is kept as an absolute path.
+fn server_for(ctx: &Ctx, cfg: Option<&RepoConfig>) -> Result<Option<(NotaryServer, ServerConfig)>> {
+    let absolute = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
+    let remembered = cfg.and_then(|c| c.server.clone());
+    let chosen = match (&ctx.server, remembered) {
+        (Some(url), rem) => {
+            let same = |r: &ServerConfig| r.url.trim_end_matches('/') == url.trim_end_matches('/');
+            ServerConfig {
+                url: url.clone(),
+                tlscacert: match &ctx.tlscacert {
+                    Some(p) => Some(absolute(p)),
+                    None => rem.filter(same).and_then(|r| r.tlscacert),
+                },
+            }
+        }
+        (None, Some(mut rem)) => {
+            if let Some(p) = &ctx.tlscacert {
+                rem.tlscacert = Some(absolute(p));
+            }
+            rem
+        }
+        (None, None) => return Ok(None),
+    };
+    let server = NotaryServer::new(&chosen.url, chosen.tlscacert.as_deref())?;
+    let chosen = ServerConfig {
+        url: server.url().to_string(),
+        ..chosen
+    };
+    Ok(Some((server, chosen)))
+}
+
+/// `init` for a notary-server (-s), and/or with an existing targets key (--targets-key).
+#[allow(clippy::too_many_arguments)]
+fn init_server_cmd(
+    ctx: &Ctx,
+    td: &TrustDir,
+    gun: Gun,
+    root: Option<KeyRef>,
+    dialect: Dialect,
+    expires: &[ExpiryArg],
+    server_managed_snapshot: bool,
+    targets_key: Option<String>,
+) -> Result<()> {
+    let expiries = Expiries::new(expires, &[RoleName::Root])?;
+    if ctx.server.is_some() && dialect != Dialect::Notary {
+        return Err(Error::Usage(format!(
+            "-s/--server: notary-server speaks the Notary dialect, not {dialect} (use --dialect notary)"
+        )));
+    }
+    if server_managed_snapshot && ctx.server.is_none() {
+        return Err(Error::Usage(
+            "--server-managed-snapshot needs the notary-server: add -s URL".into(),
+        ));
+    }
+    init::ensure_new(td, &gun)?;
+    let existing = match &targets_key {
+        Some(prefix) => Some(find_targets_key(td, prefix)?),
+        None => None,
+    };
+    let server = server_for(ctx, None)?;
+    let root_ref = match root {
+        Some(r) => r,
+        None => find_root(ctx)?,
+    };
+    let _lock = td.lock(&gun, |m| ctx.output.progress(m))?;
+    let mut sources = BTreeMap::new();
+    if let Some((srv, _)) = &server {
+        if srv.get_metadata(gun.as_str(), "root")?.is_some() {
+            return Err(Error::Usage(format!(
+                "{gun} already exists on {} (it has a root.json); choose another GUN, or \
+                 publish from the trust dir that initialized it",
+                srv.url()
+            )));
+        }
+        // Fetched once: until root names it, the server makes a new key on every request.
+        let ts = server_repo::server_key(srv, dialect, &gun, RoleName::Timestamp)?;
+        sources.insert(RoleName::Timestamp, init::KeySource::Server(ts));
+        if server_managed_snapshot {
+            let sn = server_repo::server_key(srv, dialect, &gun, RoleName::Snapshot)?;
+            sources.insert(RoleName::Snapshot, init::KeySource::Server(sn));
+        }
+    }
+    if let Some(path) = existing {
+        let what = format!("the targets key {}", path.display());
+        let pass = ctx.with_prompter(|p| unlock_passphrase(KeyRole::Targets, &what, p))?;
+        let (key, _) = crate::keys::file::load_signer(&path, &pass, &what)?;
+        let key_id = crate::keys::canonical_key_id(crate::keys::Signer::public_key(&key));
+        if path.file_stem().and_then(|s| s.to_str()) != Some(key_id.as_str()) {
+            return Err(Error::KeyFile {
+                path: path.clone(),
+                reason: format!("it holds the key {key_id}, not the one its name says"),
+            });
+        }
+        let public = *crate::keys::Signer::public_key(&key);
+        sources.insert(
+            RoleName::Targets,
+            init::KeySource::Existing { key_id, public },
+        );
+    }
+    for role in DISK_ROLES {
+        if sources.contains_key(&role) {
+            continue;
+        }
+        let what = format!("the new {role} key of {gun}");
+        let p = ctx.with_prompter(|p| new_passphrase(key_role(role), &what, p))?;
+        sources.insert(role, init::KeySource::New(p));
+    }
+    let signer = ctx.open_signer(&root_ref)?;
+    let done = init::init_from(
+        td,
+        &gun,
+        dialect,
+        None,
+        &root_ref.to_string(),
+        signer.as_ref(),
+        &sources,
+        server.map(|(_, c)| c),
+        &expiries,
+        OffsetDateTime::now_utc(),
+    )?;
+    ctx.output.emit(&done, |d| {
+        let mut s = format!(
+            "initialized {} ({} dialect), root version {}\n",
+            d.gun, d.dialect, d.root_version
+        );
+        for k in &d.keys {
+            s += &format!("  {:<9} {}  {}\n", k.role.as_str(), k.key_id, k.location);
+        }
+        s
+    });
+    Ok(())
+}
+
+/// The key file `--targets-key` names: an ID or a unique prefix, with a `targets` role header
+/// (or none).
+fn find_targets_key(td: &TrustDir, prefix: &str) -> Result<PathBuf> {
+    let mut found: Vec<_> = super::key::key_files(&td.root)?
+        .into_iter()
+        .filter(|k| !prefix.is_empty() && k.key_id.starts_with(prefix))
+        .collect();
+    let k = match found.len() {
+        1 => found.pop().expect("one"),
+        0 => {
+            return Err(Error::NotFound(format!(
+                "--targets-key {prefix}: no such key in {} (import one with `trustkey key import`)",
+                td.private_dir().display()
+            )))
+        }
+        n => {
+            return Err(Error::Usage(format!(
+                "--targets-key {prefix}: {n} keys start with it; give more of the key ID"
+            )))
+        }
+    };
+    if !(k.role.is_empty() || k.role == "targets") {
+        return Err(Error::Usage(format!(
+            "--targets-key {prefix}: {} is a {} key, not a targets key",
+            k.key_id, k.role
+        )));
+    }
+    Ok(PathBuf::from(k.location))
+}
+
+/// `publish` to a notary-server: -s URL, or the server the GUN's config remembers.
+fn publish_server_cmd(ctx: &Ctx, td: &TrustDir, gun: Gun, expires: &[ExpiryArg]) -> Result<()> {
+    let first = td.load_config(&gun)?;
+    let Some((server, chosen)) = server_for(ctx, Some(&first))? else {
+        return Err(need_place());
+    };
+    if !first.server_signs(RoleName::Timestamp) {
+        return Err(server_repo::not_for_server(&gun));
+    }
+    let _lock = td.lock(&gun, |m| ctx.output.progress(m))?;
+    // Re-read under the lock: another publish may just have finished.
+    let mut cfg = td.load_config(&gun)?;
+    let roles: Vec<RoleName> = [RoleName::Targets, RoleName::Snapshot]
+        .into_iter()
+        .filter(|r| !cfg.server_signs(*r))
+        .collect();
+    let expiries = Expiries::new(expires, &roles)?;
+    let stage = Stage::load(&td.staged_path(&gun))?;
+    if stage.changes.is_empty() {
+        ctx.output.progress(&format!(
+            "no staged changes for {gun}: signing the same targets again with new versions and expiries"
+        ));
+    }
+    warn_root_expiry(ctx, td, &gun, cfg.dialect)?;
+    let keys = unlock_keys(ctx, td, &cfg, &roles)?;
+    // Remembered with the versions, once the server has accepted the upload.
+    cfg.server = Some(chosen);
+    let done = server_repo::publish_to_server(
+        td,
+        &mut cfg,
+        &stage,
+        &keys,
+        &server,
+        &expiries,
+        OffsetDateTime::now_utc(),
+    )?;
+    let server_signed: Vec<&str> = cfg.server_roles.iter().map(|r| r.as_str()).collect();
+    ctx.output.emit(&done, |p| {
+        let mut s = format!(
+            "published {} to {}: targets v{}",
+            p.gun,
+            p.repo,
+            p.versions.get(&RoleName::Targets).copied().unwrap_or(0)
+        );
+        if !server_signed.contains(&"snapshot") {
+            s += &format!(
+                ", snapshot v{}",
+                p.versions.get(&RoleName::Snapshot).copied().unwrap_or(0)
+            );
+        }
+        s += &format!(
+            " ({} signed by the server; {} targets, {} changes)",
+            server_signed.join(" and "),
+            p.targets,
+            p.changes
+        );
+        s
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn ctx(args: &[&str]) -> Ctx {
+        let mut argv = vec!["trustkey", "-d", "/nonexistent/trust"];
+        argv.extend_from_slice(args);
+        argv.extend_from_slice(&["status", "example.com/app"]);
+        let cli = crate::cli::Cli::try_parse_from(argv).unwrap();
+        Ctx::new(&cli.global, Box::new(crate::secret::TerminalPrompter)).unwrap()
+    }
+
+    fn cfg(server: Option<ServerConfig>) -> RepoConfig {
+        RepoConfig {
+            gun: "example.com/app".parse().unwrap(),
+            dialect: Dialect::Notary,
+            root_key: String::new(),
+            root_key_id: String::new(),
+            key_ids: BTreeMap::new(),
+            versions: BTreeMap::new(),
+            server,
+            server_roles: vec![RoleName::Timestamp],
+            tuf: None,
+            key_files: BTreeMap::new(),
+            retired: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_server_comes_from_flags_then_the_config() {
+        let ca = std::env::temp_dir().join("trustkey-server-for-test-ca.crt");
+        let remembered = ServerConfig {
+            url: "https://notary.example.com".into(),
+            tlscacert: Some(ca.clone()),
+        };
+        // Nothing given, nothing remembered.
+        assert!(server_for(&ctx(&[]), Some(&cfg(None))).unwrap().is_none());
+        // Remembered (the CA file is read when the client is made: use none here).
+        let plain = ServerConfig {
+            url: "https://notary.example.com".into(),
+            tlscacert: None,
+        };
+        let (_, got) = server_for(&ctx(&[]), Some(&cfg(Some(plain.clone()))))
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, plain);
+        // -s wins; another server does not inherit the remembered CA file.
+        let (s, got) = server_for(
+            &ctx(&["-s", "other.example.com/"]),
+            Some(&cfg(Some(remembered.clone()))),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(s.url(), "https://other.example.com");
+        assert_eq!(got.url, "https://other.example.com");
+        assert_eq!(got.tlscacert, None);
+        // The same server keeps its CA file (which must then exist).
+        let err = server_for(
+            &ctx(&["-s", "https://notary.example.com/"]),
+            Some(&cfg(Some(remembered))),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains(ca.to_str().unwrap()), "{err}");
+        // --repo and -s together are refused.
+        assert!(check_one_place(&ctx(&["-s", "x.example.com"]), Some(&"/r".into())).is_err());
+    }
 }

@@ -122,6 +122,34 @@ Examples:
         #[arg(long, value_name = "KEYID")]
         key_id: Option<String>,
     },
+    /// Replace the root key of a repository: a new key on a token (generated there, or with
+    /// --mirror put on several tokens), and new root metadata (version + 1) listing it, signed
+    /// by both the old and the new root key so that clients which trust the old root accept the
+    /// new one. In the Notary dialect the new root certificate is for the same GUN. The old root
+    /// key stays on its token (listed as retired by `key list`). The next `publish` publishes it.
+    #[command(after_help = "\
+Examples:
+  trustkey root rotate example.com/app --token 'pkcs11:token=rootC'
+  trustkey root rotate example.com/app --token 'pkcs11:token=rootC' --mirror 'pkcs11:token=rootD'
+  # a second key on the same token needs another object label
+  trustkey root rotate example.com/app --token 'pkcs11:token=rootA;object=root-2026'
+  trustkey publish example.com/app --repo /srv/trust")]
+    Rotate {
+        /// The repository (GUN), e.g. example.com/app.
+        gun: crate::repo::trustdir::Gun,
+        /// The token (and object label; default `root`) for the new root key.
+        #[arg(long, value_name = "URI")]
+        token: String,
+        /// Another token to hold the same new key (repeatable).
+        #[arg(long, value_name = "URI")]
+        mirror: Vec<String>,
+        /// The current root key (default: the one recorded for the GUN).
+        #[arg(long, value_name = "URI")]
+        root: Option<String>,
+        /// How long the new root metadata is valid: root=DURATION (default 10y).
+        #[arg(long, value_name = "ROLE=DURATION")]
+        expires: Vec<crate::repo::expiry::ExpiryArg>,
+    },
     /// Import the root key from an escrow file into another token (same checks as a mirror).
     ///
     /// The token may be a YubiKey (yubikey:serial=N, slot 9c by default), with --touch and
@@ -169,6 +197,20 @@ impl RootCmd {
                 let opts = piv.options(&[&to])?;
                 duplicate(ctx, to, &from_escrow, &opts)
             }
+            RootCmd::Rotate {
+                gun,
+                token,
+                mirror,
+                root,
+                expires,
+            } => rotate(
+                ctx,
+                gun,
+                token.parse()?,
+                mirror.iter().map(|m| m.parse()).collect::<Result<_>>()?,
+                root.map(|r| r.parse()).transpose()?,
+                &expires,
+            ),
         }
     }
 }
@@ -474,6 +516,125 @@ fn check(ctx: &Ctx, key: &KeyRef, expect: Option<&str>) -> Result<()> {
             "{}: root key ID {} signs, and the signature verifies",
             c.token, c.key_id
         )
+    });
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+struct RootRotated {
+    #[serde(flatten)]
+    resigned: crate::repo::root::Resigned,
+    tokens: Vec<Placement>,
+    old_root: String,
+}
+
+fn rotate(
+    ctx: &Ctx,
+    gun: crate::repo::trustdir::Gun,
+    token: Pkcs11Uri,
+    mirrors: Vec<Pkcs11Uri>,
+    old: Option<crate::keys::uri::KeyRef>,
+    expires: &[crate::repo::expiry::ExpiryArg],
+) -> Result<()> {
+    use crate::keys::token::TokenSigner;
+    use crate::repo::expiry::Expiries;
+    use crate::repo::root::{self as reroot, Change};
+    use crate::repo::trustdir::{RetiredKey, TrustDir};
+    use crate::tuf::model::RoleName;
+
+    let expiries = Expiries::new(expires, &[RoleName::Root])?;
+    let td = TrustDir::new(&ctx.trust_dir);
+    td.load_config(&gun)?;
+    let _lock = td.lock(&gun, |m| ctx.output.progress(m))?;
+    let mut cfg = td.load_config(&gun)?;
+    reroot::current_root(&td, &gun)?;
+    let old_ref = match old {
+        Some(r) => r,
+        None => cfg.root_key.parse()?,
+    };
+    let old_id = cfg.root_key_id.clone();
+    // The current root key first: a wrong token costs nothing on the new one.
+    let old_signer = ctx.open_signer(&old_ref)?;
+    reroot::check_root_signer(&cfg, old_signer.as_ref())?;
+    let now = time::OffsetDateTime::now_utc();
+    let key_ref = token.to_string();
+    let (done, tokens) = if mirrors.is_empty() {
+        let (signer, placement) = mirror::generate_signer(ctx, &token)?;
+        let public = *signer.public_key();
+        let left_behind = |e: Error| {
+            Error::Mirror(format!(
+                "{e}; the new key generated on {} (object {:?}, key ID {}) was not used: \
+                 delete it there, or rotate again with another object label",
+                token.token_desc(),
+                token.object_label(),
+                canonical_key_id(&public)
+            ))
+        };
+        let change = Change::RootKey {
+            signer: &signer,
+            key_ref: key_ref.clone(),
+        };
+        let done = reroot::resign(&td, &mut cfg, old_signer.as_ref(), change, &expiries, now)
+            .map_err(left_behind)?;
+        (done, vec![placement])
+    } else {
+        let key = MemorySigner::generate("new root key (in memory)");
+        let mut uris = vec![token.clone()];
+        uris.extend(mirrors);
+        // Dropped uncommitted on any failure below: the imported keys are removed again.
+        let placed = mirror::place(ctx, &uris, &key)?;
+        let public = *key.public_key();
+        drop(key); // zeroizes the private scalar; the tokens sign from now on
+        let signer = TokenSigner::open(ctx, &token)?;
+        if signer.public_key() != &public {
+            return Err(Error::Crypto(format!(
+                "{} holds another key than the one just imported",
+                signer.describe()
+            )));
+        }
+        let change = Change::RootKey {
+            signer: &signer,
+            key_ref: key_ref.clone(),
+        };
+        let done = reroot::resign(&td, &mut cfg, old_signer.as_ref(), change, &expiries, now)?;
+        (done, placed.commit())
+    };
+    cfg.retired.push(RetiredKey {
+        role: RoleName::Root,
+        key_id: old_id,
+        location: old_ref.to_string(),
+        root_version: done.root_version,
+        retired_at: cfg.dialect.format_time(now),
+    });
+    td.save_config(&cfg)?;
+    let out = RootRotated {
+        resigned: done,
+        tokens,
+        old_root: old_ref.to_string(),
+    };
+    ctx.output.emit(&out, |r| {
+        let d = &r.resigned;
+        let mut s = format!(
+            "rotated the root key of {}: {} -> {}\n\
+             root metadata v{} signed by the old root ({}) and the new one\n",
+            d.gun, d.old_key_id, d.new_key_id, d.root_version, r.old_root
+        );
+        for t in &r.tokens {
+            s += &format!(
+                "  new root key on {} ({})\n",
+                t.token,
+                if t.generated_on_token {
+                    "generated there"
+                } else {
+                    "imported"
+                }
+            );
+        }
+        s += &format!(
+            "run `trustkey publish {}` to publish root v{}",
+            d.gun, d.root_version
+        );
+        s
     });
     Ok(())
 }

@@ -40,7 +40,7 @@ impl TokenSigner {
         let session = token.open_session(false)?;
         // Find the public half before asking for a PIN: a wrong URI costs no PIN try.
         let public = find_public(&token, &session, uri)?;
-        ctx.with_prompter(|p| token.login(&ctx.tokens, &session, uri, p, ctx.allow_final_pin_try))?;
+        ctx.with_prompter(|p| token.login(&session, uri, p, ctx.allow_final_pin_try))?;
         Self::with_session(token, session, uri, public)
     }
 

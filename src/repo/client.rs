@@ -17,6 +17,8 @@ use crate::tuf::signed::SignedMeta;
 use crate::tuf::verify::{self, RoleKeySet};
 use crate::{Error, Result};
 
+mod tuf;
+
 /// Where metadata is read from: a directory now, notary-server later.
 pub trait Remote {
     /// The file `name` (`root.json`, `2.root.json`, ...), or `None` if the remote has none.
@@ -141,6 +143,12 @@ impl<'a> Client<'a> {
     /// is trusted from then on.
     pub fn update(&self) -> Result<Verified> {
         let d = self.opts.dialect;
+        // The two dialects' clients walk roots differently (TUF 1.0: N+1.root.json until none,
+        // versioned snapshot and targets names): that workflow lives in `client/tuf.rs`.
+        match d {
+            Dialect::Tuf => return self.update_tuf(),
+            Dialect::Notary => {}
+        }
         let now = self.opts.now;
         let latest_bytes = self.remote.get("root.json")?.ok_or_else(|| {
             Error::NotFound(format!(
@@ -223,6 +231,8 @@ impl<'a> Client<'a> {
     ) -> Result<()> {
         let d = self.opts.dialect;
         verify::type_name(d, role, common).map_err(fail)?;
+        d.check_spec_version(common.spec_version.as_deref())
+            .map_err(|e| fail(format!("{role}: {e}")))?;
         verify::version(role, common.version, state.versions.get(&role).copied()).map_err(fail)?;
         verify::expiry(d, role, common, self.opts.now).map_err(fail)
     }
@@ -368,10 +378,9 @@ pub fn check_target_file(
     let meta = targets
         .get(name)
         .ok_or_else(|| fail(format!("target {name:?} is not in targets")))?;
-    let f = std::fs::File::open(file)
+    let d = crate::repo::hashing::hash_file(file, &|_| {})
         .map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
-    let (len, s256, s512) = crate::tuf::signed::hash_reader(std::io::BufReader::new(f))
-        .map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
+    let (len, s256, s512) = (d.length, d.sha256, d.sha512);
     verify::file_meta(
         dialect,
         &format!("target {name:?} ({})", file.display()),

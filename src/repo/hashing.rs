@@ -39,13 +39,22 @@ fn read_chunk(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 
 /// Hashes a reader on the current thread, both digests in one pass. `progress` gets the byte
 /// count of each chunk.
-pub fn hash_reader_serial(mut r: impl Read, progress: &dyn Fn(u64)) -> std::io::Result<Digests> {
+pub fn hash_reader_serial(r: impl Read, progress: &dyn Fn(u64)) -> std::io::Result<Digests> {
+    hash_with_buffer(r, &mut vec![0u8; CHUNK], progress)
+}
+
+/// As `hash_reader_serial`, reading through `buf`: a worker hashing many files allocates it
+/// once, not once per file.
+fn hash_with_buffer(
+    mut r: impl Read,
+    buf: &mut [u8],
+    progress: &dyn Fn(u64),
+) -> std::io::Result<Digests> {
     let mut s256 = Sha256::new();
     let mut s512 = Sha512::new();
-    let mut buf = vec![0u8; CHUNK];
     let mut length = 0u64;
     loop {
-        let n = read_chunk(&mut r, &mut buf)?;
+        let n = read_chunk(&mut r, buf)?;
         if n == 0 {
             break;
         }
@@ -74,20 +83,32 @@ pub fn hash_reader_split(mut r: impl Read, progress: &dyn Fn(u64)) -> std::io::R
         });
         let mut s512 = Sha512::new();
         let mut length = 0u64;
+        // Buffers come back for reuse once the sha256 thread is done with them, so a big file
+        // costs no allocation (nor zeroing) per chunk.
+        let mut pool: std::collections::VecDeque<Arc<Vec<u8>>> = std::collections::VecDeque::new();
         let result = (|| loop {
-            let mut buf = vec![0u8; CHUNK];
-            let n = read_chunk(&mut r, &mut buf)?;
+            let mut chunk = match pool.pop_front() {
+                Some(a) if Arc::strong_count(&a) == 1 => a,
+                Some(a) => {
+                    pool.push_front(a);
+                    Arc::new(vec![0u8; CHUNK])
+                }
+                None => Arc::new(vec![0u8; CHUNK]),
+            };
+            let buf = Arc::get_mut(&mut chunk).expect("only this thread holds it");
+            buf.resize(CHUNK, 0);
+            let n = read_chunk(&mut r, buf)?;
             if n == 0 {
                 return Ok(());
             }
             buf.truncate(n);
-            let chunk = Arc::new(buf);
             if tx.send(Arc::clone(&chunk)).is_err() {
                 return Err(std::io::Error::other("the sha256 thread stopped"));
             }
             s512.update(&chunk[..]);
             length += n as u64;
             progress(n as u64);
+            pool.push_back(chunk);
         })();
         drop(tx);
         let sha256 = h256.join().expect("the sha256 thread does not panic");
@@ -122,11 +143,15 @@ pub fn hash_files(
     let collected = std::sync::Mutex::new(results);
     std::thread::scope(|scope| {
         for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(path) = paths.get(i) else { break };
-                let r = std::fs::File::open(path).and_then(|f| hash_reader_serial(f, progress));
-                collected.lock().expect("no worker panics")[i] = Some(r);
+            scope.spawn(|| {
+                let mut buf = vec![0u8; CHUNK];
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = paths.get(i) else { break };
+                    let r = std::fs::File::open(path)
+                        .and_then(|f| hash_with_buffer(f, &mut buf, progress));
+                    collected.lock().expect("no worker panics")[i] = Some(r);
+                }
             });
         }
     });

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::expiry::Expiries;
 use super::fsio::{self, Overwrite};
-use super::trustdir::{Gun, RepoConfig, TrustDir};
+use super::trustdir::{Gun, RepoConfig, RetiredKey, ServerConfig, TrustDir, TufOptions};
 use crate::keys::file::{encrypt_pem, write_key, KeyMeta};
 use crate::keys::memory::MemorySigner;
 use crate::keys::{canonical_key_id, Signer};
@@ -60,29 +60,170 @@ pub fn init(
     td: &TrustDir,
     gun: &Gun,
     dialect: Dialect,
+    tuf: Option<TufOptions>,
     root_ref: &str,
     root: &dyn Signer,
     passphrases: &BTreeMap<RoleName, SecretString>,
     expiries: &Expiries,
     now: OffsetDateTime,
 ) -> Result<Initialized> {
-    ensure_new(td, gun)?;
-    // Keys first, sealed in memory; nothing touches the disk until root is signed.
-    let mut sealed = Vec::new();
-    let mut keys: Vec<(RoleName, Key)> = Vec::new();
+    let mut sources = BTreeMap::new();
     for role in DISK_ROLES {
         let pass = passphrases
             .get(&role)
             .ok_or_else(|| Error::Passphrase(format!("no passphrase for the {role} key")))?;
-        let k = MemorySigner::generate(format!("{role} key of {gun}"));
-        let meta = KeyMeta {
-            role: role.as_str().to_string(),
-            gun: gun.as_str().to_string(),
-        };
-        let pem = encrypt_pem(&k.secret_key(), pass, Some(&meta))?;
-        let id = canonical_key_id(k.public_key());
-        keys.push((role, dialect.public_key(k.public_key())));
-        sealed.push((role, id, pem));
+        sources.insert(role, KeySource::New(pass.clone()));
+    }
+    init_from(
+        td, gun, dialect, tuf, root_ref, root, &sources, None, expiries, now,
+    )
+}
+
+/// Where the key of a role (targets, snapshot, timestamp) comes from at `init`.
+pub enum KeySource {
+    /// A new key, written encrypted with this passphrase.
+    New(SecretString),
+    /// A key already in the trust dir (`private/<key id>.key`), e.g. one `notary` made.
+    Existing {
+        key_id: String,
+        public: p256::PublicKey,
+    },
+    /// A key notary-server holds (it signs the role itself), as the server listed it.
+    Server(Key),
+}
+
+impl std::fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::New(_) => f.write_str("New(..)"),
+            KeySource::Existing { key_id, .. } => write!(f, "Existing({key_id})"),
+            KeySource::Server(k) => write!(f, "Server({})", k.keytype),
+        }
+    }
+}
+
+/// Creates the repository with each role's key from `sources` (targets, snapshot and
+/// timestamp must all be there). `server` is remembered in the config when given.
+#[allow(clippy::too_many_arguments)]
+pub fn init_from(
+    td: &TrustDir,
+    gun: &Gun,
+    dialect: Dialect,
+    tuf: Option<TufOptions>,
+    root_ref: &str,
+    root: &dyn Signer,
+    sources: &BTreeMap<RoleName, KeySource>,
+    server: Option<ServerConfig>,
+    expiries: &Expiries,
+    now: OffsetDateTime,
+) -> Result<Initialized> {
+    ensure_new(td, gun)?;
+    init_inner(
+        td, gun, dialect, tuf, root_ref, root, sources, server, expiries, now, None,
+    )
+}
+
+/// `init --force`: re-creates an initialized repository under a new root (the old root is
+/// lost), with the keys from `sources`. The new root does not chain to the old one; it takes
+/// the version after the old root's, so that clients which trust the old root walk to it and
+/// fail with `could not validate the path to a trusted root` (not with a rollback). The old
+/// keys are recorded as retired in the new config; the caller moves their files to
+/// `private/retired/` afterwards ([`super::retire::retire_key_file`]). Other versions carry on.
+#[allow(clippy::too_many_arguments)]
+pub fn reinit_from(
+    td: &TrustDir,
+    old: &RepoConfig,
+    dialect: Dialect,
+    tuf: Option<TufOptions>,
+    root_ref: &str,
+    root: &dyn Signer,
+    sources: &BTreeMap<RoleName, KeySource>,
+    server: Option<ServerConfig>,
+    expiries: &Expiries,
+    now: OffsetDateTime,
+) -> Result<Initialized> {
+    init_inner(
+        td,
+        &old.gun,
+        dialect,
+        tuf,
+        root_ref,
+        root,
+        sources,
+        server,
+        expiries,
+        now,
+        Some(old),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn init_inner(
+    td: &TrustDir,
+    gun: &Gun,
+    dialect: Dialect,
+    tuf: Option<TufOptions>,
+    root_ref: &str,
+    root: &dyn Signer,
+    sources: &BTreeMap<RoleName, KeySource>,
+    server: Option<ServerConfig>,
+    expiries: &Expiries,
+    now: OffsetDateTime,
+    old: Option<&RepoConfig>,
+) -> Result<Initialized> {
+    let root_version = old.map_or(1, |o| o.version(RoleName::Root) + 1);
+    let tuf = match dialect {
+        Dialect::Tuf => Some(tuf.unwrap_or_default()),
+        Dialect::Notary if tuf.is_some() => {
+            return Err(Error::Usage(
+                "consistent snapshots and meta hashes are options of the tuf dialect".into(),
+            ))
+        }
+        Dialect::Notary => None,
+    };
+    // Keys first, sealed in memory; nothing touches the disk until root is signed.
+    let mut sealed = Vec::new();
+    let mut keys: Vec<(RoleName, Key)> = Vec::new();
+    let mut others: Vec<(RoleName, String, String)> = Vec::new();
+    let mut existing_files: Vec<(RoleName, String, String)> = Vec::new();
+    let mut server_roles = Vec::new();
+    for role in DISK_ROLES {
+        let source = sources
+            .get(&role)
+            .ok_or_else(|| Error::Metadata(format!("init: no source for the {role} key")))?;
+        match source {
+            KeySource::New(pass) => {
+                let k = MemorySigner::generate(format!("{role} key of {gun}"));
+                let meta = KeyMeta {
+                    role: role.as_str().to_string(),
+                    gun: gun.as_str().to_string(),
+                };
+                let pem = encrypt_pem(&k.secret_key(), pass, Some(&meta))?;
+                let key = dialect.public_key(k.public_key());
+                // Metadata names the key by the dialect's ID; its file by notary's canonical ID.
+                sealed.push((
+                    role,
+                    dialect.key_id(&key),
+                    canonical_key_id(k.public_key()),
+                    pem,
+                ));
+                keys.push((role, key));
+            }
+            KeySource::Existing { key_id, public } => {
+                let key = dialect.public_key(public);
+                let path = td.key_path(key_id);
+                existing_files.push((role, dialect.key_id(&key), key_id.clone()));
+                others.push((role, dialect.key_id(&key), path.display().to_string()));
+                keys.push((role, key));
+            }
+            KeySource::Server(key) => {
+                let id = dialect.key_id(key);
+                keys.push((role, key.clone()));
+                let url = server.as_ref().map_or("the server", |s| s.url.as_str());
+                others.push((role, id, format!("held by {url}")));
+                server_roles.push(role);
+            }
+        }
     }
 
     let root_expires = now + expiries.get(RoleName::Root);
@@ -94,7 +235,8 @@ pub fn init(
     };
     let root_tuf_id = dialect.key_id(&root_key);
     keys.insert(0, (RoleName::Root, root_key));
-    let root_meta = build::root(dialect, 1, root_expires, &keys);
+    let mut root_meta = build::root(dialect, root_version, root_expires, &keys);
+    root_meta.consistent_snapshot = tuf.is_some_and(|t| t.consistent_snapshot);
     let signed = SignedMeta::sign(
         dialect,
         RoleName::Root,
@@ -108,18 +250,36 @@ pub fn init(
         location: root_ref.to_string(),
     }];
     let mut key_ids = BTreeMap::from([(RoleName::Root, root_tuf_id)]);
-    for (role, id, pem) in &sealed {
-        let path = write_key(&td.root, id, pem, Overwrite::Refuse)?;
+    let mut key_files = BTreeMap::new();
+    for (role, id, file_id) in existing_files {
+        if id != file_id {
+            key_files.insert(role, file_id);
+        }
+    }
+    for (role, id, file_id, pem) in &sealed {
+        let path = write_key(&td.root, file_id, pem, Overwrite::Refuse)?;
         key_ids.insert(*role, id.clone());
+        if id != file_id {
+            key_files.insert(*role, file_id.clone());
+        }
         out_keys.push(InitKey {
             role: *role,
             key_id: id.clone(),
             location: path.display().to_string(),
         });
     }
+    for (role, id, location) in others {
+        key_ids.insert(role, id.clone());
+        out_keys.push(InitKey {
+            role,
+            key_id: id,
+            location,
+        });
+    }
+    out_keys.sort_by_key(|k| k.role);
     let published = td.published_dir(gun);
     fsio::create_private_dir(&published)?;
-    for name in ["1.root.json", "root.json"] {
+    for name in [format!("{root_version}.root.json"), "root.json".to_string()] {
         fsio::write_atomic(
             &published.join(name),
             &signed.bytes,
@@ -127,13 +287,52 @@ pub fn init(
             Overwrite::Replace,
         )?;
     }
+    let mut versions = old.map(|o| o.versions.clone()).unwrap_or_default();
+    versions.insert(RoleName::Root, root_version);
+    let mut retired = old.map(|o| o.retired.clone()).unwrap_or_default();
+    if let Some(o) = old {
+        let at = dialect.format_time(now);
+        retired.push(RetiredKey {
+            role: RoleName::Root,
+            key_id: o.root_key_id.clone(),
+            location: o.root_key.clone(),
+            root_version,
+            retired_at: at.clone(),
+        });
+        for role in DISK_ROLES {
+            if o.server_signs(role) {
+                continue;
+            }
+            let Ok(id) = o.key_file_id(role) else {
+                continue;
+            };
+            // A key kept by this init (an existing source) is not retired.
+            if key_ids.get(&role).map(String::as_str) == Some(id)
+                || key_files.get(&role).map(String::as_str) == Some(id)
+            {
+                continue;
+            }
+            retired.push(RetiredKey {
+                role,
+                key_id: id.to_string(),
+                location: super::retire::retired_path(td, id).display().to_string(),
+                root_version,
+                retired_at: at.clone(),
+            });
+        }
+    }
     let cfg = RepoConfig {
         gun: gun.clone(),
         dialect,
         root_key: root_ref.to_string(),
         root_key_id: canonical_key_id(root.public_key()),
         key_ids,
-        versions: BTreeMap::from([(RoleName::Root, 1)]),
+        versions,
+        server,
+        server_roles,
+        tuf,
+        key_files,
+        retired,
     };
     td.save_config(&cfg)?;
     Ok(Initialized {
@@ -141,6 +340,6 @@ pub fn init(
         dialect,
         root_key_id: cfg.root_key_id,
         keys: out_keys,
-        root_version: 1,
+        root_version,
     })
 }

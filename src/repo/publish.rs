@@ -1,8 +1,9 @@
 //! `publish` to a directory: targets, snapshot and timestamp signed with the keys on disk and
-//! written, all or nothing, into a static layout any HTTP server can serve:
-//! `DIR/<gun>/{root,targets,snapshot,timestamp}.json`, `DIR/<gun>/<N>.root.json`, and
+//! written, all or nothing, into a static layout any HTTP server can serve (`layout.rs`):
+//! Notary: `DIR/<gun>/{root,targets,snapshot,timestamp}.json`, `DIR/<gun>/<N>.root.json`, and
 //! `DIR/<gun>/<role>.<hex sha256>.json` for root, targets and snapshot (the names a notary
 //! client asks for: serve `DIR` as `https://HOST/v2/` and `notary -s https://HOST` reads it).
+//! TUF 1.0: `DIR/<gun>/metadata/...` and the target files in `DIR/<gun>/targets/`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -15,7 +16,8 @@ use time::OffsetDateTime;
 
 use super::expiry::Expiries;
 use super::fsio::{self, Overwrite};
-use super::stage::Stage;
+use super::layout;
+use super::stage::{Change, Stage};
 use super::trustdir::{Gun, RepoConfig, TrustDir};
 use crate::keys::file::load_signer;
 use crate::keys::memory::MemorySigner;
@@ -31,13 +33,15 @@ pub const PUBLISH_ROLES: [RoleName; 3] =
 
 /// The key file of `role`, checked to exist (before any passphrase is asked).
 pub fn key_file(td: &TrustDir, cfg: &RepoConfig, role: RoleName) -> Result<PathBuf> {
-    let id = cfg.key_id(role)?;
+    let id = cfg.key_file_id(role)?;
     let path = td.key_path(id);
     if !path.is_file() {
         return Err(Error::NotFound(format!(
-            "the {role} key of {} ({id}) is missing: {} does not exist",
+            "the {role} key of {} ({id}) is missing: {} does not exist (restore it from a \
+             backup, or replace it: `trustkey key rotate {} {role}`)",
             cfg.gun,
-            path.display()
+            path.display(),
+            cfg.gun
         )));
     }
     Ok(path)
@@ -52,7 +56,7 @@ pub fn load_key(
 ) -> Result<MemorySigner> {
     let what = format!("the {role} key of {}", cfg.gun);
     let (key, _meta) = load_signer(path, passphrase, &what)?;
-    let want = cfg.key_id(role)?;
+    let want = cfg.key_file_id(role)?;
     if canonical_key_id(key.public_key()) != want {
         return Err(Error::KeyFile {
             path: path.to_path_buf(),
@@ -63,6 +67,26 @@ pub fn load_key(
         });
     }
     Ok(key)
+}
+
+/// Decrypts several roles' keys at once, one thread each: key derivation is deliberately
+/// slow (PBKDF2), and the keys do not depend on each other.
+pub fn load_keys(
+    cfg: &RepoConfig,
+    keys: &[(RoleName, PathBuf, SecretString)],
+) -> Result<BTreeMap<RoleName, MemorySigner>> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = keys
+            .iter()
+            .map(|(role, path, pass)| {
+                scope.spawn(move || load_key(cfg, *role, path, pass).map(|k| (*role, k)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("key decryption does not panic"))
+            .collect()
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -89,6 +113,7 @@ pub fn publish(
 ) -> Result<Published> {
     let gun = cfg.gun.clone();
     let dialect = cfg.dialect;
+    let opts = cfg.tuf_options();
     let key = |role: RoleName| -> Result<(&str, &dyn Signer)> {
         let k = keys
             .get(&role)
@@ -137,6 +162,7 @@ pub fn publish(
         exp(RoleName::Snapshot),
         &root,
         &tm,
+        opts.meta_hashes,
     );
     let sm = SignedMeta::sign(
         dialect,
@@ -149,6 +175,7 @@ pub fn publish(
         v(RoleName::Timestamp),
         exp(RoleName::Timestamp),
         &sm,
+        opts.meta_hashes,
     );
     let tsm = SignedMeta::sign(
         dialect,
@@ -159,7 +186,7 @@ pub fn publish(
 
     // Every root version, then root, targets, snapshot, and timestamp last: a client that
     // reads while the renames happen sees the old timestamp until everything it names exists.
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut roots = Vec::new();
     for n in 1..=root_version {
         let name = format!("{n}.root.json");
         let bytes = td.read_published(&gun, &name)?.ok_or_else(|| {
@@ -168,22 +195,16 @@ pub fn publish(
                 td.published_dir(&gun).display()
             ))
         })?;
-        files.push((name, bytes));
+        roots.push((n, bytes));
     }
-    // Notary clients fetch root, targets and snapshot by checksum as well
-    // (`<role>.<hex sha256>.json`, as notary-server serves them): write both names.
-    for m in [&root, &tm, &sm] {
-        files.push((
-            format!("{}.{}.json", m.role, hex::encode(m.sha256)),
-            m.bytes.clone(),
-        ));
-    }
-    files.push(("root.json".into(), root.bytes.clone()));
-    files.push(("targets.json".into(), tm.bytes.clone()));
-    files.push(("snapshot.json".into(), sm.bytes.clone()));
-    files.push(("timestamp.json".into(), tsm.bytes.clone()));
+    let files = layout::metadata_files(dialect, opts, roots, [&root, &tm, &sm, &tsm]);
 
-    let dest = gun_repo_dir(repo_dir, &gun);
+    let gun_dir = gun_repo_dir(repo_dir, &gun);
+    // Target files first (TUF 1.0), so that no metadata names a file not yet there.
+    if let Some(dir) = layout::targets_dir(dialect, &gun_dir) {
+        copy_targets(stage, &dir, opts.consistent_snapshot)?;
+    }
+    let dest = layout::metadata_dir(dialect, &gun_dir);
     write_all_or_nothing(&dest, &files)?;
 
     // The publisher's own copy, then the versions, then the stage.
@@ -206,11 +227,92 @@ pub fn publish(
     Stage::clear(&td.staged_path(&gun))?;
     Ok(Published {
         gun,
-        repo: dest.display().to_string(),
+        repo: gun_dir.display().to_string(),
         versions: cfg.versions.clone(),
         targets: count,
         changes: stage.changes.len(),
     })
+}
+
+/// Copies the files of the staged additions into `dir` (`<name>`, or `<hex sha256>.<name>`
+/// with consistent snapshots), each checked, while it is copied, to still have the length and
+/// hashes `add` recorded. All are copied to temp files first; any mismatch leaves `dir` as it was.
+fn copy_targets(stage: &Stage, dir: &Path, consistent: bool) -> Result<()> {
+    let mut temps = Vec::new();
+    for c in &stage.changes {
+        let Change::Add {
+            name,
+            length,
+            sha256,
+            sha512,
+            path,
+        } = c
+        else {
+            continue;
+        };
+        layout::check_target_path(name)?;
+        let src = path.as_ref().ok_or_else(|| {
+            Error::Usage(format!(
+                "target {name:?} was staged without its file; run `trustkey add` for it again"
+            ))
+        })?;
+        let dest = dir.join(layout::target_file(name, sha256, consistent));
+        let parent = dest.parent().unwrap_or(dir);
+        fsio::create_dir(parent)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".trustkey-")
+            .suffix(".tmp")
+            .permissions(std::fs::Permissions::from_mode(fsio::PUBLIC_FILE_MODE))
+            .tempfile_in(parent)
+            .map_err(|e| Error::io(format!("creating a temp file in {}", parent.display()), e))?;
+        let f = std::fs::File::open(src)
+            .map_err(|e| Error::io(format!("reading target {name:?} from {}", src.display()), e))?;
+        let d = crate::repo::hashing::hash_reader_split(
+            Tee {
+                r: f,
+                w: tmp.as_file_mut(),
+            },
+            &|_| {},
+        )
+        .map_err(|e| {
+            Error::io(
+                format!("copying {} to {}", src.display(), dest.display()),
+                e,
+            )
+        })?;
+        if d.length != *length
+            || hex::encode(d.sha256) != *sha256
+            || hex::encode(d.sha512) != *sha512
+        {
+            return Err(Error::Usage(format!(
+                "target {name:?}: {} changed since it was added; run `trustkey add` again",
+                src.display()
+            )));
+        }
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io(format!("writing {}", dest.display()), e))?;
+        temps.push((dest, tmp));
+    }
+    for (dest, tmp) in temps {
+        tmp.persist(&dest)
+            .map_err(|e| Error::io(format!("renaming into {}", dest.display()), e.error))?;
+    }
+    Ok(())
+}
+
+/// A reader that writes what it reads: hashing and copying in one pass.
+struct Tee<R, W> {
+    r: R,
+    w: W,
+}
+
+impl<R: std::io::Read, W: Write> std::io::Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.r.read(buf)?;
+        self.w.write_all(&buf[..n])?;
+        Ok(n)
+    }
 }
 
 /// `DIR/<gun>` (the GUN's components as directories).

@@ -575,7 +575,7 @@ mod tests {
             "{reason}"
         );
         assert!(
-            reason.contains("(INVALID_UPDATE: {\"Name\":\"ErrBadRoot\""),
+            reason.contains("(INVALID_UPDATE: ") && reason.contains("\"Name\":\"ErrBadRoot\""),
             "{reason}"
         );
         let reason = status_reason(StatusCode::BAD_GATEWAY, b"<html>\n bad\n gateway</html>");

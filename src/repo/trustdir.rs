@@ -18,7 +18,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::fsio::{self, Overwrite};
-use crate::tuf::dialect::Dialect;
+use crate::tuf::dialect::{Dialect, MetaHashes};
 use crate::tuf::model::RoleName;
 use crate::{Error, Result};
 
@@ -219,6 +219,57 @@ pub struct RepoConfig {
     pub key_ids: BTreeMap<RoleName, String>,
     /// The version of each role last published (root: last signed).
     pub versions: BTreeMap<RoleName, u64>,
+    /// The notary-server this repository is published to (`init`/`publish --server`), so that
+    /// later commands need no `-s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerConfig>,
+    /// Roles whose keys the server holds and signs with (timestamp; snapshot too with
+    /// `--server-managed-snapshot`). Empty for repositories published to a directory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server_roles: Vec<RoleName>,
+    /// Options of the TUF 1.0 dialect chosen at `init` (absent in the Notary dialect).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuf: Option<TufOptions>,
+    /// Key file IDs (`private/<id>.key`, notary's canonical IDs) where they differ from the
+    /// metadata key IDs in `key_ids` (the TUF 1.0 dialect names keys differently).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub key_files: BTreeMap<RoleName, String>,
+    /// Keys rotated out (`key rotate`, `root rotate`), kept until `key remove`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<RetiredKey>,
+}
+
+/// A key this repository no longer uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetiredKey {
+    pub role: RoleName,
+    /// The canonical key ID (the key file's name; the bare key's ID for root).
+    pub key_id: String,
+    /// Where it was when it was retired: `private/retired/<id>.key`, a token URI, or a note
+    /// that the key file was already gone.
+    pub location: String,
+    /// The root version that first left it out.
+    pub root_version: u64,
+    pub retired_at: String,
+}
+
+/// Where a repository's notary-server is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerConfig {
+    pub url: String,
+    /// The CA certificate file for the server's TLS certificate (absolute path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tlscacert: Option<PathBuf>,
+}
+
+/// How a TUF 1.0 repository is laid out and what snapshot and timestamp list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TufOptions {
+    /// Root's `consistent_snapshot`: `N.snapshot.json`, `N.targets.json`, and targets
+    /// under `<hex sha256>.<name>`.
+    pub consistent_snapshot: bool,
+    /// Whether snapshot and timestamp list lengths and hashes besides versions.
+    pub meta_hashes: MetaHashes,
 }
 
 impl RepoConfig {
@@ -228,8 +279,26 @@ impl RepoConfig {
         })
     }
 
+    /// The ID naming `role`'s key file (`private/<id>.key`).
+    pub fn key_file_id(&self, role: RoleName) -> Result<&str> {
+        match self.key_files.get(&role) {
+            Some(id) => Ok(id),
+            None => self.key_id(role),
+        }
+    }
+
+    /// The TUF 1.0 options (defaults for the Notary dialect, which has none).
+    pub fn tuf_options(&self) -> TufOptions {
+        self.tuf.unwrap_or_default()
+    }
+
     pub fn version(&self, role: RoleName) -> u64 {
         self.versions.get(&role).copied().unwrap_or(0)
+    }
+
+    /// Whether the server signs `role` (its key is not on disk).
+    pub fn server_signs(&self, role: RoleName) -> bool {
+        self.server_roles.contains(&role)
     }
 }
 

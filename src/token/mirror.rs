@@ -16,6 +16,7 @@ use super::keygen::{self, KeyPair, KeySecurity};
 use super::{find_token, Token};
 use crate::cli::Ctx;
 use crate::keys::memory::MemorySigner;
+use crate::keys::token::TokenSigner;
 use crate::keys::uri::Pkcs11Uri;
 use crate::keys::Signer;
 use crate::{Error, Result};
@@ -167,7 +168,7 @@ fn prepare(ctx: &Ctx, uris: &[Pkcs11Uri]) -> Result<Vec<Target>> {
     for t in &targets {
         ctx.with_prompter(|p| {
             t.token
-                .login(&ctx.tokens, &t.session, &t.uri, p, ctx.allow_final_pin_try)
+                .login(&t.session, &t.uri, p, ctx.allow_final_pin_try)
         })?;
     }
     Ok(targets)
@@ -323,6 +324,19 @@ pub fn generate(ctx: &Ctx, r: &KeyRef, opts: &PivOptions) -> Result<(p256::Publi
 
 /// Generates a key pair on one token (it never leaves it) and checks it like a mirror.
 pub fn generate_on_token(ctx: &Ctx, uri: &Pkcs11Uri) -> Result<(p256::PublicKey, Placement)> {
+    let (_, public, placement) = generate_checked(ctx, uri)?;
+    Ok((public, placement))
+}
+
+/// As [`generate_on_token`], and returns a signer over the new key in the same logged-in
+/// session (closing the token's last session would log it out).
+pub fn generate_signer(ctx: &Ctx, uri: &Pkcs11Uri) -> Result<(TokenSigner, Placement)> {
+    let (t, public, placement) = generate_checked(ctx, uri)?;
+    let signer = TokenSigner::with_session(t.token, t.session, uri, public)?;
+    Ok((signer, placement))
+}
+
+fn generate_checked(ctx: &Ctx, uri: &Pkcs11Uri) -> Result<(Target, p256::PublicKey, Placement)> {
     let mut targets = prepare(ctx, std::slice::from_ref(uri))?;
     let t = &mut targets[0];
     let (pair, public) = keygen::generate(&t.token, &t.session, &t.uri)?;
@@ -339,7 +353,8 @@ pub fn generate_on_token(ctx: &Ctx, uri: &Pkcs11Uri) -> Result<(p256::PublicKey,
                 piv: None,
             };
             t.pair = None;
-            Ok((public, placement))
+            let t = targets.pop().expect("one target");
+            Ok((t, public, placement))
         }
         Err(e) => {
             rollback(&mut targets);

@@ -5,7 +5,6 @@ pub mod keygen;
 pub mod mirror;
 
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -75,7 +74,6 @@ pub fn resolve_module(flag: Option<&str>, uri_path: Option<&Path>) -> Result<Pat
 #[derive(Default)]
 pub struct Tokens {
     modules: RefCell<Vec<(PathBuf, Pkcs11)>>,
-    logged_in: RefCell<HashSet<(PathBuf, u64)>>,
 }
 
 impl Tokens {
@@ -173,15 +171,20 @@ impl Token {
     /// never retried.
     pub fn login(
         &self,
-        tokens: &Tokens,
         session: &Session,
         uri: &Pkcs11Uri,
         prompter: &mut dyn Prompter,
         allow_final_try: bool,
     ) -> Result<()> {
-        let key = (self.module.clone(), self.slot.id());
-        if tokens.logged_in.borrow().contains(&key) {
-            return Ok(());
+        // Login is per token, not per session, and ends when the token's last session closes:
+        // ask the session rather than remembering.
+        if let Ok(info) = session.get_session_info() {
+            if matches!(
+                info.session_state(),
+                cryptoki::session::SessionState::RoUser | cryptoki::session::SessionState::RwUser
+            ) {
+                return Ok(());
+            }
         }
         let info = self.info()?;
         if !info.login_required() {
@@ -211,10 +214,7 @@ impl Token {
             session.login(UserType::User, Some(&pin))
         };
         match result {
-            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
-                tokens.logged_in.borrow_mut().insert(key);
-                Ok(())
-            }
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
             Err(CkError::Pkcs11(RvError::PinIncorrect | RvError::PinLenRange, _)) => {
                 let after = self.info().map(|i| PinState::from(&i));
                 Err(Error::WrongPin {

@@ -2,16 +2,16 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
 use time::OffsetDateTime;
 
-use super::dialect::Dialect;
+use super::dialect::{Dialect, MetaHashes};
 use super::model::{Common, FileMeta, Key, MetaList, RoleKeys, RoleName, Root, Targets};
 use super::signed::SignedMeta;
 
 fn common(dialect: Dialect, role: RoleName, version: u64, expires: OffsetDateTime) -> Common {
     Common {
         type_: dialect.type_name(role).to_string(),
+        spec_version: dialect.spec_version().map(str::to_string),
         version,
         expires: dialect.format_time(expires),
     }
@@ -49,7 +49,7 @@ pub fn root(
     }
 }
 
-/// Targets metadata with no delegations (written as notary does: empty keys and roles).
+/// Targets metadata with no delegations (notary writes empty keys and roles, TUF 1.0 nothing).
 pub fn targets(
     dialect: Dialect,
     version: u64,
@@ -59,22 +59,31 @@ pub fn targets(
     Targets {
         common: common(dialect, RoleName::Targets, version, expires),
         targets,
-        delegations: Some(json!({"keys": {}, "roles": []})),
+        delegations: dialect.empty_delegations(),
         extra: Default::default(),
     }
 }
 
-/// Snapshot over root and targets (the Notary dialect lists root too).
+/// Snapshot over targets (and root, in the Notary dialect).
 pub fn snapshot(
     dialect: Dialect,
     version: u64,
     expires: OffsetDateTime,
     root: &SignedMeta,
     targets: &SignedMeta,
+    hashes: MetaHashes,
 ) -> MetaList {
     let mut meta = BTreeMap::new();
-    meta.insert("root".to_string(), root.file_meta(dialect));
-    meta.insert("targets".to_string(), targets.file_meta(dialect));
+    if dialect.snapshot_lists_root() {
+        meta.insert(
+            dialect.meta_name(RoleName::Root),
+            dialect.meta_entry(root, hashes),
+        );
+    }
+    meta.insert(
+        dialect.meta_name(RoleName::Targets),
+        dialect.meta_entry(targets, hashes),
+    );
     MetaList {
         common: common(dialect, RoleName::Snapshot, version, expires),
         meta,
@@ -88,9 +97,13 @@ pub fn timestamp(
     version: u64,
     expires: OffsetDateTime,
     snapshot: &SignedMeta,
+    hashes: MetaHashes,
 ) -> MetaList {
     let mut meta = BTreeMap::new();
-    meta.insert("snapshot".to_string(), snapshot.file_meta(dialect));
+    meta.insert(
+        dialect.meta_name(RoleName::Snapshot),
+        dialect.meta_entry(snapshot, hashes),
+    );
     MetaList {
         common: common(dialect, RoleName::Timestamp, version, expires),
         meta,
@@ -105,6 +118,7 @@ mod tests {
     use crate::keys::Signer;
     use crate::tuf::model::{to_value, view};
     use crate::tuf::verify;
+    use serde_json::json;
 
     #[test]
     fn targets_snapshot_timestamp_chain() {
@@ -131,7 +145,7 @@ mod tests {
         assert_eq!(tv["_type"], "Targets");
         assert_eq!(tv["delegations"], json!({"keys": {}, "roles": []}));
         let tm = SignedMeta::sign(d, RoleName::Targets, tv, &[(tid.as_str(), &t)]).unwrap();
-        let snap = snapshot(d, 1, exp, &root_m, &tm);
+        let snap = snapshot(d, 1, exp, &root_m, &tm, MetaHashes::Omit);
         let sv = to_value(&snap);
         assert_eq!(sv["meta"]["root"]["length"], root_m.bytes.len());
         // Verify targets with the keys root lists.

@@ -25,10 +25,11 @@ fn write(out: &mut Vec<u8>, value: &Value) -> Result<(), String> {
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Number(n) => {
+            use std::io::Write as _;
             if let Some(i) = n.as_i64() {
-                out.extend_from_slice(i.to_string().as_bytes());
+                write!(out, "{i}").expect("writing to a Vec cannot fail");
             } else if let Some(u) = n.as_u64() {
-                out.extend_from_slice(u.to_string().as_bytes());
+                write!(out, "{u}").expect("writing to a Vec cannot fail");
             } else {
                 return Err(format!(
                     "canonical JSON allows only integers, not the number {n}"
@@ -47,32 +48,50 @@ fn write(out: &mut Vec<u8>, value: &Value) -> Result<(), String> {
             out.push(b']');
         }
         Value::Object(map) => {
-            // Sorted by the keys' UTF-8 bytes, as Go's sort of strings does.
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push(b'{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_string(out, k);
-                out.push(b':');
-                write(out, v)?;
+            // Sorted by the keys' UTF-8 bytes, as Go's sort of strings does. serde_json's map
+            // (a BTreeMap unless some crate turns on `preserve_order`) is usually sorted
+            // already: then no per-object sort and allocation.
+            if map.keys().is_sorted_by(|a, b| a.as_bytes() <= b.as_bytes()) {
+                write_object(out, map.iter())?;
+            } else {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                write_object(out, entries.into_iter())?;
             }
-            out.push(b'}');
         }
     }
     Ok(())
 }
 
+fn write_object<'a>(
+    out: &mut Vec<u8>,
+    entries: impl Iterator<Item = (&'a String, &'a Value)>,
+) -> Result<(), String> {
+    out.push(b'{');
+    for (i, (k, v)) in entries.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(out, k);
+        out.push(b':');
+        write(out, v)?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
 fn write_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
-    for b in s.bytes() {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
         if b == b'"' || b == b'\\' {
+            out.extend_from_slice(&bytes[start..i]);
             out.push(b'\\');
+            start = i;
         }
-        out.push(b);
     }
+    out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
 }
 

@@ -5,7 +5,13 @@ use sha2::{Digest, Sha256};
 use super::cjson;
 use super::model::Key;
 
-/// The ID of `key` as metadata names it.
+/// Hex sha256 of the canonical JSON of `v`.
+pub fn key_id_of_value(v: &serde_json::Value) -> String {
+    let bytes = cjson::encode(v).expect("a key has no floats");
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The ID of `key` as notary names it (over the whole key object).
 pub fn key_id(key: &Key) -> String {
     let bytes = cjson::encode_serialize(key).expect("a key has no floats");
     hex::encode(Sha256::digest(bytes))

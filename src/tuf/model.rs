@@ -118,11 +118,28 @@ pub struct FileMeta {
     pub extra: BTreeMap<String, Value>,
 }
 
+/// An entry of snapshot's or timestamp's `meta`. Notary lists length and hashes (no version);
+/// TUF 1.0 requires the version and makes length and hashes optional.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetaFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hashes: Option<BTreeMap<String, String>>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
 /// The fields every role has.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Common {
     #[serde(rename = "_type")]
     pub type_: String,
+    /// TUF 1.0 only (`1.0.31`); notary writes none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_version: Option<String>,
     pub version: u64,
     pub expires: String,
 }
@@ -131,6 +148,8 @@ pub struct Common {
 pub struct Root {
     #[serde(flatten)]
     pub common: Common,
+    /// Required by notary, optional in TUF 1.0 (absent means false).
+    #[serde(default)]
     pub consistent_snapshot: bool,
     pub keys: BTreeMap<String, Key>,
     pub roles: BTreeMap<String, RoleKeys>,
@@ -154,7 +173,7 @@ pub struct Targets {
 pub struct MetaList {
     #[serde(flatten)]
     pub common: Common,
-    pub meta: BTreeMap<String, FileMeta>,
+    pub meta: BTreeMap<String, MetaFile>,
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
 }
@@ -168,7 +187,8 @@ impl Root {
 
 /// Parses a typed view of a `signed` object; `what` names the file in errors.
 pub fn view<T: serde::de::DeserializeOwned>(signed: &Value, what: &str) -> Result<T, String> {
-    serde_json::from_value(signed.clone()).map_err(|e| format!("{what}: malformed metadata: {e}"))
+    // Deserialize from the borrowed value: no copy of a 100,000-target tree.
+    T::deserialize(signed).map_err(|e| format!("{what}: malformed metadata: {e}"))
 }
 
 /// The `signed` object of a typed view.

@@ -2,14 +2,12 @@
 //! file and their hashes and length. What is signed, hashed into the parent's `meta` and
 //! written is always the same buffer (tough's `SignedRole` habit).
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 use sha2::{Digest, Sha256, Sha512};
 
 use super::cjson;
 use super::dialect::Dialect;
-use super::model::{Envelope, FileMeta, RoleName};
+use super::model::{Envelope, RoleName};
 use crate::keys::Signer;
 use crate::{Error, Result};
 
@@ -44,7 +42,7 @@ impl SignedMeta {
             signatures.push(dialect.encode_signature(keyid, &sig));
         }
         let envelope = Envelope { signed, signatures };
-        let bytes = cjson::encode_serialize(&envelope).map_err(Error::Metadata)?;
+        let bytes = dialect.file_bytes(&envelope).map_err(Error::Metadata)?;
         Ok(Self::with_bytes(role, envelope, bytes))
     }
 
@@ -77,39 +75,40 @@ impl SignedMeta {
         cjson::encode(&self.envelope.signed).map_err(|e| format!("{}: {e}", self.role))
     }
 
-    /// This file's entry in its parent's `meta` (length, sha256 and sha512).
-    pub fn file_meta(&self, dialect: Dialect) -> FileMeta {
-        let mut hashes = BTreeMap::new();
-        hashes.insert("sha256".to_string(), dialect.encode_hash(&self.sha256));
-        hashes.insert("sha512".to_string(), dialect.encode_hash(&self.sha512));
-        FileMeta {
-            length: self.length(),
-            hashes,
-            version: None,
-            custom: None,
-            extra: Default::default(),
-        }
+    /// The `version` of the signed object, if it has one.
+    pub fn version(&self) -> Option<u64> {
+        self.envelope.signed.get("version").and_then(|v| v.as_u64())
     }
 }
 
-/// Length and hashes of a stream, in one pass: (length, sha256, sha512).
-pub fn hash_reader(mut r: impl std::io::Read) -> std::io::Result<(u64, [u8; 32], [u8; 64])> {
-    let mut s256 = Sha256::new();
-    let mut s512 = Sha512::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut len = 0u64;
-    loop {
-        let n = match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        s256.update(&buf[..n]);
-        s512.update(&buf[..n]);
-        len += n as u64;
+/// An envelope as notary writes it: Go's `encoding/json` over notary's `Signed` struct, so
+/// `{"signed":<canonical bytes>,"signatures":[...]}` in that order, with `<`, `>`, `&`, U+2028
+/// and U+2029 escaped as Go escapes them. notary-server re-serializes the roles it receives
+/// this way before hashing them into the snapshot and timestamp it signs; files written any
+/// other way (sorted keys put `signatures` first) would not match those hashes.
+pub fn notary_file_bytes(envelope: &Envelope) -> std::result::Result<Vec<u8>, String> {
+    let signed = cjson::encode(&envelope.signed)?;
+    let sigs = cjson::encode_serialize(&envelope.signatures)?;
+    let mut raw = Vec::with_capacity(signed.len() + sigs.len() + 32);
+    raw.extend_from_slice(b"{\"signed\":");
+    raw.extend_from_slice(&signed);
+    raw.extend_from_slice(b",\"signatures\":");
+    raw.extend_from_slice(&sigs);
+    raw.push(b'}');
+    // These characters only occur inside strings, so replacing them keeps the same JSON.
+    let text = String::from_utf8(raw).map_err(|e| e.to_string())?;
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
     }
-    Ok((len, s256.finalize().into(), s512.finalize().into()))
+    Ok(out.into_bytes())
 }
 
 #[cfg(test)]
@@ -137,18 +136,31 @@ mod tests {
             .decode_signature(&again.envelope.signatures[0])
             .unwrap();
         assert!(crate::keys::verify(k.public_key(), &msg, &sig));
-        let fm = m.file_meta(Dialect::Notary);
-        assert_eq!(fm.length, m.bytes.len() as u64);
-        assert_eq!(fm.hashes.len(), 2);
+        let fm = Dialect::Notary.meta_entry(&m, Default::default());
+        assert_eq!(fm.length, Some(m.bytes.len() as u64));
+        assert_eq!(fm.hashes.unwrap().len(), 2);
+        assert_eq!(fm.version, None);
+        let fm = Dialect::Tuf.meta_entry(&m, Default::default());
+        assert_eq!((fm.version, fm.length, fm.hashes), (Some(1), None, None));
     }
 
     #[test]
-    fn hashes_stream() {
-        let (n, a, _) = hash_reader(&b"abc"[..]).unwrap();
-        assert_eq!(n, 3);
-        assert_eq!(
-            hex::encode(a),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    fn notary_envelopes_are_written_as_go_writes_them() {
+        let k = MemorySigner::generate("t");
+        let m = SignedMeta::sign(
+            Dialect::Notary,
+            RoleName::Targets,
+            json!({"_type": "Targets", "targets": {"a<b>&c": {"length": 1}}, "version": 1}),
+            &[("id", &k)],
+        )
+        .unwrap();
+        let text = String::from_utf8(m.bytes.clone()).unwrap();
+        assert!(
+            text.starts_with(r#"{"signed":{"_type":"Targets","targets":{"a\u003cb\u003e\u0026c""#),
+            "{text}"
         );
+        assert!(text.contains(r#"},"signatures":[{"keyid":"id","method":"ecdsa","sig":""#));
+        let again = SignedMeta::parse(RoleName::Targets, m.bytes.clone()).unwrap();
+        assert_eq!(again.envelope, m.envelope);
     }
 }

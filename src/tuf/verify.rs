@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use time::OffsetDateTime;
 
 use super::dialect::{Dialect, PublicKey};
-use super::model::{Common, FileMeta, RoleName, Root};
+use super::model::{Common, FileMeta, MetaFile, RoleName, Root};
 use super::signed::SignedMeta;
 
 /// The keys allowed to sign a role, decoded, and the threshold.
@@ -138,7 +138,7 @@ pub fn version(role: RoleName, actual: u64, trusted: Option<u64>) -> Result<(), 
     Ok(())
 }
 
-/// Checks a downloaded file against its `meta` entry in `parent`: length, then every hash
+/// Checks a downloaded file against a target's entry in `parent`: length, then every hash
 /// both sides know (sha256 is required).
 pub fn file_meta(
     dialect: Dialect,
@@ -149,51 +149,97 @@ pub fn file_meta(
     sha512: &[u8],
     expected: &FileMeta,
 ) -> Result<(), String> {
-    if length != expected.length {
-        return Err(format!(
-            "{what}: length {length} does not match the {} bytes listed in {parent}",
-            expected.length
-        ));
-    }
-    let mut checked = false;
-    for (alg, actual) in [("sha256", sha256), ("sha512", sha512)] {
-        if let Some(want) = expected.hashes.get(alg) {
-            let want = dialect
-                .decode_hash(want)
-                .map_err(|e| format!("{parent}: {what}: {e}"))?;
-            if want != actual {
-                return Err(format!(
-                    "{what}: {alg} does not match the hash listed in {parent}"
-                ));
-            }
-            checked = true;
+    check_length_and_hashes(
+        dialect,
+        what,
+        parent,
+        (length, sha256, sha512),
+        Some(expected.length),
+        Some(&expected.hashes),
+        true,
+    )
+}
+
+/// Length (if listed), then hashes (if listed): every listed algorithm must be one trustkey
+/// computes (sha256, sha512) and match. `required`: length and sha256 must be listed.
+fn check_length_and_hashes(
+    dialect: Dialect,
+    what: &str,
+    parent: RoleName,
+    (length, sha256, sha512): (u64, &[u8], &[u8]),
+    expected_length: Option<u64>,
+    expected_hashes: Option<&BTreeMap<String, String>>,
+    required: bool,
+) -> Result<(), String> {
+    match expected_length {
+        Some(want) if want != length => {
+            return Err(format!(
+                "{what}: length {length} does not match the {want} bytes listed in {parent}"
+            ))
         }
+        None if required => return Err(format!("{parent}: {what} is listed without a length")),
+        _ => {}
     }
-    if !checked || !expected.hashes.contains_key("sha256") {
+    let hashes = expected_hashes.filter(|h| !h.is_empty());
+    if required && !hashes.is_some_and(|h| h.contains_key("sha256")) {
         return Err(format!("{parent}: {what} is listed without a sha256 hash"));
+    }
+    for (alg, want) in hashes.into_iter().flatten() {
+        let actual = match alg.as_str() {
+            "sha256" => sha256,
+            "sha512" => sha512,
+            // Notary clients skip algorithms they lack; TUF 1.0 clients (python-tuf) fail.
+            _ if dialect.meta_requires_hashes() => continue,
+            other => {
+                return Err(format!(
+                    "{parent}: {what} is listed with unsupported hash algorithm {other:?}"
+                ))
+            }
+        };
+        let want = dialect
+            .decode_hash(want)
+            .map_err(|e| format!("{parent}: {what}: {e}"))?;
+        if want != actual {
+            return Err(format!(
+                "{what}: {alg} does not match the hash listed in {parent}"
+            ));
+        }
     }
     Ok(())
 }
 
-/// `file_meta` for signed metadata.
+/// Checks signed metadata against its entry in `parent`'s `meta`: the version (TUF 1.0: the
+/// entry's version must equal the file's), then length and hashes as the dialect requires.
 pub fn meta_matches(
     dialect: Dialect,
     meta: &SignedMeta,
     parent: RoleName,
-    listed: &BTreeMap<String, FileMeta>,
+    listed: &BTreeMap<String, MetaFile>,
 ) -> Result<(), String> {
     let role = meta.role;
+    let name = dialect.meta_name(role);
     let expected = listed
-        .get(role.as_str())
+        .get(&name)
         .ok_or_else(|| format!("{parent}: does not list {role}"))?;
-    file_meta(
+    if !dialect.meta_requires_hashes() {
+        let want = expected
+            .version
+            .ok_or_else(|| format!("{parent}: {name} is listed without a version"))?;
+        let actual = meta.version().unwrap_or(0);
+        if actual != want {
+            return Err(format!(
+                "{role}: version {actual} does not match version {want} listed in {parent}"
+            ));
+        }
+    }
+    check_length_and_hashes(
         dialect,
         role.as_str(),
         parent,
-        meta.length(),
-        &meta.sha256,
-        &meta.sha512,
-        expected,
+        (meta.length(), &meta.sha256, &meta.sha512),
+        expected.length,
+        expected.hashes.as_ref(),
+        dialect.meta_requires_hashes(),
     )
 }
 
@@ -279,6 +325,7 @@ mod tests {
         assert!(version(RoleName::Snapshot, 0, None).is_err());
         let c = Common {
             type_: "Targets".into(),
+            spec_version: None,
             version: 1,
             expires: "2020-01-01T00:00:00Z".into(),
         };
@@ -288,5 +335,36 @@ mod tests {
         );
         assert!(type_name(d, RoleName::Targets, &c).is_ok());
         assert!(type_name(d, RoleName::Snapshot, &c).is_err());
+    }
+
+    #[test]
+    fn tuf_meta_needs_the_listed_version() {
+        let d = Dialect::Tuf;
+        let k = MemorySigner::generate("t");
+        let exp = OffsetDateTime::now_utc() + time::Duration::days(1);
+        let t = build::targets(d, 2, exp, Default::default());
+        let m = SignedMeta::sign(d, RoleName::Targets, to_value(&t), &[("id", &k)]).unwrap();
+        let mut listed = BTreeMap::new();
+        listed.insert(
+            "targets.json".to_string(),
+            d.meta_entry(&m, crate::tuf::dialect::MetaHashes::Include),
+        );
+        meta_matches(d, &m, RoleName::Snapshot, &listed).unwrap();
+        listed.get_mut("targets.json").unwrap().version = Some(3);
+        assert_eq!(
+            meta_matches(d, &m, RoleName::Snapshot, &listed).unwrap_err(),
+            "targets: version 2 does not match version 3 listed in snapshot"
+        );
+        let e = listed.get_mut("targets.json").unwrap();
+        e.version = Some(2);
+        e.hashes = Some([("md5".to_string(), "00".to_string())].into());
+        assert!(meta_matches(d, &m, RoleName::Snapshot, &listed)
+            .unwrap_err()
+            .contains("unsupported hash algorithm"));
+        // Version only (python-tuf's default) is enough.
+        let e = listed.get_mut("targets.json").unwrap();
+        e.hashes = None;
+        e.length = None;
+        meta_matches(d, &m, RoleName::Snapshot, &listed).unwrap();
     }
 }

@@ -1,0 +1,170 @@
+//! The client workflow of the TUF 1.0 specification (section 5, "Detailed client workflow"),
+//! as python-tuf's ngclient follows it:
+//!
+//! 1. the trusted root: the stored one, or on first use `1.root.json`, which must be signed by
+//!    its own root keys (and match `--root-keyid`);
+//! 2. root rotation: `N+1.root.json` until the remote has none, each signed by the previous
+//!    root's keys and its own, with exactly the next version; then the freeze check (expiry);
+//! 3. `timestamp.json`: signatures, no rollback of its version or of the snapshot version it
+//!    lists, expiry;
+//! 4. snapshot (`N.snapshot.json` with consistent snapshots): length and hashes if timestamp
+//!    lists them, the version timestamp lists, signatures, no rollback of the targets version
+//!    it lists, expiry;
+//! 5. targets (`N.targets.json` likewise): against snapshot's entry, signatures, expiry.
+//!
+//! Failures are the same one-line `Error::Verify` messages as in the Notary dialect.
+
+use std::collections::BTreeMap;
+
+use super::{fail, path_fail, Client, Verified};
+use crate::repo::layout;
+use crate::tuf::dialect::Dialect;
+use crate::tuf::model::{view, MetaList, RoleName, Root, Targets};
+use crate::tuf::signed::SignedMeta;
+use crate::tuf::verify::{self, RoleKeySet};
+use crate::{Error, Result};
+
+/// How many root versions one update may walk (python-tuf's `max_root_rotations` is 256).
+const MAX_ROOT_ROTATIONS: u64 = 256;
+
+impl Client<'_> {
+    /// Downloads and verifies a TUF 1.0 repository; on success the new state is trusted.
+    pub(super) fn update_tuf(&self) -> Result<Verified> {
+        let d = Dialect::Tuf;
+        let (trusted, mut state) = self.load_state()?;
+        let pinned_now = trusted.is_none();
+
+        // 5.2: the trusted root.
+        let mut root = match trusted {
+            Some(t) => t,
+            None => {
+                let bytes = self.remote.get("1.root.json")?.ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "no repository {} at {} (1.root.json not found)",
+                        self.gun,
+                        self.remote.describe()
+                    ))
+                })?;
+                let first = SignedMeta::parse(RoleName::Root, bytes).map_err(fail)?;
+                self.first_use(&first)?
+            }
+        };
+        // 5.3: walk N+1.root.json until there is none.
+        let start: Root = view(&root.envelope.signed, "trusted root").map_err(fail)?;
+        let mut n = start.common.version;
+        loop {
+            let next_name = format!("{}.root.json", n + 1);
+            let Some(bytes) = self.remote.get(&next_name)? else {
+                break;
+            };
+            if n - start.common.version >= MAX_ROOT_ROTATIONS {
+                return Err(path_fail(format!(
+                    "more than {MAX_ROOT_ROTATIONS} root versions in one update"
+                )));
+            }
+            let next = SignedMeta::parse(RoleName::Root, bytes).map_err(path_fail)?;
+            self.step(&root, &next, n + 1)?;
+            root = next;
+            n += 1;
+        }
+        let (root_view, root_set) = self.root_keys(&root)?;
+        self.check_pin(&root_set)?;
+        self.check_common(RoleName::Root, &root_view.common, &state)?;
+        // 5.3.11: if the timestamp or snapshot keys were rotated, forget the trusted timestamp
+        // and snapshot (recovery from a fast-forward attack).
+        let keys_of = |r: &Root, role: RoleName| r.role(role).map(|k| k.keyids.clone());
+        if [RoleName::Timestamp, RoleName::Snapshot]
+            .into_iter()
+            .any(|role| keys_of(&start, role) != keys_of(&root_view, role))
+        {
+            state.versions.remove(&RoleName::Timestamp);
+            state.versions.remove(&RoleName::Snapshot);
+        }
+        let consistent = root_view.consistent_snapshot;
+        let set = |role| RoleKeySet::from_root(d, &root_view, role).map_err(fail);
+
+        // 5.4: timestamp.
+        let ts = self.fetch_named(RoleName::Timestamp, &RoleName::Timestamp.file_name())?;
+        verify::signatures(d, &ts, &set(RoleName::Timestamp)?).map_err(fail)?;
+        let ts_view: MetaList = view(&ts.envelope.signed, "timestamp").map_err(fail)?;
+        self.check_common(RoleName::Timestamp, &ts_view.common, &state)?;
+        let snap_version = listed_version(d, &ts_view, RoleName::Timestamp, RoleName::Snapshot)?;
+        no_rollback(
+            RoleName::Timestamp,
+            RoleName::Snapshot,
+            snap_version,
+            state.versions.get(&RoleName::Snapshot).copied(),
+        )?;
+
+        // 5.5: snapshot.
+        let sn_name = layout::role_file(RoleName::Snapshot, Some(snap_version), consistent);
+        let sn = self.fetch_named(RoleName::Snapshot, &sn_name)?;
+        verify::meta_matches(d, &sn, RoleName::Timestamp, &ts_view.meta).map_err(fail)?;
+        verify::signatures(d, &sn, &set(RoleName::Snapshot)?).map_err(fail)?;
+        let sn_view: MetaList = view(&sn.envelope.signed, "snapshot").map_err(fail)?;
+        self.check_common(RoleName::Snapshot, &sn_view.common, &state)?;
+        let tg_version = listed_version(d, &sn_view, RoleName::Snapshot, RoleName::Targets)?;
+        no_rollback(
+            RoleName::Snapshot,
+            RoleName::Targets,
+            tg_version,
+            state.versions.get(&RoleName::Targets).copied(),
+        )?;
+
+        // 5.6: targets.
+        let tg_name = layout::role_file(RoleName::Targets, Some(tg_version), consistent);
+        let tg = self.fetch_named(RoleName::Targets, &tg_name)?;
+        verify::meta_matches(d, &tg, RoleName::Snapshot, &sn_view.meta).map_err(fail)?;
+        verify::signatures(d, &tg, &set(RoleName::Targets)?).map_err(fail)?;
+        let tg_view: Targets = view(&tg.envelope.signed, "targets").map_err(fail)?;
+        self.check_common(RoleName::Targets, &tg_view.common, &state)?;
+
+        state.versions = BTreeMap::from([
+            (RoleName::Root, root_view.common.version),
+            (RoleName::Timestamp, ts_view.common.version),
+            (RoleName::Snapshot, sn_view.common.version),
+            (RoleName::Targets, tg_view.common.version),
+        ]);
+        self.save_state(&root, &state)?;
+        Ok(Verified {
+            gun: self.gun.clone(),
+            versions: state.versions,
+            root_key_ids: root_view
+                .role(RoleName::Root)
+                .map(|r| r.keyids.clone())
+                .unwrap_or_default(),
+            targets: tg_view.targets,
+            pinned_now,
+        })
+    }
+
+    fn fetch_named(&self, role: RoleName, name: &str) -> Result<SignedMeta> {
+        let bytes = self.remote.get(name)?.ok_or_else(|| {
+            fail(format!(
+                "{role}: {name} is missing from {}",
+                self.remote.describe()
+            ))
+        })?;
+        SignedMeta::parse(role, bytes).map_err(fail)
+    }
+}
+
+/// The version `parent` lists for `role` (required in TUF 1.0).
+fn listed_version(d: Dialect, parent: &MetaList, pr: RoleName, role: RoleName) -> Result<u64> {
+    let name = d.meta_name(role);
+    parent
+        .meta
+        .get(&name)
+        .ok_or_else(|| fail(format!("{pr}: does not list {role}")))?
+        .version
+        .ok_or_else(|| fail(format!("{pr}: {name} is listed without a version")))
+}
+
+fn no_rollback(parent: RoleName, role: RoleName, listed: u64, trusted: Option<u64>) -> Result<()> {
+    match trusted {
+        Some(t) if listed < t => Err(fail(format!(
+            "{parent}: lists {role} version {listed}, lower than current version {t}"
+        ))),
+        _ => Ok(()),
+    }
+}

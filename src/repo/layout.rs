@@ -1,0 +1,142 @@
+//! Where the files of a published repository go, in each dialect, under `DIR/<gun>/`:
+//!
+//! ```text
+//! Notary v1        DIR/<gun>/{root,targets,snapshot,timestamp}.json, <N>.root.json,
+//!                  <role>.<hex sha256>.json for root, targets and snapshot (what a notary
+//!                  client fetches from notary-server)
+//! TUF 1.0          DIR/<gun>/metadata/<N>.root.json   every root version (clients walk them)
+//!                  DIR/<gun>/metadata/root.json       the latest root (for people and tools)
+//!                  DIR/<gun>/metadata/{timestamp,snapshot,targets}.json
+//!                  DIR/<gun>/metadata/<N>.{snapshot,targets}.json   with consistent snapshots
+//!                  DIR/<gun>/targets/<name>           target files, or, with consistent
+//!                  DIR/<gun>/targets/<dir>/<hex sha256>.<base>      snapshots, hash-prefixed
+//! ```
+//!
+//! A TUF client is pointed at `http://HOST/<gun>/metadata/` and `http://HOST/<gun>/targets/`.
+
+use std::path::{Path, PathBuf};
+
+use super::trustdir::TufOptions;
+use crate::tuf::dialect::Dialect;
+use crate::tuf::model::RoleName;
+use crate::tuf::signed::SignedMeta;
+use crate::{Error, Result};
+
+/// The directory holding the metadata of a repository whose files are in `gun_dir`.
+pub fn metadata_dir(dialect: Dialect, gun_dir: &Path) -> PathBuf {
+    match dialect {
+        Dialect::Notary => gun_dir.to_path_buf(),
+        Dialect::Tuf => gun_dir.join("metadata"),
+    }
+}
+
+/// The directory holding target files (TUF 1.0 only; notary serves no target files).
+pub fn targets_dir(dialect: Dialect, gun_dir: &Path) -> Option<PathBuf> {
+    match dialect {
+        Dialect::Notary => None,
+        Dialect::Tuf => Some(gun_dir.join("targets")),
+    }
+}
+
+/// The file name a client fetches for `role` at `version` (TUF 1.0 clients ask for
+/// `<N>.snapshot.json` and `<N>.targets.json` when root sets `consistent_snapshot`).
+pub fn role_file(role: RoleName, version: Option<u64>, consistent: bool) -> String {
+    match (role, version) {
+        (RoleName::Snapshot | RoleName::Targets, Some(v)) if consistent => {
+            format!("{v}.{}", role.file_name())
+        }
+        _ => role.file_name(),
+    }
+}
+
+/// The metadata files of one publish, in the order they must be renamed into place
+/// (timestamp last). `roots` are every root version, `(N, bytes)`.
+pub fn metadata_files(
+    dialect: Dialect,
+    opts: TufOptions,
+    roots: Vec<(u64, Vec<u8>)>,
+    [root, targets, snapshot, timestamp]: [&SignedMeta; 4],
+) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = roots
+        .into_iter()
+        .map(|(n, b)| (format!("{n}.root.json"), b))
+        .collect();
+    match dialect {
+        Dialect::Notary => {
+            // Notary clients fetch root, targets and snapshot by checksum as well
+            // (`<role>.<hex sha256>.json`, as notary-server serves them): write both names.
+            for m in [root, targets, snapshot] {
+                files.push((
+                    format!("{}.{}.json", m.role, hex::encode(m.sha256)),
+                    m.bytes.clone(),
+                ));
+            }
+        }
+        Dialect::Tuf => {
+            if opts.consistent_snapshot {
+                for m in [targets, snapshot] {
+                    files.push((role_file(m.role, m.version(), true), m.bytes.clone()));
+                }
+            }
+        }
+    }
+    for m in [root, targets, snapshot, timestamp] {
+        files.push((m.role.file_name(), m.bytes.clone()));
+    }
+    files
+}
+
+/// A target name usable as a relative path under `targets/`: `/`-separated, no empty, `.` or
+/// `..` component, no backslash.
+pub fn check_target_path(name: &str) -> Result<()> {
+    let bad = name.starts_with('/')
+        || name.contains('\\')
+        || name
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..");
+    if bad {
+        return Err(Error::Usage(format!(
+            "target name {name:?} cannot be a path under targets/ (use /-separated names \
+             without empty, . or .. components)"
+        )));
+    }
+    Ok(())
+}
+
+/// Where target `name` goes under `targets/`: the name, or with consistent snapshots
+/// `<dir>/<hex sha256>.<base>` (what python-tuf's `download_target` asks for: the first
+/// hash listed, and sha256 sorts first).
+pub fn target_file(name: &str, sha256_hex: &str, consistent: bool) -> PathBuf {
+    if !consistent {
+        return PathBuf::from(name);
+    }
+    match name.rsplit_once('/') {
+        Some((dir, base)) => PathBuf::from(dir).join(format!("{sha256_hex}.{base}")),
+        None => PathBuf::from(format!("{sha256_hex}.{name}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_paths() {
+        assert_eq!(target_file("a/b.txt", "ab", true), Path::new("a/ab.b.txt"));
+        assert_eq!(target_file("b.txt", "ab", true), Path::new("ab.b.txt"));
+        assert_eq!(target_file("a/b.txt", "ab", false), Path::new("a/b.txt"));
+        for bad in ["/x", "a/../b", "a//b", "./a", "a\\b", "a/"] {
+            assert!(check_target_path(bad).is_err(), "{bad}");
+        }
+        assert!(check_target_path("dir/v1.0.tar.gz").is_ok());
+        assert_eq!(
+            role_file(RoleName::Targets, Some(3), true),
+            "3.targets.json"
+        );
+        assert_eq!(role_file(RoleName::Targets, Some(3), false), "targets.json");
+        assert_eq!(
+            role_file(RoleName::Timestamp, Some(3), true),
+            "timestamp.json"
+        );
+    }
+}

@@ -1,0 +1,285 @@
+//! A repository on notary-server: reading it (`ServerRemote`, for `list`/`verify`), the keys
+//! the server holds (`server_key`, for `init --server`), and publishing to it
+//! (`publish_to_server`): root (when the server does not have it yet, or has another),
+//! targets and snapshot go up in one multipart request, and the server signs timestamp (and
+//! snapshot, when it manages that key too).
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use time::OffsetDateTime;
+
+use super::client::{Client, Remote, VerifyOptions};
+use super::expiry::Expiries;
+use super::fsio::{self, Overwrite};
+use super::publish::Published;
+use super::server::NotaryServer;
+use super::stage::Stage;
+use super::trustdir::{Gun, RepoConfig, TrustDir};
+use crate::keys::memory::MemorySigner;
+use crate::keys::Signer;
+use crate::tuf::build;
+use crate::tuf::dialect::Dialect;
+use crate::tuf::model::{to_value, view, FileMeta, Key, KeyVal, RoleName, Targets};
+use crate::tuf::signed::SignedMeta;
+use crate::{Error, Result};
+
+/// notary-server as a [`Remote`]: `root.json` is `GET /v2/<gun>/_trust/tuf/root.json`, and so
+/// on; a 404 is `None`, every other failure an error naming the server.
+#[derive(Debug)]
+pub struct ServerRemote {
+    pub server: NotaryServer,
+    pub gun: Gun,
+}
+
+impl Remote for ServerRemote {
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let stem = name.strip_suffix(".json").unwrap_or(name);
+        self.server.get_metadata(self.gun.as_str(), stem)
+    }
+    fn describe(&self) -> String {
+        format!("{} ({})", self.server.url(), self.gun)
+    }
+}
+
+/// A [`ServerRemote`] that borrows the server.
+struct Borrowed<'a> {
+    server: &'a NotaryServer,
+    gun: Gun,
+}
+
+impl Remote for Borrowed<'_> {
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let stem = name.strip_suffix(".json").unwrap_or(name);
+        self.server.get_metadata(self.gun.as_str(), stem)
+    }
+    fn describe(&self) -> String {
+        format!("{} ({})", self.server.url(), self.gun)
+    }
+}
+
+/// The public key the server holds for `role` (timestamp or snapshot) of `gun`, as root
+/// metadata lists it. Until a root naming one is published, the server makes a new key on
+/// every call: call this once per role and put exactly this key into root.
+pub fn server_key(
+    server: &NotaryServer,
+    dialect: Dialect,
+    gun: &Gun,
+    role: RoleName,
+) -> Result<Key> {
+    if dialect != Dialect::Notary {
+        return Err(Error::Usage(format!(
+            "notary-server speaks the Notary dialect; {gun} uses the {dialect} dialect"
+        )));
+    }
+    let remote = server.remote_key(gun.as_str(), role.as_str())?;
+    let bad = |reason: String| Error::Server {
+        url: server.url().to_string(),
+        kind: crate::error::ServerFailure::BadResponse,
+        reason: format!("the {role} key of {gun}: {reason}"),
+    };
+    if remote.keytype != crate::tuf::dialect::NOTARY_KEYTYPE_ECDSA {
+        return Err(bad(format!(
+            "key type {:?} is not supported (trustkey verifies ecdsa P-256 keys)",
+            remote.keytype
+        )));
+    }
+    let der = B64
+        .decode(remote.public_b64.as_bytes())
+        .map_err(|_| bad("its public key is not base64".into()))?;
+    {
+        use p256::pkcs8::DecodePublicKey;
+        p256::PublicKey::from_public_key_der(&der)
+            .map_err(|_| bad("not a P-256 SubjectPublicKeyInfo".into()))?;
+    }
+    // Exactly the server's encoding: the server compares key IDs, which hash this text.
+    Ok(Key {
+        keytype: remote.keytype,
+        keyval: KeyVal {
+            public: remote.public_b64,
+            extra: [("private".to_string(), serde_json::Value::Null)].into(),
+        },
+        extra: Default::default(),
+    })
+}
+
+/// Signs a new targets (and snapshot, unless the server manages it) and uploads them, with
+/// root when the server does not have this root yet, in one request. Only after the server
+/// accepted everything are the publisher's copy, the versions and the config updated and the
+/// stage cleared; if the upload fails, nothing local changes. The caller holds the GUN's lock.
+#[allow(clippy::too_many_arguments)]
+pub fn publish_to_server(
+    td: &TrustDir,
+    cfg: &mut RepoConfig,
+    stage: &Stage,
+    keys: &BTreeMap<RoleName, MemorySigner>,
+    server: &NotaryServer,
+    expiries: &Expiries,
+    now: OffsetDateTime,
+) -> Result<Published> {
+    let gun = cfg.gun.clone();
+    let dialect = cfg.dialect;
+    if dialect != Dialect::Notary || !cfg.server_signs(RoleName::Timestamp) {
+        return Err(not_for_server(&gun));
+    }
+    let key = |role: RoleName| -> Result<(&str, &dyn Signer)> {
+        let k = keys
+            .get(&role)
+            .ok_or_else(|| Error::Metadata(format!("no {role} key loaded")))?;
+        Ok((cfg.key_id(role)?, k as &dyn Signer))
+    };
+
+    let root_bytes = td.read_published(&gun, "root.json")?.ok_or_else(|| {
+        Error::NotFound(format!(
+            "{gun}: the signed root metadata is missing from {}",
+            td.published_dir(&gun).display()
+        ))
+    })?;
+    let root = SignedMeta::parse(RoleName::Root, root_bytes).map_err(Error::Metadata)?;
+    // Root goes up with the first publish, and whenever the server's differs from ours.
+    let on_server = server.get_metadata(gun.as_str(), "root")?;
+    let send_root = on_server.as_deref() != Some(&root.bytes[..]);
+
+    let mut targets: BTreeMap<String, FileMeta> = match td.read_published(&gun, "targets.json")? {
+        Some(b) => {
+            let m = SignedMeta::parse(RoleName::Targets, b).map_err(Error::Metadata)?;
+            let t: Targets =
+                view(&m.envelope.signed, "published targets").map_err(Error::Metadata)?;
+            t.targets
+        }
+        None => BTreeMap::new(),
+    };
+    // Another client (notary with these keys, or another copy of this trust dir) may have
+    // published since: build on what the server has, once it verifies against our root.
+    let mut base = BTreeMap::new();
+    if !send_root {
+        let remote = Borrowed {
+            server,
+            gun: gun.clone(),
+        };
+        let client = Client::new(
+            td,
+            &gun,
+            &remote,
+            VerifyOptions {
+                dialect,
+                root_key_id: Some(cfg.root_key_id.clone()),
+                now,
+            },
+        );
+        let verified = client.update().map_err(|e| match e {
+            Error::Verify(m) => Error::Verify(format!(
+                "{gun} on {} does not verify, so trustkey does not build on it: {m}",
+                server.url()
+            )),
+            other => other,
+        })?;
+        for role in [RoleName::Targets, RoleName::Snapshot] {
+            let theirs = verified.versions.get(&role).copied().unwrap_or(0);
+            if theirs > cfg.version(role) {
+                base.insert(role, theirs);
+                if role == RoleName::Targets {
+                    targets = verified.targets.clone();
+                }
+            }
+        }
+    }
+    stage.apply(dialect, &mut targets)?;
+    let count = targets.len();
+
+    let v = |role: RoleName| cfg.version(role).max(base.get(&role).copied().unwrap_or(0)) + 1;
+    let exp = |role: RoleName| now + expiries.get(role);
+    let t = build::targets(
+        dialect,
+        v(RoleName::Targets),
+        exp(RoleName::Targets),
+        targets,
+    );
+    let tm = SignedMeta::sign(
+        dialect,
+        RoleName::Targets,
+        to_value(&t),
+        &[key(RoleName::Targets)?],
+    )?;
+    let sm = if cfg.server_signs(RoleName::Snapshot) {
+        None
+    } else {
+        let s = build::snapshot(
+            dialect,
+            v(RoleName::Snapshot),
+            exp(RoleName::Snapshot),
+            &root,
+            &tm,
+            cfg.tuf_options().meta_hashes,
+        );
+        Some(SignedMeta::sign(
+            dialect,
+            RoleName::Snapshot,
+            to_value(&s),
+            &[key(RoleName::Snapshot)?],
+        )?)
+    };
+
+    let mut files: Vec<(&str, &[u8])> = Vec::new();
+    if send_root {
+        files.push(("root", &root.bytes));
+    }
+    files.push(("targets", &tm.bytes));
+    if let Some(sm) = &sm {
+        files.push(("snapshot", &sm.bytes));
+    }
+    server.publish(gun.as_str(), &files)?;
+
+    // Accepted: the publisher's copy, then the versions, then the stage.
+    let published = td.published_dir(&gun);
+    let mut signed = vec![("targets.json", &tm, RoleName::Targets)];
+    if let Some(sm) = &sm {
+        signed.push(("snapshot.json", sm, RoleName::Snapshot));
+    }
+    for (name, m, _) in &signed {
+        fsio::write_atomic(
+            &published.join(name),
+            &m.bytes,
+            fsio::PUBLIC_FILE_MODE,
+            Overwrite::Replace,
+        )?;
+    }
+    let new_versions: Vec<(RoleName, u64)> = signed.iter().map(|(_, _, r)| (*r, v(*r))).collect();
+    cfg.versions.extend(new_versions);
+    td.save_config(cfg)?;
+    Stage::clear(&td.staged_path(&gun))?;
+    Ok(Published {
+        gun,
+        repo: server.url().to_string(),
+        versions: cfg.versions.clone(),
+        targets: count,
+        changes: stage.changes.len(),
+    })
+}
+
+/// A repository whose root names a timestamp key on disk cannot go to notary-server, which
+/// signs timestamp with its own key.
+pub fn not_for_server(gun: &Gun) -> Error {
+    Error::Usage(format!(
+        "{gun} was initialized for publishing to a directory: its root names a timestamp key \
+         on disk, but notary-server signs timestamp with its own key, so the server would \
+         refuse it; initialize the repository with `trustkey init {gun} --server URL` (or \
+         publish it with --repo DIR)"
+    ))
+}
+
+/// A repository whose timestamp (or snapshot) key the server holds cannot be published to a
+/// directory: nobody here could sign timestamp.
+pub fn not_for_dir(gun: &Gun, cfg: &RepoConfig) -> Error {
+    let roles: Vec<&str> = cfg.server_roles.iter().map(|r| r.as_str()).collect();
+    let url = cfg
+        .server
+        .as_ref()
+        .map_or("its notary-server", |s| s.url.as_str());
+    Error::Usage(format!(
+        "{gun} is published to {url}, which holds its {} key: publish it with `trustkey \
+         publish {gun}` (or -s URL), not --repo",
+        roles.join(" and ")
+    ))
+}
