@@ -598,3 +598,76 @@ fn yubikey_references_are_parsed_strictly() {
         assert!(!err.contains("123456"), "a PIN is never echoed: {err}");
     }
 }
+
+/// `root rotate` onto YubiKeys: from a root on a SoftHSM token to one generated on the card
+/// (signing the new root metadata there), then to a root mirrored on a token and the card; a
+/// client that pinned the first root follows both rotations.
+#[test]
+fn root_rotates_onto_the_card() {
+    let Some(card) = card() else { return };
+    card.setup();
+    let hsm = Hsm::new();
+    hsm.add_token("rootA");
+    hsm.add_token("rootB");
+    let with_pass = |mut c: Command| {
+        for (k, v) in PASS {
+            c.env(k, v);
+        }
+        c
+    };
+    run_ok(tk(&hsm, NEW_PIN).args(["root", "create", "--token", "pkcs11:token=rootA"]));
+    run_ok(with_pass(tk(&hsm, NEW_PIN)).args(["init", GUN, "--root", "pkcs11:token=rootA"]));
+    let file = hsm.path().join("app.bin");
+    std::fs::write(&file, b"v1\n").unwrap();
+    let repo = hsm.path().join("repo");
+    let repo_s = repo.to_str().unwrap().to_string();
+    run_ok(with_pass(tk(&hsm, NEW_PIN)).args(["add", GUN, "v1", file.to_str().unwrap()]));
+    run_ok(with_pass(tk(&hsm, NEW_PIN)).args(["publish", GUN, "--repo", &repo_s]));
+    let client = |args: &[&str]| {
+        run_ok(
+            Command::new(env!("CARGO_BIN_EXE_trustkey"))
+                .env("HOME", hsm.path())
+                .arg("-d")
+                .arg(hsm.path().join("client"))
+                .args(args),
+        )
+    };
+    client(&["verify", GUN, "--repo", &repo_s]); // pins the first root
+
+    // Onto the card, generated there.
+    let uri = yk(&card, "9c");
+    let r = json(&run_ok(with_pass(tk(&hsm, NEW_PIN)).args([
+        "--json", "root", "rotate", GUN, "--token", &uri, "--touch", "never",
+    ])));
+    assert_eq!(r["root_version"], 2, "{r}");
+    assert_eq!(r["tokens"][0]["piv"]["origin"], "generated");
+    let (card_id, _) = check(&hsm, NEW_PIN, &uri);
+    assert_eq!(r["new_key_id"], card_id.as_str());
+    run_ok(with_pass(tk(&hsm, NEW_PIN)).args(["publish", GUN, "--repo", &repo_s]));
+    let out = client(&["verify", GUN, "--repo", &repo_s]);
+    assert!(out.contains("root v2"), "{out}");
+
+    // From the card to a root mirrored on rootB and the card's slot 9a: the old root on the
+    // card signs, the new one signs in 9a.
+    let mirror = yk(&card, "9a");
+    let r = json(&run_ok(with_pass(tk(&hsm, NEW_PIN)).args([
+        "--json",
+        "root",
+        "rotate",
+        GUN,
+        "--token",
+        "pkcs11:token=rootB",
+        "--mirror",
+        &mirror,
+        "--touch",
+        "never",
+    ])));
+    assert_eq!(r["root_version"], 3, "{r}");
+    let (id_b, _) = check(&hsm, NEW_PIN, "pkcs11:token=rootB");
+    let (id_9a, _) = check(&hsm, NEW_PIN, &mirror);
+    assert_eq!(id_b, id_9a);
+    assert_eq!(r["new_key_id"], id_b.as_str());
+    run_ok(with_pass(tk(&hsm, NEW_PIN)).args(["publish", GUN, "--repo", &repo_s]));
+    let out = client(&["verify", GUN, "--repo", &repo_s]);
+    assert!(out.contains("root v3"), "{out}");
+}

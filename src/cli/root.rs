@@ -133,6 +133,8 @@ Examples:
   trustkey root rotate example.com/app --token 'pkcs11:token=rootC' --mirror 'pkcs11:token=rootD'
   # a second key on the same token needs another object label
   trustkey root rotate example.com/app --token 'pkcs11:token=rootA;object=root-2026'
+  # onto two YubiKeys
+  trustkey root rotate example.com/app --token yubikey:serial=12345678 --mirror yubikey:serial=87654321
   trustkey publish example.com/app --repo /srv/trust")]
     Rotate {
         /// The repository (GUN), e.g. example.com/app.
@@ -149,6 +151,8 @@ Examples:
         /// How long the new root metadata is valid: root=DURATION (default 10y).
         #[arg(long, value_name = "ROLE=DURATION")]
         expires: Vec<crate::repo::expiry::ExpiryArg>,
+        #[command(flatten)]
+        piv: PivArgs,
     },
     /// Import the root key from an escrow file into another token (same checks as a mirror).
     ///
@@ -203,14 +207,23 @@ impl RootCmd {
                 mirror,
                 root,
                 expires,
-            } => rotate(
-                ctx,
-                gun,
-                token.parse()?,
-                mirror.iter().map(|m| m.parse()).collect::<Result<_>>()?,
-                root.map(|r| r.parse()).transpose()?,
-                &expires,
-            ),
+                piv,
+            } => {
+                let token: KeyRef = token.parse()?;
+                let mirrors: Vec<KeyRef> =
+                    mirror.iter().map(|m| m.parse()).collect::<Result<_>>()?;
+                let opts =
+                    piv.options(&std::iter::once(&token).chain(&mirrors).collect::<Vec<_>>())?;
+                rotate(
+                    ctx,
+                    gun,
+                    token,
+                    mirrors,
+                    root.map(|r| r.parse()).transpose()?,
+                    &expires,
+                    &opts,
+                )
+            }
         }
     }
 }
@@ -531,12 +544,12 @@ struct RootRotated {
 fn rotate(
     ctx: &Ctx,
     gun: crate::repo::trustdir::Gun,
-    token: Pkcs11Uri,
-    mirrors: Vec<Pkcs11Uri>,
+    token: KeyRef,
+    mirrors: Vec<KeyRef>,
     old: Option<crate::keys::uri::KeyRef>,
     expires: &[crate::repo::expiry::ExpiryArg],
+    opts: &PivOptions,
 ) -> Result<()> {
-    use crate::keys::token::TokenSigner;
     use crate::repo::expiry::Expiries;
     use crate::repo::root::{self as reroot, Change};
     use crate::repo::trustdir::{RetiredKey, TrustDir};
@@ -559,19 +572,27 @@ fn rotate(
     let now = time::OffsetDateTime::now_utc();
     let key_ref = token.to_string();
     let (done, tokens) = if mirrors.is_empty() {
-        let (signer, placement) = mirror::generate_signer(ctx, &token)?;
+        let (signer, placement) = mirror::generate_signer_at(ctx, &token, opts)?;
         let public = *signer.public_key();
         let left_behind = |e: Error| {
-            Error::Mirror(format!(
-                "{e}; the new key generated on {} (object {:?}, key ID {}) was not used: \
-                 delete it there, or rotate again with another object label",
-                token.token_desc(),
-                token.object_label(),
-                canonical_key_id(&public)
-            ))
+            Error::Mirror(match &token {
+                KeyRef::Pkcs11(uri) => format!(
+                    "{e}; the new key generated on {} (object {:?}, key ID {}) was not used: \
+                     delete it there, or rotate again with another object label",
+                    uri.token_desc(),
+                    uri.object_label(),
+                    canonical_key_id(&public)
+                ),
+                KeyRef::Yubikey(y) => format!(
+                    "{e}; the new key generated in {} (key ID {}) was not used: rotate again \
+                     with another slot, or generate over it",
+                    y.desc(),
+                    canonical_key_id(&public)
+                ),
+            })
         };
         let change = Change::RootKey {
-            signer: &signer,
+            signer: signer.as_ref(),
             key_ref: key_ref.clone(),
         };
         let done = reroot::resign(&td, &mut cfg, old_signer.as_ref(), change, &expiries, now)
@@ -582,10 +603,10 @@ fn rotate(
         let mut uris = vec![token.clone()];
         uris.extend(mirrors);
         // Dropped uncommitted on any failure below: the imported keys are removed again.
-        let placed = mirror::place(ctx, &uris, &key)?;
+        let placed = mirror::place_with(ctx, &uris, &key, opts)?;
         let public = *key.public_key();
         drop(key); // zeroizes the private scalar; the tokens sign from now on
-        let signer = TokenSigner::open(ctx, &token)?;
+        let signer = ctx.open_signer(&token)?;
         if signer.public_key() != &public {
             return Err(Error::Crypto(format!(
                 "{} holds another key than the one just imported",
@@ -593,7 +614,7 @@ fn rotate(
             )));
         }
         let change = Change::RootKey {
-            signer: &signer,
+            signer: signer.as_ref(),
             key_ref: key_ref.clone(),
         };
         let done = reroot::resign(&td, &mut cfg, old_signer.as_ref(), change, &expiries, now)?;

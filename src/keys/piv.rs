@@ -387,6 +387,34 @@ pub fn generate(
     }
 }
 
+/// [`generate`], and a signer over the new key on the same connection (its PIN verified once).
+pub fn generate_signer(
+    ctx: &Ctx,
+    r: &YubikeyRef,
+    opts: PivOptions,
+) -> Result<(PivSigner, Placement)> {
+    let mut t = PivTarget::prepare(ctx, r, opts, &[])?;
+    let placement = match t.generate(ctx) {
+        Ok((_, placement)) => placement,
+        Err(e) => {
+            let note = ctx.with_prompter(|p| t.undo(p));
+            return Err(Error::Mirror(format!(
+                "{} failed: {e}{}; no root key was created",
+                t.desc(),
+                note.map(|n| format!("; {n}")).unwrap_or_default()
+            )));
+        }
+    };
+    t.commit();
+    let dev = match t.device.take() {
+        Some(d) => d,
+        None => piv::open(Some(t.serial))?,
+    };
+    let signer =
+        ctx.with_prompter(|p| dev.signer(t.r.slot, t.r.pin_source.as_ref(), p, t.allow_final_try))?;
+    Ok((signer, placement))
+}
+
 /// The YubiKeys plugged in and the P-256 keys in their slots (from the slots' certificates),
 /// for `root list`. Throwaway keys of rolled-back mirrors are left out. Never asks for a PIN.
 pub fn list_keys() -> Result<Vec<(u32, Slot, String, p256::PublicKey)>> {

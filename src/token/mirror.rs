@@ -313,6 +313,25 @@ pub fn place_with<R: Clone + Into<KeyRef>>(
     Ok(placed)
 }
 
+/// [`generate`], and a signer over the new key in the same session or connection (a new root
+/// signs its first root metadata right away: `root rotate`).
+pub fn generate_signer_at(
+    ctx: &Ctx,
+    r: &KeyRef,
+    opts: &PivOptions,
+) -> Result<(Box<dyn Signer>, Placement)> {
+    Ok(match r {
+        KeyRef::Pkcs11(uri) => {
+            let (s, p) = generate_signer(ctx, uri)?;
+            (Box::new(s), p)
+        }
+        KeyRef::Yubikey(y) => {
+            let (s, p) = crate::keys::piv::generate_signer(ctx, y, *opts)?;
+            (Box::new(s), p)
+        }
+    })
+}
+
 /// Generates the root where `r` names: on a PKCS#11 token, or on a YubiKey (with `opts`'
 /// policies and certificate written to the slot). Either way it never leaves the device.
 pub fn generate(ctx: &Ctx, r: &KeyRef, opts: &PivOptions) -> Result<(p256::PublicKey, Placement)> {
