@@ -358,49 +358,6 @@ fn run_notary_ok(mut c: Command) -> Output {
     out
 }
 
-/// Serves the files of `dir` as `/v2/<gun>/_trust/tuf/<file>` over plain HTTP.
-fn serve(dir: PathBuf) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut line = String::new();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                    break;
-                }
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-            let body = path.strip_prefix("/v2/").and_then(|p| {
-                let (gun, file) = p.split_once("/_trust/tuf/")?;
-                if gun.contains("..") || file.contains('/') {
-                    return None;
-                }
-                std::fs::read(dir.join(gun).join(file)).ok()
-            });
-            let _ = match body {
-                Some(b) => write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    b.len()
-                )
-                .and_then(|()| stream.write_all(&b)),
-                None => write!(
-                    stream,
-                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                ),
-            };
-        }
-    });
-    port
-}
-
 #[test]
 fn notary_publishes_and_trustkey_verifies() {
     let srv = Server::start();
@@ -472,7 +429,7 @@ fn notary_publishes_and_trustkey_verifies() {
         let b = api.get_metadata(gun, role).unwrap().unwrap();
         std::fs::write(gdir.join(format!("{role}.json")), b).unwrap();
     }
-    let port = serve(mirror.clone());
+    let port = common::serve_notary_layout(mirror.clone());
     let url = format!("http://127.0.0.1:{port}");
     run_ok(p.client("c").args(["verify", gun, "-s", &url]));
     // targets.json: one byte of the signed part changed (the length of the target).

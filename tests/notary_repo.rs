@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -718,52 +716,6 @@ fn concurrent_publishes_keep_both_changes() {
     assert_eq!(status["changes"].as_array().unwrap().len(), 0);
 }
 
-/// Serves `repo` the way notary-server lays it out: GET /v2/<gun>/_trust/tuf/<file>.
-fn serve(repo: PathBuf) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut line = String::new();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                    break;
-                }
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-            let body = path.strip_prefix("/v2/").and_then(|p| {
-                if p.is_empty() {
-                    return Some(b"{}".to_vec());
-                }
-                let (gun, file) = p.split_once("/_trust/tuf/")?;
-                if gun.contains("..") || file.contains('/') {
-                    return None;
-                }
-                std::fs::read(repo.join(gun).join(file)).ok()
-            });
-            let _ = match body {
-                Some(b) => write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    b.len()
-                )
-                .and_then(|()| stream.write_all(&b)),
-                None => write!(
-                    stream,
-                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                ),
-            };
-        }
-    });
-    port
-}
-
 #[test]
 fn real_notary_and_openssl_read_what_trustkey_wrote() {
     let s = Setup::new();
@@ -828,7 +780,7 @@ fn real_notary_and_openssl_read_what_trustkey_wrote() {
     }
 
     // The real notary client verifies the published repository, served over HTTP.
-    let port = serve(s.repo());
+    let port = common::serve_notary_layout(s.repo());
     let out = run_ok(
         common::notary()
             .env("HOME", s.path())

@@ -177,56 +177,12 @@ fn edit_json(file: &Path, f: impl FnOnce(&mut serde_json::Value)) {
 }
 
 /// Serves `repo` as notary-server lays it out: GET /v2/<gun>/_trust/tuf/<file>.
-fn serve(repo: PathBuf) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut line = String::new();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                    break;
-                }
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-            let body = path.strip_prefix("/v2/").and_then(|p| {
-                if p.is_empty() {
-                    return Some(b"{}".to_vec());
-                }
-                let (gun, file) = p.split_once("/_trust/tuf/")?;
-                if gun.contains("..") || file.contains('/') {
-                    return None;
-                }
-                std::fs::read(repo.join(gun).join(file)).ok()
-            });
-            let _ = match body {
-                Some(b) => write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    b.len()
-                )
-                .and_then(|()| stream.write_all(&b)),
-                None => write!(
-                    stream,
-                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                ),
-            };
-        }
-    });
-    port
-}
 
 #[test]
 fn key_rotate_recovers_lost_keys_and_pinned_clients_follow() {
     let s = Setup::new();
     let repo = s.repo();
-    let port = serve(repo.clone());
+    let port = common::serve_notary_layout(repo.clone());
     // Clients pin root v1.
     assert_eq!(root_version(&s.verify("pinned", &repo)), 1);
     assert!(s.notary_list_ok("pinned", port).contains("a "));
@@ -402,7 +358,7 @@ fn root_rotate_to_another_token() {
     let s = Setup::new();
     s.hsm.add_token("rootB");
     let repo = s.repo();
-    let port = serve(repo.clone());
+    let port = common::serve_notary_layout(repo.clone());
     assert_eq!(root_version(&s.verify("pinned", &repo)), 1);
     assert_eq!(root_version(&s.verify("pinned-too", &repo)), 1);
     s.notary_list_ok("pinned", port);
@@ -574,7 +530,7 @@ fn root_rotate_with_a_mirror() {
 fn lost_root_reinitialized_does_not_chain() {
     let s = Setup::new();
     let repo = s.repo();
-    let port = serve(repo.clone());
+    let port = common::serve_notary_layout(repo.clone());
     assert_eq!(root_version(&s.verify("pinned", &repo)), 1);
     s.notary_list_ok("pinned", port);
 
@@ -627,7 +583,7 @@ fn lost_root_reinitialized_does_not_chain() {
 fn lost_root_init_force_in_the_same_trust_dir() {
     let s = Setup::new();
     let repo = s.repo();
-    let port = serve(repo.clone());
+    let port = common::serve_notary_layout(repo.clone());
     // Root is at v2 after a key rotation; both clients trust v2.
     s.ok(&["key", "rotate", GUN, "snapshot"]);
     s.publish();

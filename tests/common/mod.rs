@@ -176,3 +176,52 @@ pub fn notary() -> Command {
 
 /// A pcscd socket that does not exist: PC/SC clients then see no readers at all.
 pub const NO_PCSCD: &str = "/nonexistent/trustkey-tests-no-pcscd";
+
+/// Serves `repo` the way notary-server lays it out, over plain HTTP on loopback:
+/// `GET /v2/` answers `{}` (notary's ping) and `GET /v2/<gun>/_trust/tuf/<file>` the file
+/// `repo/<gun>/<file>`. Returns the port; the server lives as long as the test process.
+pub fn serve_notary_layout(repo: PathBuf) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let body = path.strip_prefix("/v2/").and_then(|p| {
+                if p.is_empty() {
+                    return Some(b"{}".to_vec());
+                }
+                let (gun, file) = p.split_once("/_trust/tuf/")?;
+                if gun.contains("..") || file.contains('/') {
+                    return None;
+                }
+                std::fs::read(repo.join(gun).join(file)).ok()
+            });
+            let _ = match body {
+                Some(b) => write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    b.len()
+                )
+                .and_then(|()| stream.write_all(&b)),
+                None => write!(
+                    stream,
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                ),
+            };
+        }
+    });
+    port
+}
