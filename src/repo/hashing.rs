@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 
-use sha2::{Digest, Sha256, Sha512};
+use ring::digest::{Context, SHA256, SHA512};
 
 /// Read size: large enough that per-chunk overhead vanishes, small enough to bound memory
 /// (at most `QUEUE + 2` chunks are alive per file: about 6 MiB).
@@ -50,8 +50,8 @@ fn hash_with_buffer(
     buf: &mut [u8],
     progress: &dyn Fn(u64),
 ) -> std::io::Result<Digests> {
-    let mut s256 = Sha256::new();
-    let mut s512 = Sha512::new();
+    let mut s256 = Context::new(&SHA256);
+    let mut s512 = Context::new(&SHA512);
     let mut length = 0u64;
     loop {
         let n = read_chunk(&mut r, buf)?;
@@ -65,25 +65,27 @@ fn hash_with_buffer(
     }
     Ok(Digests {
         length,
-        sha256: s256.finalize().into(),
-        sha512: s512.finalize().into(),
+        sha256: finish(s256),
+        sha512: finish(s512),
     })
 }
 
-/// Hashes a reader with sha256 on a second thread, read once.
+/// Hashes a reader with sha512 on a second thread, read once.
 pub fn hash_reader_split(mut r: impl Read, progress: &dyn Fn(u64)) -> std::io::Result<Digests> {
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::sync_channel::<Arc<Vec<u8>>>(QUEUE);
-        let h256 = scope.spawn(move || {
-            let mut s256 = Sha256::new();
+        // sha512 is the slower hash: it gets a thread of its own, and this thread reads the
+        // file and does sha256 beside it.
+        let h512 = scope.spawn(move || {
+            let mut s512 = Context::new(&SHA512);
             for chunk in rx {
-                s256.update(&chunk[..]);
+                s512.update(&chunk[..]);
             }
-            <[u8; 32]>::from(s256.finalize())
+            finish::<64>(s512)
         });
-        let mut s512 = Sha512::new();
+        let mut s256 = Context::new(&SHA256);
         let mut length = 0u64;
-        // Buffers come back for reuse once the sha256 thread is done with them, so a big file
+        // Buffers come back for reuse once the sha512 thread is done with them, so a big file
         // costs no allocation (nor zeroing) per chunk.
         let mut pool: std::collections::VecDeque<Arc<Vec<u8>>> = std::collections::VecDeque::new();
         let result = (|| loop {
@@ -103,21 +105,28 @@ pub fn hash_reader_split(mut r: impl Read, progress: &dyn Fn(u64)) -> std::io::R
             }
             buf.truncate(n);
             if tx.send(Arc::clone(&chunk)).is_err() {
-                return Err(std::io::Error::other("the sha256 thread stopped"));
+                return Err(std::io::Error::other("the sha512 thread stopped"));
             }
-            s512.update(&chunk[..]);
+            s256.update(&chunk[..]);
             length += n as u64;
             progress(n as u64);
             pool.push_back(chunk);
         })();
         drop(tx);
-        let sha256 = h256.join().expect("the sha256 thread does not panic");
+        let sha512 = h512.join().expect("the sha512 thread does not panic");
         result.map(|()| Digests {
             length,
-            sha256,
-            sha512: s512.finalize().into(),
+            sha256: finish(s256),
+            sha512,
         })
     })
+}
+
+fn finish<const N: usize>(c: Context) -> [u8; N] {
+    c.finish()
+        .as_ref()
+        .try_into()
+        .expect("the digest has its algorithm's length")
 }
 
 pub fn hash_file(path: &Path, progress: &dyn Fn(u64)) -> std::io::Result<Digests> {
@@ -166,6 +175,8 @@ pub fn hash_files(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use sha2::{Digest, Sha256, Sha512};
 
     fn reference(data: &[u8]) -> Digests {
         Digests {
