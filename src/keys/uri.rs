@@ -126,39 +126,10 @@ impl FromStr for YubikeyRef {
             uri: redact(s),
             reason,
         };
-        let rest = s
-            .strip_prefix("yubikey:")
-            .ok_or_else(|| bad("a YubiKey key reference starts with yubikey:".into()))?;
-        let (path, query) = match rest.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (rest, None),
-        };
         let mut r = YubikeyRef::default();
-        let mut seen = Vec::<String>::new();
-        let attrs = path
-            .split(';')
-            .filter(|a| !a.is_empty())
-            .map(|a| (a, false))
-            .chain(
-                query
-                    .into_iter()
-                    .flat_map(|q| q.split('&'))
-                    .filter(|a| !a.is_empty())
-                    .map(|a| (a, true)),
-            );
-        for (attr, in_query) in attrs {
-            let (name, raw) = attr
-                .split_once('=')
-                .ok_or_else(|| bad(format!("attribute {attr:?} has no '='")))?;
-            if seen.iter().any(|n| n == name) {
-                return Err(bad(format!("attribute {name} is given twice")));
-            }
-            seen.push(name.to_string());
-            if raw.is_empty() {
-                return Err(bad(format!("attribute {name} is empty")));
-            }
-            let bytes = decode(raw).map_err(|e| bad(format!("attribute {name}: {e}")))?;
-            let text = String::from_utf8(bytes)
+        for a in attributes(s, "yubikey:", "a YubiKey key reference starts with yubikey:")? {
+            let (name, in_query) = (a.name.as_str(), a.in_query);
+            let text = String::from_utf8(a.value)
                 .map_err(|_| bad(format!("attribute {name} is not UTF-8")))?;
             match (name, in_query) {
                 ("serial", false) => {
@@ -298,38 +269,9 @@ impl FromStr for Pkcs11Uri {
             uri: redact(s),
             reason,
         };
-        let rest = s
-            .strip_prefix("pkcs11:")
-            .ok_or_else(|| bad("a PKCS#11 URI starts with pkcs11:".into()))?;
-        let (path, query) = match rest.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (rest, None),
-        };
         let mut uri = Pkcs11Uri::default();
-        let mut seen = Vec::<String>::new();
-        let attrs = path
-            .split(';')
-            .filter(|a| !a.is_empty())
-            .map(|a| (a, false))
-            .chain(
-                query
-                    .into_iter()
-                    .flat_map(|q| q.split('&'))
-                    .filter(|a| !a.is_empty())
-                    .map(|a| (a, true)),
-            );
-        for (attr, in_query) in attrs {
-            let (name, raw) = attr
-                .split_once('=')
-                .ok_or_else(|| bad(format!("attribute {attr:?} has no '='")))?;
-            if seen.iter().any(|n| n == name) {
-                return Err(bad(format!("attribute {name} is given twice")));
-            }
-            seen.push(name.to_string());
-            if raw.is_empty() {
-                return Err(bad(format!("attribute {name} is empty")));
-            }
-            let bytes = decode(raw).map_err(|e| bad(format!("attribute {name}: {e}")))?;
+        for a in attributes(s, "pkcs11:", "a PKCS#11 URI starts with pkcs11:")? {
+            let (name, in_query, bytes) = (a.name.as_str(), a.in_query, a.value);
             let text = || {
                 String::from_utf8(bytes.clone())
                     .map_err(|_| bad(format!("attribute {name} is not UTF-8")))
@@ -382,6 +324,61 @@ impl FromStr for Pkcs11Uri {
         }
         Ok(uri)
     }
+}
+
+/// One attribute of a key reference: path attributes before `?` (separated by `;`), query
+/// attributes after it (separated by `&`), values percent-decoded.
+struct Attribute {
+    name: String,
+    value: Vec<u8>,
+    in_query: bool,
+}
+
+/// Splits `s` (which must start with `scheme`) into attributes, refusing an attribute without
+/// `=`, an empty value, a name given twice and bad percent-encoding. Both reference kinds share
+/// these rules; each decides which names it knows.
+fn attributes(s: &str, scheme: &str, no_scheme: &str) -> Result<Vec<Attribute>, Error> {
+    let bad = |reason: String| Error::BadUri {
+        uri: redact(s),
+        reason,
+    };
+    let rest = s
+        .strip_prefix(scheme)
+        .ok_or_else(|| bad(no_scheme.to_string()))?;
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    let raw = path
+        .split(';')
+        .filter(|a| !a.is_empty())
+        .map(|a| (a, false))
+        .chain(
+            query
+                .into_iter()
+                .flat_map(|q| q.split('&'))
+                .filter(|a| !a.is_empty())
+                .map(|a| (a, true)),
+        );
+    let mut out: Vec<Attribute> = Vec::new();
+    for (attr, in_query) in raw {
+        let (name, value) = attr
+            .split_once('=')
+            .ok_or_else(|| bad(format!("attribute {attr:?} has no '='")))?;
+        if out.iter().any(|a| a.name == name) {
+            return Err(bad(format!("attribute {name} is given twice")));
+        }
+        if value.is_empty() {
+            return Err(bad(format!("attribute {name} is empty")));
+        }
+        let value = decode(value).map_err(|e| bad(format!("attribute {name}: {e}")))?;
+        out.push(Attribute {
+            name: name.to_string(),
+            value,
+            in_query,
+        });
+    }
+    Ok(out)
 }
 
 /// Percent-decodes, rejecting a '%' not followed by two hex digits.
