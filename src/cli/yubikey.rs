@@ -72,12 +72,9 @@ pub enum YubikeyCmd {
         /// The slot: 9a, 9c, 9d or 9e.
         #[arg(long, default_value = "9c")]
         slot: Slot,
-        /// Yubico's PIV root CA certificate (PEM or DER).
-        #[arg(
-            long,
-            value_name = "FILE",
-            default_value = "hsm-config/yubico-piv-ca.pem"
-        )]
+        /// Yubico's PIV attestation root CA certificate (PEM or DER), as Yubico publishes it.
+        /// Required: trustkey does not ship a copy yet, and never fetches one.
+        #[arg(long, value_name = "FILE")]
         root: PathBuf,
         /// The device certificate (PEM or DER) instead of the one in slot f9.
         #[arg(long, value_name = "FILE")]
