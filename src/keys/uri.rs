@@ -127,7 +127,11 @@ impl FromStr for YubikeyRef {
             reason,
         };
         let mut r = YubikeyRef::default();
-        for a in attributes(s, "yubikey:", "a YubiKey key reference starts with yubikey:")? {
+        for a in attributes(
+            s,
+            "yubikey:",
+            "a YubiKey key reference starts with yubikey:",
+        )? {
             let (name, in_query) = (a.name.as_str(), a.in_query);
             let text = String::from_utf8(a.value)
                 .map_err(|_| bad(format!("attribute {name} is not UTF-8")))?;
