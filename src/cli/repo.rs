@@ -22,7 +22,7 @@ use crate::repo::trustdir::{Gun, RepoConfig, ServerConfig, TrustDir, TufOptions}
 use crate::secret::{new_passphrase, unlock_passphrase, KeyRole};
 use crate::token::{report_slots, resolve_module};
 use crate::tuf::dialect::{Dialect, MetaHashes};
-use crate::tuf::model::{FileMeta, RoleName, Targets};
+use crate::tuf::model::{FileMeta, RoleName};
 use crate::tuf::signed::SignedMeta;
 use crate::{Error, Result};
 
@@ -641,24 +641,12 @@ fn files_under(dir: &std::path::Path, prefix: &str) -> Result<Vec<(String, PathB
     Ok(out)
 }
 
-fn published_targets(td: &TrustDir, gun: &Gun) -> Result<BTreeMap<String, FileMeta>> {
-    Ok(match td.read_published(gun, "targets.json")? {
-        Some(b) => {
-            let m = SignedMeta::parse(RoleName::Targets, b).map_err(Error::Metadata)?;
-            let t: Targets = crate::tuf::model::view(&m.envelope.signed, "published targets")
-                .map_err(Error::Metadata)?;
-            t.targets
-        }
-        None => BTreeMap::new(),
-    })
-}
-
 fn remove(ctx: &Ctx, td: &TrustDir, gun: Gun, name: String) -> Result<()> {
     td.load_config(&gun)?;
     let _lock = td.lock(&gun, |m| ctx.output.progress(m))?;
     let path = td.staged_path(&gun);
     let mut stage = Stage::load(&path)?;
-    if !stage.adds(&name) && !published_targets(td, &gun)?.contains_key(&name) {
+    if !stage.adds(&name) && !publish::published_targets(td, &gun)?.contains_key(&name) {
         return Err(Error::NotFound(format!(
             "target {name:?} is neither published nor staged in {gun}"
         )));

@@ -89,6 +89,57 @@ pub fn load_keys(
     })
 }
 
+/// The key that signs `role`, with the key ID root metadata lists for it.
+pub fn role_key<'a>(
+    cfg: &'a RepoConfig,
+    keys: &'a BTreeMap<RoleName, MemorySigner>,
+    role: RoleName,
+) -> Result<(&'a str, &'a dyn Signer)> {
+    let k = keys
+        .get(&role)
+        .ok_or_else(|| Error::Metadata(format!("no {role} key loaded")))?;
+    Ok((cfg.key_id(role)?, k as &dyn Signer))
+}
+
+/// Signs a role's new `signed` object with its key.
+pub fn sign_role(
+    cfg: &RepoConfig,
+    keys: &BTreeMap<RoleName, MemorySigner>,
+    role: RoleName,
+    signed: &impl Serialize,
+) -> Result<SignedMeta> {
+    SignedMeta::sign(
+        cfg.dialect,
+        role,
+        to_value(signed),
+        &[role_key(cfg, keys, role)?],
+    )
+}
+
+/// The publisher's copy of root.json, which every publish lists in snapshot.
+pub fn published_root(td: &TrustDir, gun: &Gun) -> Result<SignedMeta> {
+    let bytes = td.read_published(gun, "root.json")?.ok_or_else(|| {
+        Error::NotFound(format!(
+            "{gun}: the signed root metadata is missing from {}",
+            td.published_dir(gun).display()
+        ))
+    })?;
+    SignedMeta::parse(RoleName::Root, bytes).map_err(Error::Metadata)
+}
+
+/// The targets of the last published targets.json (none before the first publish).
+pub fn published_targets(td: &TrustDir, gun: &Gun) -> Result<BTreeMap<String, FileMeta>> {
+    Ok(match td.read_published(gun, "targets.json")? {
+        Some(b) => {
+            let m = SignedMeta::parse(RoleName::Targets, b).map_err(Error::Metadata)?;
+            let t: Targets =
+                view(&m.envelope.signed, "published targets").map_err(Error::Metadata)?;
+            t.targets
+        }
+        None => BTreeMap::new(),
+    })
+}
+
 #[derive(Debug, Serialize)]
 pub struct Published {
     pub gun: Gun,
@@ -114,31 +165,9 @@ pub fn publish(
     let gun = cfg.gun.clone();
     let dialect = cfg.dialect;
     let opts = cfg.tuf_options();
-    let key = |role: RoleName| -> Result<(&str, &dyn Signer)> {
-        let k = keys
-            .get(&role)
-            .ok_or_else(|| Error::Metadata(format!("no {role} key loaded")))?;
-        Ok((cfg.key_id(role)?, k as &dyn Signer))
-    };
-
     let root_version = cfg.version(RoleName::Root);
-    let root_bytes = td.read_published(&gun, "root.json")?.ok_or_else(|| {
-        Error::NotFound(format!(
-            "{gun}: the signed root metadata is missing from {}",
-            td.published_dir(&gun).display()
-        ))
-    })?;
-    let root = SignedMeta::parse(RoleName::Root, root_bytes).map_err(Error::Metadata)?;
-
-    let mut targets: BTreeMap<String, FileMeta> = match td.read_published(&gun, "targets.json")? {
-        Some(b) => {
-            let m = SignedMeta::parse(RoleName::Targets, b).map_err(Error::Metadata)?;
-            let t: Targets =
-                view(&m.envelope.signed, "published targets").map_err(Error::Metadata)?;
-            t.targets
-        }
-        None => BTreeMap::new(),
-    };
+    let root = published_root(td, &gun)?;
+    let mut targets = published_targets(td, &gun)?;
     stage.apply(dialect, &mut targets)?;
     let count = targets.len();
 
@@ -150,12 +179,7 @@ pub fn publish(
         exp(RoleName::Targets),
         targets,
     );
-    let tm = SignedMeta::sign(
-        dialect,
-        RoleName::Targets,
-        to_value(&t),
-        &[key(RoleName::Targets)?],
-    )?;
+    let tm = sign_role(cfg, keys, RoleName::Targets, &t)?;
     let s = build::snapshot(
         dialect,
         v(RoleName::Snapshot),
@@ -164,12 +188,7 @@ pub fn publish(
         &tm,
         opts.meta_hashes,
     );
-    let sm = SignedMeta::sign(
-        dialect,
-        RoleName::Snapshot,
-        to_value(&s),
-        &[key(RoleName::Snapshot)?],
-    )?;
+    let sm = sign_role(cfg, keys, RoleName::Snapshot, &s)?;
     let ts = build::timestamp(
         dialect,
         v(RoleName::Timestamp),
@@ -177,12 +196,7 @@ pub fn publish(
         &sm,
         opts.meta_hashes,
     );
-    let tsm = SignedMeta::sign(
-        dialect,
-        RoleName::Timestamp,
-        to_value(&ts),
-        &[key(RoleName::Timestamp)?],
-    )?;
+    let tsm = sign_role(cfg, keys, RoleName::Timestamp, &ts)?;
 
     // Every root version, then root, targets, snapshot, and timestamp last: a client that
     // reads while the renames happen sees the old timestamp until everything it names exists.

@@ -13,16 +13,14 @@ use time::OffsetDateTime;
 use super::client::{Client, Remote, VerifyOptions};
 use super::expiry::Expiries;
 use super::fsio::{self, Overwrite};
-use super::publish::Published;
+use super::publish::{published_root, published_targets, sign_role, Published};
 use super::server::NotaryServer;
 use super::stage::Stage;
 use super::trustdir::{Gun, RepoConfig, TrustDir};
 use crate::keys::memory::MemorySigner;
-use crate::keys::Signer;
 use crate::tuf::build;
 use crate::tuf::dialect::Dialect;
-use crate::tuf::model::{to_value, view, FileMeta, Key, KeyVal, RoleName, Targets};
-use crate::tuf::signed::SignedMeta;
+use crate::tuf::model::{Key, KeyVal, RoleName};
 use crate::{Error, Result};
 
 /// notary-server as a [`Remote`]: `root.json` is `GET /v2/<gun>/_trust/tuf/root.json`, and so
@@ -123,33 +121,12 @@ pub fn publish_to_server(
     if dialect != Dialect::Notary || !cfg.server_signs(RoleName::Timestamp) {
         return Err(not_for_server(&gun));
     }
-    let key = |role: RoleName| -> Result<(&str, &dyn Signer)> {
-        let k = keys
-            .get(&role)
-            .ok_or_else(|| Error::Metadata(format!("no {role} key loaded")))?;
-        Ok((cfg.key_id(role)?, k as &dyn Signer))
-    };
-
-    let root_bytes = td.read_published(&gun, "root.json")?.ok_or_else(|| {
-        Error::NotFound(format!(
-            "{gun}: the signed root metadata is missing from {}",
-            td.published_dir(&gun).display()
-        ))
-    })?;
-    let root = SignedMeta::parse(RoleName::Root, root_bytes).map_err(Error::Metadata)?;
+    let root = published_root(td, &gun)?;
     // Root goes up with the first publish, and whenever the server's differs from ours.
     let on_server = server.get_metadata(gun.as_str(), "root")?;
     let send_root = on_server.as_deref() != Some(&root.bytes[..]);
 
-    let mut targets: BTreeMap<String, FileMeta> = match td.read_published(&gun, "targets.json")? {
-        Some(b) => {
-            let m = SignedMeta::parse(RoleName::Targets, b).map_err(Error::Metadata)?;
-            let t: Targets =
-                view(&m.envelope.signed, "published targets").map_err(Error::Metadata)?;
-            t.targets
-        }
-        None => BTreeMap::new(),
-    };
+    let mut targets = published_targets(td, &gun)?;
     // Another client (notary with these keys, or another copy of this trust dir) may have
     // published since: build on what the server has, once it verifies against our root.
     let mut base = BTreeMap::new();
@@ -196,12 +173,7 @@ pub fn publish_to_server(
         exp(RoleName::Targets),
         targets,
     );
-    let tm = SignedMeta::sign(
-        dialect,
-        RoleName::Targets,
-        to_value(&t),
-        &[key(RoleName::Targets)?],
-    )?;
+    let tm = sign_role(cfg, keys, RoleName::Targets, &t)?;
     let sm = if cfg.server_signs(RoleName::Snapshot) {
         None
     } else {
@@ -213,12 +185,7 @@ pub fn publish_to_server(
             &tm,
             cfg.tuf_options().meta_hashes,
         );
-        Some(SignedMeta::sign(
-            dialect,
-            RoleName::Snapshot,
-            to_value(&s),
-            &[key(RoleName::Snapshot)?],
-        )?)
+        Some(sign_role(cfg, keys, RoleName::Snapshot, &s)?)
     };
 
     let mut files: Vec<(&str, &[u8])> = Vec::new();
