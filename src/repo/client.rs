@@ -158,7 +158,7 @@ impl<'a> Client<'a> {
             ))
         })?;
         let latest = SignedMeta::parse(RoleName::Root, latest_bytes).map_err(fail)?;
-        let (trusted, mut state) = self.load_state()?;
+        let (trusted, state) = self.load_state()?;
         let pinned_now = trusted.is_none();
 
         let root = match trusted {
@@ -204,13 +204,33 @@ impl<'a> Client<'a> {
         let tg_view: Targets = view(&tg.envelope.signed, "targets").map_err(fail)?;
         self.check_common(RoleName::Targets, &tg_view.common, &state)?;
 
+        self.trust(
+            &root,
+            &root_view,
+            [ts_view.common.version, sn_view.common.version],
+            state,
+            tg_view,
+            pinned_now,
+        )
+    }
+
+    /// Everything verified: these versions are trusted from now on (both dialects end here).
+    fn trust(
+        &self,
+        root: &SignedMeta,
+        root_view: &Root,
+        [timestamp, snapshot]: [u64; 2],
+        mut state: TrustedState,
+        targets: Targets,
+        pinned_now: bool,
+    ) -> Result<Verified> {
         state.versions = BTreeMap::from([
             (RoleName::Root, root_view.common.version),
-            (RoleName::Timestamp, ts_view.common.version),
-            (RoleName::Snapshot, sn_view.common.version),
-            (RoleName::Targets, tg_view.common.version),
+            (RoleName::Timestamp, timestamp),
+            (RoleName::Snapshot, snapshot),
+            (RoleName::Targets, targets.common.version),
         ]);
-        self.save_state(&root, &state)?;
+        self.save_state(root, &state)?;
         Ok(Verified {
             gun: self.gun.clone(),
             versions: state.versions,
@@ -218,7 +238,7 @@ impl<'a> Client<'a> {
                 .role(RoleName::Root)
                 .map(|r| r.keyids.clone())
                 .unwrap_or_default(),
-            targets: tg_view.targets,
+            targets: targets.targets,
             pinned_now,
         })
     }

@@ -14,8 +14,6 @@
 //!
 //! Failures are the same one-line `Error::Verify` messages as in the Notary dialect.
 
-use std::collections::BTreeMap;
-
 use super::{fail, path_fail, Client, Verified};
 use crate::repo::layout;
 use crate::tuf::dialect::Dialect;
@@ -119,23 +117,14 @@ impl Client<'_> {
         let tg_view: Targets = view(&tg.envelope.signed, "targets").map_err(fail)?;
         self.check_common(RoleName::Targets, &tg_view.common, &state)?;
 
-        state.versions = BTreeMap::from([
-            (RoleName::Root, root_view.common.version),
-            (RoleName::Timestamp, ts_view.common.version),
-            (RoleName::Snapshot, sn_view.common.version),
-            (RoleName::Targets, tg_view.common.version),
-        ]);
-        self.save_state(&root, &state)?;
-        Ok(Verified {
-            gun: self.gun.clone(),
-            versions: state.versions,
-            root_key_ids: root_view
-                .role(RoleName::Root)
-                .map(|r| r.keyids.clone())
-                .unwrap_or_default(),
-            targets: tg_view.targets,
+        self.trust(
+            &root,
+            &root_view,
+            [ts_view.common.version, sn_view.common.version],
+            state,
+            tg_view,
             pinned_now,
-        })
+        )
     }
 
     fn fetch_named(&self, role: RoleName, name: &str) -> Result<SignedMeta> {
