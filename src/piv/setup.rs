@@ -138,16 +138,7 @@ impl Device {
                     current.expose_secret().as_bytes(),
                     new.expose_secret().as_bytes(),
                 )
-                .map_err(|e| match e {
-                    yubikey::Error::WrongPin { tries } => Error::WrongPin {
-                        token: format!("{desc} (PUK)"),
-                        state: format!("{tries} tries left before the PUK is blocked"),
-                    },
-                    yubikey::Error::PinLocked => Error::PivPukBlocked {
-                        serial: status.serial,
-                    },
-                    e => self.err("changing the PUK", e),
-                })?;
+                .map_err(|e| self.puk_err(e, "changing the PUK"))?;
             prompter.notice(&format!("{desc}: PUK changed"));
             report.puk_changed = true;
         }
@@ -202,6 +193,20 @@ impl Device {
         Ok(report)
     }
 
+    /// A failure of an operation the PUK authorizes: a wrong PUK says how many tries are left.
+    fn puk_err(&self, e: yubikey::Error, op: &'static str) -> Error {
+        match e {
+            yubikey::Error::WrongPin { tries } => Error::WrongPin {
+                token: format!("{} (PUK)", self.desc()),
+                state: format!("{tries} tries left before the PUK is blocked"),
+            },
+            yubikey::Error::PinLocked => Error::PivPukBlocked {
+                serial: self.serial(),
+            },
+            e => self.err(op, e),
+        }
+    }
+
     /// Unblocks a blocked PIN with the PUK (TRUSTKEY_PUK or a prompt) and sets a new PIN
     /// (TRUSTKEY_NEW_PIN or a prompt).
     pub fn unblock_pin(&mut self, prompter: &mut dyn Prompter) -> Result<()> {
@@ -216,15 +221,6 @@ impl Device {
                 puk.expose_secret().as_bytes(),
                 new.expose_secret().as_bytes(),
             )
-            .map_err(|e| match e {
-                yubikey::Error::WrongPin { tries } => Error::WrongPin {
-                    token: format!("{desc} (PUK)"),
-                    state: format!("{tries} tries left before the PUK is blocked"),
-                },
-                yubikey::Error::PinLocked => Error::PivPukBlocked {
-                    serial: self.serial(),
-                },
-                e => self.err("unblocking the PIN", e),
-            })
+            .map_err(|e| self.puk_err(e, "unblocking the PIN"))
     }
 }
