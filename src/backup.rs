@@ -23,6 +23,7 @@ use crate::error::Error;
 use crate::keys::canonical_key_id;
 use crate::keys::file::decrypt_pem;
 use crate::repo::fsio::{self, Overwrite, SECRET_DIR_MODE, SECRET_FILE_MODE};
+use crate::repo::trustdir::TrustDir;
 use crate::secret::{unlock_passphrase, KeyRole, Prompter};
 use crate::Result;
 
@@ -629,6 +630,10 @@ pub struct KeyCheck {
     pub status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Where the trust dir's current root metadata lists this key, when its repository is
+    /// known there (`match_published`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -688,6 +693,44 @@ fn env_passphrase_set(role: KeyRole) -> bool {
 /// Decrypts every key in `archive` with its role's passphrase (env vars, else `prompter`) and
 /// checks that each file in `private/` is named after its key's canonical ID.
 /// Root escrow files are decrypted with the root passphrase; their names are free.
+/// Matches each decrypted key against the current root metadata of the repositories the trust
+/// dir knows: a key listed for another role than its file says fails; a key of a known
+/// repository that root no longer lists is reported (retired or replaced), not failed.
+pub fn match_published(report: &mut VerifyReport, td: &TrustDir) -> Result<()> {
+    let known: Vec<String> = crate::repo::retire::guns(td)?
+        .iter()
+        .map(|g| g.as_str().to_string())
+        .collect();
+    for k in report.keys.iter_mut().filter(|k| k.status == Status::Ok) {
+        let Some(id) = k.actual_key_id.clone() else {
+            continue;
+        };
+        let uses = crate::repo::retire::key_uses(td, &id)?;
+        if let Some(u) = uses.first() {
+            let claimed = k.role.as_deref().unwrap_or("root");
+            if !k.escrow && uses.iter().all(|u| u.role != claimed) {
+                k.status = Status::Failed;
+                k.error = Some(format!(
+                    "the file says {claimed}, but the current root of {} lists this key for {}",
+                    u.gun, u.role
+                ));
+            }
+            k.published = Some(
+                uses.iter()
+                    .map(|u| format!("{} root v{}: {}", u.gun, u.root_version, u.role))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+        } else if let Some(gun) = k.gun.as_deref().filter(|g| known.iter().any(|x| x == g)) {
+            k.published = Some(format!(
+                "not listed by the current root of {gun} (retired or replaced)"
+            ));
+        }
+    }
+    report.ok = report.failed() == 0;
+    Ok(())
+}
+
 pub fn verify(archive: &Archive, prompter: &mut dyn Prompter) -> VerifyReport {
     // Cheap checks for every entry first; passphrases only after.
     struct Todo<'a> {
@@ -710,6 +753,7 @@ pub fn verify(archive: &Archive, prompter: &mut dyn Prompter) -> VerifyReport {
             role: None,
             gun: None,
             escrow,
+            published: None,
             status: Status::Failed,
             error: None,
         };

@@ -114,7 +114,11 @@ fn create(ctx: &Ctx, out: &std::path::Path, ow: Overwrite, include: &[PathBuf]) 
 
 fn verify(ctx: &Ctx, path: &std::path::Path) -> Result<()> {
     let archive = backup::read_archive(path)?;
-    let report = ctx.with_prompter(|p| backup::verify(&archive, p));
+    let mut report = ctx.with_prompter(|p| backup::verify(&archive, p));
+    backup::match_published(
+        &mut report,
+        &crate::repo::trustdir::TrustDir::new(&ctx.trust_dir),
+    )?;
     ctx.output.emit(&report, |r| {
         let mut s = String::new();
         for k in &r.keys {
@@ -140,6 +144,9 @@ fn verify(ctx: &Ctx, path: &std::path::Path) -> Result<()> {
             s += &format!("{mark}  {role:<10} {gun:<24} {id}  {}\n", k.path);
             if let Some(e) = &k.error {
                 s += &format!("        {e}\n");
+            }
+            if let Some(p) = &k.published {
+                s += &format!("        published: {p}\n");
             }
         }
         s
