@@ -868,7 +868,7 @@ mod lib_level {
         let now = at("2026-11-26T00:00:00Z");
         let v = verify_at(t.path(), "example.com/fixture", &repo, now).unwrap();
         assert_eq!(v.versions[&RoleName::Targets], 2);
-        check_target_file(Dialect::Notary, &v.targets, "v1", &data.join("v1.txt")).unwrap();
+        check_target_file(Dialect::Notary, &v, "v1", &data.join("v1.txt")).unwrap();
         // The same files once the timestamp has expired.
         let e = verify_line(verify_at(
             t.path(),

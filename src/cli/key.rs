@@ -232,7 +232,7 @@ fn list(ctx: &Ctx) -> Result<()> {
 }
 
 /// The one key file whose ID starts with `prefix`.
-fn find_key(trust_dir: &Path, prefix: &str) -> Result<KeyEntry> {
+pub(crate) fn find_key(trust_dir: &Path, prefix: &str) -> Result<KeyEntry> {
     let mut found: Vec<KeyEntry> = key_files(trust_dir)?
         .into_iter()
         .filter(|k| !prefix.is_empty() && k.key_id.starts_with(prefix))

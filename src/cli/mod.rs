@@ -1,6 +1,7 @@
 //! The command line: global flags, the command tree, and the per-command context.
 
 pub mod backup;
+pub mod delegation;
 pub mod key;
 pub mod repo;
 pub mod root;
@@ -103,6 +104,9 @@ pub enum Command {
     Backup(backup::BackupCmd),
     #[command(flatten)]
     Repo(repo::RepoCmd),
+    /// Delegations: signers with keys of their own (on disk, or on their own token).
+    #[command(subcommand)]
+    Delegation(delegation::DelegationCmd),
     /// YubiKey PIV: list, status, setup (PIN, PUK, management key), unblock, attest.
     #[command(subcommand)]
     Yubikey(yubikey::YubikeyCmd),
@@ -185,6 +189,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Key(c) => c.run(&ctx),
         Command::Backup(c) => c.run(&ctx),
         Command::Repo(c) => c.run(&ctx),
+        Command::Delegation(c) => c.run(&ctx),
         Command::Yubikey(c) => c.run(&ctx),
     };
     let fin = ctx.finish();

@@ -22,7 +22,7 @@ use crate::repo::trustdir::{Gun, RepoConfig, ServerConfig, TrustDir, TufOptions}
 use crate::secret::{new_passphrase, unlock_passphrase, KeyRole};
 use crate::token::{report_slots, resolve_module};
 use crate::tuf::dialect::{Dialect, MetaHashes};
-use crate::tuf::model::{FileMeta, RoleName};
+use crate::tuf::model::RoleName;
 use crate::tuf::signed::SignedMeta;
 use crate::{Error, Result};
 
@@ -72,6 +72,11 @@ Examples:
         /// tuf dialect: snapshot and timestamp list lengths and sha256 hashes, not only versions.
         #[arg(long)]
         meta_hashes: bool,
+        /// tuf dialect: spread targets over N hashed-bin delegations (a power of two), so that
+        /// adding a target signs one bin, not every target. The bins share one key on disk
+        /// (passphrase: TRUSTKEY_DELEGATION_PASSPHRASE).
+        #[arg(long, value_name = "N")]
+        hashed_bins: Option<u32>,
         /// How long root metadata is valid: root=DURATION ([-]N s|m|h|d|w|y; default 10y).
         #[arg(long, value_name = "ROLE=DURATION")]
         expires: Vec<ExpiryArg>,
@@ -114,6 +119,10 @@ Examples:
         /// With --dir: put this before each file's relative path to make its target name.
         #[arg(long, value_name = "PREFIX", requires = "dir", default_value = "")]
         prefix: String,
+        /// The delegated role that signs these targets (e.g. targets/releases; see
+        /// `delegation list`); its paths must cover them.
+        #[arg(long, value_name = "ROLE")]
+        role: Option<String>,
     },
     /// Stage the removal of a target.
     #[command(after_help = "Examples:\n  trustkey remove example.com/app v0.9")]
@@ -122,6 +131,9 @@ Examples:
         gun: Gun,
         /// The target to remove.
         name: String,
+        /// The delegated role that lists it.
+        #[arg(long, value_name = "ROLE")]
+        role: Option<String>,
     },
     /// Show the staged changes of a repository.
     #[command(after_help = "Examples:\n  trustkey status example.com/app\n  \
@@ -170,11 +182,14 @@ Examples:
         #[arg(long, value_name = "DIR")]
         repo: Option<PathBuf>,
         /// How long a role is valid: ROLE=DURATION ([-]N s|m|h|d|w|y), ROLE one of targets,
-        /// snapshot, timestamp. Repeatable.
+        /// snapshot, timestamp. Repeatable. Delegated roles get targets' expiry.
         #[arg(long, value_name = "ROLE=DURATION")]
         expires: Vec<ExpiryArg>,
+        /// tuf dialect: write metadata only; the target files are served from elsewhere.
+        #[arg(long)]
+        metadata_only: bool,
     },
-    /// Verify a repository (see `verify`) and list its targets.
+    /// Verify a repository (see `verify`) and list its targets, with the role that signed each.
     #[command(
         after_help = "Examples:\n  trustkey list example.com/app --repo /srv/trust\n  \
                             trustkey list example.com/app --repo /srv/trust --json\n  \
@@ -194,6 +209,9 @@ Examples:
         /// The repository's dialect (default: the one it was initialized with here, else notary).
         #[arg(long, value_enum)]
         dialect: Option<Dialect>,
+        /// Only the targets this role provides (as `notary list -r targets/releases`).
+        #[arg(short = 'r', long, value_name = "ROLE")]
+        role: Option<String>,
     },
     /// Verify a repository as a client; fails with one line saying what is wrong (exit code 5).
     ///
@@ -247,11 +265,22 @@ impl RepoCmd {
                 dialect,
                 consistent_snapshot,
                 meta_hashes,
+                hashed_bins,
                 expires,
                 server_managed_snapshot,
                 targets_key,
                 force,
             } => {
+                let bins = hashed_bins
+                    .map(crate::tuf::delegation::HashedBins::new)
+                    .transpose()
+                    .map_err(Error::Usage)?;
+                if bins.is_some() && (dialect != Dialect::Tuf || ctx.server.is_some()) {
+                    return Err(Error::Usage(
+                        "--hashed-bins needs --dialect tuf (notary clients have no hashed bins)"
+                            .into(),
+                    ));
+                }
                 let root = root.map(|r| r.parse::<KeyRef>()).transpose()?;
                 let tuf = (consistent_snapshot || meta_hashes).then_some(TufOptions {
                     consistent_snapshot,
@@ -288,7 +317,7 @@ impl RepoCmd {
                         targets_key,
                     )
                 } else {
-                    init_cmd(ctx, &td, gun, root, dialect, tuf, &expires, force)
+                    init_cmd(ctx, &td, gun, root, dialect, tuf, bins, &expires, force)
                 }
             }
             RepoCmd::Add {
@@ -297,23 +326,37 @@ impl RepoCmd {
                 file,
                 dir,
                 prefix,
+                role,
             } => {
                 let files = match (dir, name, file) {
                     (Some(dir), _, _) => files_under(&dir, &prefix)?,
                     (None, Some(name), Some(file)) => vec![(name, file)],
                     _ => return Err(Error::Usage("add needs NAME FILE, or --dir DIR".into())),
                 };
-                add(ctx, &td, gun, files)
+                add(ctx, &td, gun, files, role.as_deref())
             }
-            RepoCmd::Remove { gun, name } => remove(ctx, &td, gun, name),
+            RepoCmd::Remove { gun, name, role } => remove(ctx, &td, gun, name, role.as_deref()),
             RepoCmd::Status { gun } => status(ctx, &td, gun),
-            RepoCmd::Publish { gun, repo, expires } => publish_cmd(ctx, &td, gun, repo, &expires),
+            RepoCmd::Publish {
+                gun,
+                repo,
+                expires,
+                metadata_only,
+            } => publish_cmd(
+                ctx,
+                &td,
+                gun,
+                repo,
+                &expires,
+                publish::PublishOptions { metadata_only },
+            ),
             RepoCmd::List {
                 gun,
                 repo,
                 root_keyid,
                 dialect,
-            } => list(ctx, &td, gun, repo, root_keyid, dialect),
+                role,
+            } => list(ctx, &td, gun, repo, root_keyid, dialect, role),
             RepoCmd::Verify {
                 gun,
                 repo,
@@ -424,6 +467,7 @@ fn init_cmd(
     root: Option<KeyRef>,
     dialect: Dialect,
     tuf: Option<TufOptions>,
+    bins: Option<crate::tuf::delegation::HashedBins>,
     expires: &[ExpiryArg],
     force: bool,
 ) -> Result<()> {
@@ -469,6 +513,16 @@ fn init_cmd(
         let p = ctx.with_prompter(|p| new_passphrase(key_role(role), &what, p))?;
         passphrases.insert(role, p);
     }
+    let bins_pass = match bins {
+        Some(_) => Some(ctx.with_prompter(|p| {
+            new_passphrase(
+                KeyRole::Delegation,
+                &format!("the hashed bins key of {gun}"),
+                p,
+            )
+        })?),
+        None => None,
+    };
     let signer = ctx.open_signer(&root_ref)?;
     let done = match &old {
         None => init::init(
@@ -512,6 +566,22 @@ fn init_cmd(
             done
         }
     };
+    if let (Some(b), Some(pass)) = (bins, &bins_pass) {
+        let mut cfg = td.load_config(&gun)?;
+        let key = super::delegation::new_bins_key(td, dialect, pass)?;
+        ctx.output.progress(&format!(
+            "{} hashed bins ({} .. {}), signed with the key {}",
+            b.count,
+            b.name(0),
+            b.name(b.count - 1),
+            key.location
+        ));
+        cfg.hashed_bins = Some(crate::repo::delegations::BinsConfig {
+            count: b.count,
+            key,
+        });
+        td.save_config(&cfg)?;
+    }
     ctx.output.emit(&done, |d| {
         let mut s = format!(
             "initialized {} ({} dialect), root version {}\n",
@@ -531,15 +601,23 @@ struct Staged<'a> {
     change: &'a Change,
 }
 
-fn add(ctx: &Ctx, td: &TrustDir, gun: Gun, files: Vec<(String, PathBuf)>) -> Result<()> {
+fn add(
+    ctx: &Ctx,
+    td: &TrustDir,
+    gun: Gun,
+    files: Vec<(String, PathBuf)>,
+    role: Option<&str>,
+) -> Result<()> {
     let cfg = td.load_config(&gun)?;
     let copies_targets = layout::targets_dir(cfg.dialect, Path::new("")).is_some();
     let mut absolute = Vec::with_capacity(files.len());
+    let mut roles = Vec::with_capacity(files.len());
     for (name, file) in files {
         check_target_name(&name)?;
         if copies_targets {
             layout::check_target_path(&name)?;
         }
+        roles.push(signing_role(&cfg, &name, role)?);
         // Publishing a tuf-dialect repository copies the file from here.
         let file = std::path::absolute(&file)
             .map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
@@ -556,7 +634,7 @@ fn add(ctx: &Ctx, td: &TrustDir, gun: Gun, files: Vec<(String, PathBuf)>) -> Res
     let digests = crate::repo::hashing::hash_files(&paths, &|n| bar.inc(n));
     bar.finish_and_clear();
     let mut changes = Vec::with_capacity(files.len());
-    for ((name, path), d) in files.into_iter().zip(digests) {
+    for (((name, path), d), role) in files.into_iter().zip(digests).zip(roles) {
         let d = d.map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
         changes.push(Change::Add {
             name,
@@ -564,6 +642,7 @@ fn add(ctx: &Ctx, td: &TrustDir, gun: Gun, files: Vec<(String, PathBuf)>) -> Res
             sha256: hex::encode(d.sha256),
             sha512: hex::encode(d.sha512),
             path: Some(path),
+            role,
         });
     }
     // Hash first, then take the lock only to update the stage: a long add does not block a
@@ -641,17 +720,27 @@ fn files_under(dir: &std::path::Path, prefix: &str) -> Result<Vec<(String, PathB
     Ok(out)
 }
 
-fn remove(ctx: &Ctx, td: &TrustDir, gun: Gun, name: String) -> Result<()> {
-    td.load_config(&gun)?;
+/// The role a target is staged for: `None` for targets itself, else the delegated role
+/// (`--role`, or its hashed bin).
+fn signing_role(cfg: &RepoConfig, name: &str, role: Option<&str>) -> Result<Option<String>> {
+    let r = cfg.route(name, role)?;
+    Ok((r != crate::repo::delegations::TARGETS).then_some(r))
+}
+
+fn remove(ctx: &Ctx, td: &TrustDir, gun: Gun, name: String, role: Option<&str>) -> Result<()> {
+    let cfg = td.load_config(&gun)?;
+    let role = signing_role(&cfg, &name, role)?;
     let _lock = td.lock(&gun, |m| ctx.output.progress(m))?;
     let path = td.staged_path(&gun);
     let mut stage = Stage::load(&path)?;
-    if !stage.adds(&name) && !publish::published_targets(td, &gun)?.contains_key(&name) {
+    let label = super::delegation::role_label(role.as_deref());
+    let (published, _) = publish::published_base(td, &gun, label)?;
+    if !stage.adds(&name) && !published.contains_key(&name) {
         return Err(Error::NotFound(format!(
-            "target {name:?} is neither published nor staged in {gun}"
+            "target {name:?} is neither published nor staged in {label} of {gun}"
         )));
     }
-    let change = Change::Remove { name };
+    let change = Change::Remove { name, role };
     stage.push(change.clone());
     stage.save(&path)?;
     ctx.output.emit(
@@ -670,10 +759,20 @@ fn describe_change(c: &Change) -> String {
             name,
             length,
             sha256,
+            role,
             ..
-        } => format!("staged: add {name} ({length} bytes, sha256 {sha256})"),
-        Change::Remove { name } => format!("staged: remove {name}"),
+        } => format!(
+            "staged: add {name} ({length} bytes, sha256 {sha256}){}",
+            in_role(role)
+        ),
+        Change::Remove { name, role } => format!("staged: remove {name}{}", in_role(role)),
     }
+}
+
+fn in_role(role: &Option<String>) -> String {
+    role.as_ref()
+        .map(|r| format!(" in {r}"))
+        .unwrap_or_default()
 }
 
 fn status(ctx: &Ctx, td: &TrustDir, gun: Gun) -> Result<()> {
@@ -706,11 +805,17 @@ fn status(ctx: &Ctx, td: &TrustDir, gun: Gun) -> Result<()> {
                         name,
                         length,
                         sha256,
+                        role,
                         ..
                     } => {
-                        format!("  add     {name}  {length} bytes  sha256 {sha256}\n")
+                        format!(
+                            "  add     {name}  {length} bytes  sha256 {sha256}{}\n",
+                            in_role(role)
+                        )
                     }
-                    Change::Remove { name } => format!("  remove  {name}\n"),
+                    Change::Remove { name, role } => {
+                        format!("  remove  {name}{}\n", in_role(role))
+                    }
                 };
             }
             out
@@ -725,6 +830,7 @@ fn publish_cmd(
     gun: Gun,
     repo: Option<PathBuf>,
     expires: &[ExpiryArg],
+    options: publish::PublishOptions,
 ) -> Result<()> {
     check_one_place(ctx, repo.as_ref())?;
     let Some(repo) = repo else {
@@ -739,35 +845,67 @@ fn publish_cmd(
         return Err(server_repo::not_for_dir(&gun, &cfg));
     }
     let stage = Stage::load(&td.staged_path(&gun))?;
-    if stage.changes.is_empty() {
+    if stage.is_empty() {
         ctx.output.progress(&format!(
             "no staged changes for {gun}: signing the same targets again with new versions and expiries"
         ));
     }
     warn_root_expiry(ctx, td, &gun, cfg.dialect)?;
-    let keys = unlock_keys(ctx, td, &cfg, &PUBLISH_ROLES)?;
+    let roles = publish::roles_to_sign(td, &cfg, &stage)?;
+    let mut key_roles = vec![RoleName::Snapshot, RoleName::Timestamp];
+    if publish::signs_targets(td, &cfg, &stage) {
+        key_roles.insert(0, RoleName::Targets);
+    }
+    let keys = unlock_keys(ctx, td, &cfg, &key_roles)?;
+    let signers = super::delegation::open_signers(ctx, td, &cfg, &roles)?;
     let done = publish::publish(
         td,
         &mut cfg,
         &stage,
         &keys,
+        &signers,
         &repo,
         &expiries,
         OffsetDateTime::now_utc(),
+        options,
     )?;
     ctx.output.emit(&done, |p| {
         format!(
-            "published {} to {}: targets v{}, snapshot v{}, timestamp v{} ({} targets, {} changes)",
+            "published {} to {}: targets v{}{}, snapshot v{}, timestamp v{} ({} changes){}",
             p.gun,
             p.repo,
             p.versions.get(&RoleName::Targets).copied().unwrap_or(0),
+            if p.signed_targets { "" } else { " (unchanged)" },
             p.versions.get(&RoleName::Snapshot).copied().unwrap_or(0),
             p.versions.get(&RoleName::Timestamp).copied().unwrap_or(0),
-            p.targets,
-            p.changes
+            p.changes,
+            describe_delegated(p),
         )
     });
     Ok(())
+}
+
+/// `; signed targets/releases v2, targets/qa v1` (bins summarized).
+fn describe_delegated(p: &publish::Published) -> String {
+    if p.delegations.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<String> = p
+        .delegations
+        .iter()
+        .take(8)
+        .map(|(n, v)| format!("{n} v{v}"))
+        .collect();
+    let more = p.delegations.len().saturating_sub(shown.len());
+    format!(
+        "; signed {}{}",
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// The keys of `roles`, decrypted: every key file must be there before any passphrase is
@@ -849,7 +987,28 @@ fn client_update(
             now: OffsetDateTime::now_utc(),
         },
     );
-    Ok((client.update()?, dialect))
+    let v = client.update()?;
+    warn_rejected(ctx, &v);
+    Ok((v, dialect))
+}
+
+/// One line per role that lists targets outside its delegated paths.
+fn warn_rejected(ctx: &Ctx, v: &crate::repo::client::Verified) {
+    let mut by_role: BTreeMap<&str, Vec<&crate::repo::client::Rejected>> = BTreeMap::new();
+    for r in &v.rejected {
+        by_role.entry(&r.role).or_default().push(r);
+    }
+    for (role, rs) in by_role {
+        ctx.output.progress(&format!(
+            "warning: rejected {} target(s) that {role} may not sign: {}",
+            rs.len(),
+            rs.iter()
+                .take(3)
+                .map(|r| r.reason.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -857,24 +1016,34 @@ struct ListedTarget {
     name: String,
     sha256: String,
     length: u64,
-    role: &'static str,
+    role: String,
 }
 
-fn listed(dialect: Dialect, targets: &BTreeMap<String, FileMeta>) -> Vec<ListedTarget> {
-    targets
+fn listed(
+    dialect: Dialect,
+    v: &crate::repo::client::Verified,
+    only: Option<&str>,
+) -> Vec<ListedTarget> {
+    let mut rows: Vec<ListedTarget> = v
+        .roles
         .iter()
-        .map(|(name, m)| ListedTarget {
-            name: name.clone(),
-            sha256: m
-                .hashes
-                .get("sha256")
-                .and_then(|h| dialect.decode_hash(h).ok())
-                .map(hex::encode)
-                .unwrap_or_default(),
-            length: m.length,
-            role: "targets",
+        .filter(|r| only.is_none_or(|o| o == r.name))
+        .flat_map(|r| {
+            r.targets.iter().map(|(name, m)| ListedTarget {
+                name: name.clone(),
+                sha256: m
+                    .hashes
+                    .get("sha256")
+                    .and_then(|h| dialect.decode_hash(h).ok())
+                    .map(hex::encode)
+                    .unwrap_or_default(),
+                length: m.length,
+                role: r.name.clone(),
+            })
         })
-        .collect()
+        .collect();
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    rows
 }
 
 fn list(
@@ -884,9 +1053,15 @@ fn list(
     repo: Option<PathBuf>,
     root_keyid: Option<String>,
     dialect: Option<Dialect>,
+    role: Option<String>,
 ) -> Result<()> {
     let (v, dialect) = client_update(ctx, td, &gun, repo, root_keyid, dialect)?;
-    let rows = listed(dialect, &v.targets);
+    if let Some(r) = &role {
+        if !v.roles.iter().any(|x| &x.name == r) {
+            return Err(Error::NotFound(format!("{gun} has no role {r}")));
+        }
+    }
+    let rows = listed(dialect, &v, role.as_deref());
     ctx.output.emit(&rows, |rows| {
         if rows.is_empty() {
             return format!("no targets in {gun}");
@@ -911,6 +1086,8 @@ fn list(
 struct VerifyReport {
     gun: Gun,
     versions: BTreeMap<RoleName, u64>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    delegations: BTreeMap<String, u64>,
     root_key_ids: Vec<String>,
     pinned_now: bool,
     targets: usize,
@@ -936,26 +1113,39 @@ fn verify_cmd(
     let (v, dialect) = client_update(ctx, td, &gun, repo, root_keyid, dialect)?;
     let mut checked = Vec::new();
     for (name, file) in &files {
-        check_target_file(dialect, &v.targets, name, file)?;
+        check_target_file(dialect, &v, name, file)?;
         checked.push(name.clone());
     }
     let report = VerifyReport {
         gun: v.gun.clone(),
         versions: v.versions.clone(),
+        delegations: v.delegation_versions(),
         root_key_ids: v.root_key_ids.clone(),
         pinned_now: v.pinned_now,
-        targets: v.targets.len(),
+        targets: v.target_count(),
         checked_files: checked,
     };
     ctx.output.emit(&report, |r| {
         let ver = |role| r.versions.get(&role).copied().unwrap_or(0);
         let mut s = format!(
-            "verified {}: root v{}, targets v{}, snapshot v{}, timestamp v{}; {} targets\n",
+            "verified {}: root v{}, targets v{}, snapshot v{}, timestamp v{}{}; {} targets\n",
             r.gun,
             ver(RoleName::Root),
             ver(RoleName::Targets),
             ver(RoleName::Snapshot),
             ver(RoleName::Timestamp),
+            match r.delegations.len() {
+                0 => String::new(),
+                1..=4 => format!(
+                    ", {}",
+                    r.delegations
+                        .iter()
+                        .map(|(n, v)| format!("{n} v{v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                n => format!(", {n} delegated roles"),
+            },
             r.targets
         );
         if r.pinned_now {
@@ -1173,13 +1363,20 @@ fn publish_server_cmd(ctx: &Ctx, td: &TrustDir, gun: Gun, expires: &[ExpiryArg])
         .collect();
     let expiries = Expiries::new(expires, &roles)?;
     let stage = Stage::load(&td.staged_path(&gun))?;
-    if stage.changes.is_empty() {
+    if stage.is_empty() {
         ctx.output.progress(&format!(
             "no staged changes for {gun}: signing the same targets again with new versions and expiries"
         ));
     }
     warn_root_expiry(ctx, td, &gun, cfg.dialect)?;
-    let keys = unlock_keys(ctx, td, &cfg, &roles)?;
+    let sign_top = publish::signs_targets(td, &cfg, &stage);
+    let key_roles: Vec<RoleName> = roles
+        .into_iter()
+        .filter(|r| *r != RoleName::Targets || sign_top)
+        .collect();
+    let keys = unlock_keys(ctx, td, &cfg, &key_roles)?;
+    let delegated = publish::roles_to_sign(td, &cfg, &stage)?;
+    let signers = super::delegation::open_signers(ctx, td, &cfg, &delegated)?;
     // Remembered with the versions, once the server has accepted the upload.
     cfg.server = Some(chosen);
     let done = server_repo::publish_to_server(
@@ -1187,6 +1384,7 @@ fn publish_server_cmd(ctx: &Ctx, td: &TrustDir, gun: Gun, expires: &[ExpiryArg])
         &mut cfg,
         &stage,
         &keys,
+        &signers,
         &server,
         &expiries,
         OffsetDateTime::now_utc(),
@@ -1206,10 +1404,10 @@ fn publish_server_cmd(ctx: &Ctx, td: &TrustDir, gun: Gun, expires: &[ExpiryArg])
             );
         }
         s += &format!(
-            " ({} signed by the server; {} targets, {} changes)",
+            " ({} signed by the server; {} changes){}",
             server_signed.join(" and "),
-            p.targets,
-            p.changes
+            p.changes,
+            describe_delegated(p)
         );
         s
     });
@@ -1242,6 +1440,8 @@ mod tests {
             tuf: None,
             key_files: BTreeMap::new(),
             retired: Vec::new(),
+            delegations: Vec::new(),
+            hashed_bins: None,
         }
     }
 

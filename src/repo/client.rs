@@ -17,6 +17,7 @@ use crate::tuf::signed::SignedMeta;
 use crate::tuf::verify::{self, RoleKeySet};
 use crate::{Error, Result};
 
+mod delegations;
 mod tuf;
 
 /// Where metadata is read from: a directory now, notary-server later.
@@ -45,6 +46,9 @@ impl Remote for DirRemote {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TrustedState {
     pub versions: BTreeMap<RoleName, u64>,
+    /// The versions of delegated roles.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub delegations: BTreeMap<String, u64>,
 }
 
 /// The result of a successful update.
@@ -54,9 +58,51 @@ pub struct Verified {
     pub versions: BTreeMap<RoleName, u64>,
     /// The root key IDs the client now trusts (as listed in root metadata).
     pub root_key_ids: Vec<String>,
-    pub targets: BTreeMap<String, FileMeta>,
+    /// targets, then the delegated roles in the order they were visited, each with the
+    /// targets it provides (a target is in one role only).
+    pub roles: Vec<VerifiedRole>,
+    /// Targets listed by a delegated role outside the paths delegated to it: not trusted.
+    pub rejected: Vec<Rejected>,
     /// Whether this run pinned the root (first use).
     pub pinned_now: bool,
+}
+
+/// A target a role lists but may not sign.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rejected {
+    pub role: String,
+    pub target: String,
+    pub reason: String,
+}
+
+/// A verified targets role and the targets it provides.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifiedRole {
+    pub name: String,
+    pub version: u64,
+    pub targets: BTreeMap<String, FileMeta>,
+}
+
+impl Verified {
+    /// A target and the role that provides it.
+    pub fn target(&self, name: &str) -> Option<(&str, &FileMeta)> {
+        self.roles
+            .iter()
+            .find_map(|r| r.targets.get(name).map(|m| (r.name.as_str(), m)))
+    }
+
+    pub fn target_count(&self) -> usize {
+        self.roles.iter().map(|r| r.targets.len()).sum()
+    }
+
+    /// The versions of the delegated roles.
+    pub fn delegation_versions(&self) -> BTreeMap<String, u64> {
+        self.roles
+            .iter()
+            .skip(1)
+            .map(|r| (r.name.clone(), r.version))
+            .collect()
+    }
 }
 
 fn fail(msg: impl Into<String>) -> Error {
@@ -210,10 +256,12 @@ impl<'a> Client<'a> {
             [ts_view.common.version, sn_view.common.version],
             state,
             tg_view,
+            &sn_view,
             pinned_now,
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     /// Everything verified: these versions are trusted from now on (both dialects end here).
     fn trust(
         &self,
@@ -222,13 +270,23 @@ impl<'a> Client<'a> {
         [timestamp, snapshot]: [u64; 2],
         mut state: TrustedState,
         targets: Targets,
+        snapshot_view: &MetaList,
         pinned_now: bool,
     ) -> Result<Verified> {
+        let targets_version = targets.common.version;
+        let mut rejected = Vec::new();
+        let roles = self.walk_delegations(
+            targets,
+            snapshot_view,
+            root_view.consistent_snapshot,
+            &mut state,
+            &mut rejected,
+        )?;
         state.versions = BTreeMap::from([
             (RoleName::Root, root_view.common.version),
             (RoleName::Timestamp, timestamp),
             (RoleName::Snapshot, snapshot),
-            (RoleName::Targets, targets.common.version),
+            (RoleName::Targets, targets_version),
         ]);
         self.save_state(root, &state)?;
         Ok(Verified {
@@ -238,7 +296,8 @@ impl<'a> Client<'a> {
                 .role(RoleName::Root)
                 .map(|r| r.keyids.clone())
                 .unwrap_or_default(),
-            targets: targets.targets,
+            roles,
+            rejected,
             pinned_now,
         })
     }
@@ -389,22 +448,22 @@ impl<'a> Client<'a> {
 }
 
 /// Checks a local file against a target's entry: length, sha256 and sha512 (one pass).
-pub fn check_target_file(
-    dialect: Dialect,
-    targets: &BTreeMap<String, FileMeta>,
-    name: &str,
-    file: &Path,
-) -> Result<()> {
-    let meta = targets
-        .get(name)
-        .ok_or_else(|| fail(format!("target {name:?} is not in targets")))?;
+pub fn check_target_file(dialect: Dialect, v: &Verified, name: &str, file: &Path) -> Result<()> {
+    let (role, meta) =
+        v.target(name)
+            .ok_or_else(|| match v.rejected.iter().find(|r| r.target == name) {
+                Some(r) => fail(format!("target {name:?} is rejected: {}", r.reason)),
+                None => fail(format!(
+                    "target {name:?} is not in targets or its delegations"
+                )),
+            })?;
     let d = crate::repo::hashing::hash_file(file, &|_| {})
         .map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
     let (len, s256, s512) = (d.length, d.sha256, d.sha512);
     verify::file_meta(
         dialect,
         &format!("target {name:?} ({})", file.display()),
-        RoleName::Targets,
+        role,
         len,
         &s256,
         &s512,

@@ -333,6 +333,8 @@ fn init_inner(
         tuf,
         key_files,
         retired,
+        delegations: Vec::new(),
+        hashed_bins: None,
     };
     td.save_config(&cfg)?;
     Ok(Initialized {

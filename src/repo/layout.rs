@@ -50,40 +50,52 @@ pub fn role_file(role: RoleName, version: Option<u64>, consistent: bool) -> Stri
 }
 
 /// The metadata files of one publish, in the order they must be renamed into place
-/// (timestamp last). `roots` are every root version, `(N, bytes)`.
+/// (timestamp last). `roots` are every root version, `(N, bytes)`; `targets` is `None` when
+/// this publish did not sign it; `delegated` are the delegated roles it signed.
 pub fn metadata_files(
     dialect: Dialect,
     opts: TufOptions,
     roots: Vec<(u64, Vec<u8>)>,
-    [root, targets, snapshot, timestamp]: [&SignedMeta; 4],
+    root: &SignedMeta,
+    targets: Option<&SignedMeta>,
+    delegated: &[SignedMeta],
+    [snapshot, timestamp]: [&SignedMeta; 2],
 ) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<(String, Vec<u8>)> = roots
         .into_iter()
         .map(|(n, b)| (format!("{n}.root.json"), b))
         .collect();
-    match dialect {
-        Dialect::Notary => {
-            // Notary clients fetch root, targets and snapshot by checksum as well
-            // (`<role>.<hex sha256>.json`, as notary-server serves them): write both names.
-            for m in [root, targets, snapshot] {
-                files.push((
-                    format!("{}.{}.json", m.role, hex::encode(m.sha256)),
-                    m.bytes.clone(),
-                ));
+    let signed: Vec<&SignedMeta> = delegated
+        .iter()
+        .chain(targets)
+        .chain([root, snapshot])
+        .collect();
+    for m in &signed {
+        match dialect {
+            // Notary clients fetch root, targets, delegated roles and snapshot by checksum as
+            // well (`<role>.<hex sha256>.json`, as notary-server serves them): write both names.
+            Dialect::Notary => files.push((
+                format!("{}.{}.json", m.name, hex::encode(m.sha256)),
+                m.bytes.clone(),
+            )),
+            Dialect::Tuf if opts.consistent_snapshot && m.role != RoleName::Root => {
+                files.push((role_file_named(&m.name, m.version(), true), m.bytes.clone()))
             }
-        }
-        Dialect::Tuf => {
-            if opts.consistent_snapshot {
-                for m in [targets, snapshot] {
-                    files.push((role_file(m.role, m.version(), true), m.bytes.clone()));
-                }
-            }
+            Dialect::Tuf => {}
         }
     }
-    for m in [root, targets, snapshot, timestamp] {
-        files.push((m.role.file_name(), m.bytes.clone()));
+    for m in signed.into_iter().chain([timestamp]) {
+        files.push((format!("{}.json", m.name), m.bytes.clone()));
     }
     files
+}
+
+/// As [`role_file`], for any targets role by name (delegated roles included).
+pub fn role_file_named(name: &str, version: Option<u64>, consistent: bool) -> String {
+    match version {
+        Some(v) if consistent => format!("{v}.{name}.json"),
+        _ => format!("{name}.json"),
+    }
 }
 
 /// A target name usable as a relative path under `targets/`: `/`-separated, no empty, `.` or

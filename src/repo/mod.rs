@@ -1,6 +1,7 @@
 //! The trust dir (modes, atomic writes, lock), staged changes, publishing, verifying.
 
 pub mod client;
+pub mod delegations;
 pub mod expiry;
 pub mod fsio;
 pub mod hashing;

@@ -5,7 +5,7 @@
 //! client asks for: serve `DIR` as `https://HOST/v2/` and `notary -s https://HOST` reads it).
 //! TUF 1.0: `DIR/<gun>/metadata/...` and the target files in `DIR/<gun>/targets/`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -14,6 +14,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::delegations::TARGETS;
 use super::expiry::Expiries;
 use super::fsio::{self, Overwrite};
 use super::layout;
@@ -23,7 +24,7 @@ use crate::keys::file::load_signer;
 use crate::keys::memory::MemorySigner;
 use crate::keys::{canonical_key_id, Signer};
 use crate::tuf::build;
-use crate::tuf::model::{to_value, view, FileMeta, RoleName, Targets};
+use crate::tuf::model::{to_value, view, FileMeta, MetaFile, MetaList, RoleName, Targets};
 use crate::tuf::signed::SignedMeta;
 use crate::{Error, Result};
 
@@ -140,53 +141,292 @@ pub fn published_targets(td: &TrustDir, gun: &Gun) -> Result<BTreeMap<String, Fi
     })
 }
 
+/// The publisher's copy of a delegated role (`published/<name>.json`), if it was published.
+pub fn published_role(td: &TrustDir, gun: &Gun, name: &str) -> Result<Option<SignedMeta>> {
+    td.read_published(gun, &format!("{name}.json"))?
+        .map(|b| SignedMeta::parse_named(RoleName::Targets, name, b))
+        .transpose()
+        .map_err(Error::Metadata)
+}
+
+/// The targets a targets role lists, and its version.
+pub fn role_targets(m: &SignedMeta) -> Result<RoleContent> {
+    let t: Targets =
+        view(&m.envelope.signed, &format!("published {}", m.name)).map_err(Error::Metadata)?;
+    Ok((t.targets, t.common.version))
+}
+
+/// Signers of delegated roles, by the key ID delegations list (one key may sign many roles:
+/// the hashed bins share one).
+pub type DelegationSigners = BTreeMap<String, Box<dyn Signer>>;
+
+/// The delegated roles a publish signs: those with staged changes, and those never published
+/// yet (a client searching through a delegation needs its file). Every staged change must go
+/// to a role the repository still has.
+pub fn roles_to_sign(td: &TrustDir, cfg: &RepoConfig, stage: &Stage) -> Result<BTreeSet<String>> {
+    let mut roles = BTreeSet::new();
+    for c in &stage.changes {
+        if let Some(r) = c.role() {
+            if r != TARGETS && !cfg.is_delegated_role(r) {
+                return Err(Error::Usage(format!(
+                    "{:?} is staged for the delegation {r}, which {} no longer has; stage it \
+                     again (`trustkey add` or `trustkey remove`)",
+                    c.name(),
+                    cfg.gun
+                )));
+            }
+            if r != TARGETS {
+                roles.insert(r.to_string());
+            }
+        }
+    }
+    let published = td.published_dir(&cfg.gun);
+    for spec in cfg.delegated_roles() {
+        if !published.join(format!("{}.json", spec.role.name)).is_file() {
+            roles.insert(spec.role.name);
+        }
+    }
+    Ok(roles)
+}
+
+/// Whether a publish signs targets: when it has changes of its own, its delegations changed,
+/// it was never published, or nothing at all is staged (a publish that renews expiries).
+pub fn signs_targets(td: &TrustDir, cfg: &RepoConfig, stage: &Stage) -> bool {
+    stage.is_empty()
+        || stage.delegations_changed
+        || stage
+            .changes
+            .iter()
+            .any(|c| c.role().is_none_or(|r| r == TARGETS))
+        || !td.published_dir(&cfg.gun).join("targets.json").is_file()
+}
+
+/// What one publish signed.
+#[derive(Debug)]
+pub struct SignedRoles {
+    /// targets, when this publish signed it (else the published one stays).
+    pub targets: Option<SignedMeta>,
+    /// How many targets targets itself lists.
+    pub top_count: usize,
+    /// The delegated roles signed, in the order targets lists them.
+    pub delegated: Vec<SignedMeta>,
+}
+
+/// A targets role's targets and version.
+pub type RoleContent = (BTreeMap<String, FileMeta>, u64);
+
+/// Signs targets (when it changed) and the delegated roles with staged changes. `base` gives
+/// each role's targets and version to build on (the publisher's copy, or what a server has).
+#[allow(clippy::too_many_arguments)]
+pub fn sign_changes(
+    cfg: &RepoConfig,
+    stage: &Stage,
+    keys: &BTreeMap<RoleName, MemorySigner>,
+    signers: &DelegationSigners,
+    sign_top: bool,
+    roles: &BTreeSet<String>,
+    base: &dyn Fn(&str) -> Result<RoleContent>,
+    expires: OffsetDateTime,
+) -> Result<SignedRoles> {
+    let dialect = cfg.dialect;
+    fn changes_of<'a>(stage: &'a Stage, role: &'a str) -> impl Iterator<Item = &'a Change> {
+        stage
+            .changes
+            .iter()
+            .filter(move |c| c.role().unwrap_or(TARGETS) == role)
+    }
+    let mut delegated = Vec::new();
+    for spec in cfg.delegated_roles() {
+        let name = &spec.role.name;
+        if !roles.contains(name) {
+            continue;
+        }
+        let (mut targets, version) = base(name)?;
+        crate::repo::stage::apply(dialect, changes_of(stage, name), &mut targets)?;
+        let t = build::delegating_targets(dialect, version + 1, expires, targets, None);
+        let mut with: Vec<(&str, &dyn Signer)> = Vec::new();
+        for k in &spec.keys {
+            if let Some(s) = signers.get(&k.key_id) {
+                with.push((k.key_id.as_str(), s.as_ref()));
+            }
+        }
+        if (with.len() as u64) < spec.role.threshold {
+            return Err(Error::NotFound(format!(
+                "{name} needs {} signature(s) but {} of its keys {} at hand ({}); plug in its \
+                 token, or restore its key",
+                spec.role.threshold,
+                with.len(),
+                if with.len() == 1 { "is" } else { "are" },
+                spec.keys
+                    .iter()
+                    .map(|k| k.location.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        delegated.push(SignedMeta::sign_named(
+            dialect,
+            RoleName::Targets,
+            name,
+            to_value(&t),
+            &with,
+        )?);
+    }
+    let (targets, top_count) = if sign_top {
+        let (mut targets, version) = base(TARGETS)?;
+        crate::repo::stage::apply(dialect, changes_of(stage, TARGETS), &mut targets)?;
+        let count = targets.len();
+        let t = build::delegating_targets(
+            dialect,
+            version + 1,
+            expires,
+            targets,
+            cfg.targets_delegations(),
+        );
+        (Some(sign_role(cfg, keys, RoleName::Targets, &t)?), count)
+    } else {
+        (None, base(TARGETS)?.0.len())
+    };
+    Ok(SignedRoles {
+        targets,
+        top_count,
+        delegated,
+    })
+}
+
+/// Snapshot's `meta`: the previous snapshot's entries for roles the repository still has,
+/// with the entries of root (Notary), targets and the roles signed now replaced.
+pub fn snapshot_meta(
+    cfg: &RepoConfig,
+    previous: Option<&SignedMeta>,
+    root: &SignedMeta,
+    targets: &SignedMeta,
+    delegated: &[SignedMeta],
+) -> Result<BTreeMap<String, MetaFile>> {
+    let d = cfg.dialect;
+    let hashes = cfg.tuf_options().meta_hashes;
+    let mut meta = match previous {
+        Some(p) => {
+            let v: MetaList =
+                view(&p.envelope.signed, "published snapshot").map_err(Error::Metadata)?;
+            v.meta
+        }
+        None => BTreeMap::new(),
+    };
+    let mut keep: BTreeSet<String> = cfg
+        .delegated_roles()
+        .into_iter()
+        .map(|r| d.meta_key(&r.role.name))
+        .collect();
+    keep.insert(d.meta_name(RoleName::Targets));
+    meta.retain(|k, _| keep.contains(k));
+    if d.snapshot_lists_root() {
+        meta.insert(d.meta_name(RoleName::Root), d.meta_entry(root, hashes));
+    }
+    for m in std::iter::once(targets).chain(delegated) {
+        meta.insert(d.meta_key(&m.name), d.meta_entry(m, hashes));
+    }
+    Ok(meta)
+}
+
+/// The publisher's copy: what targets and each delegated role build on.
+pub fn published_base(
+    td: &TrustDir,
+    gun: &Gun,
+    name: &str,
+) -> Result<(BTreeMap<String, FileMeta>, u64)> {
+    let m = if name == TARGETS {
+        td.read_published(gun, "targets.json")?
+            .map(|b| SignedMeta::parse(RoleName::Targets, b))
+            .transpose()
+            .map_err(Error::Metadata)?
+    } else {
+        published_role(td, gun, name)?
+    };
+    match m {
+        Some(m) => role_targets(&m),
+        None => Ok((BTreeMap::new(), 0)),
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Published {
     pub gun: Gun,
     pub repo: String,
     pub versions: BTreeMap<RoleName, u64>,
+    /// Delegated roles signed by this publish, with their new versions.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub delegations: BTreeMap<String, u64>,
+    /// Whether targets was signed (it is not when only delegated roles changed).
+    pub signed_targets: bool,
+    /// Targets listed by targets itself.
     pub targets: usize,
     pub changes: usize,
 }
 
-/// Signs and writes a new version of targets, snapshot and timestamp. The caller holds the
-/// GUN's lock. On success, the publisher's copy and the config are updated and the staged
-/// changes cleared; on failure nothing in `repo_dir` changes and the stage is kept.
+/// What `publish` writes besides metadata.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PublishOptions {
+    /// TUF 1.0: do not copy target files into `targets/` (they are served from elsewhere).
+    pub metadata_only: bool,
+}
+
+/// Signs and writes a new version of snapshot and timestamp, and of targets and the delegated
+/// roles that changed. The caller holds the GUN's lock. On success, the publisher's copy and
+/// the config are updated and the staged changes cleared; on failure nothing in `repo_dir`
+/// changes and the stage is kept.
 #[allow(clippy::too_many_arguments)]
 pub fn publish(
     td: &TrustDir,
     cfg: &mut RepoConfig,
     stage: &Stage,
     keys: &BTreeMap<RoleName, MemorySigner>,
+    signers: &DelegationSigners,
     repo_dir: &Path,
     expiries: &Expiries,
     now: OffsetDateTime,
+    options: PublishOptions,
 ) -> Result<Published> {
     let gun = cfg.gun.clone();
     let dialect = cfg.dialect;
     let opts = cfg.tuf_options();
     let root_version = cfg.version(RoleName::Root);
     let root = published_root(td, &gun)?;
-    let mut targets = published_targets(td, &gun)?;
-    stage.apply(dialect, &mut targets)?;
-    let count = targets.len();
+    let roles = roles_to_sign(td, cfg, stage)?;
+    let sign_top = signs_targets(td, cfg, stage);
 
     let v = |role: RoleName| cfg.version(role) + 1;
     let exp = |role: RoleName| now + expiries.get(role);
-    let t = build::targets(
-        dialect,
-        v(RoleName::Targets),
+    let signed = sign_changes(
+        cfg,
+        stage,
+        keys,
+        signers,
+        sign_top,
+        &roles,
+        &|name| published_base(td, &gun, name),
         exp(RoleName::Targets),
-        targets,
-    );
-    let tm = sign_role(cfg, keys, RoleName::Targets, &t)?;
-    let s = build::snapshot(
+    )?;
+    let tm = match &signed.targets {
+        Some(t) => t.clone(),
+        None => {
+            let b = td.read_published(&gun, "targets.json")?.ok_or_else(|| {
+                Error::NotFound(format!("{gun}: the published targets.json is missing"))
+            })?;
+            SignedMeta::parse(RoleName::Targets, b).map_err(Error::Metadata)?
+        }
+    };
+    let previous = td
+        .read_published(&gun, "snapshot.json")?
+        .map(|b| SignedMeta::parse(RoleName::Snapshot, b))
+        .transpose()
+        .map_err(Error::Metadata)?;
+    let meta = snapshot_meta(cfg, previous.as_ref(), &root, &tm, &signed.delegated)?;
+    let s = build::snapshot_of(
         dialect,
         v(RoleName::Snapshot),
         exp(RoleName::Snapshot),
-        &root,
-        &tm,
-        opts.meta_hashes,
+        meta,
     );
     let sm = sign_role(cfg, keys, RoleName::Snapshot, &s)?;
     let ts = build::timestamp(
@@ -211,31 +451,51 @@ pub fn publish(
         })?;
         roots.push((n, bytes));
     }
-    let files = layout::metadata_files(dialect, opts, roots, [&root, &tm, &sm, &tsm]);
+    let files = layout::metadata_files(
+        dialect,
+        opts,
+        roots,
+        &root,
+        signed.targets.as_ref(),
+        &signed.delegated,
+        [&sm, &tsm],
+    );
 
     let gun_dir = gun_repo_dir(repo_dir, &gun);
     // Target files first (TUF 1.0), so that no metadata names a file not yet there.
-    if let Some(dir) = layout::targets_dir(dialect, &gun_dir) {
+    if let (Some(dir), false) = (
+        layout::targets_dir(dialect, &gun_dir),
+        options.metadata_only,
+    ) {
         copy_targets(stage, &dir, opts.consistent_snapshot)?;
     }
     let dest = layout::metadata_dir(dialect, &gun_dir);
     write_all_or_nothing(&dest, &files)?;
 
-    // The publisher's own copy, then the versions, then the stage.
+    // The publisher's copy, then the versions, then the stage.
     let published = td.published_dir(&gun);
-    for (name, m) in [
-        ("targets.json", &tm),
-        ("snapshot.json", &sm),
-        ("timestamp.json", &tsm),
-    ] {
-        fsio::write_atomic(
-            &published.join(name),
-            &m.bytes,
-            fsio::PUBLIC_FILE_MODE,
-            Overwrite::Replace,
-        )?;
+    let mut copies: Vec<(String, &SignedMeta)> = signed
+        .delegated
+        .iter()
+        .map(|m| (format!("{}.json", m.name), m))
+        .collect();
+    if let Some(t) = &signed.targets {
+        copies.push(("targets.json".into(), t));
     }
-    let new_versions: Vec<(RoleName, u64)> = PUBLISH_ROLES.iter().map(|r| (*r, v(*r))).collect();
+    copies.push(("snapshot.json".into(), &sm));
+    copies.push(("timestamp.json".into(), &tsm));
+    for (name, m) in copies {
+        let path = published.join(name);
+        if let Some(parent) = path.parent() {
+            fsio::create_dir(parent)?;
+        }
+        fsio::write_atomic(&path, &m.bytes, fsio::PUBLIC_FILE_MODE, Overwrite::Replace)?;
+    }
+    let mut signed_roles = vec![RoleName::Snapshot, RoleName::Timestamp];
+    if signed.targets.is_some() {
+        signed_roles.push(RoleName::Targets);
+    }
+    let new_versions: Vec<(RoleName, u64)> = signed_roles.iter().map(|r| (*r, v(*r))).collect();
     cfg.versions.extend(new_versions);
     td.save_config(cfg)?;
     Stage::clear(&td.staged_path(&gun))?;
@@ -243,7 +503,13 @@ pub fn publish(
         gun,
         repo: gun_dir.display().to_string(),
         versions: cfg.versions.clone(),
-        targets: count,
+        delegations: signed
+            .delegated
+            .iter()
+            .map(|m| (m.name.clone(), m.version().unwrap_or(0)))
+            .collect(),
+        signed_targets: signed.targets.is_some(),
+        targets: signed.top_count,
         changes: stage.changes.len(),
     })
 }
@@ -260,6 +526,7 @@ fn copy_targets(stage: &Stage, dir: &Path, consistent: bool) -> Result<()> {
             sha256,
             sha512,
             path,
+            ..
         } = c
         else {
             continue;
@@ -356,6 +623,13 @@ pub fn write_all_or_nothing(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(
     })?;
     for (name, _) in files {
         let p = dir.join(name);
+        if let Some(parent) = p.parent().filter(|p| *p != dir) {
+            // Delegated roles of the Notary dialect: `targets/releases.json`.
+            fsio::create_dir(parent).map_err(|e| match e {
+                Error::Io { source, what } => nothing(source, what),
+                other => other,
+            })?;
+        }
         if p.is_dir() {
             return Err(nothing(
                 std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
@@ -365,11 +639,13 @@ pub fn write_all_or_nothing(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(
     }
     let mut temps = Vec::with_capacity(files.len());
     for (name, bytes) in files {
+        let parent = dir.join(name);
+        let parent = parent.parent().unwrap_or(dir);
         let mut tmp = tempfile::Builder::new()
             .prefix(".trustkey-")
             .suffix(".tmp")
             .permissions(std::fs::Permissions::from_mode(fsio::PUBLIC_FILE_MODE))
-            .tempfile_in(dir)
+            .tempfile_in(parent)
             .map_err(|e| nothing(e, format!("creating a temp file for {name}")))?;
         tmp.write_all(bytes)
             .and_then(|()| tmp.as_file().sync_all())

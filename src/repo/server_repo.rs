@@ -11,16 +11,21 @@ use base64::Engine as _;
 use time::OffsetDateTime;
 
 use super::client::{Client, Remote, VerifyOptions};
+use super::delegations::TARGETS;
 use super::expiry::Expiries;
 use super::fsio::{self, Overwrite};
-use super::publish::{published_root, published_targets, sign_role, Published};
+use super::publish::{
+    published_base, published_root, roles_to_sign, sign_changes, sign_role, signs_targets,
+    snapshot_meta, DelegationSigners, Published,
+};
 use super::server::NotaryServer;
 use super::stage::Stage;
 use super::trustdir::{Gun, RepoConfig, TrustDir};
 use crate::keys::memory::MemorySigner;
 use crate::tuf::build;
 use crate::tuf::dialect::Dialect;
-use crate::tuf::model::{Key, KeyVal, RoleName};
+use crate::tuf::model::{FileMeta, Key, KeyVal, RoleName};
+use crate::tuf::signed::SignedMeta;
 use crate::{Error, Result};
 
 /// notary-server as a [`Remote`]: `root.json` is `GET /v2/<gun>/_trust/tuf/root.json`, and so
@@ -102,16 +107,18 @@ pub fn server_key(
     })
 }
 
-/// Signs a new targets (and snapshot, unless the server manages it) and uploads them, with
-/// root when the server does not have this root yet, in one request. Only after the server
-/// accepted everything are the publisher's copy, the versions and the config updated and the
-/// stage cleared; if the upload fails, nothing local changes. The caller holds the GUN's lock.
+/// Signs targets (when it changed), the delegated roles that changed, and snapshot (unless the
+/// server manages it), and uploads them, with root when the server does not have this root
+/// yet, in one request. Only after the server accepted everything are the publisher's copy,
+/// the versions and the config updated and the stage cleared; if the upload fails, nothing
+/// local changes. The caller holds the GUN's lock.
 #[allow(clippy::too_many_arguments)]
 pub fn publish_to_server(
     td: &TrustDir,
     cfg: &mut RepoConfig,
     stage: &Stage,
     keys: &BTreeMap<RoleName, MemorySigner>,
+    signers: &DelegationSigners,
     server: &NotaryServer,
     expiries: &Expiries,
     now: OffsetDateTime,
@@ -126,10 +133,10 @@ pub fn publish_to_server(
     let on_server = server.get_metadata(gun.as_str(), "root")?;
     let send_root = on_server.as_deref() != Some(&root.bytes[..]);
 
-    let mut targets = published_targets(td, &gun)?;
     // Another client (notary with these keys, or another copy of this trust dir) may have
     // published since: build on what the server has, once it verifies against our root.
-    let mut base = BTreeMap::new();
+    let mut theirs: BTreeMap<String, (BTreeMap<String, FileMeta>, u64)> = BTreeMap::new();
+    let mut their_snapshot = 0;
     if !send_root {
         let remote = Borrowed {
             server,
@@ -152,39 +159,70 @@ pub fn publish_to_server(
             )),
             other => other,
         })?;
-        for role in [RoleName::Targets, RoleName::Snapshot] {
-            let theirs = verified.versions.get(&role).copied().unwrap_or(0);
-            if theirs > cfg.version(role) {
-                base.insert(role, theirs);
-                if role == RoleName::Targets {
-                    targets = verified.targets.clone();
-                }
-            }
+        their_snapshot = verified
+            .versions
+            .get(&RoleName::Snapshot)
+            .copied()
+            .unwrap_or(0);
+        for r in verified.roles {
+            theirs.insert(r.name, (r.targets, r.version));
         }
     }
-    stage.apply(dialect, &mut targets)?;
-    let count = targets.len();
+    let base = |name: &str| -> Result<(BTreeMap<String, FileMeta>, u64)> {
+        let local = published_base(td, &gun, name)?;
+        Ok(match theirs.get(name) {
+            Some((t, v)) if *v > local.1 => (t.clone(), *v),
+            _ => local,
+        })
+    };
+    // The current file of a role: the server's when it is ahead of the publisher's copy.
+    let current =
+        |role: RoleName, local_version: u64, theirs_version: u64| -> Result<Option<SignedMeta>> {
+            let bytes = if theirs_version > local_version {
+                server.get_metadata(gun.as_str(), role.as_str())?
+            } else {
+                td.read_published(&gun, &role.file_name())?
+            };
+            bytes
+                .map(|b| SignedMeta::parse(role, b))
+                .transpose()
+                .map_err(Error::Metadata)
+        };
 
-    let v = |role: RoleName| cfg.version(role).max(base.get(&role).copied().unwrap_or(0)) + 1;
+    let roles = roles_to_sign(td, cfg, stage)?;
+    let sign_top = signs_targets(td, cfg, stage);
     let exp = |role: RoleName| now + expiries.get(role);
-    let t = build::targets(
-        dialect,
-        v(RoleName::Targets),
+    let signed = sign_changes(
+        cfg,
+        stage,
+        keys,
+        signers,
+        sign_top,
+        &roles,
+        &base,
         exp(RoleName::Targets),
-        targets,
-    );
-    let tm = sign_role(cfg, keys, RoleName::Targets, &t)?;
+    )?;
+    let their_targets = theirs.get(TARGETS).map_or(0, |t| t.1);
+    let snapshot_version = cfg.version(RoleName::Snapshot).max(their_snapshot) + 1;
     let sm = if cfg.server_signs(RoleName::Snapshot) {
         None
     } else {
-        let s = build::snapshot(
-            dialect,
-            v(RoleName::Snapshot),
-            exp(RoleName::Snapshot),
-            &root,
-            &tm,
-            cfg.tuf_options().meta_hashes,
-        );
+        let tm = match &signed.targets {
+            Some(t) => t.clone(),
+            None => current(
+                RoleName::Targets,
+                cfg.version(RoleName::Targets),
+                their_targets,
+            )?
+            .ok_or_else(|| Error::NotFound(format!("{gun}: no published targets.json")))?,
+        };
+        let previous = current(
+            RoleName::Snapshot,
+            cfg.version(RoleName::Snapshot),
+            their_snapshot,
+        )?;
+        let meta = snapshot_meta(cfg, previous.as_ref(), &root, &tm, &signed.delegated)?;
+        let s = build::snapshot_of(dialect, snapshot_version, exp(RoleName::Snapshot), meta);
         Some(sign_role(cfg, keys, RoleName::Snapshot, &s)?)
     };
 
@@ -192,7 +230,12 @@ pub fn publish_to_server(
     if send_root {
         files.push(("root", &root.bytes));
     }
-    files.push(("targets", &tm.bytes));
+    if let Some(t) = &signed.targets {
+        files.push(("targets", &t.bytes));
+    }
+    for m in &signed.delegated {
+        files.push((m.name.as_str(), &m.bytes));
+    }
     if let Some(sm) = &sm {
         files.push(("snapshot", &sm.bytes));
     }
@@ -200,19 +243,27 @@ pub fn publish_to_server(
 
     // Accepted: the publisher's copy, then the versions, then the stage.
     let published = td.published_dir(&gun);
-    let mut signed = vec![("targets.json", &tm, RoleName::Targets)];
+    let mut copies: Vec<(String, &SignedMeta)> = signed
+        .delegated
+        .iter()
+        .map(|m| (format!("{}.json", m.name), m))
+        .collect();
+    let mut new_versions = Vec::new();
+    if let Some(t) = &signed.targets {
+        copies.push(("targets.json".into(), t));
+        new_versions.push((RoleName::Targets, t.version().unwrap_or(0)));
+    }
     if let Some(sm) = &sm {
-        signed.push(("snapshot.json", sm, RoleName::Snapshot));
+        copies.push(("snapshot.json".into(), sm));
+        new_versions.push((RoleName::Snapshot, snapshot_version));
     }
-    for (name, m, _) in &signed {
-        fsio::write_atomic(
-            &published.join(name),
-            &m.bytes,
-            fsio::PUBLIC_FILE_MODE,
-            Overwrite::Replace,
-        )?;
+    for (name, m) in copies {
+        let path = published.join(name);
+        if let Some(parent) = path.parent() {
+            fsio::create_dir(parent)?;
+        }
+        fsio::write_atomic(&path, &m.bytes, fsio::PUBLIC_FILE_MODE, Overwrite::Replace)?;
     }
-    let new_versions: Vec<(RoleName, u64)> = signed.iter().map(|(_, _, r)| (*r, v(*r))).collect();
     cfg.versions.extend(new_versions);
     td.save_config(cfg)?;
     Stage::clear(&td.staged_path(&gun))?;
@@ -220,7 +271,13 @@ pub fn publish_to_server(
         gun,
         repo: server.url().to_string(),
         versions: cfg.versions.clone(),
-        targets: count,
+        delegations: signed
+            .delegated
+            .iter()
+            .map(|m| (m.name.clone(), m.version().unwrap_or(0)))
+            .collect(),
+        signed_targets: signed.targets.is_some(),
+        targets: signed.top_count,
         changes: stage.changes.len(),
     })
 }

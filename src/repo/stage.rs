@@ -25,16 +25,27 @@ pub enum Change {
         /// repository's targets after checking it still has these hashes.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         path: Option<std::path::PathBuf>,
+        /// The delegated role that signs it (`add --role`); none: targets, or its hashed bin.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role: Option<String>,
     },
     Remove {
         name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role: Option<String>,
     },
 }
 
 impl Change {
     pub fn name(&self) -> &str {
         match self {
-            Change::Add { name, .. } | Change::Remove { name } => name,
+            Change::Add { name, .. } | Change::Remove { name, .. } => name,
+        }
+    }
+
+    pub fn role(&self) -> Option<&str> {
+        match self {
+            Change::Add { role, .. } | Change::Remove { role, .. } => role.as_deref(),
         }
     }
 }
@@ -42,6 +53,10 @@ impl Change {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stage {
     pub changes: Vec<Change>,
+    /// Delegations were added or removed (`delegation add|remove`): targets must be signed
+    /// again even without target changes of its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delegations_changed: bool,
 }
 
 /// A target name: not empty, no control characters.
@@ -67,7 +82,7 @@ impl Stage {
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
-        if self.changes.is_empty() {
+        if self.changes.is_empty() && !self.delegations_changed {
             return Self::clear(path);
         }
         // Compact: a stage of 100,000 targets is tens of megabytes.
@@ -82,6 +97,11 @@ impl Stage {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
         }
+    }
+
+    /// Whether there is nothing to publish.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty() && !self.delegations_changed
     }
 
     /// Stages `change`, replacing any earlier staged change to the same name.
@@ -116,7 +136,18 @@ impl Stage {
 
     /// Applies the changes to a targets map.
     pub fn apply(&self, dialect: Dialect, targets: &mut BTreeMap<String, FileMeta>) -> Result<()> {
-        for c in &self.changes {
+        apply(dialect, self.changes.iter(), targets)
+    }
+}
+
+/// Applies `changes` to a targets map.
+pub fn apply<'a>(
+    dialect: Dialect,
+    changes: impl Iterator<Item = &'a Change>,
+    targets: &mut BTreeMap<String, FileMeta>,
+) -> Result<()> {
+    {
+        for c in changes {
             match c {
                 Change::Add {
                     name,
@@ -143,7 +174,7 @@ impl Stage {
                         },
                     );
                 }
-                Change::Remove { name } => {
+                Change::Remove { name, .. } => {
                     targets.remove(name);
                 }
             }
@@ -163,6 +194,7 @@ mod tests {
             sha256: "00".repeat(32),
             sha512: "11".repeat(64),
             path: None,
+            role: None,
         }
     }
 
@@ -171,11 +203,20 @@ mod tests {
         let mut s = Stage::default();
         s.push(add("a", 1));
         s.push(add("b", 2));
-        s.push(Change::Remove { name: "a".into() });
+        s.push(Change::Remove {
+            name: "a".into(),
+            role: None,
+        });
         s.push(add("b", 3));
         assert_eq!(
             s.changes,
-            vec![Change::Remove { name: "a".into() }, add("b", 3)]
+            vec![
+                Change::Remove {
+                    name: "a".into(),
+                    role: None,
+                },
+                add("b", 3)
+            ]
         );
         let mut t = BTreeMap::new();
         s.apply(Dialect::Notary, &mut t).unwrap();
@@ -189,7 +230,10 @@ mod tests {
             add("a", 1),
             add("b", 2),
             add("a", 3),
-            Change::Remove { name: "c".into() },
+            Change::Remove {
+                name: "c".into(),
+                role: None,
+            },
         ];
         let mut one = Stage::default();
         one.push(add("c", 9));

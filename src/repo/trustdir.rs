@@ -237,6 +237,12 @@ pub struct RepoConfig {
     /// Keys rotated out (`key rotate`, `root rotate`), kept until `key remove`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retired: Vec<RetiredKey>,
+    /// Delegations from targets (`delegation add`), in the order clients consult them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delegations: Vec<super::delegations::DelegationConfig>,
+    /// Hashed bins (`init --hashed-bins N`, TUF 1.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hashed_bins: Option<super::delegations::BinsConfig>,
 }
 
 /// A key this repository no longer uses.

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 use super::dialect::{Dialect, MetaHashes};
-use super::model::{Common, FileMeta, Key, MetaList, RoleKeys, RoleName, Root, Targets};
+use super::model::{
+    Common, Delegations, FileMeta, Key, MetaFile, MetaList, RoleKeys, RoleName, Root, Targets,
+};
 use super::signed::SignedMeta;
 
 fn common(dialect: Dialect, role: RoleName, version: u64, expires: OffsetDateTime) -> Common {
@@ -56,10 +58,26 @@ pub fn targets(
     expires: OffsetDateTime,
     targets: BTreeMap<String, FileMeta>,
 ) -> Targets {
+    delegating_targets(dialect, version, expires, targets, None)
+}
+
+/// Targets metadata (top-level or delegated) with these delegations; none is written as the
+/// dialect writes an empty set.
+pub fn delegating_targets(
+    dialect: Dialect,
+    version: u64,
+    expires: OffsetDateTime,
+    targets: BTreeMap<String, FileMeta>,
+    delegations: Option<Delegations>,
+) -> Targets {
+    let delegations = match delegations {
+        Some(d) if !d.roles.is_empty() => Some(d),
+        _ => dialect.empty_delegations(),
+    };
     Targets {
         common: common(dialect, RoleName::Targets, version, expires),
         targets,
-        delegations: dialect.empty_delegations(),
+        delegations,
         extra: Default::default(),
     }
 }
@@ -84,6 +102,20 @@ pub fn snapshot(
         dialect.meta_name(RoleName::Targets),
         dialect.meta_entry(targets, hashes),
     );
+    MetaList {
+        common: common(dialect, RoleName::Snapshot, version, expires),
+        meta,
+        extra: Default::default(),
+    }
+}
+
+/// Snapshot with this `meta` (targets, delegated roles, and root in the Notary dialect).
+pub fn snapshot_of(
+    dialect: Dialect,
+    version: u64,
+    expires: OffsetDateTime,
+    meta: BTreeMap<String, MetaFile>,
+) -> MetaList {
     MetaList {
         common: common(dialect, RoleName::Snapshot, version, expires),
         meta,

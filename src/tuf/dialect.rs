@@ -105,9 +105,15 @@ impl Dialect {
 
     /// The key of `role`'s entry in snapshot's or timestamp's `meta`.
     pub fn meta_name(self, role: RoleName) -> String {
+        self.meta_key(role.as_str())
+    }
+
+    /// The key of the role `name`'s entry in snapshot's `meta` (delegated roles included):
+    /// notary `targets/releases`, TUF 1.0 `releases.json`.
+    pub fn meta_key(self, name: &str) -> String {
         match self {
-            Dialect::Notary => role.as_str().to_string(),
-            Dialect::Tuf => role.file_name(),
+            Dialect::Notary => name.to_string(),
+            Dialect::Tuf => format!("{name}.json"),
         }
     }
 
@@ -169,9 +175,9 @@ impl Dialect {
 
     /// What an empty targets role writes for `delegations`: notary writes empty keys and roles,
     /// TUF 1.0 leaves the optional field out.
-    pub fn empty_delegations(self) -> Option<serde_json::Value> {
+    pub fn empty_delegations(self) -> Option<super::model::Delegations> {
         match self {
-            Dialect::Notary => Some(serde_json::json!({"keys": {}, "roles": []})),
+            Dialect::Notary => Some(Default::default()),
             Dialect::Tuf => None,
         }
     }

@@ -3,6 +3,7 @@
 pub mod build;
 pub mod cert;
 pub mod cjson;
+pub mod delegation;
 pub mod dialect;
 pub mod keyid;
 pub mod model;

@@ -163,9 +163,48 @@ pub struct Targets {
     pub common: Common,
     pub targets: BTreeMap<String, FileMeta>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delegations: Option<Value>,
+    pub delegations: Option<Delegations>,
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
+}
+
+/// A targets role's delegations: the keys, and the delegated roles in order of trust.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Delegations {
+    /// Go writes a nil map as `null`.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub keys: BTreeMap<String, Key>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub roles: Vec<DelegatedRole>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// One delegated role. Notary: `targets/<name>` with path prefixes in `paths` (`""` is every
+/// path). TUF 1.0: any name, `terminating`, and exactly one of `paths` (glob patterns, one per
+/// `/`-separated component) and `path_hash_prefixes` (hex prefixes of the sha256 of the path).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DelegatedRole {
+    pub name: String,
+    pub keyids: Vec<String>,
+    pub threshold: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_hash_prefixes: Option<Vec<String>>,
+    /// TUF 1.0 requires it; notary has no such field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminating: Option<bool>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// Snapshot and timestamp share a shape: a `meta` map of files.

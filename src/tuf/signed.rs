@@ -13,7 +13,10 @@ use crate::{Error, Result};
 
 #[derive(Debug, Clone)]
 pub struct SignedMeta {
+    /// The role's kind; delegated roles are `Targets`.
     pub role: RoleName,
+    /// The role's name: `targets`, or a delegated role's (`targets/releases`, `bins-00-0f`).
+    pub name: String,
     pub envelope: Envelope,
     /// The file, byte for byte.
     pub bytes: Vec<u8>,
@@ -26,6 +29,17 @@ impl SignedMeta {
     pub fn sign(
         dialect: Dialect,
         role: RoleName,
+        signed: Value,
+        signers: &[(&str, &dyn Signer)],
+    ) -> Result<Self> {
+        Self::sign_named(dialect, role, role.as_str(), signed, signers)
+    }
+
+    /// Signs a role by name (a delegated targets role: `role` is `Targets`).
+    pub fn sign_named(
+        dialect: Dialect,
+        role: RoleName,
+        name: &str,
         signed: Value,
         signers: &[(&str, &dyn Signer)],
     ) -> Result<Self> {
@@ -43,22 +57,32 @@ impl SignedMeta {
         }
         let envelope = Envelope { signed, signatures };
         let bytes = dialect.file_bytes(&envelope).map_err(Error::Metadata)?;
-        Ok(Self::with_bytes(role, envelope, bytes))
+        Ok(Self::with_bytes(role, name, envelope, bytes))
     }
 
     /// Parses a stored file, keeping its bytes. Errors are one line naming the role.
     pub fn parse(role: RoleName, bytes: Vec<u8>) -> std::result::Result<Self, String> {
-        let envelope: Envelope = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{role}: not valid signed metadata: {e}"))?;
-        if !envelope.signed.is_object() {
-            return Err(format!("{role}: \"signed\" is not an object"));
-        }
-        Ok(Self::with_bytes(role, envelope, bytes))
+        Self::parse_named(role, role.as_str(), bytes)
     }
 
-    fn with_bytes(role: RoleName, envelope: Envelope, bytes: Vec<u8>) -> Self {
+    /// Parses a stored file of the role `name` (a delegated targets role: `role` is `Targets`).
+    pub fn parse_named(
+        role: RoleName,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> std::result::Result<Self, String> {
+        let envelope: Envelope = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{name}: not valid signed metadata: {e}"))?;
+        if !envelope.signed.is_object() {
+            return Err(format!("{name}: \"signed\" is not an object"));
+        }
+        Ok(Self::with_bytes(role, name, envelope, bytes))
+    }
+
+    fn with_bytes(role: RoleName, name: &str, envelope: Envelope, bytes: Vec<u8>) -> Self {
         SignedMeta {
             role,
+            name: name.to_string(),
             envelope,
             sha256: Sha256::digest(&bytes).into(),
             sha512: Sha512::digest(&bytes).into(),
@@ -72,7 +96,7 @@ impl SignedMeta {
 
     /// The bytes signatures are over: the canonical form of `signed` as parsed.
     pub fn signed_bytes(&self) -> std::result::Result<Vec<u8>, String> {
-        cjson::encode(&self.envelope.signed).map_err(|e| format!("{}: {e}", self.role))
+        cjson::encode(&self.envelope.signed).map_err(|e| format!("{}: {e}", self.name))
     }
 
     /// The `version` of the signed object, if it has one.

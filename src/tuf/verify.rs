@@ -13,7 +13,8 @@ use super::signed::SignedMeta;
 /// The keys allowed to sign a role, decoded, and the threshold.
 #[derive(Debug, Clone)]
 pub struct RoleKeySet {
-    pub role: RoleName,
+    /// The role's name (`targets`, `targets/releases`).
+    pub role: String,
     pub keys: BTreeMap<String, PublicKey>,
     pub threshold: u64,
 }
@@ -47,16 +48,56 @@ impl RoleKeySet {
             keys.insert(id.clone(), pk);
         }
         Ok(RoleKeySet {
-            role,
+            role: role.to_string(),
             keys,
             threshold: rk.threshold,
         })
     }
 }
 
+impl RoleKeySet {
+    /// The keys a targets role (`parent`) delegates the role `d` to, checked as root's are.
+    pub fn from_delegation(
+        dialect: Dialect,
+        parent: &str,
+        keys: &BTreeMap<String, super::model::Key>,
+        d: &super::model::DelegatedRole,
+    ) -> Result<Self, String> {
+        if d.threshold < 1 {
+            return Err(format!(
+                "{parent}: the delegation {} has threshold {}",
+                d.name, d.threshold
+            ));
+        }
+        let mut set = BTreeMap::new();
+        for id in &d.keyids {
+            let key = keys.get(id).ok_or_else(|| {
+                format!(
+                    "{parent}: {} key {id} is not among the delegation keys",
+                    d.name
+                )
+            })?;
+            if dialect.key_id(key) != *id {
+                return Err(format!(
+                    "{parent}: key ID {id} is not valid for key content"
+                ));
+            }
+            let pk = dialect
+                .decode_key(key)
+                .map_err(|e| format!("{parent}: {} key {id}: {e}", d.name))?;
+            set.insert(id.clone(), pk);
+        }
+        Ok(RoleKeySet {
+            role: d.name.clone(),
+            keys: set,
+            threshold: d.threshold,
+        })
+    }
+}
+
 /// Counts distinct keys of `set` with a valid signature on `meta`; fails below the threshold.
 pub fn signatures(dialect: Dialect, meta: &SignedMeta, set: &RoleKeySet) -> Result<(), String> {
-    let role = meta.role;
+    let role = &meta.name;
     if meta.envelope.signatures.is_empty() {
         return Err(format!("{role}: no signatures"));
     }
@@ -143,7 +184,7 @@ pub fn version(role: RoleName, actual: u64, trusted: Option<u64>) -> Result<(), 
 pub fn file_meta(
     dialect: Dialect,
     what: &str,
-    parent: RoleName,
+    parent: &str,
     length: u64,
     sha256: &[u8],
     sha512: &[u8],
@@ -165,7 +206,7 @@ pub fn file_meta(
 fn check_length_and_hashes(
     dialect: Dialect,
     what: &str,
-    parent: RoleName,
+    parent: &str,
     (length, sha256, sha512): (u64, &[u8], &[u8]),
     expected_length: Option<u64>,
     expected_hashes: Option<&BTreeMap<String, String>>,
@@ -216,8 +257,8 @@ pub fn meta_matches(
     parent: RoleName,
     listed: &BTreeMap<String, MetaFile>,
 ) -> Result<(), String> {
-    let role = meta.role;
-    let name = dialect.meta_name(role);
+    let role = &meta.name;
+    let name = dialect.meta_key(role);
     let expected = listed
         .get(&name)
         .ok_or_else(|| format!("{parent}: does not list {role}"))?;
@@ -234,8 +275,8 @@ pub fn meta_matches(
     }
     check_length_and_hashes(
         dialect,
-        role.as_str(),
-        parent,
+        role,
+        parent.as_str(),
         (meta.length(), &meta.sha256, &meta.sha512),
         expected.length,
         expected.hashes.as_ref(),

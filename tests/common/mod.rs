@@ -204,7 +204,8 @@ pub fn serve_notary_layout(repo: PathBuf) -> u16 {
                     return Some(b"{}".to_vec());
                 }
                 let (gun, file) = p.split_once("/_trust/tuf/")?;
-                if gun.contains("..") || file.contains('/') {
+                // Delegated roles are files below targets/ (`targets/releases.json`).
+                if gun.contains("..") || file.contains("..") {
                     return None;
                 }
                 std::fs::read(repo.join(gun).join(file)).ok()

@@ -123,6 +123,7 @@ impl Client<'_> {
             [ts_view.common.version, sn_view.common.version],
             state,
             tg_view,
+            &sn_view,
             pinned_now,
         )
     }

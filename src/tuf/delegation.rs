@@ -1,0 +1,341 @@
+//! Delegated targets roles: which names a dialect allows, which targets a delegation covers,
+//! and hashed bins.
+//!
+//! Notary (`tuf/data/roles.go`): roles are `targets/<name>` (`^[-a-z0-9_/]+$`, clean, under 256
+//! characters); `paths` are prefixes (`""` covers every target); a child's paths are restricted
+//! to its parent's. TUF 1.0 (python-tuf `DelegatedRole.is_delegated_path`): `paths` are glob
+//! patterns matched component by component (`fnmatchcase` on each `/`-separated part, same
+//! number of parts), or `path_hash_prefixes` are hex prefixes of the sha256 of the target path.
+
+use sha2::{Digest, Sha256};
+
+use super::dialect::Dialect;
+use super::model::{DelegatedRole, RoleName};
+
+/// Checks the name of a delegated role trustkey creates (a direct child of `targets`).
+pub fn check_name(dialect: Dialect, name: &str) -> Result<(), String> {
+    match dialect {
+        Dialect::Notary => {
+            let Some(rest) = name.strip_prefix("targets/") else {
+                return Err(format!(
+                    "delegation {name:?}: notary delegations are named targets/<name> (e.g. \
+                     targets/releases)"
+                ));
+            };
+            if rest.is_empty()
+                || rest.contains('/')
+                || name.len() >= 256
+                || !rest
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            {
+                return Err(format!(
+                    "delegation {name:?}: use targets/<name> with one name of lowercase letters, \
+                     digits, - and _ (trustkey delegates from targets only)"
+                ));
+            }
+            Ok(())
+        }
+        Dialect::Tuf => {
+            let ok = !name.is_empty()
+                && name.len() < 256
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                && !name.starts_with('.')
+                && name.parse::<RoleName>().is_err();
+            if !ok {
+                return Err(format!(
+                    "delegation {name:?}: use letters, digits, ., - and _ (not a top-level role \
+                     name); the role's file is <name>.json"
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Whether `role` is trusted for `target`.
+pub fn covers(dialect: Dialect, role: &DelegatedRole, target: &str) -> bool {
+    if let Some(prefixes) = &role.path_hash_prefixes {
+        let h = hex::encode(Sha256::digest(target.as_bytes()));
+        return prefixes.iter().any(|p| h.starts_with(p.as_str()));
+    }
+    let paths = role.paths.as_deref().unwrap_or_default();
+    match dialect {
+        Dialect::Notary => paths.iter().any(|p| target.starts_with(p.as_str())),
+        Dialect::Tuf => paths.iter().any(|p| path_pattern_matches(target, p)),
+    }
+}
+
+/// python-tuf's `_is_target_in_pathpattern`: the same number of `/`-separated parts, each
+/// matching its pattern part with `fnmatchcase`.
+pub fn path_pattern_matches(target: &str, pattern: &str) -> bool {
+    let t: Vec<&str> = target.split('/').collect();
+    let p: Vec<&str> = pattern.split('/').collect();
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(t, p)| fnmatch(t.as_bytes(), p.as_bytes()))
+}
+
+/// Python's `fnmatch.fnmatchcase`: `*` any run, `?` one character, `[seq]`, `[!seq]` (with
+/// ranges); a `[` without its `]` is a literal. Works on UTF-8 bytes, which is exact for `*`,
+/// `?` over ASCII and for literal matching, the forms delegations use.
+fn fnmatch(s: &[u8], p: &[u8]) -> bool {
+    let (mut si, mut pi) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() {
+            match p[pi] {
+                b'*' => {
+                    star = Some((pi, si));
+                    pi += 1;
+                    continue;
+                }
+                b'?' => {
+                    si += 1;
+                    pi += 1;
+                    continue;
+                }
+                b'[' => {
+                    if let Some((matched, next)) = class(p, pi, s[si]) {
+                        if matched {
+                            si += 1;
+                            pi = next;
+                            continue;
+                        }
+                    } else if s[si] == b'[' {
+                        si += 1;
+                        pi += 1;
+                        continue;
+                    }
+                }
+                c if c == s[si] => {
+                    si += 1;
+                    pi += 1;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        match star {
+            Some((sp, ss)) => {
+                pi = sp + 1;
+                si = ss + 1;
+                star = Some((sp, ss + 1));
+            }
+            None => return false,
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+/// A `[...]` class at `p[at]`: whether `c` matches, and the index after it; `None` when the
+/// class is not closed (then `[` is literal, as in Python).
+fn class(p: &[u8], at: usize, c: u8) -> Option<(bool, usize)> {
+    let mut i = at + 1;
+    let negate = i < p.len() && p[i] == b'!';
+    if negate {
+        i += 1;
+    }
+    let start = i;
+    let mut matched = false;
+    while i < p.len() && (p[i] != b']' || i == start) {
+        if i + 2 < p.len() && p[i + 1] == b'-' && p[i + 2] != b']' {
+            matched |= p[i] <= c && c <= p[i + 2];
+            i += 3;
+        } else {
+            matched |= p[i] == c;
+            i += 1;
+        }
+    }
+    if i >= p.len() {
+        return None;
+    }
+    Some((matched != negate, i + 1))
+}
+
+/// `"releases/*", "docs/*"` or `path hash prefixes 000-003`, for messages.
+pub fn describe_paths(r: &DelegatedRole) -> String {
+    if let Some(p) = &r.path_hash_prefixes {
+        return match (p.first(), p.last()) {
+            (Some(a), Some(b)) if a != b => format!("path hash prefixes {a}-{b}"),
+            (Some(a), _) => format!("path hash prefix {a}"),
+            _ => "no path hash prefixes".into(),
+        };
+    }
+    match r.paths.as_deref() {
+        None | Some([]) => "no paths".into(),
+        Some(p) => p
+            .iter()
+            .map(|p| format!("{p:?}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// Hashed bins (TUF 1.0): `count` delegated roles, each trusted for an equal range of the
+/// prefixes of the sha256 of target paths, as python-tuf's hashed-bin example lays them out:
+/// prefixes of `prefix_len` hex digits, `16^prefix_len / count` per bin, bins named by their
+/// first and last prefix (`bins-000-003`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashedBins {
+    pub count: u32,
+}
+
+impl HashedBins {
+    pub const MAX: u32 = 65536;
+
+    pub fn new(count: u32) -> Result<Self, String> {
+        if !(2..=Self::MAX).contains(&count) || !count.is_power_of_two() {
+            return Err(format!(
+                "--hashed-bins {count}: use a power of two from 2 to {}",
+                Self::MAX
+            ));
+        }
+        Ok(HashedBins { count })
+    }
+
+    /// Hex digits per prefix: the fewest with at least `count` prefixes.
+    pub fn prefix_len(self) -> usize {
+        let mut len = 1;
+        while 16u64.pow(len as u32) < self.count as u64 {
+            len += 1;
+        }
+        len
+    }
+
+    fn per_bin(self) -> u64 {
+        16u64.pow(self.prefix_len() as u32) / self.count as u64
+    }
+
+    /// The bin of a target.
+    pub fn bin_of(self, target: &str) -> u32 {
+        let h = Sha256::digest(target.as_bytes());
+        let top = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+        let len = self.prefix_len();
+        let prefix = (top >> (32 - 4 * len as u32)) as u64;
+        (prefix / self.per_bin()) as u32
+    }
+
+    /// The name of bin `i`.
+    pub fn name(self, i: u32) -> String {
+        let len = self.prefix_len();
+        let first = i as u64 * self.per_bin();
+        let last = first + self.per_bin() - 1;
+        if first == last {
+            format!("bins-{first:0len$x}")
+        } else {
+            format!("bins-{first:0len$x}-{last:0len$x}")
+        }
+    }
+
+    /// The prefixes bin `i` is trusted for.
+    pub fn prefixes(self, i: u32) -> Vec<String> {
+        let len = self.prefix_len();
+        let first = i as u64 * self.per_bin();
+        (first..first + self.per_bin())
+            .map(|p| format!("{p:0len$x}"))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(paths: &[&str]) -> DelegatedRole {
+        DelegatedRole {
+            name: "r".into(),
+            keyids: vec![],
+            threshold: 1,
+            paths: Some(paths.iter().map(|p| p.to_string()).collect()),
+            path_hash_prefixes: None,
+            terminating: None,
+            extra: Default::default(),
+        }
+    }
+
+    #[test]
+    fn fnmatch_like_python() {
+        for (s, p, want) in [
+            ("a.tgz", "*.tgz", true),
+            ("a.tgz", "*", true),
+            ("", "*", true),
+            ("abc", "a?c", true),
+            ("abc", "a[bx]c", true),
+            ("abc", "a[!b]c", false),
+            ("a-c", "a[a-z-]c", true),
+            ("a]c", "a[]]c", true),
+            ("a[c", "a[c", true),
+            ("abc", "abd", false),
+            ("aXbYc", "a*b*c", true),
+            ("abcd", "a*c", false),
+            ("f", "[e-g]", true),
+        ] {
+            assert_eq!(fnmatch(s.as_bytes(), p.as_bytes()), want, "{s} {p}");
+        }
+        assert!(path_pattern_matches("releases/v1.tgz", "releases/*"));
+        assert!(!path_pattern_matches("releases/a/v1.tgz", "releases/*"));
+        assert!(!path_pattern_matches("other/v1.tgz", "releases/*"));
+    }
+
+    #[test]
+    fn dialects_match_paths_their_own_way() {
+        let r = role(&["releases/"]);
+        assert!(covers(Dialect::Notary, &r, "releases/a/b"));
+        assert!(!covers(Dialect::Tuf, &r, "releases/a"));
+        assert!(covers(Dialect::Notary, &role(&[""]), "anything"));
+        assert!(!covers(Dialect::Notary, &role(&[]), "anything"));
+        let mut h = role(&[]);
+        h.paths = None;
+        let hex = hex::encode(Sha256::digest(b"file.txt"));
+        h.path_hash_prefixes = Some(vec![hex[..2].to_string()]);
+        assert!(covers(Dialect::Tuf, &h, "file.txt"));
+        h.path_hash_prefixes = Some(vec!["zz".into()]);
+        assert!(!covers(Dialect::Tuf, &h, "file.txt"));
+    }
+
+    #[test]
+    fn bins_partition_the_prefixes() {
+        let b = HashedBins::new(1024).unwrap();
+        assert_eq!(b.prefix_len(), 3);
+        assert_eq!(b.name(0), "bins-000-003");
+        assert_eq!(b.name(1023), "bins-ffc-fff");
+        assert_eq!(b.prefixes(1), ["004", "005", "006", "007"]);
+        let b16 = HashedBins::new(16).unwrap();
+        assert_eq!(
+            (b16.name(10), b16.prefixes(10)),
+            ("bins-a".into(), vec!["a".into()])
+        );
+        for t in ["a", "b/c.txt", "x"] {
+            let i = b.bin_of(t);
+            let h = hex::encode(Sha256::digest(t.as_bytes()));
+            assert!(
+                b.prefixes(i).iter().any(|p| h.starts_with(p.as_str())),
+                "{t}"
+            );
+        }
+        assert!(HashedBins::new(1000).is_err());
+        assert!(HashedBins::new(1).is_err());
+    }
+
+    #[test]
+    fn names() {
+        assert!(check_name(Dialect::Notary, "targets/releases").is_ok());
+        for bad in [
+            "releases",
+            "targets/",
+            "targets/a/b",
+            "targets/Rel",
+            "targets/a b",
+        ] {
+            assert!(check_name(Dialect::Notary, bad).is_err(), "{bad}");
+        }
+        assert!(check_name(Dialect::Tuf, "releases").is_ok());
+        for bad in ["targets", "a/b", "", ".x"] {
+            assert!(check_name(Dialect::Tuf, bad).is_err(), "{bad}");
+        }
+    }
+}

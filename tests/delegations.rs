@@ -1,0 +1,544 @@
+//! Delegations: publishers signing their own delegated roles with keys on their own SoftHSM
+//! tokens, checked by the real `notary` client (Notary dialect) and python-tuf's Updater (TUF
+//! 1.0, through a delegation and through a hashed bin).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{json, run_fails, run_ok, Hsm};
+
+const GUN: &str = "example.com/app";
+const PASS: [(&str, &str); 4] = [
+    ("TRUSTKEY_TARGETS_PASSPHRASE", "targets-pass-1"),
+    ("TRUSTKEY_SNAPSHOT_PASSPHRASE", "snapshot-pass-1"),
+    ("TRUSTKEY_TIMESTAMP_PASSPHRASE", "timestamp-pass-1"),
+    ("TRUSTKEY_DELEGATION_PASSPHRASE", "delegation-pass-1"),
+];
+
+/// The root on token `root`, two publishers' tokens `alice` and `bob`, and `GUN` initialized.
+struct Setup {
+    hsm: Hsm,
+}
+
+impl Setup {
+    fn new(init: &[&str]) -> Self {
+        let hsm = Hsm::new();
+        for t in ["root", "alice", "bob"] {
+            hsm.add_token(t);
+        }
+        hsm.ok(&["root", "create", "--token", "pkcs11:token=root"]);
+        let s = Setup { hsm };
+        let mut args = vec!["init", GUN, "--root", "pkcs11:token=root;object=root"];
+        args.extend_from_slice(init);
+        s.ok(&args);
+        s
+    }
+
+    fn path(&self) -> &Path {
+        self.hsm.path()
+    }
+
+    fn repo(&self) -> PathBuf {
+        self.path().join("repo")
+    }
+
+    /// `trustkey` with every passphrase set.
+    fn tk(&self) -> Command {
+        let mut c = self.hsm.trustkey();
+        for (k, v) in PASS {
+            c.env(k, v);
+        }
+        c
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        run_ok(self.tk().args(args))
+    }
+
+    fn fails(&self, args: &[&str]) -> (i32, String) {
+        run_fails(self.tk().args(args))
+    }
+
+    /// A publisher who holds only the snapshot and timestamp passphrases (and their token's
+    /// PIN): not the targets key.
+    fn publisher(&self) -> Command {
+        let mut c = self.hsm.trustkey();
+        for (k, v) in [PASS[1], PASS[2]] {
+            c.env(k, v);
+        }
+        c
+    }
+
+    fn write(&self, name: &str, data: &[u8]) -> PathBuf {
+        let p = self.path().join("files").join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, data).unwrap();
+        p
+    }
+
+    fn publish(&self) -> String {
+        self.ok(&["publish", GUN, "--repo", self.repo().to_str().unwrap()])
+    }
+
+    /// `trustkey` as a separate client with its own trust dir.
+    fn client(&self, name: &str) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_trustkey"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("TRUSTKEY_") || k.starts_with("NOTARY_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("HOME", self.path())
+            .arg("-d")
+            .arg(self.path().join("clients").join(name));
+        c
+    }
+
+    fn gun_dir(&self) -> PathBuf {
+        self.repo().join("example.com").join("app")
+    }
+
+    fn read_json(&self, rel: &str) -> serde_json::Value {
+        json(&std::fs::read_to_string(self.gun_dir().join(rel)).unwrap())
+    }
+}
+
+fn sha256_hex(p: &Path) -> String {
+    let out = run_ok(Command::new("sha256sum").arg(p));
+    out.split_whitespace().next().unwrap().to_string()
+}
+
+/// Rows of `notary list`: (name, digest, size, role).
+fn notary_rows(out: &str) -> Vec<Vec<String>> {
+    out.lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .filter(|f| f.len() == 4 && f[0] != "NAME" && !f[0].starts_with('-'))
+        .collect()
+}
+
+#[test]
+fn notary_two_publishers_sign_with_their_own_tokens() {
+    let s = Setup::new(&[]);
+    // The security team delegates: each publisher's key is generated on their own token.
+    s.ok(&[
+        "delegation",
+        "add",
+        GUN,
+        "targets/releases",
+        "--key",
+        "pkcs11:token=alice;object=releases",
+        "--generate",
+        "--paths",
+        "releases/",
+    ]);
+    s.ok(&[
+        "delegation",
+        "add",
+        GUN,
+        "targets/qa",
+        "--key",
+        "pkcs11:token=bob;object=qa",
+        "--generate",
+        "--paths",
+        "qa/",
+    ]);
+    let out = s.publish();
+    assert!(
+        out.contains("signed targets/qa v1, targets/releases v1"),
+        "{out}"
+    );
+    let targets = s.read_json("targets.json");
+    let roles = &targets["signed"]["delegations"]["roles"];
+    assert_eq!(roles[0]["name"], "targets/releases");
+    assert_eq!(roles[0]["paths"], serde_json::json!(["releases/"]));
+    assert_eq!(
+        targets["signed"]["delegations"]["keys"]
+            .as_object()
+            .unwrap()
+            .len(),
+        2
+    );
+    // The keys never left the tokens: pkcs11-tool sees a private key that is not extractable.
+    let objs = run_ok(
+        s.hsm
+            .pkcs11_tool()
+            .args(["--token-label", "alice", "--login", "--pin", common::PIN])
+            .arg("--list-objects"),
+    );
+    assert!(objs.contains("label:      releases"), "{objs}");
+    assert!(
+        !objs.contains("extractable") || objs.contains("never extractable"),
+        "{objs}"
+    );
+
+    // Alice publishes a release with her token; she does not have the targets key, and
+    // targets is not signed again.
+    let a = s.write("app-1.0.tgz", b"release one");
+    run_ok(s.publisher().args([
+        "add",
+        GUN,
+        "releases/app-1.0.tgz",
+        a.to_str().unwrap(),
+        "--role",
+        "targets/releases",
+    ]));
+    let out = run_ok(
+        s.publisher()
+            .args(["publish", GUN, "--repo", s.repo().to_str().unwrap()]),
+    );
+    assert!(out.contains("targets v1 (unchanged)"), "{out}");
+    assert!(out.contains("signed targets/releases v2"), "{out}");
+    // Bob publishes QA builds with his.
+    let b = s.write("qa-build.tgz", b"qa build 7");
+    run_ok(s.publisher().args([
+        "add",
+        GUN,
+        "qa/build-7.tgz",
+        b.to_str().unwrap(),
+        "--role",
+        "targets/qa",
+    ]));
+    run_ok(
+        s.publisher()
+            .args(["publish", GUN, "--repo", s.repo().to_str().unwrap()]),
+    );
+    let snap = s.read_json("snapshot.json");
+    for role in ["root", "targets", "targets/releases", "targets/qa"] {
+        assert!(
+            snap["signed"]["meta"][role]["hashes"]["sha256"].is_string(),
+            "{role}: {snap}"
+        );
+    }
+
+    // A target outside a delegation's paths is refused when staged.
+    let (code, err) = s.fails(&[
+        "add",
+        GUN,
+        "other/x.tgz",
+        a.to_str().unwrap(),
+        "--role",
+        "targets/releases",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("outside the paths delegated to targets/releases (\"releases/\")"),
+        "{err}"
+    );
+
+    // trustkey's own client lists each target with the role that signed it.
+    let repo = s.repo();
+    let out = run_ok(
+        s.client("c1")
+            .args(["list", GUN, "--repo", repo.to_str().unwrap()]),
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with("releases/app-1.0.tgz")
+            && l.contains(&sha256_hex(&a))
+            && l.trim_end().ends_with("targets/releases")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("qa/build-7.tgz") && l.trim_end().ends_with("targets/qa")),
+        "{out}"
+    );
+    run_ok(s.client("c1").args([
+        "verify",
+        GUN,
+        "--repo",
+        repo.to_str().unwrap(),
+        "--target",
+        &format!("releases/app-1.0.tgz={}", a.display()),
+    ]));
+
+    // The real notary client, from a fresh trust dir, over HTTP.
+    let port = common::serve_notary_layout(s.repo());
+    let notary_list = |extra: &[&str]| {
+        run_ok(
+            common::notary()
+                .env("HOME", s.path())
+                .arg("-s")
+                .arg(format!("http://127.0.0.1:{port}"))
+                .arg("-d")
+                .arg(s.path().join("notary-client"))
+                .args(["list", GUN])
+                .args(extra),
+        )
+    };
+    let rows = notary_rows(&notary_list(&["-r", "targets/releases"]));
+    assert_eq!(
+        rows,
+        vec![vec![
+            "releases/app-1.0.tgz".to_string(),
+            sha256_hex(&a),
+            "11".into(),
+            "targets/releases".into()
+        ]]
+    );
+    let rows = notary_rows(&notary_list(&[]));
+    assert!(
+        rows.iter()
+            .any(|r| r[0] == "qa/build-7.tgz" && r[1] == sha256_hex(&b) && r[3] == "targets/qa"),
+        "{rows:?}"
+    );
+    assert_eq!(rows.len(), 2, "{rows:?}");
+
+    // The delegation is narrowed: releases/app-1.0.tgz is now outside it. Clients reject it
+    // (trustkey says so; notary no longer lists it), the rest of the repository verifies.
+    s.ok(&[
+        "delegation",
+        "add",
+        GUN,
+        "targets/releases",
+        "--key",
+        "pkcs11:token=alice;object=releases",
+        "--paths",
+        "releases/stable/",
+    ]);
+    s.publish();
+    let out = run_ok(
+        s.client("c1")
+            .args(["list", GUN, "--repo", repo.to_str().unwrap()]),
+    );
+    assert!(!out.contains("releases/app-1.0.tgz"), "{out}");
+    let (code, err) = run_fails(s.client("c1").args([
+        "verify",
+        GUN,
+        "--repo",
+        repo.to_str().unwrap(),
+        "--target",
+        &format!("releases/app-1.0.tgz={}", a.display()),
+    ]));
+    assert_eq!(code, 5, "{err}");
+    assert!(
+        err.contains(
+            "target \"releases/app-1.0.tgz\" is rejected: targets/releases lists \
+             \"releases/app-1.0.tgz\" outside the paths delegated to targets/releases \
+             (\"releases/stable/\")"
+        ),
+        "{err}"
+    );
+    let rows = notary_rows(&notary_list(&[]));
+    assert!(
+        !rows.iter().any(|r| r[0] == "releases/app-1.0.tgz"),
+        "{rows:?}"
+    );
+
+    // Bob's delegation is removed: his targets are gone, and he can no longer publish.
+    s.ok(&["delegation", "remove", GUN, "targets/qa"]);
+    s.publish();
+    let (code, err) = run_fails(s.publisher().args([
+        "add",
+        GUN,
+        "qa/build-8.tgz",
+        b.to_str().unwrap(),
+        "--role",
+        "targets/qa",
+    ]));
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("has no delegation \"targets/qa\""), "{err}");
+    let rows = notary_rows(&notary_list(&[]));
+    assert!(rows.is_empty(), "{rows:?}");
+    let snap = s.read_json("snapshot.json");
+    assert!(snap["signed"]["meta"].get("targets/qa").is_none(), "{snap}");
+    let out = s.ok(&["delegation", "list", GUN]);
+    assert!(
+        out.contains("targets/releases  paths \"releases/stable/\""),
+        "{out}"
+    );
+    assert!(!out.contains("targets/qa"), "{out}");
+}
+
+#[test]
+fn a_removed_delegation_key_signs_nothing() {
+    let s = Setup::new(&[]);
+    // Two keys, either may sign: alice's token and a key on disk.
+    s.ok(&[
+        "delegation",
+        "add",
+        GUN,
+        "targets/releases",
+        "--key",
+        "pkcs11:token=alice;object=releases",
+        "--generate",
+        "--key",
+        "new",
+    ]);
+    let a = s.write("a.tgz", b"a");
+    s.ok(&[
+        "add",
+        GUN,
+        "a.tgz",
+        a.to_str().unwrap(),
+        "--role",
+        "targets/releases",
+    ]);
+    s.publish();
+    let cfg = json(
+        &std::fs::read_to_string(s.hsm.trust_dir.join("tuf/example.com/app/trustkey.json"))
+            .unwrap(),
+    );
+    let keys = cfg["delegations"][0]["keys"].as_array().unwrap().clone();
+    let alice = keys
+        .iter()
+        .find(|k| k["location"]["kind"] == "token")
+        .unwrap()["key_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rel = s.read_json("targets/releases.json");
+    assert_eq!(rel["signatures"].as_array().unwrap().len(), 2, "{rel}");
+
+    // Alice's key is removed; the repository is published again.
+    let out = s.ok(&[
+        "delegation",
+        "remove",
+        GUN,
+        "targets/releases",
+        "--key",
+        &alice[..8],
+    ]);
+    assert!(out.contains("removed from targets/releases"), "{out}");
+    let b = s.write("b.tgz", b"b");
+    s.ok(&[
+        "add",
+        GUN,
+        "b.tgz",
+        b.to_str().unwrap(),
+        "--role",
+        "targets/releases",
+    ]);
+    s.publish();
+    let rel = s.read_json("targets/releases.json");
+    let sigs: Vec<&str> = rel["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["keyid"].as_str().unwrap())
+        .collect();
+    assert_eq!(sigs.len(), 1);
+    assert_ne!(sigs[0], alice);
+    let targets = s.read_json("targets.json");
+    assert!(
+        targets["signed"]["delegations"]["keys"]
+            .get(&alice)
+            .is_none(),
+        "{targets}"
+    );
+
+    // A release signed by alice's removed key alone: the role file is replaced by one only
+    // she signed (snapshot and timestamp updated to match, as a publisher with the other keys
+    // would). Clients refuse it.
+    let dir = s.gun_dir();
+    let only_alice = {
+        let mut v = rel.clone();
+        let old = std::fs::read_to_string(dir.join("targets/releases.json")).unwrap();
+        let _ = old;
+        // Keep the signed part; sign it with alice's token through pkcs11-tool.
+        let msg = trustkey::tuf::cjson::encode(&v["signed"]).unwrap();
+        let msg_path = s.path().join("msg.bin");
+        let digest = {
+            use sha2::Digest;
+            sha2::Sha256::digest(&msg)
+        };
+        std::fs::write(&msg_path, digest).unwrap();
+        let sig_path = s.path().join("sig.bin");
+        run_ok(
+            s.hsm
+                .pkcs11_tool()
+                .args(["--token-label", "alice", "--login", "--pin", common::PIN])
+                .args(["--sign", "--mechanism", "ECDSA", "--label", "releases"])
+                .arg("--input-file")
+                .arg(&msg_path)
+                .arg("--output-file")
+                .arg(&sig_path),
+        );
+        use base64::Engine;
+        let sig =
+            base64::engine::general_purpose::STANDARD.encode(std::fs::read(&sig_path).unwrap());
+        v["signatures"] = serde_json::json!([{"keyid": alice, "method": "ecdsa", "sig": sig}]);
+        v
+    };
+    let tampered =
+        trustkey::tuf::signed::notary_file_bytes(&serde_json::from_value(only_alice).unwrap())
+            .unwrap();
+    let repo_copy = s.path().join("repo-copy");
+    run_ok(Command::new("cp").arg("-a").arg(s.repo()).arg(&repo_copy));
+    let copy_dir = repo_copy.join("example.com/app");
+    std::fs::write(copy_dir.join("targets/releases.json"), &tampered).unwrap();
+    // Re-sign snapshot and timestamp over it with the repository's own keys, so that only the
+    // delegation's signature is wrong.
+    resign_snapshot_and_timestamp(&s, &copy_dir, &tampered);
+    let (code, err) =
+        run_fails(
+            s.client("c2")
+                .args(["verify", GUN, "--repo", repo_copy.to_str().unwrap()]),
+        );
+    assert_eq!(code, 5, "{err}");
+    assert!(
+        err.contains(
+            "targets/releases: valid signatures did not meet threshold for targets/releases: 0 of 1"
+        ),
+        "{err}"
+    );
+    // The untouched repository verifies.
+    run_ok(
+        s.client("c3")
+            .args(["verify", GUN, "--repo", s.repo().to_str().unwrap()]),
+    );
+}
+
+/// Replaces snapshot's entry for targets/releases with `role_bytes`' hashes and re-signs
+/// snapshot and timestamp with the keys in the publisher's trust dir.
+fn resign_snapshot_and_timestamp(s: &Setup, dir: &Path, role_bytes: &[u8]) {
+    use trustkey::keys::Signer;
+    use trustkey::tuf::dialect::Dialect;
+    use trustkey::tuf::model::RoleName;
+    use trustkey::tuf::signed::SignedMeta;
+    let cfg = json(
+        &std::fs::read_to_string(s.hsm.trust_dir.join("tuf/example.com/app/trustkey.json"))
+            .unwrap(),
+    );
+    let key = |role: &str, pass: &str| {
+        let id = cfg["key_ids"][role].as_str().unwrap().to_string();
+        let path = s.hsm.trust_dir.join("private").join(format!("{id}.key"));
+        let (k, _) = trustkey::keys::file::load_signer(
+            &path,
+            &secrecy::SecretString::from(pass.to_string()),
+            role,
+        )
+        .unwrap();
+        (id, k)
+    };
+    let d = Dialect::Notary;
+    let role = SignedMeta::parse_named(RoleName::Targets, "targets/releases", role_bytes.to_vec())
+        .unwrap();
+    let mut snap = json(&std::fs::read_to_string(dir.join("snapshot.json")).unwrap());
+    snap["signed"]["meta"]["targets/releases"] =
+        serde_json::to_value(d.meta_entry(&role, Default::default())).unwrap();
+    snap["signed"]["version"] = (snap["signed"]["version"].as_u64().unwrap() + 1).into();
+    let (sid, sk) = key("snapshot", PASS[1].1);
+    let sm = SignedMeta::sign(
+        d,
+        RoleName::Snapshot,
+        snap["signed"].clone(),
+        &[(sid.as_str(), &sk as &dyn Signer)],
+    )
+    .unwrap();
+    std::fs::write(dir.join("snapshot.json"), &sm.bytes).unwrap();
+    let mut ts = json(&std::fs::read_to_string(dir.join("timestamp.json")).unwrap());
+    ts["signed"]["meta"]["snapshot"] =
+        serde_json::to_value(d.meta_entry(&sm, Default::default())).unwrap();
+    ts["signed"]["version"] = (ts["signed"]["version"].as_u64().unwrap() + 1).into();
+    let (tid, tk) = key("timestamp", PASS[2].1);
+    let tsm = SignedMeta::sign(
+        d,
+        RoleName::Timestamp,
+        ts["signed"].clone(),
+        &[(tid.as_str(), &tk as &dyn Signer)],
+    )
+    .unwrap();
+    std::fs::write(dir.join("timestamp.json"), &tsm.bytes).unwrap();
+}
