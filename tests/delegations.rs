@@ -542,3 +542,176 @@ fn resign_snapshot_and_timestamp(s: &Setup, dir: &Path, role_bytes: &[u8]) {
     .unwrap();
     std::fs::write(dir.join("timestamp.json"), &tsm.bytes).unwrap();
 }
+
+#[test]
+fn tuf_delegation_and_hashed_bins_read_by_python_tuf() {
+    let s = Setup::new(&[
+        "--dialect",
+        "tuf",
+        "--consistent-snapshot",
+        "--hashed-bins",
+        "16",
+    ]);
+    let www = s.path().join("www");
+    let repo = www.join("r");
+    let publish = || {
+        run_ok(
+            s.tk()
+                .args(["publish", GUN, "--repo", repo.to_str().unwrap()]),
+        )
+    };
+    // Alice signs releases/* with the key on her token; everything else goes to the bins.
+    s.ok(&[
+        "delegation",
+        "add",
+        GUN,
+        "releases",
+        "--key",
+        "pkcs11:token=alice;object=releases",
+        "--generate",
+        "--paths",
+        "releases/*",
+        "--terminating",
+    ]);
+    let rel = s.write("app-1.0.tgz", b"release one");
+    s.ok(&[
+        "add",
+        GUN,
+        "releases/app-1.0.tgz",
+        rel.to_str().unwrap(),
+        "--role",
+        "releases",
+    ]);
+    let docs = s.path().join("docs");
+    for i in 0..40 {
+        std::fs::create_dir_all(&docs).unwrap();
+        std::fs::write(docs.join(format!("page-{i}.txt")), format!("page {i}\n")).unwrap();
+    }
+    s.ok(&[
+        "add",
+        GUN,
+        "--dir",
+        docs.to_str().unwrap(),
+        "--prefix",
+        "docs/",
+    ]);
+    let out = publish();
+    assert!(out.contains("targets v1,"), "{out}");
+    let meta = repo.join(GUN).join("metadata");
+    let snap = json(&std::fs::read_to_string(meta.join("snapshot.json")).unwrap());
+    let listed = snap["signed"]["meta"].as_object().unwrap();
+    // targets.json, releases.json and the 16 bins.
+    assert_eq!(listed.len(), 18, "{snap}");
+    let targets = json(&std::fs::read_to_string(meta.join("1.targets.json")).unwrap());
+    let roles = targets["signed"]["delegations"]["roles"]
+        .as_array()
+        .unwrap();
+    assert_eq!(roles[0]["name"], "releases");
+    assert_eq!(roles[0]["terminating"], true);
+    assert_eq!(roles[1]["name"], "bins-0");
+    assert_eq!(roles[1]["path_hash_prefixes"], serde_json::json!(["0"]));
+    assert_eq!(targets["signed"]["targets"], serde_json::json!({}));
+
+    let port = common::pytuf::serve_static(www.clone());
+    let url = |sub: &str| format!("http://127.0.0.1:{port}/r/{GUN}/{sub}/");
+    let client = s.path().join("py");
+    let v = common::pytuf::updater(
+        &client,
+        &url("metadata"),
+        &url("targets"),
+        &meta.join("1.root.json"),
+        &["releases/app-1.0.tgz", "docs/page-7.txt"],
+    );
+    assert_eq!(v["ok"], true, "{v}");
+    let got = |name: &str| std::fs::read(v["targets"][name].as_str().unwrap()).unwrap();
+    assert_eq!(got("releases/app-1.0.tgz"), b"release one");
+    assert_eq!(got("docs/page-7.txt"), b"page 7\n");
+
+    // trustkey's client says which bin each doc came from.
+    let list = run_ok(s.client("c").args([
+        "list",
+        GUN,
+        "--dialect",
+        "tuf",
+        "--repo",
+        repo.to_str().unwrap(),
+    ]));
+    let bin_of_new = list
+        .lines()
+        .find(|l| l.starts_with("docs/page-7.txt"))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap()
+        .to_string();
+    assert!(bin_of_new.starts_with("bins-"), "{list}");
+    assert!(list.contains("releases/app-1.0.tgz"), "{list}");
+
+    // One more target: one bin is signed again, nothing else but snapshot and timestamp.
+    let extra = s.write("new.txt", b"a new page\n");
+    s.ok(&["add", GUN, "docs/new.txt", extra.to_str().unwrap()]);
+    let out = publish();
+    assert!(out.contains("targets v1 (unchanged)"), "{out}");
+    let snap2 = json(&std::fs::read_to_string(meta.join("snapshot.json")).unwrap());
+    let changed: Vec<(&String, &serde_json::Value)> = snap2["signed"]["meta"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, v)| snap["signed"]["meta"][k.as_str()] != **v)
+        .collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert!(changed[0].0.starts_with("bins-"), "{changed:?}");
+    assert_eq!(changed[0].1["version"], 2);
+    assert!(
+        out.contains(&format!(
+            "signed {}",
+            changed[0].0.trim_end_matches(".json")
+        )),
+        "{out}"
+    );
+    // python-tuf follows the update through the bin.
+    let v = common::pytuf::updater(
+        &client,
+        &url("metadata"),
+        &url("targets"),
+        &meta.join("1.root.json"),
+        &["docs/new.txt"],
+    );
+    assert_eq!(v["ok"], true, "{v}");
+
+    // Alice's delegation does not cover other paths; a target nobody lists is not found.
+    let (code, err) = s.fails(&[
+        "add",
+        GUN,
+        "other/x",
+        extra.to_str().unwrap(),
+        "--role",
+        "releases",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("outside the paths delegated to releases (\"releases/*\")"),
+        "{err}"
+    );
+    let v = common::pytuf::updater(
+        &client,
+        &url("metadata"),
+        &url("targets"),
+        &meta.join("1.root.json"),
+        &["releases/nope.tgz"],
+    );
+    assert_eq!(v["ok"], false, "{v}");
+    // trustkey verifies the whole tree, and the delegation list shows both kinds.
+    run_ok(s.client("c").args([
+        "verify",
+        GUN,
+        "--dialect",
+        "tuf",
+        "--repo",
+        repo.to_str().unwrap(),
+    ]));
+    let out = s.ok(&["delegation", "list", GUN]);
+    assert!(
+        out.contains("releases  paths \"releases/*\"  threshold 1  terminating"),
+        "{out}"
+    );
+    assert!(out.contains("hashed bins: 16 (bins-0 .. bins-f)"), "{out}");
+}

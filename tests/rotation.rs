@@ -6,11 +6,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::notary_server::NotaryServer;
+use common::pytuf::serve_static;
 use common::{json, run_fails, run_ok, Hsm};
 
 const GUN: &str = "example.com/app";
@@ -654,55 +654,6 @@ fn lost_root_init_force_in_the_same_trust_dir() {
     );
 }
 
-/// The venv's python with python-tuf (scripts/pyenv.sh), made once per test process.
-fn python() -> &'static Path {
-    static PY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    PY.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pyenv.sh");
-        PathBuf::from(run_ok(Command::new("bash").arg(script)).trim())
-    })
-}
-
-/// Serves `dir` over HTTP (any static server would do).
-fn serve_static(dir: PathBuf) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut line = String::new();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                    break;
-                }
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-            let body = path
-                .strip_prefix('/')
-                .filter(|p| !p.split('/').any(|c| c == ".."))
-                .and_then(|p| std::fs::read(dir.join(p)).ok());
-            let _ = match body {
-                Some(b) => write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    b.len()
-                )
-                .and_then(|()| stream.write_all(&b)),
-                None => write!(
-                    stream,
-                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                ),
-            };
-        }
-    });
-    port
-}
-
 /// python-tuf's Updater (tests/data/tuf_client.py) on `www/<repo>`, caching in
 /// `pyclients/<client>`, bootstrapped from `bootstrap` on its first run.
 fn py_client(
@@ -714,17 +665,7 @@ fn py_client(
 ) -> serde_json::Value {
     let base = s.path().join("pyclients").join(client);
     let url = |sub: &str| format!("http://127.0.0.1:{port}/{repo}/{GUN}/{sub}/");
-    let out = Command::new(python())
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tuf_client.py"))
-        .arg(base.join("metadata"))
-        .arg(url("metadata"))
-        .arg(url("targets"))
-        .arg(base.join("downloads"))
-        .arg(bootstrap)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    json(text.lines().last().unwrap_or_default())
+    common::pytuf::updater(&base, &url("metadata"), &url("targets"), bootstrap, &[])
 }
 
 #[test]
@@ -870,66 +811,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
-}
-
-/// A running notary-server + notary-signer (scripts/notary-server.sh); stopped on drop.
-struct NotaryServer {
-    dir: tempfile::TempDir,
-    url: String,
-    ca: PathBuf,
-}
-
-impl NotaryServer {
-    fn start() -> Self {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/notary-server.sh");
-        let mut s = NotaryServer {
-            dir: tempfile::tempdir().unwrap(),
-            url: String::new(),
-            ca: PathBuf::new(),
-        };
-        run_ok(
-            Command::new("bash")
-                .arg(&script)
-                .arg("start")
-                .arg(s.dir.path())
-                .env("NOTARY_HARNESS_WATCH_PID", std::process::id().to_string()),
-        );
-        let env = std::fs::read_to_string(s.dir.path().join("env")).unwrap();
-        for line in env.lines() {
-            match line.split_once('=') {
-                Some(("NOTARY_URL", v)) => s.url = v.to_string(),
-                Some(("NOTARY_CA", v)) => s.ca = PathBuf::from(v),
-                _ => {}
-            }
-        }
-        assert!(s.url.starts_with("https://"), "{env}");
-        s
-    }
-
-    fn notary_list(&self, home: &Path, trust_dir: &Path, gun: &str) -> String {
-        run_ok(
-            common::notary()
-                .env("HOME", home)
-                .arg("-s")
-                .arg(&self.url)
-                .arg("--tlscacert")
-                .arg(&self.ca)
-                .arg("-d")
-                .arg(trust_dir)
-                .args(["list", gun]),
-        )
-    }
-}
-
-impl Drop for NotaryServer {
-    fn drop(&mut self) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/notary-server.sh");
-        let _ = Command::new("bash")
-            .arg(script)
-            .arg("stop")
-            .arg(self.dir.path())
-            .output();
-    }
 }
 
 #[test]

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod card;
+pub mod notary_server;
+pub mod pytuf;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

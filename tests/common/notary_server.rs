@@ -1,0 +1,66 @@
+//! A real notary-server + notary-signer (scripts/notary-server.sh) on loopback.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::run_ok;
+
+/// A running notary-server + notary-signer (scripts/notary-server.sh); stopped on drop.
+pub struct NotaryServer {
+    dir: tempfile::TempDir,
+    pub url: String,
+    pub ca: PathBuf,
+}
+
+impl NotaryServer {
+    pub fn start() -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/notary-server.sh");
+        let mut s = NotaryServer {
+            dir: tempfile::tempdir().unwrap(),
+            url: String::new(),
+            ca: PathBuf::new(),
+        };
+        run_ok(
+            Command::new("bash")
+                .arg(&script)
+                .arg("start")
+                .arg(s.dir.path())
+                .env("NOTARY_HARNESS_WATCH_PID", std::process::id().to_string()),
+        );
+        let env = std::fs::read_to_string(s.dir.path().join("env")).unwrap();
+        for line in env.lines() {
+            match line.split_once('=') {
+                Some(("NOTARY_URL", v)) => s.url = v.to_string(),
+                Some(("NOTARY_CA", v)) => s.ca = PathBuf::from(v),
+                _ => {}
+            }
+        }
+        assert!(s.url.starts_with("https://"), "{env}");
+        s
+    }
+
+    pub fn notary_list(&self, home: &Path, trust_dir: &Path, gun: &str) -> String {
+        run_ok(
+            super::notary()
+                .env("HOME", home)
+                .arg("-s")
+                .arg(&self.url)
+                .arg("--tlscacert")
+                .arg(&self.ca)
+                .arg("-d")
+                .arg(trust_dir)
+                .args(["list", gun]),
+        )
+    }
+}
+
+impl Drop for NotaryServer {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/notary-server.sh");
+        let _ = Command::new("bash")
+            .arg(script)
+            .arg("stop")
+            .arg(self.dir.path())
+            .output();
+    }
+}
