@@ -715,3 +715,156 @@ fn tuf_delegation_and_hashed_bins_read_by_python_tuf() {
     );
     assert!(out.contains("hashed bins: 16 (bins-0 .. bins-f)"), "{out}");
 }
+
+#[test]
+fn notary_server_takes_delegated_roles_and_refuses_a_removed_key() {
+    let srv = common::notary_server::NotaryServer::start();
+    let hsm = Hsm::new();
+    for t in ["root", "alice"] {
+        hsm.add_token(t);
+    }
+    hsm.ok(&["root", "create", "--token", "pkcs11:token=root"]);
+    let s = Setup { hsm };
+    let server = |c: &mut Command| {
+        c.arg("-s").arg(&srv.url).arg("--tlscacert").arg(&srv.ca);
+    };
+    let admin = |args: &[&str]| {
+        let mut c = s.tk();
+        server(&mut c);
+        run_ok(c.args(args))
+    };
+    // Docker Content Trust's layout: the server signs snapshot and timestamp.
+    admin(&["init", GUN, "--server-managed-snapshot"]);
+    admin(&[
+        "delegation",
+        "add",
+        GUN,
+        "targets/releases",
+        "--key",
+        "pkcs11:token=alice;object=releases",
+        "--generate",
+    ]);
+    let out = admin(&["publish", GUN]);
+    assert!(out.contains("signed targets/releases v1"), "{out}");
+    // Before alice's key is removed, a copy of this trust dir goes with her.
+    let stale = s.path().join("alice-trust");
+    run_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(&s.hsm.trust_dir)
+            .arg(&stale),
+    );
+
+    // Alice publishes with nothing but her token: no repository passphrase at all.
+    let alice = |trust: &Path, args: &[&str]| {
+        // The same token, PIN and environment, another trust dir.
+        let mut c = Command::new(env!("CARGO_BIN_EXE_trustkey"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("TRUSTKEY_") || k.starts_with("NOTARY_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("SOFTHSM2_CONF", &s.hsm.conf)
+            .env("TRUSTKEY_PKCS11_MODULE", common::SOFTHSM_MODULE)
+            .env("TRUSTKEY_PIN", common::PIN)
+            .env("HOME", s.path())
+            .env("PCSCLITE_CSOCK_NAME", common::NO_PCSCD)
+            .arg("-d")
+            .arg(trust);
+        server(&mut c);
+        c.args(args);
+        c
+    };
+    let a = s.write("app-1.0.tgz", b"release one");
+    let trust = s.hsm.trust_dir.clone();
+    run_ok(&mut alice(
+        &trust,
+        &[
+            "add",
+            GUN,
+            "app-1.0.tgz",
+            a.to_str().unwrap(),
+            "--role",
+            "targets/releases",
+        ],
+    ));
+    let out = run_ok(&mut alice(&trust, &["publish", GUN]));
+    assert!(out.contains("signed targets/releases v2"), "{out}");
+    let home = s.path().join("notary-home");
+    let list = |role: Option<&str>| {
+        let mut c = common::notary();
+        c.env("HOME", &home)
+            .arg("-s")
+            .arg(&srv.url)
+            .arg("--tlscacert")
+            .arg(&srv.ca)
+            .arg("-d")
+            .arg(home.join("trust"))
+            .args(["list", GUN]);
+        if let Some(r) = role {
+            c.args(["-r", r]);
+        }
+        notary_rows(&run_ok(&mut c))
+    };
+    assert_eq!(
+        list(Some("targets/releases")),
+        vec![vec![
+            "app-1.0.tgz".to_string(),
+            sha256_hex(&a),
+            "11".into(),
+            "targets/releases".into()
+        ]]
+    );
+
+    // The team gives the delegation a key on disk and takes alice's out.
+    admin(&["delegation", "add", GUN, "targets/releases", "--key", "new"]);
+    let cfg =
+        json(&std::fs::read_to_string(trust.join("tuf/example.com/app/trustkey.json")).unwrap());
+    let alice_id = cfg["delegations"][0]["keys"][0]["key_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    admin(&[
+        "delegation",
+        "remove",
+        GUN,
+        "targets/releases",
+        "--key",
+        &alice_id,
+    ]);
+    admin(&["publish", GUN]);
+
+    // Alice, with her stale copy, still believes her key signs the role: the server refuses.
+    let b = s.write("app-2.0.tgz", b"release two");
+    run_ok(&mut alice(
+        &stale,
+        &[
+            "add",
+            GUN,
+            "app-2.0.tgz",
+            b.to_str().unwrap(),
+            "--role",
+            "targets/releases",
+        ],
+    ));
+    let (code, err) = run_fails(&mut alice(&stale, &["publish", GUN]));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("valid signatures did not meet threshold for targets/releases"),
+        "{err}"
+    );
+    let rows = list(None);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0][0], "app-1.0.tgz");
+    // With the current trust dir, the key on disk signs it.
+    admin(&[
+        "add",
+        GUN,
+        "app-2.0.tgz",
+        b.to_str().unwrap(),
+        "--role",
+        "targets/releases",
+    ]);
+    admin(&["publish", GUN]);
+    assert_eq!(list(Some("targets/releases")).len(), 2);
+}

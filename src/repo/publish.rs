@@ -160,8 +160,8 @@ pub fn role_targets(m: &SignedMeta) -> Result<RoleContent> {
 /// the hashed bins share one).
 pub type DelegationSigners = BTreeMap<String, Box<dyn Signer>>;
 
-/// The delegated roles a publish signs: those with staged changes, and those never published
-/// yet (a client searching through a delegation needs its file). Every staged change must go
+/// The delegated roles a publish signs: those with staged changes, those whose keys changed,
+/// and those never published yet (a client searching through a delegation needs its file). Every staged change must go
 /// to a role the repository still has.
 pub fn roles_to_sign(td: &TrustDir, cfg: &RepoConfig, stage: &Stage) -> Result<BTreeSet<String>> {
     let mut roles = BTreeSet::new();
@@ -181,8 +181,31 @@ pub fn roles_to_sign(td: &TrustDir, cfg: &RepoConfig, stage: &Stage) -> Result<B
         }
     }
     let published = td.published_dir(&cfg.gun);
+    // A delegation whose keys or threshold changed since targets was last published: its
+    // role must be signed again by the keys it has now, or clients stop trusting it.
+    let before: BTreeMap<String, (Vec<String>, u64)> = if stage.delegations_changed {
+        match td.read_published(&cfg.gun, "targets.json")? {
+            Some(b) => {
+                let m = SignedMeta::parse(RoleName::Targets, b).map_err(Error::Metadata)?;
+                let t: Targets =
+                    view(&m.envelope.signed, "published targets").map_err(Error::Metadata)?;
+                t.delegations
+                    .map(|d| d.roles)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|r| (r.name, (r.keyids, r.threshold)))
+                    .collect()
+            }
+            None => BTreeMap::new(),
+        }
+    } else {
+        BTreeMap::new()
+    };
     for spec in cfg.delegated_roles() {
-        if !published.join(format!("{}.json", spec.role.name)).is_file() {
+        let rekeyed = before
+            .get(&spec.role.name)
+            .is_some_and(|(ids, t)| *ids != spec.role.keyids || *t != spec.role.threshold);
+        if rekeyed || !published.join(format!("{}.json", spec.role.name)).is_file() {
             roles.insert(spec.role.name);
         }
     }
