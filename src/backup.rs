@@ -708,7 +708,12 @@ pub fn match_published(report: &mut VerifyReport, td: &TrustDir) -> Result<()> {
         let uses = crate::repo::retire::key_uses(td, &id)?;
         if let Some(u) = uses.first() {
             let claimed = k.role.as_deref().unwrap_or("root");
-            if !k.escrow && uses.iter().all(|u| u.role != claimed) {
+            let delegation = passphrase_role(claimed) == Some(KeyRole::Delegation);
+            if !k.escrow
+                && uses
+                    .iter()
+                    .all(|u| u.role != claimed && !(delegation && u.is_delegation()))
+            {
                 k.status = Status::Failed;
                 k.error = Some(format!(
                     "the file says {claimed}, but the current root of {} lists this key for {}",
@@ -717,7 +722,13 @@ pub fn match_published(report: &mut VerifyReport, td: &TrustDir) -> Result<()> {
             }
             k.published = Some(
                 uses.iter()
-                    .map(|u| format!("{} root v{}: {}", u.gun, u.root_version, u.role))
+                    .map(|u| {
+                        if u.is_delegation() {
+                            format!("{} delegation {}", u.gun, u.role)
+                        } else {
+                            format!("{} root v{}: {}", u.gun, u.root_version, u.role)
+                        }
+                    })
                     .collect::<Vec<_>>()
                     .join(", "),
             );

@@ -390,6 +390,28 @@ fn a_removed_delegation_key_signs_nothing() {
         .to_string();
     let rel = s.read_json("targets/releases.json");
     assert_eq!(rel["signatures"].as_array().unwrap().len(), 2, "{rel}");
+    // The key on disk is in the backup, decrypts, and is known as the delegation's; it cannot
+    // be deleted while the delegation uses it.
+    let disk = keys
+        .iter()
+        .find(|k| k["location"]["kind"] == "file")
+        .unwrap()["location"]["key_file_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let backup = s.path().join("keys.tar.gz");
+    s.ok(&["backup", "create", "--out", backup.to_str().unwrap()]);
+    let out = s.ok(&["backup", "verify", backup.to_str().unwrap()]);
+    assert!(
+        out.contains("example.com/app delegation targets/releases"),
+        "{out}"
+    );
+    let (code, err) = s.fails(&["key", "remove", &disk]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("signs the delegation targets/releases with it"),
+        "{err}"
+    );
 
     // Alice's key is removed; the repository is published again.
     let out = s.ok(&[

@@ -249,7 +249,7 @@ fn resolve_key(
         let what = format!("the new {role} key of {}", cfg.gun);
         let pass = ctx.with_prompter(|p| new_passphrase(KeyRole::Delegation, &what, p))?;
         let key = MemorySigner::generate(&what);
-        let pem = encrypt_pem(&key.secret_key(), &pass, Some(&KeyMeta::new(role, "")))?;
+        let pem = encrypt_pem(&key.secret_key(), &pass, Some(&header(cfg.dialect, role)))?;
         let id = canonical_key_id(key.public_key());
         write_key(&td.root, &id, &pem, Overwrite::Refuse)?;
         return Ok(listed(
@@ -551,7 +551,7 @@ pub fn new_bins_key(
     pass: &secrecy::SecretString,
 ) -> Result<DelegationKey> {
     let key = MemorySigner::generate("the hashed bins key");
-    let pem = encrypt_pem(&key.secret_key(), pass, Some(&KeyMeta::new("bins", "")))?;
+    let pem = encrypt_pem(&key.secret_key(), pass, Some(&header(dialect, "bins")))?;
     let id = canonical_key_id(key.public_key());
     write_key(&td.root, &id, &pem, Overwrite::Refuse)?;
     let listed = dialect.public_key(key.public_key());
@@ -560,6 +560,15 @@ pub fn new_bins_key(
         key: listed,
         location: KeyLocation::File { key_file_id: id },
     })
+}
+
+/// The PEM `role:` header of a delegation key file: notary's `targets/<name>`; in the TUF
+/// dialect `delegation` (the passphrase it takes), whatever the role's name.
+fn header(dialect: Dialect, role: &str) -> KeyMeta {
+    match dialect {
+        Dialect::Notary => KeyMeta::new(role, ""),
+        Dialect::Tuf => KeyMeta::new("delegation", ""),
+    }
 }
 
 fn short(id: &str) -> &str {

@@ -579,6 +579,13 @@ fn remove(ctx: &Ctx, prefix: &str, force: bool) -> Result<()> {
     // The same key may be both active and retired (restored from a backup): active first.
     let key = files.remove(0);
     let uses = retire::key_uses(&td, &key.key_id)?;
+    if let Some(u) = uses.iter().find(|u| u.is_delegation()).filter(|_| !force) {
+        return Err(Error::Usage(format!(
+            "key {} is still in use: {} signs the delegation {} with it; take it out first \
+             (`trustkey delegation remove {} {} --key {}`) or pass --force",
+            key.key_id, u.gun, u.role, u.gun, u.role, key.key_id
+        )));
+    }
     if !uses.is_empty() && !force {
         let first = &uses[0];
         return Err(Error::Usage(format!(

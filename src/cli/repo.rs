@@ -783,12 +783,14 @@ fn status(ctx: &Ctx, td: &TrustDir, gun: Gun) -> Result<()> {
         gun: &'a Gun,
         versions: &'a BTreeMap<RoleName, u64>,
         changes: &'a [Change],
+        delegations_changed: bool,
     }
     ctx.output.emit(
         &Status {
             gun: &gun,
             versions: &cfg.versions,
             changes: &stage.changes,
+            delegations_changed: stage.delegations_changed,
         },
         |s| {
             let mut out = format!(
@@ -796,8 +798,11 @@ fn status(ctx: &Ctx, td: &TrustDir, gun: Gun) -> Result<()> {
                 s.gun,
                 s.versions.get(&RoleName::Targets).copied().unwrap_or(0)
             );
-            if s.changes.is_empty() {
+            if s.changes.is_empty() && !s.delegations_changed {
                 out += "no staged changes\n";
+            }
+            if s.delegations_changed {
+                out += "  delegations changed: targets is signed again at the next publish\n";
             }
             for c in s.changes {
                 out += &match c {

@@ -96,11 +96,37 @@ pub struct KeyUse {
     pub root_version: u64,
 }
 
+impl KeyUse {
+    /// Whether the use is a delegation's (not one of the four top-level roles).
+    pub fn is_delegation(&self) -> bool {
+        self.role.parse::<RoleName>().is_err()
+    }
+}
+
 /// Where current root metadata (of every GUN in the trust dir) lists `key_id`: by the ID in
-/// root metadata or by the bare key's canonical ID (a root certificate's key, a file name).
+/// root metadata or by the bare key's canonical ID (a root certificate's key, a file name);
+/// and which delegations (hashed bins: `bins`) sign with it.
 pub fn key_uses(td: &TrustDir, key_id: &str) -> Result<Vec<KeyUse>> {
     let mut uses = Vec::new();
     for cfg in configs(td)? {
+        let delegated = cfg
+            .delegations
+            .iter()
+            .flat_map(|d| d.keys.iter().map(move |k| (d.name.as_str(), k)))
+            .chain(cfg.hashed_bins.iter().map(|b| ("bins", &b.key)));
+        for (name, k) in delegated {
+            let file_id = match &k.location {
+                super::delegations::KeyLocation::File { key_file_id } => Some(key_file_id),
+                super::delegations::KeyLocation::Token { .. } => None,
+            };
+            if k.key_id == key_id || file_id.is_some_and(|f| f == key_id) {
+                uses.push(KeyUse {
+                    gun: cfg.gun.clone(),
+                    role: name.to_string(),
+                    root_version: cfg.version(RoleName::Root),
+                });
+            }
+        }
         let d = cfg.dialect;
         let mut hit = |role: &str, version: u64| {
             let u = KeyUse {
