@@ -27,7 +27,7 @@ use trustkey::repo::publish::{
 use trustkey::repo::stage::{Change, Stage};
 use trustkey::repo::trustdir::{Gun, TrustDir, TufOptions};
 use trustkey::tuf::dialect::Dialect;
-use trustkey::tuf::model::{view, MetaList, RoleName};
+use trustkey::tuf::model::{MetaList, RoleName};
 use trustkey::tuf::signed::SignedMeta;
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -52,9 +52,7 @@ fn change(cfg: &trustkey::repo::trustdir::RepoConfig, i: usize) -> Change {
 fn snapshot_meta(td: &TrustDir, gun: &Gun) -> BTreeMap<String, trustkey::tuf::model::MetaFile> {
     let b = td.read_published(gun, "snapshot.json").unwrap().unwrap();
     let m = SignedMeta::parse(RoleName::Snapshot, b).unwrap();
-    view::<MetaList>(&m.envelope.signed, "snapshot")
-        .unwrap()
-        .meta
+    m.view::<MetaList>("snapshot").unwrap().meta
 }
 
 fn secs(d: Duration) -> f64 {

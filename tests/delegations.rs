@@ -549,7 +549,7 @@ fn resign_snapshot_and_timestamp(s: &Setup, dir: &Path, role_bytes: &[u8]) {
         &[(sid.as_str(), &sk as &dyn Signer)],
     )
     .unwrap();
-    std::fs::write(dir.join("snapshot.json"), &sm.bytes).unwrap();
+    std::fs::write(dir.join("snapshot.json"), &*sm.bytes).unwrap();
     let mut ts = json(&std::fs::read_to_string(dir.join("timestamp.json")).unwrap());
     ts["signed"]["meta"]["snapshot"] =
         serde_json::to_value(d.meta_entry(&sm, Default::default())).unwrap();
@@ -562,7 +562,7 @@ fn resign_snapshot_and_timestamp(s: &Setup, dir: &Path, role_bytes: &[u8]) {
         &[(tid.as_str(), &tk as &dyn Signer)],
     )
     .unwrap();
-    std::fs::write(dir.join("timestamp.json"), &tsm.bytes).unwrap();
+    std::fs::write(dir.join("timestamp.json"), &*tsm.bytes).unwrap();
 }
 
 #[test]

@@ -998,7 +998,7 @@ mod lib_level {
                 ("snapshot.json".to_string(), &sm),
                 ("timestamp.json".to_string(), &tsm),
             ] {
-                std::fs::write(self.dir.join(name), &m.bytes).unwrap();
+                std::fs::write(self.dir.join(name), &*m.bytes).unwrap();
             }
         }
 

@@ -940,9 +940,7 @@ fn warn_root_expiry(ctx: &Ctx, td: &TrustDir, gun: &Gun, dialect: Dialect) -> Re
         return Ok(());
     };
     let root = SignedMeta::parse(RoleName::Root, bytes).map_err(Error::Metadata)?;
-    let view: crate::tuf::model::Root =
-        crate::tuf::model::view(&root.envelope.signed, "published root")
-            .map_err(Error::Metadata)?;
+    let view: crate::tuf::model::Root = root.view("published root").map_err(Error::Metadata)?;
     let expires = dialect
         .parse_time(&view.common.expires)
         .map_err(Error::Metadata)?;

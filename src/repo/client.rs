@@ -12,7 +12,7 @@ use super::fsio::{self, Overwrite};
 use super::trustdir::{read_optional, Gun, TrustDir};
 use crate::keys::canonical_key_id;
 use crate::tuf::dialect::Dialect;
-use crate::tuf::model::{view, FileMeta, MetaList, RoleName, Root, Targets};
+use crate::tuf::model::{FileMeta, MetaList, RoleName, Root, Targets};
 use crate::tuf::signed::SignedMeta;
 use crate::tuf::verify::{self, RoleKeySet};
 use crate::{Error, Result};
@@ -143,6 +143,15 @@ impl<'a> Client<'a> {
     }
 
     fn fetch(&self, role: RoleName) -> Result<SignedMeta> {
+        Ok(self.fetch_with(role, |_| ())?.0)
+    }
+
+    /// Fetches and parses `role`'s file, running `then` on it while it is hashed.
+    fn fetch_with<R>(
+        &self,
+        role: RoleName,
+        then: impl FnOnce(&SignedMeta) -> R,
+    ) -> Result<(SignedMeta, R)> {
         let name = role.file_name();
         let bytes = self.remote.get(&name)?.ok_or_else(|| {
             fail(format!(
@@ -150,7 +159,7 @@ impl<'a> Client<'a> {
                 self.remote.describe()
             ))
         })?;
-        SignedMeta::parse(role, bytes).map_err(fail)
+        SignedMeta::parse_named_with(role, role.as_str(), bytes, then).map_err(fail)
     }
 
     fn load_state(&self) -> Result<(Option<SignedMeta>, TrustedState)> {
@@ -215,7 +224,7 @@ impl<'a> Client<'a> {
         // the pin if one is given.
         let (_, root_set) = self.root_keys(&root)?;
         self.check_pin(&root_set)?;
-        let root_view: Root = view(&root.envelope.signed, "root").map_err(fail)?;
+        let root_view: Root = root.view("root").map_err(fail)?;
         verify::type_name(d, RoleName::Root, &root_view.common).map_err(fail)?;
         verify::version(
             RoleName::Root,
@@ -229,14 +238,14 @@ impl<'a> Client<'a> {
         // timestamp
         let ts = self.fetch(RoleName::Timestamp)?;
         verify::signatures(d, &ts, &set(RoleName::Timestamp)?).map_err(fail)?;
-        let ts_view: MetaList = view(&ts.envelope.signed, "timestamp").map_err(fail)?;
+        let ts_view: MetaList = ts.view("timestamp").map_err(fail)?;
         self.check_common(RoleName::Timestamp, &ts_view.common, &state)?;
 
         // snapshot
         let sn = self.fetch(RoleName::Snapshot)?;
         verify::signatures(d, &sn, &set(RoleName::Snapshot)?).map_err(fail)?;
         verify::meta_matches(d, &sn, RoleName::Timestamp, &ts_view.meta).map_err(fail)?;
-        let sn_view: MetaList = view(&sn.envelope.signed, "snapshot").map_err(fail)?;
+        let sn_view: MetaList = sn.view("snapshot").map_err(fail)?;
         self.check_common(RoleName::Snapshot, &sn_view.common, &state)?;
         // The Notary dialect lists root in snapshot: the root we trust must be that one.
         if sn_view.meta.contains_key("root") {
@@ -244,10 +253,13 @@ impl<'a> Client<'a> {
         }
 
         // targets
-        let tg = self.fetch(RoleName::Targets)?;
-        verify::signatures(d, &tg, &set(RoleName::Targets)?).map_err(fail)?;
+        let tg_set = set(RoleName::Targets)?;
+        let (tg, tg_view) = self.fetch_with(RoleName::Targets, |m| {
+            verify::signatures_and_view::<Targets>(d, m, &tg_set, "targets")
+        })?;
+        let tg_view = tg_view.map_err(fail)?;
         verify::meta_matches(d, &tg, RoleName::Snapshot, &sn_view.meta).map_err(fail)?;
-        let tg_view: Targets = view(&tg.envelope.signed, "targets").map_err(fail)?;
+        let tg_view = tg_view.map_err(fail)?;
         self.check_common(RoleName::Targets, &tg_view.common, &state)?;
 
         self.trust(
@@ -320,7 +332,7 @@ impl<'a> Client<'a> {
     /// within validity) for each.
     fn root_keys(&self, root: &SignedMeta) -> Result<(Root, RoleKeySet)> {
         let d = self.opts.dialect;
-        let v: Root = view(&root.envelope.signed, "root").map_err(path_fail)?;
+        let v: Root = root.view("root").map_err(path_fail)?;
         let set = RoleKeySet::from_root(d, &v, RoleName::Root).map_err(path_fail)?;
         if d.root_has_certificate() {
             for (id, pk) in &set.keys {
@@ -380,8 +392,8 @@ impl<'a> Client<'a> {
     /// A later run: `latest` must be the trusted root, or reachable from it one version at a
     /// time, each version signed by the previous root's keys and by its own.
     fn chain(&self, trusted: &SignedMeta, latest: SignedMeta) -> Result<SignedMeta> {
-        let tv: Root = view(&trusted.envelope.signed, "trusted root").map_err(Error::Metadata)?;
-        let lv: Root = view(&latest.envelope.signed, "root").map_err(fail)?;
+        let tv: Root = trusted.view("trusted root").map_err(Error::Metadata)?;
+        let lv: Root = latest.view("root").map_err(fail)?;
         let (tn, ln) = (tv.common.version, lv.common.version);
         if ln < tn {
             return Err(fail(format!(
@@ -396,7 +408,7 @@ impl<'a> Client<'a> {
             let name = format!("{n}.root.json");
             let bytes = match self.remote.get(&name)? {
                 Some(b) => b,
-                None if n == ln => latest.bytes.clone(),
+                None if n == ln => latest.bytes.to_vec(),
                 None => {
                     return Err(path_fail(format!(
                         "{name} is missing from {}",
@@ -440,7 +452,7 @@ impl<'a> Client<'a> {
 
     /// The root keys of a root, without the certificate checks (a trusted or intermediate root).
     fn root_keys_unchecked(&self, root: &SignedMeta) -> Result<(Root, RoleKeySet)> {
-        let v: Root = view(&root.envelope.signed, "trusted root").map_err(Error::Metadata)?;
+        let v: Root = root.view("trusted root").map_err(Error::Metadata)?;
         let set = RoleKeySet::from_root(self.opts.dialect, &v, RoleName::Root)
             .map_err(Error::Metadata)?;
         Ok((v, set))

@@ -15,6 +15,7 @@
 //! A TUF client is pointed at `http://HOST/<gun>/metadata/` and `http://HOST/<gun>/targets/`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::trustdir::TufOptions;
 use crate::tuf::dialect::Dialect;
@@ -60,10 +61,10 @@ pub fn metadata_files(
     targets: Option<&SignedMeta>,
     delegated: &[SignedMeta],
     [snapshot, timestamp]: [&SignedMeta; 2],
-) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> = roots
+) -> Vec<(String, Arc<Vec<u8>>)> {
+    let mut files: Vec<(String, Arc<Vec<u8>>)> = roots
         .into_iter()
-        .map(|(n, b)| (format!("{n}.root.json"), b))
+        .map(|(n, b)| (format!("{n}.root.json"), Arc::new(b)))
         .collect();
     let signed: Vec<&SignedMeta> = delegated
         .iter()

@@ -24,7 +24,7 @@ use crate::keys::file::load_signer;
 use crate::keys::memory::MemorySigner;
 use crate::keys::{canonical_key_id, Signer};
 use crate::tuf::build;
-use crate::tuf::model::{to_value, view, FileMeta, MetaFile, MetaList, RoleName, Targets};
+use crate::tuf::model::{to_value, FileMeta, MetaFile, MetaList, RoleName, Targets};
 use crate::tuf::signed::SignedMeta;
 use crate::{Error, Result};
 
@@ -133,8 +133,7 @@ pub fn published_targets(td: &TrustDir, gun: &Gun) -> Result<BTreeMap<String, Fi
     Ok(match td.read_published(gun, "targets.json")? {
         Some(b) => {
             let m = SignedMeta::parse(RoleName::Targets, b).map_err(Error::Metadata)?;
-            let t: Targets =
-                view(&m.envelope.signed, "published targets").map_err(Error::Metadata)?;
+            let t: Targets = m.view("published targets").map_err(Error::Metadata)?;
             t.targets
         }
         None => BTreeMap::new(),
@@ -151,8 +150,9 @@ pub fn published_role(td: &TrustDir, gun: &Gun, name: &str) -> Result<Option<Sig
 
 /// The targets a targets role lists, and its version.
 pub fn role_targets(m: &SignedMeta) -> Result<RoleContent> {
-    let t: Targets =
-        view(&m.envelope.signed, &format!("published {}", m.name)).map_err(Error::Metadata)?;
+    let t: Targets = m
+        .view(&format!("published {}", m.name))
+        .map_err(Error::Metadata)?;
     Ok((t.targets, t.common.version))
 }
 
@@ -187,8 +187,7 @@ pub fn roles_to_sign(td: &TrustDir, cfg: &RepoConfig, stage: &Stage) -> Result<B
         match td.read_published(&cfg.gun, "targets.json")? {
             Some(b) => {
                 let m = SignedMeta::parse(RoleName::Targets, b).map_err(Error::Metadata)?;
-                let t: Targets =
-                    view(&m.envelope.signed, "published targets").map_err(Error::Metadata)?;
+                let t: Targets = m.view("published targets").map_err(Error::Metadata)?;
                 t.delegations
                     .map(|d| d.roles)
                     .unwrap_or_default()
@@ -333,8 +332,7 @@ pub fn snapshot_meta(
     let hashes = cfg.tuf_options().meta_hashes;
     let mut meta = match previous {
         Some(p) => {
-            let v: MetaList =
-                view(&p.envelope.signed, "published snapshot").map_err(Error::Metadata)?;
+            let v: MetaList = p.view("published snapshot").map_err(Error::Metadata)?;
             v.meta
         }
         None => BTreeMap::new(),
@@ -633,7 +631,10 @@ pub fn gun_repo_dir(repo_dir: &Path, gun: &Gun) -> PathBuf {
 
 /// Writes every file into `dir`: first all of them to temp files (fsynced), then renames them
 /// in order. Any failure before the renames leaves `dir` as it was.
-pub fn write_all_or_nothing(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
+pub fn write_all_or_nothing<B: std::ops::Deref<Target = Vec<u8>>>(
+    dir: &Path,
+    files: &[(String, B)],
+) -> Result<()> {
     let nothing = |e: std::io::Error, what: String| {
         Error::io(
             format!(

@@ -18,7 +18,7 @@ use super::fsio::{self, Overwrite};
 use super::trustdir::{Gun, RepoConfig, TrustDir};
 use crate::keys::{canonical_key_id, Signer};
 use crate::tuf::cert;
-use crate::tuf::model::{to_value, view, Key, RoleName, Root};
+use crate::tuf::model::{to_value, Key, RoleName, Root};
 use crate::tuf::signed::SignedMeta;
 use crate::tuf::verify::{self, RoleKeySet};
 use crate::{Error, Result};
@@ -70,7 +70,7 @@ pub fn current_root(td: &TrustDir, gun: &Gun) -> Result<(SignedMeta, Root)> {
         ))
     })?;
     let signed = SignedMeta::parse(RoleName::Root, bytes).map_err(Error::Metadata)?;
-    let root: Root = view(&signed.envelope.signed, "published root").map_err(Error::Metadata)?;
+    let root: Root = signed.view("published root").map_err(Error::Metadata)?;
     Ok((signed, root))
 }
 
@@ -246,11 +246,7 @@ mod tests {
     use crate::tuf::dialect::Dialect;
 
     fn signed_by(m: &SignedMeta) -> Vec<String> {
-        m.envelope
-            .signatures
-            .iter()
-            .map(|s| s.keyid.clone())
-            .collect()
+        m.signatures.iter().map(|s| s.keyid.clone()).collect()
     }
 
     #[test]
@@ -305,7 +301,7 @@ mod tests {
         assert_eq!(signed_by(&v2), [cfg.key_id(RoleName::Root).unwrap()]);
         assert_eq!(
             td.read_published(&gun, "2.root.json").unwrap().unwrap(),
-            v2.bytes
+            *v2.bytes
         );
         assert_eq!(cfg.key_id(RoleName::Targets).unwrap(), r.new_key_id);
         // Saved.

@@ -156,12 +156,12 @@ pub fn apply<'a>(
                     sha512,
                     ..
                 } => {
-                    let mut hashes = BTreeMap::new();
+                    let mut hashes = crate::tuf::model::Hashes::new();
                     for (alg, h) in [("sha256", sha256), ("sha512", sha512)] {
                         let raw = hex::decode(h).map_err(|_| {
                             Error::Metadata(format!("staged {name}: {alg} is not hex"))
                         })?;
-                        hashes.insert(alg.to_string(), dialect.encode_hash(&raw));
+                        hashes.insert(alg, dialect.encode_hash(&raw));
                     }
                     targets.insert(
                         name.clone(),

@@ -181,7 +181,7 @@ mod tests {
         let sv = to_value(&snap);
         assert_eq!(sv["meta"]["root"]["length"], root_m.bytes.len());
         // Verify targets with the keys root lists.
-        let parsed: Root = view(&root_m.envelope.signed, "root").unwrap();
+        let parsed: Root = root_m.view("root").unwrap();
         assert_eq!(parsed, root);
         let set = verify::RoleKeySet::from_root(d, &parsed, RoleName::Targets).unwrap();
         verify::signatures(d, &tm, &set).unwrap();

@@ -27,7 +27,6 @@ use super::keyid;
 use super::model::{Envelope, Key, KeyVal, MetaFile, RoleName, Signature};
 use super::signed::SignedMeta;
 use crate::keys::spki_der;
-use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -130,9 +129,14 @@ impl Dialect {
     /// because canonical JSON leaves the newlines of PEM keys raw, which JSON parsers reject;
     /// only the signatures are over the canonical form.
     pub fn file_bytes(self, envelope: &Envelope) -> Result<Vec<u8>, String> {
+        self.file_bytes_from(envelope, &super::cjson::encode(&envelope.signed)?)
+    }
+
+    /// [`file_bytes`](Self::file_bytes), given the canonical bytes of `envelope.signed`.
+    pub fn file_bytes_from(self, envelope: &Envelope, signed: &[u8]) -> Result<Vec<u8>, String> {
         match self {
-            Dialect::Notary => super::signed::notary_file_bytes(envelope),
-            Dialect::Tuf => serde_json::to_vec(envelope).map_err(|e| e.to_string()),
+            Dialect::Notary => super::signed::notary_file_from(signed, &envelope.signatures),
+            Dialect::Tuf => super::signed::tuf_file_from(envelope, signed),
         }
     }
 
@@ -140,14 +144,14 @@ impl Dialect {
     /// TUF 1.0: the version, and length and sha256 when `hashes` is `Include`.
     pub fn meta_entry(self, m: &SignedMeta, hashes: MetaHashes) -> MetaFile {
         let with_hashes = |algs: &[&str]| {
-            let mut h = BTreeMap::new();
+            let mut h = super::model::Hashes::new();
             for alg in algs {
                 let digest: &[u8] = if *alg == "sha256" {
                     &m.sha256
                 } else {
                     &m.sha512
                 };
-                h.insert(alg.to_string(), self.encode_hash(digest));
+                h.insert(alg, self.encode_hash(digest));
             }
             Some(h)
         };

@@ -4,6 +4,7 @@
 //! The dialect-specific parts (`_type` spelling, key encodings, signature encoding) are not
 //! decided here but in `dialect.rs`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -105,11 +106,112 @@ pub struct Envelope {
     pub signatures: Vec<Signature>,
 }
 
+/// Hashes by algorithm (`sha256` -> digest, base64 in the Notary dialect, hex in TUF 1.0): a
+/// JSON object, kept as a short sorted list (a map per target made parsing a large targets
+/// role twice as slow).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hashes(Vec<(Cow<'static, str>, String)>);
+
+/// Algorithm names: the usual ones are not allocated again for every target.
+fn alg_name(a: &str) -> Cow<'static, str> {
+    match a {
+        "sha256" => Cow::Borrowed("sha256"),
+        "sha512" => Cow::Borrowed("sha512"),
+        other => Cow::Owned(other.to_string()),
+    }
+}
+
+impl Hashes {
+    pub fn new() -> Self {
+        Hashes(Vec::new())
+    }
+
+    pub fn get(&self, alg: &str) -> Option<&String> {
+        self.0.iter().find(|(a, _)| a == alg).map(|(_, h)| h)
+    }
+
+    pub fn contains_key(&self, alg: &str) -> bool {
+        self.get(alg).is_some()
+    }
+
+    /// Sets `alg`'s digest (replacing any).
+    pub fn insert(&mut self, alg: &str, digest: String) {
+        match self.0.binary_search_by(|(a, _)| a.as_ref().cmp(alg)) {
+            Ok(i) => self.0[i].1 = digest,
+            Err(i) => self.0.insert(i, (alg_name(alg), digest)),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// (algorithm, digest), by algorithm.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &String)> {
+        self.0.iter().map(|(a, h)| (a.as_ref(), h))
+    }
+}
+
+impl FromIterator<(String, String)> for Hashes {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
+        let mut h = Hashes::new();
+        for (a, d) in iter {
+            h.insert(&a, d);
+        }
+        h
+    }
+}
+
+impl<const N: usize> From<[(String, String); N]> for Hashes {
+    fn from(a: [(String, String); N]) -> Self {
+        a.into_iter().collect()
+    }
+}
+
+impl Serialize for Hashes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (a, h) in &self.0 {
+            m.serialize_entry(a, h)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Hashes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Hashes;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of hashes")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Hashes, A::Error> {
+                let mut v: Vec<(Cow<'static, str>, String)> = Vec::with_capacity(2);
+                while let Some(a) = m.next_key::<Cow<'de, str>>()? {
+                    if v.iter().any(|(x, _)| *x == a) {
+                        return Err(serde::de::Error::custom(format!("hash {a:?} listed twice")));
+                    }
+                    v.push((alg_name(&a), m.next_value()?));
+                }
+                v.sort();
+                Ok(Hashes(v))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
 /// Length and hashes (base64 in the Notary dialect) of a file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FileMeta {
     pub length: u64,
-    pub hashes: BTreeMap<String, String>,
+    pub hashes: Hashes,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,7 +229,7 @@ pub struct MetaFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub length: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hashes: Option<BTreeMap<String, String>>,
+    pub hashes: Option<Hashes>,
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
 }
@@ -157,7 +259,7 @@ pub struct Root {
     pub extra: BTreeMap<String, Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Targets {
     #[serde(flatten)]
     pub common: Common,
@@ -197,6 +299,111 @@ pub struct DelegatedRole {
     pub terminating: Option<bool>,
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
+}
+
+// Targets and FileMeta are deserialized by hand: with `#[serde(flatten)]`, serde buffers the
+// whole object (a targets role of 100,000 entries, and each entry) before reading its fields,
+// which made parsing a large targets role several times slower. Same fields, same result.
+
+impl<'de> Deserialize<'de> for FileMeta {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = FileMeta;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a target's length and hashes")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<FileMeta, A::Error> {
+                let (mut length, mut hashes, mut version, mut custom) = (None, None, None, None);
+                let mut extra = BTreeMap::new();
+                while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match &*k {
+                        "length" => set(&mut length, "length", m.next_value()?)?,
+                        "hashes" => set(&mut hashes, "hashes", m.next_value()?)?,
+                        "version" => set(&mut version, "version", m.next_value::<Option<u64>>()?)?,
+                        "custom" => set(&mut custom, "custom", m.next_value::<Option<Value>>()?)?,
+                        _ => {
+                            extra.insert(k.into_owned(), m.next_value()?);
+                        }
+                    }
+                }
+                Ok(FileMeta {
+                    length: length.ok_or_else(|| serde::de::Error::missing_field("length"))?,
+                    hashes: hashes.ok_or_else(|| serde::de::Error::missing_field("hashes"))?,
+                    version: version.flatten(),
+                    custom: custom.flatten(),
+                    extra,
+                })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Targets {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Targets;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a targets role")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Targets, A::Error> {
+                let (mut type_, mut spec_version, mut version, mut expires) =
+                    (None, None, None, None);
+                let (mut targets, mut delegations) = (None, None);
+                let mut extra = BTreeMap::new();
+                while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match &*k {
+                        "_type" => set(&mut type_, "_type", m.next_value()?)?,
+                        "spec_version" => set(
+                            &mut spec_version,
+                            "spec_version",
+                            m.next_value::<Option<String>>()?,
+                        )?,
+                        "version" => set(&mut version, "version", m.next_value()?)?,
+                        "expires" => set(&mut expires, "expires", m.next_value()?)?,
+                        "targets" => set(&mut targets, "targets", m.next_value()?)?,
+                        "delegations" => set(
+                            &mut delegations,
+                            "delegations",
+                            m.next_value::<Option<Delegations>>()?,
+                        )?,
+                        _ => {
+                            extra.insert(k.into_owned(), m.next_value()?);
+                        }
+                    }
+                }
+                let missing = serde::de::Error::missing_field;
+                Ok(Targets {
+                    common: Common {
+                        type_: type_.ok_or_else(|| missing("_type"))?,
+                        spec_version: spec_version.flatten(),
+                        version: version.ok_or_else(|| missing("version"))?,
+                        expires: expires.ok_or_else(|| missing("expires"))?,
+                    },
+                    targets: targets.ok_or_else(|| missing("targets"))?,
+                    delegations: delegations.flatten(),
+                    extra,
+                })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+fn set<T, E: serde::de::Error>(slot: &mut Option<T>, name: &'static str, v: T) -> Result<(), E> {
+    if slot.is_some() {
+        return Err(E::duplicate_field(name));
+    }
+    *slot = Some(v);
+    Ok(())
 }
 
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>

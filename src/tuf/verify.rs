@@ -96,30 +96,46 @@ impl RoleKeySet {
 }
 
 /// Counts distinct keys of `set` with a valid signature on `meta`; fails below the threshold.
+///
+/// Signatures are over the canonical form of `signed`. The text in the file usually is that
+/// form already (notary writes it so, and trustkey's files of either dialect mostly are), so
+/// the text is tried first, and only if that does not meet the threshold is the object
+/// re-encoded canonically and tried again: what a key signed is exactly these bytes either way.
 pub fn signatures(dialect: Dialect, meta: &SignedMeta, set: &RoleKeySet) -> Result<(), String> {
     let role = &meta.name;
-    if meta.envelope.signatures.is_empty() {
+    if meta.signatures.is_empty() {
         return Err(format!("{role}: no signatures"));
     }
-    let msg = meta.signed_bytes()?;
-    let mut valid = BTreeSet::new();
-    let mut problem = None;
-    for sig in &meta.envelope.signatures {
-        let Some(pk) = set.keys.get(&sig.keyid) else {
-            continue;
-        };
-        match dialect.decode_signature(sig) {
-            Ok(s) if crate::keys::verify(&pk.key, &msg, &s) => {
-                // Distinct keys, not distinct IDs: one key listed twice (say, bare and in a
-                // certificate) counts once.
-                valid.insert(crate::keys::spki_der(&pk.key));
+    let count = |msg: &[u8]| {
+        let mut valid = BTreeSet::new();
+        let mut problem = None;
+        for sig in &meta.signatures {
+            let Some(pk) = set.keys.get(&sig.keyid) else {
+                continue;
+            };
+            match dialect.decode_signature(sig) {
+                Ok(s) if crate::keys::verify(&pk.key, msg, &s) => {
+                    // Distinct keys, not distinct IDs: one key listed twice (say, bare and in
+                    // a certificate) counts once.
+                    valid.insert(crate::keys::spki_der(&pk.key));
+                }
+                Ok(_) => {
+                    problem
+                        .get_or_insert(format!("key {}: signature was invalid", short(&sig.keyid)));
+                }
+                Err(e) => {
+                    problem.get_or_insert(format!("key {}: {e}", short(&sig.keyid)));
+                }
             }
-            Ok(_) => {
-                problem.get_or_insert(format!("key {}: signature was invalid", short(&sig.keyid)));
-            }
-            Err(e) => {
-                problem.get_or_insert(format!("key {}: {e}", short(&sig.keyid)));
-            }
+        }
+        (valid, problem)
+    };
+    let raw = meta.signed_text();
+    let (mut valid, mut problem) = count(raw);
+    if (valid.len() as u64) < set.threshold {
+        let canonical = meta.signed_bytes()?;
+        if canonical != raw {
+            (valid, problem) = count(&canonical);
         }
     }
     if (valid.len() as u64) < set.threshold {
@@ -132,6 +148,28 @@ pub fn signatures(dialect: Dialect, meta: &SignedMeta, set: &RoleKeySet) -> Resu
         ));
     }
     Ok(())
+}
+
+/// Checks `meta`'s signatures (outer result) and parses its typed view (inner result), at
+/// once on two threads for large files: hashing a 20 MB targets role for its signatures and
+/// parsing it take about as long. The view must not be used unless the signatures are good.
+pub fn signatures_and_view<T: serde::de::DeserializeOwned + Send>(
+    dialect: Dialect,
+    meta: &SignedMeta,
+    set: &RoleKeySet,
+    what: &str,
+) -> Result<Result<T, String>, String> {
+    const PARALLEL: usize = 1 << 20;
+    if meta.bytes.len() < PARALLEL {
+        signatures(dialect, meta, set)?;
+        return Ok(meta.view(what));
+    }
+    std::thread::scope(|s| {
+        let sig = s.spawn(|| signatures(dialect, meta, set));
+        let view = meta.view(what);
+        sig.join().expect("signature checks do not panic")?;
+        Ok(view)
+    })
 }
 
 /// The first characters of a key ID, enough for a message.
@@ -209,7 +247,7 @@ fn check_length_and_hashes(
     parent: &str,
     (length, sha256, sha512): (u64, &[u8], &[u8]),
     expected_length: Option<u64>,
-    expected_hashes: Option<&BTreeMap<String, String>>,
+    expected_hashes: Option<&super::model::Hashes>,
     required: bool,
 ) -> Result<(), String> {
     match expected_length {
@@ -225,8 +263,8 @@ fn check_length_and_hashes(
     if required && !hashes.is_some_and(|h| h.contains_key("sha256")) {
         return Err(format!("{parent}: {what} is listed without a sha256 hash"));
     }
-    for (alg, want) in hashes.into_iter().flatten() {
-        let actual = match alg.as_str() {
+    for (alg, want) in hashes.into_iter().flat_map(|h| h.iter()) {
+        let actual = match alg {
             "sha256" => sha256,
             "sha512" => sha512,
             // Notary clients skip algorithms they lack; TUF 1.0 clients (python-tuf) fail.

@@ -17,7 +17,7 @@ use crate::repo::delegations::TARGETS;
 use crate::repo::layout;
 use crate::tuf::delegation::{self, describe_paths};
 use crate::tuf::dialect::Dialect;
-use crate::tuf::model::{view, DelegatedRole, Delegations, MetaList, RoleName, Targets};
+use crate::tuf::model::{DelegatedRole, Delegations, MetaList, RoleName, Targets};
 use crate::tuf::signed::SignedMeta;
 use crate::tuf::verify::{self, RoleKeySet};
 use crate::Result;
@@ -72,8 +72,9 @@ impl Client<'_> {
             let Some(m) = self.fetch_delegated(&name, snapshot, consistent)? else {
                 continue;
             };
-            verify::signatures(d, &m, &frame.keys).map_err(fail)?;
-            let t: Targets = view(&m.envelope.signed, &name).map_err(fail)?;
+            let t: Targets = verify::signatures_and_view(d, &m, &frame.keys, &name)
+                .map_err(fail)?
+                .map_err(fail)?;
             verify::type_name(d, RoleName::Targets, &t.common)
                 .map_err(|e| fail(e.replacen("targets", &name, 1)))?;
             d.check_spec_version(t.common.spec_version.as_deref())

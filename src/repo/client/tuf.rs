@@ -17,7 +17,7 @@
 use super::{fail, path_fail, Client, Verified};
 use crate::repo::layout;
 use crate::tuf::dialect::Dialect;
-use crate::tuf::model::{view, MetaList, RoleName, Root, Targets};
+use crate::tuf::model::{MetaList, RoleName, Root, Targets};
 use crate::tuf::signed::SignedMeta;
 use crate::tuf::verify::{self, RoleKeySet};
 use crate::{Error, Result};
@@ -48,7 +48,7 @@ impl Client<'_> {
             }
         };
         // 5.3: walk N+1.root.json until there is none.
-        let start: Root = view(&root.envelope.signed, "trusted root").map_err(fail)?;
+        let start: Root = root.view("trusted root").map_err(fail)?;
         let mut n = start.common.version;
         loop {
             let next_name = format!("{}.root.json", n + 1);
@@ -84,7 +84,7 @@ impl Client<'_> {
         // 5.4: timestamp.
         let ts = self.fetch_named(RoleName::Timestamp, &RoleName::Timestamp.file_name())?;
         verify::signatures(d, &ts, &set(RoleName::Timestamp)?).map_err(fail)?;
-        let ts_view: MetaList = view(&ts.envelope.signed, "timestamp").map_err(fail)?;
+        let ts_view: MetaList = ts.view("timestamp").map_err(fail)?;
         self.check_common(RoleName::Timestamp, &ts_view.common, &state)?;
         let snap_version = listed_version(d, &ts_view, RoleName::Timestamp, RoleName::Snapshot)?;
         no_rollback(
@@ -99,7 +99,7 @@ impl Client<'_> {
         let sn = self.fetch_named(RoleName::Snapshot, &sn_name)?;
         verify::meta_matches(d, &sn, RoleName::Timestamp, &ts_view.meta).map_err(fail)?;
         verify::signatures(d, &sn, &set(RoleName::Snapshot)?).map_err(fail)?;
-        let sn_view: MetaList = view(&sn.envelope.signed, "snapshot").map_err(fail)?;
+        let sn_view: MetaList = sn.view("snapshot").map_err(fail)?;
         self.check_common(RoleName::Snapshot, &sn_view.common, &state)?;
         let tg_version = listed_version(d, &sn_view, RoleName::Snapshot, RoleName::Targets)?;
         no_rollback(
@@ -111,10 +111,12 @@ impl Client<'_> {
 
         // 5.6: targets.
         let tg_name = layout::role_file(RoleName::Targets, Some(tg_version), consistent);
-        let tg = self.fetch_named(RoleName::Targets, &tg_name)?;
+        let tg_set = set(RoleName::Targets)?;
+        let (tg, tg_view) = self.fetch_named_with(RoleName::Targets, &tg_name, |m| {
+            verify::signatures_and_view::<Targets>(d, m, &tg_set, "targets")
+        })?;
         verify::meta_matches(d, &tg, RoleName::Snapshot, &sn_view.meta).map_err(fail)?;
-        verify::signatures(d, &tg, &set(RoleName::Targets)?).map_err(fail)?;
-        let tg_view: Targets = view(&tg.envelope.signed, "targets").map_err(fail)?;
+        let tg_view = tg_view.map_err(fail)?.map_err(fail)?;
         self.check_common(RoleName::Targets, &tg_view.common, &state)?;
 
         self.trust(
@@ -129,13 +131,23 @@ impl Client<'_> {
     }
 
     fn fetch_named(&self, role: RoleName, name: &str) -> Result<SignedMeta> {
+        Ok(self.fetch_named_with(role, name, |_| ())?.0)
+    }
+
+    /// Fetches and parses the file `name`, running `then` on it while it is hashed.
+    fn fetch_named_with<R>(
+        &self,
+        role: RoleName,
+        name: &str,
+        then: impl FnOnce(&SignedMeta) -> R,
+    ) -> Result<(SignedMeta, R)> {
         let bytes = self.remote.get(name)?.ok_or_else(|| {
             fail(format!(
                 "{role}: {name} is missing from {}",
                 self.remote.describe()
             ))
         })?;
-        SignedMeta::parse(role, bytes).map_err(fail)
+        SignedMeta::parse_named_with(role, role.as_str(), bytes, then).map_err(fail)
     }
 }
 
