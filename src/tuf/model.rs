@@ -208,7 +208,7 @@ impl<'de> Deserialize<'de> for Hashes {
 }
 
 /// Length and hashes (base64 in the Notary dialect) of a file.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileMeta {
     pub length: u64,
     pub hashes: Hashes,
@@ -259,7 +259,7 @@ pub struct Root {
     pub extra: BTreeMap<String, Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Targets {
     #[serde(flatten)]
     pub common: Common,
@@ -299,111 +299,6 @@ pub struct DelegatedRole {
     pub terminating: Option<bool>,
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
-}
-
-// Targets and FileMeta are deserialized by hand: with `#[serde(flatten)]`, serde buffers the
-// whole object (a targets role of 100,000 entries, and each entry) before reading its fields,
-// which made parsing a large targets role several times slower. Same fields, same result.
-
-impl<'de> Deserialize<'de> for FileMeta {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = FileMeta;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a target's length and hashes")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut m: A,
-            ) -> Result<FileMeta, A::Error> {
-                let (mut length, mut hashes, mut version, mut custom) = (None, None, None, None);
-                let mut extra = BTreeMap::new();
-                while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
-                    match &*k {
-                        "length" => set(&mut length, "length", m.next_value()?)?,
-                        "hashes" => set(&mut hashes, "hashes", m.next_value()?)?,
-                        "version" => set(&mut version, "version", m.next_value::<Option<u64>>()?)?,
-                        "custom" => set(&mut custom, "custom", m.next_value::<Option<Value>>()?)?,
-                        _ => {
-                            extra.insert(k.into_owned(), m.next_value()?);
-                        }
-                    }
-                }
-                Ok(FileMeta {
-                    length: length.ok_or_else(|| serde::de::Error::missing_field("length"))?,
-                    hashes: hashes.ok_or_else(|| serde::de::Error::missing_field("hashes"))?,
-                    version: version.flatten(),
-                    custom: custom.flatten(),
-                    extra,
-                })
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-impl<'de> Deserialize<'de> for Targets {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Targets;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a targets role")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut m: A,
-            ) -> Result<Targets, A::Error> {
-                let (mut type_, mut spec_version, mut version, mut expires) =
-                    (None, None, None, None);
-                let (mut targets, mut delegations) = (None, None);
-                let mut extra = BTreeMap::new();
-                while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
-                    match &*k {
-                        "_type" => set(&mut type_, "_type", m.next_value()?)?,
-                        "spec_version" => set(
-                            &mut spec_version,
-                            "spec_version",
-                            m.next_value::<Option<String>>()?,
-                        )?,
-                        "version" => set(&mut version, "version", m.next_value()?)?,
-                        "expires" => set(&mut expires, "expires", m.next_value()?)?,
-                        "targets" => set(&mut targets, "targets", m.next_value()?)?,
-                        "delegations" => set(
-                            &mut delegations,
-                            "delegations",
-                            m.next_value::<Option<Delegations>>()?,
-                        )?,
-                        _ => {
-                            extra.insert(k.into_owned(), m.next_value()?);
-                        }
-                    }
-                }
-                let missing = serde::de::Error::missing_field;
-                Ok(Targets {
-                    common: Common {
-                        type_: type_.ok_or_else(|| missing("_type"))?,
-                        spec_version: spec_version.flatten(),
-                        version: version.ok_or_else(|| missing("version"))?,
-                        expires: expires.ok_or_else(|| missing("expires"))?,
-                    },
-                    targets: targets.ok_or_else(|| missing("targets"))?,
-                    delegations: delegations.flatten(),
-                    extra,
-                })
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-fn set<T, E: serde::de::Error>(slot: &mut Option<T>, name: &'static str, v: T) -> Result<(), E> {
-    if slot.is_some() {
-        return Err(E::duplicate_field(name));
-    }
-    *slot = Some(v);
-    Ok(())
 }
 
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>

@@ -231,13 +231,7 @@ pub fn notary_file_from(
     signed: &[u8],
     signatures: &[Signature],
 ) -> std::result::Result<Vec<u8>, String> {
-    let sigs = cjson::encode_serialize(&signatures)?;
-    let mut raw = Vec::with_capacity(signed.len() + sigs.len() + 32);
-    raw.extend_from_slice(b"{\"signed\":");
-    raw.extend_from_slice(signed);
-    raw.extend_from_slice(b",\"signatures\":");
-    raw.extend_from_slice(&sigs);
-    raw.push(b'}');
+    let raw = join_envelope(signed, &cjson::encode_serialize(&signatures)?);
     // Go's escapes: `<`, `>`, `&`, and U+2028/U+2029 (UTF-8 E2 80 A8/A9). These occur only
     // inside strings, so replacing them keeps the same JSON. Most files have none.
     let special = |b: u8| matches!(b, b'<' | b'>' | b'&' | 0xE2);
@@ -266,13 +260,18 @@ pub fn tuf_file_from(envelope: &Envelope, signed: &[u8]) -> std::result::Result<
         return serde_json::to_vec(envelope).map_err(|e| e.to_string());
     }
     let sigs = serde_json::to_vec(&envelope.signatures).map_err(|e| e.to_string())?;
+    Ok(join_envelope(signed, &sigs))
+}
+
+/// `{"signed":<signed>,"signatures":<sigs>}`: the order both Go and serde_json write.
+fn join_envelope(signed: &[u8], sigs: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(signed.len() + sigs.len() + 32);
     out.extend_from_slice(b"{\"signed\":");
     out.extend_from_slice(signed);
     out.extend_from_slice(b",\"signatures\":");
-    out.extend_from_slice(&sigs);
+    out.extend_from_slice(sigs);
     out.push(b'}');
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
