@@ -46,11 +46,7 @@ impl Setup {
 
     /// `trustkey` with every passphrase set.
     fn tk(&self) -> Command {
-        let mut c = self.hsm.trustkey();
-        for (k, v) in PASS {
-            c.env(k, v);
-        }
-        c
+        self.hsm.trustkey_with(&PASS)
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -84,16 +80,16 @@ impl Setup {
 
     /// `trustkey` as a separate client with its own trust dir.
     fn client(&self, name: &str) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_trustkey"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("TRUSTKEY_") || k.starts_with("NOTARY_") {
-                c.env_remove(k);
-            }
-        }
-        c.env("HOME", self.path())
-            .arg("-d")
-            .arg(self.path().join("clients").join(name));
-        c
+        self.hsm.client("clients", name)
+    }
+
+    /// `add NAME FILE --role ROLE` is refused (exit 2): NAME is outside ROLE's `paths`.
+    fn refused_outside(&self, name: &str, file: &Path, role: &str, paths: &str) {
+        let f = file.to_str().unwrap();
+        let (code, err) = self.fails(&["add", GUN, name, f, "--role", role]);
+        assert_eq!(code, 2, "{err}");
+        let want = format!("outside the paths delegated to {role} ({paths})");
+        assert!(err.contains(&want), "{err}");
     }
 
     fn gun_dir(&self) -> PathBuf {
@@ -213,19 +209,7 @@ fn notary_two_publishers_sign_with_their_own_tokens() {
     }
 
     // A target outside a delegation's paths is refused when staged.
-    let (code, err) = s.fails(&[
-        "add",
-        GUN,
-        "other/x.tgz",
-        a.to_str().unwrap(),
-        "--role",
-        "targets/releases",
-    ]);
-    assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("outside the paths delegated to targets/releases (\"releases/\")"),
-        "{err}"
-    );
+    s.refused_outside("other/x.tgz", &a, "targets/releases", "\"releases/\"");
 
     // trustkey's own client lists each target with the role that signed it.
     let repo = s.repo();
@@ -537,32 +521,29 @@ fn resign_snapshot_and_timestamp(s: &Setup, dir: &Path, role_bytes: &[u8]) {
     let d = Dialect::Notary;
     let role = SignedMeta::parse_named(RoleName::Targets, "targets/releases", role_bytes.to_vec())
         .unwrap();
-    let mut snap = json(&std::fs::read_to_string(dir.join("snapshot.json")).unwrap());
-    snap["signed"]["meta"]["targets/releases"] =
-        serde_json::to_value(d.meta_entry(&role, Default::default())).unwrap();
-    snap["signed"]["version"] = (snap["signed"]["version"].as_u64().unwrap() + 1).into();
-    let (sid, sk) = key("snapshot", PASS[1].1);
-    let sm = SignedMeta::sign(
-        d,
-        RoleName::Snapshot,
-        snap["signed"].clone(),
-        &[(sid.as_str(), &sk as &dyn Signer)],
-    )
-    .unwrap();
-    std::fs::write(dir.join("snapshot.json"), &*sm.bytes).unwrap();
-    let mut ts = json(&std::fs::read_to_string(dir.join("timestamp.json")).unwrap());
-    ts["signed"]["meta"]["snapshot"] =
-        serde_json::to_value(d.meta_entry(&sm, Default::default())).unwrap();
-    ts["signed"]["version"] = (ts["signed"]["version"].as_u64().unwrap() + 1).into();
-    let (tid, tk) = key("timestamp", PASS[2].1);
-    let tsm = SignedMeta::sign(
-        d,
-        RoleName::Timestamp,
-        ts["signed"].clone(),
-        &[(tid.as_str(), &tk as &dyn Signer)],
-    )
-    .unwrap();
-    std::fs::write(dir.join("timestamp.json"), &*tsm.bytes).unwrap();
+    // Bumps a role's version, lets `edit` change its `signed`, re-signs and writes it.
+    let resign = |file: &str, role: RoleName, pass: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = json(&std::fs::read_to_string(dir.join(file)).unwrap());
+        edit(&mut v["signed"]);
+        v["signed"]["version"] = (v["signed"]["version"].as_u64().unwrap() + 1).into();
+        let (id, k) = key(role.as_str(), pass);
+        let m = SignedMeta::sign(
+            d,
+            role,
+            v["signed"].clone(),
+            &[(id.as_str(), &k as &dyn Signer)],
+        )
+        .unwrap();
+        std::fs::write(dir.join(file), &*m.bytes).unwrap();
+        m
+    };
+    let entry = |m: &SignedMeta| serde_json::to_value(d.meta_entry(m, Default::default())).unwrap();
+    let sm = resign("snapshot.json", RoleName::Snapshot, PASS[1].1, &|s| {
+        s["meta"]["targets/releases"] = entry(&role)
+    });
+    resign("timestamp.json", RoleName::Timestamp, PASS[2].1, &|t| {
+        t["meta"]["snapshot"] = entry(&sm)
+    });
 }
 
 #[test]
@@ -700,19 +681,7 @@ fn tuf_delegation_and_hashed_bins_read_by_python_tuf() {
     assert_eq!(v["ok"], true, "{v}");
 
     // Alice's delegation does not cover other paths; a target nobody lists is not found.
-    let (code, err) = s.fails(&[
-        "add",
-        GUN,
-        "other/x",
-        extra.to_str().unwrap(),
-        "--role",
-        "releases",
-    ]);
-    assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("outside the paths delegated to releases (\"releases/*\")"),
-        "{err}"
-    );
+    s.refused_outside("other/x", &extra, "releases", "\"releases/*\"");
     let v = common::pytuf::updater(
         &client,
         &url("metadata"),
@@ -779,20 +748,7 @@ fn notary_server_takes_delegated_roles_and_refuses_a_removed_key() {
 
     // Alice publishes with nothing but her token: no repository passphrase at all.
     let alice = |trust: &Path, args: &[&str]| {
-        // The same token, PIN and environment, another trust dir.
-        let mut c = Command::new(env!("CARGO_BIN_EXE_trustkey"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("TRUSTKEY_") || k.starts_with("NOTARY_") {
-                c.env_remove(k);
-            }
-        }
-        c.env("SOFTHSM2_CONF", &s.hsm.conf)
-            .env("TRUSTKEY_PKCS11_MODULE", common::SOFTHSM_MODULE)
-            .env("TRUSTKEY_PIN", common::PIN)
-            .env("HOME", s.path())
-            .env("PCSCLITE_CSOCK_NAME", common::NO_PCSCD)
-            .arg("-d")
-            .arg(trust);
+        let mut c = s.hsm.trustkey_in(trust);
         server(&mut c);
         c.args(args);
         c

@@ -19,88 +19,16 @@ const PASS: [(&str, &str); 3] = [
     ("TRUSTKEY_TIMESTAMP_PASSPHRASE", "timestamp-pass-1"),
 ];
 
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/notary-server.sh")
+/// A running notary-server + notary-signer in a temp dir (tests/common); stopped on drop.
+type Server = common::notary_server::NotaryServer;
+
+trait ServerExt {
+    fn ca(&self) -> &str;
 }
 
-/// A running notary-server + notary-signer in a temp dir; stopped on drop.
-struct Server {
-    dir: tempfile::TempDir,
-    url: String,
-    ca: PathBuf,
-}
-
-impl Server {
-    fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        // Built before starting, so that a failed start is still stopped by Drop.
-        let mut s = Server {
-            dir,
-            url: String::new(),
-            ca: PathBuf::new(),
-        };
-        run_ok(
-            Command::new("bash")
-                .arg(script())
-                .arg("start")
-                .arg(s.dir.path())
-                .env("NOTARY_HARNESS_WATCH_PID", std::process::id().to_string()),
-        );
-        let env = std::fs::read_to_string(s.dir.path().join("env")).unwrap();
-        for line in env.lines() {
-            match line.split_once('=') {
-                Some(("NOTARY_URL", v)) => s.url = v.to_string(),
-                Some(("NOTARY_CA", v)) => s.ca = PathBuf::from(v),
-                _ => {}
-            }
-        }
-        assert!(s.url.starts_with("https://127.0.0.1:"), "{env}");
-        s
-    }
-
+impl ServerExt for Server {
     fn ca(&self) -> &str {
         self.ca.to_str().unwrap()
-    }
-
-    /// The real notary client against this server, with `trust_dir` and notary passphrases.
-    fn notary(&self, trust_dir: &Path, args: &[&str]) -> Command {
-        let mut c = common::notary();
-        c.arg("-s")
-            .arg(&self.url)
-            .arg("--tlscacert")
-            .arg(&self.ca)
-            .arg("-d")
-            .arg(trust_dir)
-            .args(args)
-            .env("HOME", self.dir.path())
-            .env("NOTARY_ROOT_PASSPHRASE", "root-passphrase-1")
-            .env("NOTARY_TARGETS_PASSPHRASE", "targets-passphrase-1")
-            .env("NOTARY_SNAPSHOT_PASSPHRASE", "snapshot-passphrase-1")
-            .env("NOTARY_DELEGATION_PASSPHRASE", "delegation-passphrase-1");
-        c
-    }
-
-    fn stop(&self) {
-        let _ = Command::new("bash")
-            .arg(script())
-            .arg("stop")
-            .arg(self.dir.path())
-            .output();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(self.dir.path().join("notary-server.log"));
-            let log = log.unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(15).collect();
-            eprintln!(
-                "--- notary-server.log (last lines, newest first) ---\n{}",
-                tail.join("\n")
-            );
-        }
-        self.stop();
     }
 }
 
@@ -122,11 +50,7 @@ impl Publisher {
     }
 
     fn tk(&self) -> Command {
-        let mut c = self.hsm.trustkey();
-        for (k, v) in PASS {
-            c.env(k, v);
-        }
-        c
+        self.hsm.trustkey_with(&PASS)
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -169,16 +93,7 @@ impl Publisher {
 
     /// trustkey as a separate client with a fresh trust dir of its own (`clients/<name>`).
     fn client(&self, name: &str) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_trustkey"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("TRUSTKEY_") || k.starts_with("NOTARY_") {
-                c.env_remove(k);
-            }
-        }
-        c.env("HOME", self.path())
-            .arg("-d")
-            .arg(self.path().join("clients").join(name));
-        c
+        self.hsm.client("clients", name)
     }
 }
 

@@ -46,11 +46,7 @@ impl Setup {
 
     /// `trustkey` on the publisher's trust dir, with the repository passphrases set.
     fn tk(&self) -> Command {
-        let mut c = self.hsm.trustkey();
-        for (k, v) in PASS {
-            c.env(k, v);
-        }
-        c
+        self.hsm.trustkey_with(&PASS)
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -63,16 +59,7 @@ impl Setup {
 
     /// `trustkey` as a separate client, with its own trust dir (`clients/<name>`).
     fn client(&self, name: &str) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_trustkey"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("TRUSTKEY_") || k.starts_with("NOTARY_") {
-                c.env_remove(k);
-            }
-        }
-        c.env("HOME", self.path())
-            .arg("-d")
-            .arg(self.path().join("clients").join(name));
-        c
+        self.hsm.client("clients", name)
     }
 
     fn verify_ok(&self, client: &str, repo: &Path) -> String {

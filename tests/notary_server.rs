@@ -2,6 +2,8 @@
 //! package), started per test by `scripts/notary-server.sh` in a temp dir, and against small
 //! misbehaving servers made here.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -32,79 +34,28 @@ fn check(what: &str, out: Output) -> Output {
     out
 }
 
-/// A running notary-server + notary-signer in a temp dir; stopped on drop.
-struct Harness {
-    dir: tempfile::TempDir,
-    url: String,
-    ca: PathBuf,
+/// A running notary-server + notary-signer in a temp dir (tests/common); stopped on drop.
+type Harness = common::notary_server::NotaryServer;
+
+trait HarnessExt {
+    fn client(&self) -> NotaryServer;
+    fn notary_ok(&self, trust_dir: &Path, args: &[&str]) -> Output;
 }
 
-impl Harness {
-    fn start() -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        // Built before starting, so a failed start is still stopped by Drop.
-        let mut harness = Harness {
-            dir,
-            url: String::new(),
-            ca: PathBuf::new(),
-        };
-        let out = Command::new("bash")
-            .arg(script())
-            .arg("start")
-            .arg(harness.dir.path())
-            // Stops the daemons even if this test process is killed before Drop runs.
-            .env("NOTARY_HARNESS_WATCH_PID", std::process::id().to_string())
-            .output()
-            .unwrap();
-        check("notary-server.sh start", out);
-        let env = std::fs::read_to_string(harness.dir.path().join("env")).unwrap();
-        for line in env.lines() {
-            match line.split_once('=') {
-                Some(("NOTARY_URL", v)) => harness.url = v.to_string(),
-                Some(("NOTARY_CA", v)) => harness.ca = PathBuf::from(v),
-                _ => {}
-            }
-        }
-        assert!(harness.url.starts_with("https://127.0.0.1:"), "{env}");
-        assert!(harness.ca.is_file(), "{env}");
-        harness
-    }
-
+impl HarnessExt for Harness {
     fn client(&self) -> NotaryServer {
         NotaryServer::new(&self.url, Some(&self.ca)).unwrap()
     }
 
-    /// Runs the real notary client against this server with its own trust dir.
-    fn notary(&self, trust_dir: &Path, args: &[&str]) -> Output {
-        let out = Command::new("notary")
-            .arg("-s")
-            .arg(&self.url)
-            .arg("--tlscacert")
-            .arg(&self.ca)
-            .arg("-d")
-            .arg(trust_dir)
-            .args(args)
+    /// Runs the real notary client against this server with its own trust dir; it must
+    /// succeed.
+    fn notary_ok(&self, trust_dir: &Path, args: &[&str]) -> Output {
+        let out = self
+            .notary(trust_dir, args)
             .current_dir(trust_dir)
-            // notary tries a YubiKey through ykcs11 + pcscd when libykcs11 is installed (and
-            // would put the root key on it); a dead PC/SC socket keeps it off any real card.
-            .env("PCSCLITE_CSOCK_NAME", trust_dir.join("no-pcscd.sock"))
-            .env("NOTARY_ROOT_PASSPHRASE", "root-passphrase-1")
-            .env("NOTARY_TARGETS_PASSPHRASE", "targets-passphrase-1")
-            .env("NOTARY_SNAPSHOT_PASSPHRASE", "snapshot-passphrase-1")
-            .env("NOTARY_DELEGATION_PASSPHRASE", "delegation-passphrase-1")
             .output()
             .unwrap();
         check(&format!("notary {}", args.join(" ")), out)
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(script())
-            .arg("stop")
-            .arg(self.dir.path())
-            .output();
     }
 }
 
@@ -127,8 +78,8 @@ fn notary_client_publishes_and_trustkey_reads_it_back() {
     std::fs::write(work.path().join("hello.txt"), b"hello\n").unwrap();
     let gun = "example.com/trustkey/app";
 
-    h.notary(&trust, &["init", gun]);
-    h.notary(
+    h.notary_ok(&trust, &["init", gun]);
+    h.notary_ok(
         &trust,
         &[
             "add",
@@ -137,8 +88,8 @@ fn notary_client_publishes_and_trustkey_reads_it_back() {
             work.path().join("hello.txt").to_str().unwrap(),
         ],
     );
-    h.notary(&trust, &["publish", gun]);
-    let list = h.notary(&trust, &["list", gun]);
+    h.notary_ok(&trust, &["publish", gun]);
+    let list = h.notary_ok(&trust, &["list", gun]);
     let listed = String::from_utf8_lossy(&list.stdout);
     assert!(listed.contains("hello"), "{listed}");
 

@@ -48,11 +48,7 @@ impl Setup {
     }
 
     fn tk(&self) -> Command {
-        let mut c = self.hsm.trustkey();
-        for (k, v) in PASS {
-            c.env(k, v);
-        }
-        c
+        self.hsm.trustkey_with(&PASS)
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -100,16 +96,7 @@ impl Setup {
 
     /// `trustkey` as a separate client with its own trust dir (`clients/<name>`).
     fn client(&self, name: &str) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_trustkey"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("TRUSTKEY_") || k.starts_with("NOTARY_") {
-                c.env_remove(k);
-            }
-        }
-        c.env("HOME", self.path())
-            .arg("-d")
-            .arg(self.path().join("clients").join(name));
-        c
+        self.hsm.client("clients", name)
     }
 
     fn verify(&self, client: &str, repo: &Path) -> serde_json::Value {

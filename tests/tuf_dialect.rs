@@ -8,8 +8,8 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 
+use common::pytuf::python;
 use common::{json, run_fails, run_ok, Hsm};
 
 const GUN: &str = "example.com/app";
@@ -18,16 +18,6 @@ const PASS: [(&str, &str); 3] = [
     ("TRUSTKEY_SNAPSHOT_PASSPHRASE", "snapshot-pass-1"),
     ("TRUSTKEY_TIMESTAMP_PASSPHRASE", "timestamp-pass-1"),
 ];
-
-/// The venv's python (python-tuf 7.0.1, securesystemslib 1.6.0), made once per test process.
-fn python() -> &'static Path {
-    static PY: OnceLock<PathBuf> = OnceLock::new();
-    PY.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pyenv.sh");
-        let out = run_ok(Command::new("bash").arg(script));
-        PathBuf::from(out.trim())
-    })
-}
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -115,11 +105,7 @@ impl Setup {
     }
 
     fn tk(&self) -> Command {
-        let mut c = self.hsm.trustkey();
-        for (k, v) in PASS {
-            c.env(k, v);
-        }
-        c
+        self.hsm.trustkey_with(&PASS)
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -156,40 +142,18 @@ impl Setup {
         names: &[&str],
     ) -> serde_json::Value {
         let base = self.path().join("clients").join(client);
-        let out = Command::new(python())
-            .arg(data("tuf_client.py"))
-            .arg(base.join("metadata"))
-            .arg(server.url(&format!("{repo}/{GUN}/metadata/")))
-            .arg(server.url(&format!("{repo}/{GUN}/targets/")))
-            .arg(base.join("downloads"))
-            .arg(self.meta_dir("good").join("1.root.json"))
-            .args(names)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        let v = json(text.lines().last().unwrap_or_default());
-        assert_eq!(
-            out.status.success(),
-            v["ok"] == true,
-            "{v}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        v
+        common::pytuf::updater(
+            &base,
+            &server.url(&format!("{repo}/{GUN}/metadata/")),
+            &server.url(&format!("{repo}/{GUN}/targets/")),
+            &self.meta_dir("good").join("1.root.json"),
+            names,
+        )
     }
 
     /// trustkey's own client, with a trust dir of its own (`tkclients/<name>`).
     fn tk_client(&self, name: &str) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_trustkey"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("TRUSTKEY_") || k.starts_with("NOTARY_") {
-                c.env_remove(k);
-            }
-        }
-        c.env("HOME", self.path())
-            .arg("-d")
-            .arg(self.path().join("tkclients").join(name))
-            .stdin(Stdio::null());
-        c
+        self.hsm.client("tkclients", name)
     }
 }
 

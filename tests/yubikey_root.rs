@@ -671,3 +671,83 @@ fn root_rotates_onto_the_card() {
     let out = client(&["verify", GUN, "--repo", &repo_s]);
     assert!(out.contains("root v3"), "{out}");
 }
+
+#[test]
+fn delegation_key_generated_on_the_card_signs_its_role() {
+    let Some(card) = card() else { return };
+    card.setup();
+    let hsm = Hsm::new();
+    hsm.add_token("rootA");
+    hsm.ok(&["root", "create", "--token", "pkcs11:token=rootA"]);
+    let team = |args: &[&str]| {
+        let mut c = tk(&hsm, NEW_PIN);
+        for (k, v) in PASS {
+            c.env(k, v);
+        }
+        run_ok(c.args(args))
+    };
+    let repo = hsm.path().join("repo");
+    let repo = repo.to_str().unwrap();
+    team(&["init", GUN, "--root", "pkcs11:token=rootA;object=root"]);
+    // The publisher's key is generated on their YubiKey, slot 9a.
+    let uri = yk(&card, "9a");
+    team(&[
+        "delegation",
+        "add",
+        GUN,
+        "targets/releases",
+        "--key",
+        &uri,
+        "--generate",
+        "--touch",
+        "never",
+        "--paths",
+        "releases/",
+    ]);
+    let s = slot(&card, "9a").expect("9a is filled");
+    assert_eq!(s["certificate_subject"], "CN=trustkey delegation", "{s}");
+    team(&["publish", GUN, "--repo", repo]);
+
+    // The publisher: the card (its PIN) and the snapshot and timestamp keys, no targets key.
+    let file = hsm.path().join("app.tgz");
+    std::fs::write(&file, b"released with a YubiKey\n").unwrap();
+    let publisher = |args: &[&str]| {
+        let mut c = tk(&hsm, NEW_PIN);
+        c.envs([PASS[1], PASS[2]]);
+        run_ok(c.args(args))
+    };
+    let f = file.to_str().unwrap();
+    publisher(&[
+        "add",
+        GUN,
+        "releases/app.tgz",
+        f,
+        "--role",
+        "targets/releases",
+    ]);
+    let out = publisher(&["publish", GUN, "--repo", repo]);
+    assert!(out.contains("targets v1 (unchanged)"), "{out}");
+    assert!(out.contains("signed targets/releases v2"), "{out}");
+    let out = run_ok(
+        hsm.client("clients", "c")
+            .args(["list", GUN, "--repo", repo])
+            .args(["-r", "targets/releases"]),
+    );
+    assert!(out.contains("releases/app.tgz"), "{out}");
+    run_ok(hsm.client("clients", "c").args([
+        "verify",
+        GUN,
+        "--repo",
+        repo,
+        "--target",
+        &format!("releases/app.tgz={f}"),
+    ]));
+    // A root is still found on the card only where there is one: not in 9a.
+    assert!(
+        root_list(&hsm)
+            .iter()
+            .all(|(_, at)| !at.iter().any(|l| l.contains("slot=9a"))),
+        "{:?}",
+        root_list(&hsm)
+    );
+}

@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::Ctx;
 use crate::keys::file::{encrypt_pem, load_signer, write_key, KeyMeta};
 use crate::keys::memory::MemorySigner;
+use crate::keys::piv::PivOptions;
 use crate::keys::uri::KeyRef;
 use crate::keys::{canonical_key_id, Signer};
 use crate::repo::delegations::{DelegationConfig, DelegationKey, KeyLocation, TARGETS};
@@ -34,7 +35,8 @@ pub enum DelegationCmd {
     #[command(after_help = "\
 --key is one of:
   pkcs11:token=alice;object=releases   a key on a token (add --generate to create it there)
-  yubikey:serial=12345678;slot=9a      a key on a YubiKey (--generate creates it)
+  yubikey:serial=12345678;slot=9a      a key on a YubiKey (--generate creates it; --touch,
+                                       --pin-policy as for `root create`)
   new                                  a new key on disk, encrypted with
                                        TRUSTKEY_DELEGATION_PASSPHRASE (or a prompt)
   KEY_ID                               a key already in the trust dir (`trustkey key list`)
@@ -64,6 +66,8 @@ Examples:
         /// tuf dialect: clients that do not find a target here stop looking.
         #[arg(long)]
         terminating: bool,
+        #[command(flatten)]
+        piv: super::root::PivArgs,
     },
     /// Remove a delegation, or one of its keys (--key ID): it can no longer publish.
     #[command(
@@ -93,17 +97,29 @@ impl DelegationCmd {
                 paths,
                 threshold,
                 terminating,
-            } => add(
-                ctx,
-                &td,
-                &gun,
-                &role,
-                &key,
-                generate,
-                paths,
-                threshold,
-                terminating,
-            ),
+                piv,
+            } => {
+                let refs: Vec<KeyRef> = key
+                    .iter()
+                    .filter(|r| r.starts_with("yubikey:") || r.starts_with("pkcs11:"))
+                    .map(|r| r.parse())
+                    .collect::<Result<_>>()?;
+                let piv = PivOptions {
+                    subject: crate::keys::piv::DELEGATION_SUBJECT,
+                    ..piv.options(&refs.iter().collect::<Vec<_>>())?
+                };
+                add(
+                    ctx,
+                    &td,
+                    &gun,
+                    &role,
+                    &key,
+                    (generate, piv),
+                    paths,
+                    threshold,
+                    terminating,
+                )
+            }
             DelegationCmd::Remove { gun, role, key } => remove(ctx, &td, &gun, &role, key),
             DelegationCmd::List { gun } => list(ctx, &td, &gun),
         }
@@ -117,7 +133,7 @@ fn add(
     gun: &Gun,
     role: &str,
     refs: &[String],
-    generate: bool,
+    (generate, piv): (bool, PivOptions),
     paths: Vec<String>,
     threshold: u64,
     terminating: bool,
@@ -153,7 +169,14 @@ fn add(
     // Passphrases and references first; tokens (PINs) last.
     let mut new_keys = Vec::new();
     for r in refs {
-        new_keys.push(resolve_key(ctx, td, &cfg, role, r, generate)?);
+        new_keys.push(resolve_key(
+            ctx,
+            td,
+            &cfg,
+            role,
+            r,
+            generate.then_some(piv),
+        )?);
     }
     let _lock = td.lock(gun, |m| ctx.output.progress(m))?;
     let mut cfg = td.load_config(gun)?;
@@ -217,7 +240,7 @@ fn resolve_key(
     cfg: &RepoConfig,
     role: &str,
     r: &str,
-    generate: bool,
+    generate: Option<PivOptions>,
 ) -> Result<DelegationKey> {
     let d = cfg.dialect;
     let listed = |pk: &p256::PublicKey, location: KeyLocation| {
@@ -230,8 +253,8 @@ fn resolve_key(
     };
     if r.starts_with("pkcs11:") || r.starts_with("yubikey:") {
         let kr: KeyRef = r.parse()?;
-        let public = if generate {
-            let (pk, placement) = crate::token::mirror::generate(ctx, &kr, &Default::default())?;
+        let public = if let Some(piv) = generate {
+            let (pk, placement) = crate::token::mirror::generate(ctx, &kr, &piv)?;
             ctx.output
                 .progress(&format!("generated the {role} key on {}", placement.token));
             pk
@@ -257,7 +280,7 @@ fn resolve_key(
             KeyLocation::File { key_file_id: id },
         ));
     }
-    if generate {
+    if generate.is_some() {
         return Err(Error::Usage(format!(
             "--generate creates a key on a token; {r:?} is neither a pkcs11: nor a yubikey: \
              reference (use `new` for a new key on disk)"

@@ -20,17 +20,18 @@ use crate::token::mirror::{self, Placement};
 use crate::token::{list_keys, report_slots, resolve_module, Token};
 use crate::{Error, Result};
 
-/// How a root key on a YubiKey is protected (`root create`, `root duplicate`).
+/// How a key generated on a YubiKey is protected (`root create`, `root duplicate`,
+/// `delegation add --generate`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct PivArgs {
-    /// YubiKey only: when the card waits for a touch before it signs with the root.
+    /// YubiKey only: when the card waits for a touch before it signs with the key.
     #[arg(long, value_enum, value_name = "POLICY", default_value_t = TouchPolicy::Always)]
     touch: TouchPolicy,
     /// YubiKey only: when the card asks for the PIN (trustkey asks once per command either way).
     #[arg(long, value_enum, value_name = "POLICY", default_value_t = RootPinPolicy::Once)]
     pin_policy: RootPinPolicy,
     /// YubiKey only: accept a card that still has its factory PIN, PUK or management key
-    /// (for throwaway test keys; run `trustkey yubikey setup` for a real root).
+    /// (for throwaway test keys; run `trustkey yubikey setup` for a real key).
     #[arg(long)]
     allow_default_credentials: bool,
 }
@@ -45,7 +46,7 @@ enum RootPinPolicy {
 impl PivArgs {
     /// The options for the YubiKeys among `refs`; flags changed from their defaults are an
     /// error when no YubiKey is named.
-    fn options(&self, refs: &[&KeyRef]) -> Result<PivOptions> {
+    pub fn options(&self, refs: &[&KeyRef]) -> Result<PivOptions> {
         let policies = Policies {
             pin: match self.pin_policy {
                 RootPinPolicy::Once => PinPolicy::Once,
@@ -69,6 +70,7 @@ impl PivArgs {
             } else {
                 DefaultCredentials::Refuse
             },
+            subject: crate::keys::piv::ROOT_SUBJECT,
         })
     }
 }
@@ -400,7 +402,12 @@ fn list(ctx: &Ctx) -> Result<()> {
     }
     match crate::keys::piv::list_keys() {
         Ok(keys) => {
+            // Keys trustkey generated for delegations are not roots.
+            let delegation = format!("CN={}", crate::keys::piv::DELEGATION_SUBJECT);
             for (serial, slot, subject, public) in keys {
+                if subject == delegation {
+                    continue;
+                }
                 let r = crate::keys::uri::YubikeyRef {
                     serial: Some(serial),
                     slot,

@@ -20,6 +20,8 @@ use crate::{Error, Result};
 
 /// Subject (CN) of the certificate written beside a root key, so the card says what it holds.
 pub const ROOT_SUBJECT: &str = "trustkey root";
+/// The certificate subject of a delegation key trustkey generates on a YubiKey.
+pub const DELEGATION_SUBJECT: &str = "trustkey delegation";
 
 /// Subject (CN) of the throwaway key that replaces a root when a mirror is rolled back. A slot
 /// holding it counts as free: `root create` and `root duplicate` may overwrite it.
@@ -32,6 +34,9 @@ pub struct PivOptions {
     pub policies: Policies,
     /// Whether a card with its factory PIN, PUK or management key may hold the root.
     pub default_credentials: DefaultCredentials,
+    /// The subject of the certificate written beside the key (how `root list` and `init`
+    /// tell a root from a delegation key).
+    pub subject: &'static str,
 }
 
 impl Default for PivOptions {
@@ -39,6 +44,7 @@ impl Default for PivOptions {
         PivOptions {
             policies: Policies::default(),
             default_credentials: DefaultCredentials::Refuse,
+            subject: ROOT_SUBJECT,
         }
     }
 }
@@ -185,6 +191,7 @@ impl PivTarget {
     pub fn import(&mut self, ctx: &Ctx, key: &MemorySigner) -> Result<Placement> {
         let secret = key.secret_key();
         let (slot, policies, overwrite) = (self.r.slot, self.opts.policies, self.overwrite);
+        let subject = self.opts.subject;
         self.written = true;
         let pin_source = self.r.pin_source.clone();
         let allow_final_try = self.allow_final_try;
@@ -194,7 +201,7 @@ impl PivTarget {
                 slot,
                 &secret,
                 policies,
-                ROOT_SUBJECT,
+                subject,
                 overwrite,
                 &mut Auth {
                     pin_source: pin_source.as_ref(),
@@ -211,6 +218,7 @@ impl PivTarget {
     /// Generates the key on the card (it never leaves it) and checks it like a mirror.
     pub fn generate(&mut self, ctx: &Ctx) -> Result<(p256::PublicKey, Placement)> {
         let (slot, policies, overwrite) = (self.r.slot, self.opts.policies, self.overwrite);
+        let subject = self.opts.subject;
         self.written = true;
         self.generated = true;
         let pin_source = self.r.pin_source.clone();
@@ -220,7 +228,7 @@ impl PivTarget {
             dev.generate(
                 slot,
                 policies,
-                ROOT_SUBJECT,
+                subject,
                 overwrite,
                 &mut Auth {
                     pin_source: pin_source.as_ref(),

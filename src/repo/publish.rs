@@ -239,18 +239,17 @@ pub type RoleContent = (BTreeMap<String, FileMeta>, u64);
 
 /// Signs targets (when it changed) and the delegated roles with staged changes. `base` gives
 /// each role's targets and version to build on (the publisher's copy, or what a server has).
-#[allow(clippy::too_many_arguments)]
 pub fn sign_changes(
+    td: &TrustDir,
     cfg: &RepoConfig,
     stage: &Stage,
-    keys: &BTreeMap<RoleName, MemorySigner>,
-    signers: &DelegationSigners,
-    sign_top: bool,
-    roles: &BTreeSet<String>,
+    (keys, signers): (&BTreeMap<RoleName, MemorySigner>, &DelegationSigners),
     base: &dyn Fn(&str) -> Result<RoleContent>,
     expires: OffsetDateTime,
 ) -> Result<SignedRoles> {
     let dialect = cfg.dialect;
+    let roles = roles_to_sign(td, cfg, stage)?;
+    let sign_top = signs_targets(td, cfg, stage);
     // Grouped once: a publish of 1,000,000 targets in 1,024 bins must not scan the stage per bin.
     let mut by_role: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
     for c in &stage.changes {
@@ -416,18 +415,13 @@ pub fn publish(
     let opts = cfg.tuf_options();
     let root_version = cfg.version(RoleName::Root);
     let root = published_root(td, &gun)?;
-    let roles = roles_to_sign(td, cfg, stage)?;
-    let sign_top = signs_targets(td, cfg, stage);
-
     let v = |role: RoleName| cfg.version(role) + 1;
     let exp = |role: RoleName| now + expiries.get(role);
     let signed = sign_changes(
+        td,
         cfg,
         stage,
-        keys,
-        signers,
-        sign_top,
-        &roles,
+        (keys, signers),
         &|name| published_base(td, &gun, name),
         exp(RoleName::Targets),
     )?;
@@ -496,36 +490,43 @@ pub fn publish(
     let dest = layout::metadata_dir(dialect, &gun_dir);
     write_all_or_nothing(&dest, &files)?;
 
-    // The publisher's copy, then the versions, then the stage.
-    let published = td.published_dir(&gun);
-    let mut copies: Vec<(String, &SignedMeta)> = signed
-        .delegated
-        .iter()
-        .map(|m| (format!("{}.json", m.name), m))
-        .collect();
-    if let Some(t) = &signed.targets {
-        copies.push(("targets.json".into(), t));
-    }
-    copies.push(("snapshot.json".into(), &sm));
-    copies.push(("timestamp.json".into(), &tsm));
-    for (name, m) in copies {
-        let path = published.join(name);
+    record(
+        td,
+        cfg,
+        stage,
+        &signed,
+        &[&sm, &tsm],
+        gun_dir.display().to_string(),
+    )
+}
+
+/// After the repository took a publish: the publisher's copy of every role it signed, then
+/// their versions in the config, then the stage cleared.
+pub fn record(
+    td: &TrustDir,
+    cfg: &mut RepoConfig,
+    stage: &Stage,
+    signed: &SignedRoles,
+    others: &[&SignedMeta],
+    repo: String,
+) -> Result<Published> {
+    let published = td.published_dir(&cfg.gun);
+    let top = signed.targets.iter().chain(others.iter().copied());
+    for m in signed.delegated.iter().chain(top.clone()) {
+        let path = published.join(format!("{}.json", m.name));
         if let Some(parent) = path.parent() {
             fsio::create_dir(parent)?;
         }
         fsio::write_atomic(&path, &m.bytes, fsio::PUBLIC_FILE_MODE, Overwrite::Replace)?;
     }
-    let mut signed_roles = vec![RoleName::Snapshot, RoleName::Timestamp];
-    if signed.targets.is_some() {
-        signed_roles.push(RoleName::Targets);
+    for m in top {
+        cfg.versions.insert(m.role, m.version().unwrap_or(0));
     }
-    let new_versions: Vec<(RoleName, u64)> = signed_roles.iter().map(|r| (*r, v(*r))).collect();
-    cfg.versions.extend(new_versions);
     td.save_config(cfg)?;
-    Stage::clear(&td.staged_path(&gun))?;
+    Stage::clear(&td.staged_path(&cfg.gun))?;
     Ok(Published {
-        gun,
-        repo: gun_dir.display().to_string(),
+        gun: cfg.gun.clone(),
+        repo,
         versions: cfg.versions.clone(),
         delegations: signed
             .delegated

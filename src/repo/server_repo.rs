@@ -13,10 +13,9 @@ use time::OffsetDateTime;
 use super::client::{Client, Remote, VerifyOptions};
 use super::delegations::TARGETS;
 use super::expiry::Expiries;
-use super::fsio::{self, Overwrite};
 use super::publish::{
-    published_base, published_root, roles_to_sign, sign_changes, sign_role, signs_targets,
-    snapshot_meta, DelegationSigners, Published,
+    published_base, published_root, record, sign_changes, sign_role, snapshot_meta,
+    DelegationSigners, Published,
 };
 use super::server::NotaryServer;
 use super::stage::Stage;
@@ -189,16 +188,12 @@ pub fn publish_to_server(
                 .map_err(Error::Metadata)
         };
 
-    let roles = roles_to_sign(td, cfg, stage)?;
-    let sign_top = signs_targets(td, cfg, stage);
     let exp = |role: RoleName| now + expiries.get(role);
     let signed = sign_changes(
+        td,
         cfg,
         stage,
-        keys,
-        signers,
-        sign_top,
-        &roles,
+        (keys, signers),
         &base,
         exp(RoleName::Targets),
     )?;
@@ -242,44 +237,8 @@ pub fn publish_to_server(
     server.publish(gun.as_str(), &files)?;
 
     // Accepted: the publisher's copy, then the versions, then the stage.
-    let published = td.published_dir(&gun);
-    let mut copies: Vec<(String, &SignedMeta)> = signed
-        .delegated
-        .iter()
-        .map(|m| (format!("{}.json", m.name), m))
-        .collect();
-    let mut new_versions = Vec::new();
-    if let Some(t) = &signed.targets {
-        copies.push(("targets.json".into(), t));
-        new_versions.push((RoleName::Targets, t.version().unwrap_or(0)));
-    }
-    if let Some(sm) = &sm {
-        copies.push(("snapshot.json".into(), sm));
-        new_versions.push((RoleName::Snapshot, snapshot_version));
-    }
-    for (name, m) in copies {
-        let path = published.join(name);
-        if let Some(parent) = path.parent() {
-            fsio::create_dir(parent)?;
-        }
-        fsio::write_atomic(&path, &m.bytes, fsio::PUBLIC_FILE_MODE, Overwrite::Replace)?;
-    }
-    cfg.versions.extend(new_versions);
-    td.save_config(cfg)?;
-    Stage::clear(&td.staged_path(&gun))?;
-    Ok(Published {
-        gun,
-        repo: server.url().to_string(),
-        versions: cfg.versions.clone(),
-        delegations: signed
-            .delegated
-            .iter()
-            .map(|m| (m.name.clone(), m.version().unwrap_or(0)))
-            .collect(),
-        signed_targets: signed.targets.is_some(),
-        targets: signed.top_count,
-        changes: stage.changes.len(),
-    })
+    let others: Vec<&SignedMeta> = sm.iter().collect();
+    record(td, cfg, stage, &signed, &others, server.url().to_string())
 }
 
 /// A repository whose root names a timestamp key on disk cannot go to notary-server, which

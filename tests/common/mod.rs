@@ -88,6 +88,11 @@ impl Hsm {
 
     /// `trustkey` with this HSM, the SoftHSM module, the test PIN, and a clean environment.
     pub fn trustkey(&self) -> Command {
+        self.trustkey_in(&self.trust_dir)
+    }
+
+    /// [`Hsm::trustkey`] on another trust dir (say, a publisher's stale copy).
+    pub fn trustkey_in(&self, trust_dir: &Path) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_trustkey"));
         for (k, _) in std::env::vars() {
             if k.starts_with("TRUSTKEY_")
@@ -105,7 +110,32 @@ impl Hsm {
             // plugged in, and the virtual card of the YubiKey tests may be in its reader now.
             .env("PCSCLITE_CSOCK_NAME", NO_PCSCD)
             .arg("-d")
-            .arg(&self.trust_dir)
+            .arg(trust_dir)
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// [`Hsm::trustkey`] with these variables set too (passphrases).
+    pub fn trustkey_with(&self, vars: &[(&str, &str)]) -> Command {
+        let mut c = self.trustkey();
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// `trustkey` as a client apart from the publisher: the trust dir `<temp>/<dir>/<name>`,
+    /// no token, no passphrases.
+    pub fn client(&self, dir: &str, name: &str) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_trustkey"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("TRUSTKEY_") || k.starts_with("NOTARY_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("HOME", self.path())
+            .arg("-d")
+            .arg(self.path().join(dir).join(name))
             .stdin(Stdio::null());
         c
     }
@@ -183,6 +213,23 @@ pub const NO_PCSCD: &str = "/nonexistent/trustkey-tests-no-pcscd";
 /// `GET /v2/` answers `{}` (notary's ping) and `GET /v2/<gun>/_trust/tuf/<file>` the file
 /// `repo/<gun>/<file>`. Returns the port; the server lives as long as the test process.
 pub fn serve_notary_layout(repo: PathBuf) -> u16 {
+    serve(move |path| {
+        let p = path.strip_prefix("/v2/")?;
+        if p.is_empty() {
+            return Some(b"{}".to_vec());
+        }
+        let (gun, file) = p.split_once("/_trust/tuf/")?;
+        // Delegated roles are files below targets/ (`targets/releases.json`).
+        if gun.contains("..") || file.contains("..") {
+            return None;
+        }
+        std::fs::read(repo.join(gun).join(file)).ok()
+    })
+}
+
+/// A small HTTP/1.1 server on 127.0.0.1 (a port the OS picks, returned) answering each GET
+/// with `body(path)`, or 404. It lives as long as the test process.
+pub fn serve(body: impl Fn(&str) -> Option<Vec<u8>> + Send + 'static) -> u16 {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -201,18 +248,7 @@ pub fn serve_notary_layout(repo: PathBuf) -> u16 {
                 }
             }
             let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-            let body = path.strip_prefix("/v2/").and_then(|p| {
-                if p.is_empty() {
-                    return Some(b"{}".to_vec());
-                }
-                let (gun, file) = p.split_once("/_trust/tuf/")?;
-                // Delegated roles are files below targets/ (`targets/releases.json`).
-                if gun.contains("..") || file.contains("..") {
-                    return None;
-                }
-                std::fs::read(repo.join(gun).join(file)).ok()
-            });
-            let _ = match body {
+            let _ = match body(&path) {
                 Some(b) => write!(
                     stream,
                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",

@@ -7,7 +7,7 @@ use super::run_ok;
 
 /// A running notary-server + notary-signer (scripts/notary-server.sh); stopped on drop.
 pub struct NotaryServer {
-    dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
     pub url: String,
     pub ca: PathBuf,
 }
@@ -52,15 +52,48 @@ impl NotaryServer {
                 .args(["list", gun]),
         )
     }
-}
 
-impl Drop for NotaryServer {
-    fn drop(&mut self) {
+    /// The real notary client against this server, with `trust_dir` and notary's
+    /// passphrase variables set.
+    pub fn notary(&self, trust_dir: &Path, args: &[&str]) -> Command {
+        let mut c = super::notary();
+        c.arg("-s")
+            .arg(&self.url)
+            .arg("--tlscacert")
+            .arg(&self.ca)
+            .arg("-d")
+            .arg(trust_dir)
+            .args(args)
+            .env("HOME", self.dir.path())
+            .env("NOTARY_ROOT_PASSPHRASE", "root-passphrase-1")
+            .env("NOTARY_TARGETS_PASSPHRASE", "targets-passphrase-1")
+            .env("NOTARY_SNAPSHOT_PASSPHRASE", "snapshot-passphrase-1")
+            .env("NOTARY_DELEGATION_PASSPHRASE", "delegation-passphrase-1");
+        c
+    }
+
+    pub fn stop(&self) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/notary-server.sh");
         let _ = Command::new("bash")
             .arg(script)
             .arg("stop")
             .arg(self.dir.path())
             .output();
+    }
+}
+
+impl Drop for NotaryServer {
+    fn drop(&mut self) {
+        // A failing test shows what the server said.
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.dir.path().join("notary-server.log"));
+            let log = log.unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            eprintln!(
+                "--- notary-server.log (last lines, newest first) ---\n{}",
+                tail.join("\n")
+            );
+        }
+        self.stop();
     }
 }

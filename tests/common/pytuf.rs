@@ -1,7 +1,5 @@
 //! python-tuf (the venv of scripts/pyenv.sh) and a static HTTP server for TUF repositories.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -18,42 +16,13 @@ pub fn python() -> &'static Path {
 
 /// Serves `dir` over HTTP (any static server would do).
 pub fn serve_static(dir: PathBuf) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut line = String::new();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                    break;
-                }
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-            let body = path
-                .strip_prefix('/')
-                .filter(|p| !p.split('/').any(|c| c == ".."))
-                .and_then(|p| std::fs::read(dir.join(p)).ok());
-            let _ = match body {
-                Some(b) => write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    b.len()
-                )
-                .and_then(|()| stream.write_all(&b)),
-                None => write!(
-                    stream,
-                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                ),
-            };
+    super::serve(move |path| {
+        let p = path.strip_prefix('/')?;
+        if p.split('/').any(|c| c == "..") {
+            return None;
         }
-    });
-    port
+        std::fs::read(dir.join(p)).ok()
+    })
 }
 
 /// python-tuf's Updater (tests/data/tuf_client.py): metadata from `metadata_url`, targets
