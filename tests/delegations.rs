@@ -333,6 +333,13 @@ fn notary_two_publishers_sign_with_their_own_tokens() {
         "{out}"
     );
     assert!(!out.contains("targets/qa"), "{out}");
+    // `key list` shows where the delegation's key is: alice's token.
+    let keys = s.ok(&["key", "list"]);
+    assert!(
+        keys.lines().any(|l| l.starts_with("targets/releases")
+            && l.trim_end().ends_with("pkcs11:token=alice;object=releases")),
+        "{keys}"
+    );
 }
 
 #[test]

@@ -206,8 +206,31 @@ pub fn root_keys(trust_dir: &Path) -> Result<Vec<KeyEntry>> {
     Ok(out)
 }
 
+/// Delegation keys on tokens (the ones on disk are key files), from every repository's config.
+fn delegation_token_keys(trust_dir: &Path) -> Result<Vec<KeyEntry>> {
+    let td = TrustDir::new(trust_dir);
+    let mut out = Vec::new();
+    for cfg in retire::configs(&td)? {
+        for d in &cfg.delegations {
+            for k in &d.keys {
+                if let crate::repo::delegations::KeyLocation::Token { uri } = &k.location {
+                    out.push(KeyEntry {
+                        key_id: k.key_id.clone(),
+                        role: d.name.clone(),
+                        gun: cfg.gun.to_string(),
+                        location: uri.clone(),
+                        status: ACTIVE,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn list(ctx: &Ctx) -> Result<()> {
     let mut keys = root_keys(&ctx.trust_dir)?;
+    keys.extend(delegation_token_keys(&ctx.trust_dir)?);
     keys.extend(key_files(&ctx.trust_dir)?);
     keys.sort_by(|a, b| {
         (a.status, &a.role, &a.gun, &a.key_id).cmp(&(b.status, &b.role, &b.gun, &b.key_id))
