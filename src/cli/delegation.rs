@@ -82,6 +82,10 @@ Examples:
         key: Option<String>,
     },
     /// The delegations of a repository, their keys, paths and published versions.
+    #[command(
+        after_help = "Examples:\n  trustkey delegation list example.com/app\n  \
+                            trustkey delegation list example.com/app --json"
+    )]
     List { gun: Gun },
 }
 
