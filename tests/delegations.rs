@@ -340,6 +340,21 @@ fn notary_two_publishers_sign_with_their_own_tokens() {
             && l.trim_end().ends_with("pkcs11:token=alice;object=releases")),
         "{keys}"
     );
+    // Alice's token is gone: a publish that renews expiries leaves her role as it is, and says so.
+    run_ok(
+        Command::new("softhsm2-util")
+            .env("SOFTHSM2_CONF", &s.hsm.conf)
+            .args(["--delete-token", "--token", "alice"]),
+    );
+    let out = s.publish();
+    assert!(
+        out.contains("not renewed (their keys are not at hand): targets/releases"),
+        "{out}"
+    );
+    run_ok(
+        s.client("c1")
+            .args(["verify", GUN, "--repo", repo.to_str().unwrap()]),
+    );
 }
 
 #[test]
@@ -712,6 +727,16 @@ fn tuf_delegation_and_hashed_bins_read_by_python_tuf() {
         "{out}"
     );
     assert!(out.contains("hashed bins: 16 (bins-0 .. bins-f)"), "{out}");
+
+    // A publish with nothing staged renews every role: targets, the delegation, all bins.
+    let before = json(&std::fs::read_to_string(meta.join("snapshot.json")).unwrap());
+    let out = publish();
+    assert!(out.contains("and 9 more"), "{out}");
+    let after = json(&std::fs::read_to_string(meta.join("snapshot.json")).unwrap());
+    for (name, entry) in after["signed"]["meta"].as_object().unwrap() {
+        let old = before["signed"]["meta"][name]["version"].as_u64().unwrap();
+        assert_eq!(entry["version"].as_u64().unwrap(), old + 1, "{name}");
+    }
 }
 
 #[test]

@@ -532,8 +532,13 @@ pub fn open_signers(
                 let kr: KeyRef = uri.parse()?;
                 match ctx.open_signer(&kr) {
                     Ok(s) => s,
-                    Err(Error::NotFound(m)) => {
-                        ctx.output.progress(&format!("{role}: {m}"));
+                    // Not plugged in: the role may have other keys, or keep its old signature.
+                    Err(
+                        e @ (Error::NotFound(_)
+                        | Error::TokenNotFound { .. }
+                        | Error::PivNotFound { .. }),
+                    ) => {
+                        ctx.output.progress(&format!("{role}: {e}"));
                         continue;
                     }
                     Err(e) => return Err(e),

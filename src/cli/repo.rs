@@ -852,7 +852,7 @@ fn publish_cmd(
     let stage = Stage::load(&td.staged_path(&gun))?;
     if stage.is_empty() {
         ctx.output.progress(&format!(
-            "no staged changes for {gun}: signing the same targets again with new versions and expiries"
+            "no staged changes for {gun}: signing the same targets (and every delegated role whose keys are at hand) again with new versions and expiries"
         ));
     }
     warn_root_expiry(ctx, td, &gun, cfg.dialect)?;
@@ -890,27 +890,30 @@ fn publish_cmd(
     Ok(())
 }
 
-/// `; signed targets/releases v2, targets/qa v1` (bins summarized).
+/// `; signed targets/releases v2, targets/qa v1` (bins summarized), and the roles a renewing
+/// publish could not sign.
 fn describe_delegated(p: &publish::Published) -> String {
-    if p.delegations.is_empty() {
-        return String::new();
-    }
-    let shown: Vec<String> = p
-        .delegations
-        .iter()
-        .take(8)
-        .map(|(n, v)| format!("{n} v{v}"))
-        .collect();
-    let more = p.delegations.len().saturating_sub(shown.len());
-    format!(
-        "; signed {}{}",
-        shown.join(", "),
+    let mut s = String::new();
+    if !p.delegations.is_empty() {
+        let shown: Vec<String> = p
+            .delegations
+            .iter()
+            .take(8)
+            .map(|(n, v)| format!("{n} v{v}"))
+            .collect();
+        s += &format!("; signed {}", shown.join(", "));
+        let more = p.delegations.len() - shown.len();
         if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
+            s += &format!(" and {more} more");
         }
-    )
+    }
+    if !p.not_renewed.is_empty() {
+        s += &format!(
+            "; not renewed (their keys are not at hand): {}",
+            p.not_renewed.join(", ")
+        );
+    }
+    s
 }
 
 /// The keys of `roles`, decrypted: every key file must be there before any passphrase is

@@ -161,7 +161,8 @@ pub fn role_targets(m: &SignedMeta) -> Result<RoleContent> {
 pub type DelegationSigners = BTreeMap<String, Box<dyn Signer>>;
 
 /// The delegated roles a publish signs: those with staged changes, those whose keys changed,
-/// and those never published yet (a client searching through a delegation needs its file). Every staged change must go
+/// and those never published yet (a client searching through a delegation needs its file);
+/// with nothing staged, all of them (a publish that renews expiries). Every staged change must go
 /// to a role the repository still has.
 pub fn roles_to_sign(td: &TrustDir, cfg: &RepoConfig, stage: &Stage) -> Result<BTreeSet<String>> {
     let mut roles = BTreeSet::new();
@@ -181,6 +182,11 @@ pub fn roles_to_sign(td: &TrustDir, cfg: &RepoConfig, stage: &Stage) -> Result<B
         }
     }
     let published = td.published_dir(&cfg.gun);
+    // A publish with nothing staged renews every role it can sign.
+    if stage.is_empty() {
+        roles.extend(cfg.delegated_roles().into_iter().map(|r| r.role.name));
+        return Ok(roles);
+    }
     // A delegation whose keys or threshold changed since targets was last published: its
     // role must be signed again by the keys it has now, or clients stop trusting it.
     let before: BTreeMap<String, (Vec<String>, u64)> = if stage.delegations_changed {
@@ -232,6 +238,8 @@ pub struct SignedRoles {
     pub top_count: usize,
     /// The delegated roles signed, in the order targets lists them.
     pub delegated: Vec<SignedMeta>,
+    /// Roles a publish with nothing staged left as they were: their keys are not at hand.
+    pub not_renewed: Vec<String>,
 }
 
 /// A targets role's targets and version.
@@ -260,6 +268,7 @@ pub fn sign_changes(
     }
     let changes_of = |role: &str| by_role.get(role).into_iter().flatten().copied();
     let mut delegated = Vec::new();
+    let mut not_renewed = Vec::new();
     for spec in cfg.delegated_roles() {
         let name = &spec.role.name;
         if !roles.contains(name) {
@@ -275,6 +284,11 @@ pub fn sign_changes(
             }
         }
         if (with.len() as u64) < spec.role.threshold {
+            // Renewing expiries: a published role whose keys are not here stays as it is.
+            if stage.is_empty() && version > 0 {
+                not_renewed.push(name.clone());
+                continue;
+            }
             return Err(Error::NotFound(format!(
                 "{name} needs {} signature(s) but {} of its keys {} at hand ({}); plug in its \
                  token, or restore its key",
@@ -315,6 +329,7 @@ pub fn sign_changes(
         targets,
         top_count,
         delegated,
+        not_renewed,
     })
 }
 
@@ -382,6 +397,9 @@ pub struct Published {
     pub delegations: BTreeMap<String, u64>,
     /// Whether targets was signed (it is not when only delegated roles changed).
     pub signed_targets: bool,
+    /// Delegated roles a publish with nothing staged could not renew (keys not at hand).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_renewed: Vec<String>,
     /// Targets listed by targets itself.
     pub targets: usize,
     pub changes: usize,
@@ -534,6 +552,7 @@ pub fn record(
             .map(|m| (m.name.clone(), m.version().unwrap_or(0)))
             .collect(),
         signed_targets: signed.targets.is_some(),
+        not_renewed: signed.not_renewed.clone(),
         targets: signed.top_count,
         changes: stage.changes.len(),
     })
