@@ -60,10 +60,12 @@ Examples:
         /// Paths the role may sign (repeatable; notary: prefixes, default ""; tuf: globs).
         #[arg(long, value_name = "PATH")]
         paths: Vec<String>,
-        /// How many of the role's keys must sign.
-        #[arg(long, default_value_t = 1)]
-        threshold: u64,
-        /// tuf dialect: clients that do not find a target here stop looking.
+        /// How many of the role's keys must sign (default 1; an existing delegation keeps its
+        /// own).
+        #[arg(long, value_name = "N")]
+        threshold: Option<u64>,
+        /// tuf dialect: clients that do not find a target here stop looking (an existing
+        /// delegation keeps its setting).
         #[arg(long)]
         terminating: bool,
         #[command(flatten)]
@@ -139,7 +141,7 @@ fn add(
     refs: &[String],
     (generate, piv): (bool, PivOptions),
     paths: Vec<String>,
-    threshold: u64,
+    threshold: Option<u64>,
     terminating: bool,
 ) -> Result<()> {
     let cfg = td.load_config(gun)?;
@@ -167,7 +169,7 @@ fn add(
             )))
         }
     };
-    if threshold < 1 {
+    if threshold == Some(0) {
         return Err(Error::Usage("--threshold must be at least 1".into()));
     }
     // Passphrases and references first; tokens (PINs) last.
@@ -187,7 +189,7 @@ fn add(
     let mut entry = existing.unwrap_or(DelegationConfig {
         name: role.to_string(),
         keys: Vec::new(),
-        threshold,
+        threshold: 1,
         paths: Vec::new(),
         terminating,
     });
@@ -197,8 +199,8 @@ fn add(
         }
     }
     entry.paths = paths;
-    entry.threshold = threshold;
-    entry.terminating = terminating;
+    entry.threshold = threshold.unwrap_or(entry.threshold);
+    entry.terminating |= terminating;
     if entry.threshold > entry.keys.len() as u64 {
         return Err(Error::Usage(format!(
             "{role}: threshold {} with {} key(s)",

@@ -128,18 +128,6 @@ pub fn published_root(td: &TrustDir, gun: &Gun) -> Result<SignedMeta> {
     SignedMeta::parse(RoleName::Root, bytes).map_err(Error::Metadata)
 }
 
-/// The targets of the last published targets.json (none before the first publish).
-pub fn published_targets(td: &TrustDir, gun: &Gun) -> Result<BTreeMap<String, FileMeta>> {
-    Ok(match td.read_published(gun, "targets.json")? {
-        Some(b) => {
-            let m = SignedMeta::parse(RoleName::Targets, b).map_err(Error::Metadata)?;
-            let t: Targets = m.view("published targets").map_err(Error::Metadata)?;
-            t.targets
-        }
-        None => BTreeMap::new(),
-    })
-}
-
 /// The publisher's copy of a delegated role (`published/<name>.json`), if it was published.
 pub fn published_role(td: &TrustDir, gun: &Gun, name: &str) -> Result<Option<SignedMeta>> {
     td.read_published(gun, &format!("{name}.json"))?
