@@ -728,6 +728,28 @@ fn tuf_delegation_and_hashed_bins_read_by_python_tuf() {
     );
     assert!(out.contains("hashed bins: 16 (bins-0 .. bins-f)"), "{out}");
 
+    // --metadata-only: the target is listed, its file is served from elsewhere.
+    let cdn = s.write("cdn.bin", b"served by a CDN\n");
+    s.ok(&["add", GUN, "cdn/big.bin", cdn.to_str().unwrap()]);
+    run_ok(s.tk().args([
+        "publish",
+        GUN,
+        "--repo",
+        repo.to_str().unwrap(),
+        "--metadata-only",
+    ]));
+    let targets_dir = repo.join(GUN).join("targets");
+    assert!(!targets_dir.join("cdn").exists(), "no file copied");
+    let list = run_ok(s.client("c").args([
+        "list",
+        GUN,
+        "--dialect",
+        "tuf",
+        "--repo",
+        repo.to_str().unwrap(),
+    ]));
+    assert!(list.contains("cdn/big.bin"), "{list}");
+
     // A publish with nothing staged renews every role: targets, the delegation, all bins.
     let before = json(&std::fs::read_to_string(meta.join("snapshot.json")).unwrap());
     let out = publish();
