@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{json, run_fails, run_ok, Hsm};
+use common::{json, run_fails, run_ok, Hsm, Publisher as _};
 
 const GUN: &str = "example.com/app";
 const PASS: [(&str, &str); 4] = [
@@ -21,6 +21,8 @@ const PASS: [(&str, &str); 4] = [
 struct Setup {
     hsm: Hsm,
 }
+
+impl_publisher!(Setup, PASS);
 
 impl Setup {
     fn new(init: &[&str]) -> Self {
@@ -36,25 +38,8 @@ impl Setup {
         s
     }
 
-    fn path(&self) -> &Path {
-        self.hsm.path()
-    }
-
     fn repo(&self) -> PathBuf {
         self.path().join("repo")
-    }
-
-    /// `trustkey` with every passphrase set.
-    fn tk(&self) -> Command {
-        self.hsm.trustkey_with(&PASS)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        run_ok(self.tk().args(args))
-    }
-
-    fn fails(&self, args: &[&str]) -> (i32, String) {
-        run_fails(self.tk().args(args))
     }
 
     /// A publisher who holds only the snapshot and timestamp passphrases (and their token's
@@ -238,15 +223,9 @@ fn notary_two_publishers_sign_with_their_own_tokens() {
     ]));
 
     // The real notary client, from a fresh trust dir, over HTTP.
-    let port = common::serve_notary_layout(s.repo());
     let notary_list = |extra: &[&str]| {
         run_ok(
-            common::notary()
-                .env("HOME", s.path())
-                .arg("-s")
-                .arg(format!("http://127.0.0.1:{port}"))
-                .arg("-d")
-                .arg(s.path().join("notary-client"))
+            common::notary_over_http(s.path(), s.repo())
                 .args(["list", GUN])
                 .args(extra),
         )

@@ -11,7 +11,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{json, run_fails, run_ok, Hsm};
+use common::{json, run_fails, run_ok, Hsm, Publisher as _};
 
 const PASS: [(&str, &str); 3] = [
     ("TRUSTKEY_TARGETS_PASSPHRASE", "targets-pass-1"),
@@ -37,24 +37,14 @@ struct Publisher {
     hsm: Hsm,
 }
 
+impl_publisher!(Publisher, PASS);
+
 impl Publisher {
     fn new() -> Self {
         let hsm = Hsm::new();
         hsm.add_token("rootA");
         hsm.ok(&["root", "create", "--token", "pkcs11:token=rootA"]);
         Publisher { hsm }
-    }
-
-    fn path(&self) -> &Path {
-        self.hsm.path()
-    }
-
-    fn tk(&self) -> Command {
-        self.hsm.trustkey_with(&PASS)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        run_ok(self.tk().args(args))
     }
 
     /// Runs trustkey, expecting failure; asserts a single error line (plus an optional hint).

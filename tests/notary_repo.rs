@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{json, run_fails, run_ok, Hsm};
+use common::{json, run_fails, run_ok, Hsm, Publisher as _};
 
 const GUN: &str = "example.com/app";
 const PASS: [(&str, &str); 3] = [
@@ -22,6 +22,8 @@ struct Setup {
     hsm: Hsm,
 }
 
+impl_publisher!(Setup, PASS);
+
 impl Setup {
     fn new() -> Self {
         let hsm = Hsm::new();
@@ -32,29 +34,12 @@ impl Setup {
         s
     }
 
-    fn path(&self) -> &Path {
-        self.hsm.path()
-    }
-
     fn repo(&self) -> PathBuf {
         self.path().join("repo")
     }
 
     fn repo_str(&self) -> String {
         self.repo().display().to_string()
-    }
-
-    /// `trustkey` on the publisher's trust dir, with the repository passphrases set.
-    fn tk(&self) -> Command {
-        self.hsm.trustkey_with(&PASS)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        run_ok(self.tk().args(args))
-    }
-
-    fn fails(&self, args: &[&str]) -> (i32, String) {
-        run_fails(self.tk().args(args))
     }
 
     /// `trustkey` as a separate client, with its own trust dir (`clients/<name>`).
@@ -767,16 +752,7 @@ fn real_notary_and_openssl_read_what_trustkey_wrote() {
     }
 
     // The real notary client verifies the published repository, served over HTTP.
-    let port = common::serve_notary_layout(s.repo());
-    let out = run_ok(
-        common::notary()
-            .env("HOME", s.path())
-            .arg("-s")
-            .arg(format!("http://127.0.0.1:{port}"))
-            .arg("-d")
-            .arg(s.path().join("notary-client"))
-            .args(["list", GUN]),
-    );
+    let out = run_ok(common::notary_over_http(s.path(), s.repo()).args(["list", GUN]));
     let sha = run_ok(Command::new("sha256sum").arg(&a));
     let sha = sha.split_whitespace().next().unwrap();
     assert!(

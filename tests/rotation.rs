@@ -11,7 +11,7 @@ use std::process::Command;
 
 use common::notary_server::NotaryServer;
 use common::pytuf::serve_static;
-use common::{json, run_fails, run_ok, Hsm};
+use common::{json, run_fails, run_ok, Hsm, Publisher as _};
 
 const GUN: &str = "example.com/app";
 const PASS: [(&str, &str); 3] = [
@@ -24,6 +24,8 @@ const PATH_FAIL: &str = "could not validate the path to a trusted root";
 struct Setup {
     hsm: Hsm,
 }
+
+impl_publisher!(Setup, PASS);
 
 impl Setup {
     /// Root key on token rootA, `GUN` initialized, one target published.
@@ -39,24 +41,8 @@ impl Setup {
         s
     }
 
-    fn path(&self) -> &Path {
-        self.hsm.path()
-    }
-
     fn repo(&self) -> PathBuf {
         self.path().join("repo")
-    }
-
-    fn tk(&self) -> Command {
-        self.hsm.trustkey_with(&PASS)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        run_ok(self.tk().args(args))
-    }
-
-    fn fails(&self, args: &[&str]) -> (i32, String) {
-        run_fails(self.tk().args(args))
     }
 
     fn write(&self, name: &str, content: &[u8]) -> PathBuf {

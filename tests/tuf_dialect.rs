@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use common::pytuf::python;
-use common::{json, run_fails, run_ok, Hsm};
+use common::{json, run_fails, run_ok, Hsm, Publisher as _};
 
 const GUN: &str = "example.com/app";
 const PASS: [(&str, &str); 3] = [
@@ -83,6 +83,8 @@ struct Setup {
     hsm: Hsm,
 }
 
+impl_publisher!(Setup, PASS);
+
 impl Setup {
     fn new(init_args: &[&str]) -> Self {
         let hsm = Hsm::new();
@@ -95,21 +97,9 @@ impl Setup {
         s
     }
 
-    fn path(&self) -> &Path {
-        self.hsm.path()
-    }
-
     /// The directory the HTTP server serves; repositories are published below it.
     fn www(&self) -> PathBuf {
         self.path().join("www")
-    }
-
-    fn tk(&self) -> Command {
-        self.hsm.trustkey_with(&PASS)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        run_ok(self.tk().args(args))
     }
 
     fn add(&self, name: &str, content: &[u8]) -> PathBuf {

@@ -167,6 +167,45 @@ impl Hsm {
     }
 }
 
+/// What the repository tests' set-ups share: an [`Hsm`] and the passphrases of the repository
+/// keys in its trust dir.
+pub trait Publisher {
+    fn hsm(&self) -> &Hsm;
+    fn passphrases(&self) -> &[(&'static str, &'static str)];
+
+    fn path(&self) -> &Path {
+        self.hsm().path()
+    }
+
+    /// `trustkey` on the publisher's trust dir, with the passphrases set.
+    fn tk(&self) -> Command {
+        self.hsm().trustkey_with(self.passphrases())
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        run_ok(self.tk().args(args))
+    }
+
+    fn fails(&self, args: &[&str]) -> (i32, String) {
+        run_fails(self.tk().args(args))
+    }
+}
+
+/// `impl Publisher for $ty` where `$ty` has a field `hsm` and `$pass` are its passphrases.
+#[macro_export]
+macro_rules! impl_publisher {
+    ($ty:ty, $pass:expr) => {
+        impl common::Publisher for $ty {
+            fn hsm(&self) -> &common::Hsm {
+                &self.hsm
+            }
+            fn passphrases(&self) -> &[(&'static str, &'static str)] {
+                &$pass
+            }
+        }
+    };
+}
+
 pub fn run_ok(cmd: &mut Command) -> String {
     let out = cmd.output().expect("command runs");
     assert!(
@@ -203,6 +242,19 @@ pub fn json(s: &str) -> serde_json::Value {
 pub fn notary() -> Command {
     let mut c = Command::new("notary");
     c.env("PCSCLITE_CSOCK_NAME", NO_PCSCD).stdin(Stdio::null());
+    c
+}
+
+/// The real `notary` client reading `repo` (a directory repository trustkey published) over
+/// HTTP, from a trust dir of its own (`home/notary-client`).
+pub fn notary_over_http(home: &Path, repo: PathBuf) -> Command {
+    let port = serve_notary_layout(repo);
+    let mut c = notary();
+    c.env("HOME", home)
+        .arg("-s")
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg("-d")
+        .arg(home.join("notary-client"));
     c
 }
 
