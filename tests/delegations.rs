@@ -247,6 +247,26 @@ fn notary_two_publishers_sign_with_their_own_tokens() {
         "{rows:?}"
     );
     assert_eq!(rows.len(), 2, "{rows:?}");
+    // notary's own view of the delegations: each role with its paths, key ID and threshold.
+    let dl = run_ok(common::notary_over_http(s.path(), s.repo()).args(["delegation", "list", GUN]));
+    let cfg = json(
+        &std::fs::read_to_string(s.hsm.trust_dir.join("tuf/example.com/app/trustkey.json"))
+            .unwrap(),
+    );
+    for (name, paths) in [("targets/qa", "qa/"), ("targets/releases", "releases/")] {
+        let d = cfg["delegations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == name)
+            .unwrap();
+        let id = d["keys"][0]["key_id"].as_str().unwrap();
+        assert!(
+            dl.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == [name, paths, id, "1"]),
+            "{name} {paths} {id}:\n{dl}"
+        );
+    }
 
     // The delegation is narrowed: releases/app-1.0.tgz is now outside it. Clients reject it
     // (trustkey says so; notary no longer lists it), the rest of the repository verifies.
