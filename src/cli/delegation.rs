@@ -48,6 +48,7 @@ Examples:
   trustkey delegation add example.com/py releases --key new --paths 'releases/*' --terminating
   trustkey publish example.com/app --repo /srv/trust")]
     Add {
+        /// The repository (GUN), e.g. example.com/app.
         gun: Gun,
         /// The delegated role (notary: targets/<name>).
         role: String,
@@ -77,7 +78,9 @@ Examples:
                             trustkey delegation remove example.com/app targets/releases --key 3f2a"
     )]
     Remove {
+        /// The repository (GUN), e.g. example.com/app.
         gun: Gun,
+        /// The delegated role (notary: targets/<name>).
         role: String,
         /// Only this key (ID or unique prefix, as `delegation list` shows).
         #[arg(long, value_name = "KEY_ID")]
@@ -88,7 +91,10 @@ Examples:
         after_help = "Examples:\n  trustkey delegation list example.com/app\n  \
                             trustkey delegation list example.com/app --json"
     )]
-    List { gun: Gun },
+    List {
+        /// The repository (GUN), e.g. example.com/app.
+        gun: Gun,
+    },
 }
 
 impl DelegationCmd {
