@@ -675,3 +675,93 @@ fn stale_cache(dir: PathBuf, upstream: String, ca: PathBuf) -> u16 {
     });
     port
 }
+
+#[test]
+fn a_delegation_notary_made_with_a_certificate_verifies_in_trustkey() {
+    let srv = Server::start();
+    let p = Publisher::new();
+    let gun = "example.com/dct/delegated";
+    let ntrust = p.path().join("notary-publisher");
+    std::fs::create_dir_all(&ntrust).unwrap();
+    run_notary_ok(srv.notary(&ntrust, &["init", gun]));
+    run_notary_ok(srv.notary(&ntrust, &["publish", gun]));
+    // As `docker trust signer add` does: a signer's x509 certificate delegated targets/releases.
+    let key = p.path().join("signer.key");
+    let cert = p.path().join("signer.crt");
+    run_ok(
+        Command::new("openssl")
+            .args([
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+            ])
+            .arg(&key),
+    );
+    run_ok(
+        Command::new("openssl")
+            .args([
+                "req",
+                "-new",
+                "-x509",
+                "-days",
+                "30",
+                "-subj",
+                "/CN=signer",
+                "-key",
+            ])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert),
+    );
+    let (k, c) = (key.to_str().unwrap(), cert.to_str().unwrap());
+    run_notary_ok(srv.notary(
+        &ntrust,
+        &[
+            "delegation",
+            "add",
+            gun,
+            "targets/releases",
+            c,
+            "--all-paths",
+        ],
+    ));
+    run_notary_ok(srv.notary(&ntrust, &["publish", gun]));
+    run_notary_ok(srv.notary(&ntrust, &["key", "import", k, "--role", "targets/releases"]));
+    let file = p.write("app.tgz", b"signed by a delegate\n");
+    run_notary_ok(srv.notary(
+        &ntrust,
+        &[
+            "add",
+            gun,
+            "rel/app.tgz",
+            file.to_str().unwrap(),
+            "--roles",
+            "targets/releases",
+        ],
+    ));
+    run_notary_ok(srv.notary(&ntrust, &["publish", gun]));
+
+    let tls = ["-s", srv.url.as_str(), "--tlscacert", srv.ca()];
+    let out = run_ok(
+        p.client("a")
+            .args(["list", gun, "-r", "targets/releases"])
+            .args(tls),
+    );
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("rel/app.tgz"))
+        .expect(&out);
+    assert!(
+        row.contains(&sha256_hex(&file)) && row.trim_end().ends_with("targets/releases"),
+        "{out}"
+    );
+    run_ok(
+        p.client("a")
+            .args(["verify", gun])
+            .args(tls)
+            .args(["--target", &format!("rel/app.tgz={}", file.display())]),
+    );
+}
