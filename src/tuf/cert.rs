@@ -377,14 +377,15 @@ mod tests {
     fn tampered_certificate_fails_self_signature() {
         let signer = MemorySigner::generate("root");
         let der = cert_for(&signer, "example.com/app");
-        // The serial's first value byte: after the outer and TBS headers (4 bytes each for these
-        // sizes), `a0 03 02 01 02` (version) and the serial's tag and length.
+        // The serial's second value byte: after `a0 03 02 01 02` (version) and the serial's tag
+        // and length. Not the first: flipping its low bit can make the random serial's DER
+        // INTEGER non-canonical (a leading 00 before a byte < 80), which fails the parse instead.
         let mut bad = der.clone();
         let at = der
             .windows(6)
             .position(|w| w[..5] == [0xa0, 0x03, 0x02, 0x01, 0x02] && w[5] == 0x02)
             .unwrap()
-            + 7;
+            + 8;
         bad[at] ^= 0x01;
         let info = parse_certificate(&bad).unwrap();
         assert!(!info.self_signed_ok);
