@@ -7,9 +7,7 @@ use common::{json, Hsm};
 
 #[test]
 fn add_a_directory_publish_and_verify() {
-    let hsm = Hsm::new();
-    hsm.add_token("rootA");
-    hsm.ok(&["root", "create", "--token", "pkcs11:token=rootA"]);
+    let hsm = Hsm::with_root("rootA");
     let env = [
         ("TRUSTKEY_TARGETS_PASSPHRASE", "targets passphrase"),
         ("TRUSTKEY_SNAPSHOT_PASSPHRASE", "snapshot passphrase"),

@@ -9,9 +9,7 @@ const GUN: &str = "example.com/backed-up";
 
 #[test]
 fn backup_verify_says_where_root_metadata_lists_each_key() {
-    let hsm = Hsm::new();
-    hsm.add_token("rootA");
-    hsm.ok(&["root", "create", "--token", "pkcs11:token=rootA"]);
+    let hsm = Hsm::with_root("rootA");
     let env = [
         ("TRUSTKEY_TARGETS_PASSPHRASE", "targets passphrase"),
         ("TRUSTKEY_SNAPSHOT_PASSPHRASE", "snapshot passphrase"),

@@ -41,9 +41,7 @@ impl_publisher!(Publisher, PASS);
 
 impl Publisher {
     fn new() -> Self {
-        let hsm = Hsm::new();
-        hsm.add_token("rootA");
-        hsm.ok(&["root", "create", "--token", "pkcs11:token=rootA"]);
+        let hsm = Hsm::with_root("rootA");
         Publisher { hsm }
     }
 

@@ -26,9 +26,7 @@ impl_publisher!(Setup, PASS);
 
 impl Setup {
     fn new() -> Self {
-        let hsm = Hsm::new();
-        hsm.add_token("rootA");
-        hsm.ok(&["root", "create", "--token", "pkcs11:token=rootA"]);
+        let hsm = Hsm::with_root("rootA");
         let s = Setup { hsm };
         s.ok(&["init", GUN]);
         s

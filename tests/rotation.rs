@@ -30,9 +30,7 @@ impl_publisher!(Setup, PASS);
 impl Setup {
     /// Root key on token rootA, `GUN` initialized, one target published.
     fn new() -> Self {
-        let hsm = Hsm::new();
-        hsm.add_token("rootA");
-        hsm.ok(&["root", "create", "--token", "pkcs11:token=rootA"]);
+        let hsm = Hsm::with_root("rootA");
         let s = Setup { hsm };
         s.ok(&["init", GUN]);
         let a = s.write("a.bin", b"first target");

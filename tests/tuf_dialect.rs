@@ -87,9 +87,7 @@ impl_publisher!(Setup, PASS);
 
 impl Setup {
     fn new(init_args: &[&str]) -> Self {
-        let hsm = Hsm::new();
-        hsm.add_token("rootA");
-        hsm.ok(&["root", "create", "--token", "pkcs11:token=rootA"]);
+        let hsm = Hsm::with_root("rootA");
         let s = Setup { hsm };
         let mut args = vec!["init", GUN, "--dialect", "tuf"];
         args.extend_from_slice(init_args);

@@ -676,9 +676,7 @@ fn root_rotates_onto_the_card() {
 fn delegation_key_generated_on_the_card_signs_its_role() {
     let Some(card) = card() else { return };
     card.setup();
-    let hsm = Hsm::new();
-    hsm.add_token("rootA");
-    hsm.ok(&["root", "create", "--token", "pkcs11:token=rootA"]);
+    let hsm = Hsm::with_root("rootA");
     let team = |args: &[&str]| {
         let mut c = tk(&hsm, NEW_PIN);
         for (k, v) in PASS {

@@ -143,23 +143,54 @@ impl<'a> Client<'a> {
     }
 
     fn fetch(&self, role: RoleName) -> Result<SignedMeta> {
-        Ok(self.fetch_with(role, |_| ())?.0)
+        Ok(self.fetch_with(role, &role.file_name(), |_| ())?.0)
     }
 
-    /// Fetches and parses `role`'s file, running `then` on it while it is hashed.
+    /// Fetches and parses the file `name` of `role`, running `then` on it while it is hashed.
     fn fetch_with<R>(
         &self,
         role: RoleName,
+        name: &str,
         then: impl FnOnce(&SignedMeta) -> R,
     ) -> Result<(SignedMeta, R)> {
-        let name = role.file_name();
-        let bytes = self.remote.get(&name)?.ok_or_else(|| {
+        let bytes = self.remote.get(name)?.ok_or_else(|| {
             fail(format!(
                 "{role}: {name} is missing from {}",
                 self.remote.describe()
             ))
         })?;
         SignedMeta::parse_named_with(role, role.as_str(), bytes, then).map_err(fail)
+    }
+
+    /// Top-level targets (the file `name`): signatures checked and its view parsed while it
+    /// is hashed, then its entry in snapshot, `_type`, version and expiry. TUF 1.0 (5.6) checks
+    /// the snapshot entry first; notary reports a bad signature first.
+    fn targets(
+        &self,
+        name: &str,
+        set: &RoleKeySet,
+        snapshot: &MetaList,
+        state: &TrustedState,
+    ) -> Result<Targets> {
+        let d = self.opts.dialect;
+        let (tg, checked) = self.fetch_with(RoleName::Targets, name, |m| {
+            verify::signatures_and_view::<Targets>(d, m, set, "targets")
+        })?;
+        let in_snapshot = || verify::meta_matches(d, &tg, RoleName::Snapshot, &snapshot.meta);
+        let view = match d {
+            Dialect::Tuf => {
+                in_snapshot().map_err(fail)?;
+                checked.map_err(fail)?
+            }
+            Dialect::Notary => {
+                let view = checked.map_err(fail)?;
+                in_snapshot().map_err(fail)?;
+                view
+            }
+        };
+        let view = view.map_err(fail)?;
+        self.check_common(RoleName::Targets, &view.common, state)?;
+        Ok(view)
     }
 
     fn load_state(&self) -> Result<(Option<SignedMeta>, TrustedState)> {
@@ -253,14 +284,12 @@ impl<'a> Client<'a> {
         }
 
         // targets
-        let tg_set = set(RoleName::Targets)?;
-        let (tg, tg_view) = self.fetch_with(RoleName::Targets, |m| {
-            verify::signatures_and_view::<Targets>(d, m, &tg_set, "targets")
-        })?;
-        let tg_view = tg_view.map_err(fail)?;
-        verify::meta_matches(d, &tg, RoleName::Snapshot, &sn_view.meta).map_err(fail)?;
-        let tg_view = tg_view.map_err(fail)?;
-        self.check_common(RoleName::Targets, &tg_view.common, &state)?;
+        let tg_view = self.targets(
+            &RoleName::Targets.file_name(),
+            &set(RoleName::Targets)?,
+            &sn_view,
+            &state,
+        )?;
 
         self.trust(
             &root,

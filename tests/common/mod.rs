@@ -43,6 +43,19 @@ impl Hsm {
         }
     }
 
+    /// An HSM whose token `label` holds a root key (`root create --token pkcs11:token=LABEL`).
+    pub fn with_root(label: &str) -> Self {
+        let hsm = Hsm::new();
+        hsm.add_token(label);
+        hsm.ok(&[
+            "root",
+            "create",
+            "--token",
+            &format!("pkcs11:token={label}"),
+        ]);
+        hsm
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

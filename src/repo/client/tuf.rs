@@ -17,7 +17,7 @@
 use super::{fail, path_fail, Client, Verified};
 use crate::repo::layout;
 use crate::tuf::dialect::Dialect;
-use crate::tuf::model::{MetaList, RoleName, Root, Targets};
+use crate::tuf::model::{MetaList, RoleName, Root};
 use crate::tuf::signed::SignedMeta;
 use crate::tuf::verify::{self, RoleKeySet};
 use crate::{Error, Result};
@@ -111,13 +111,7 @@ impl Client<'_> {
 
         // 5.6: targets.
         let tg_name = layout::role_file(RoleName::Targets, Some(tg_version), consistent);
-        let tg_set = set(RoleName::Targets)?;
-        let (tg, tg_view) = self.fetch_named_with(RoleName::Targets, &tg_name, |m| {
-            verify::signatures_and_view::<Targets>(d, m, &tg_set, "targets")
-        })?;
-        verify::meta_matches(d, &tg, RoleName::Snapshot, &sn_view.meta).map_err(fail)?;
-        let tg_view = tg_view.map_err(fail)?.map_err(fail)?;
-        self.check_common(RoleName::Targets, &tg_view.common, &state)?;
+        let tg_view = self.targets(&tg_name, &set(RoleName::Targets)?, &sn_view, &state)?;
 
         self.trust(
             &root,
@@ -131,23 +125,7 @@ impl Client<'_> {
     }
 
     fn fetch_named(&self, role: RoleName, name: &str) -> Result<SignedMeta> {
-        Ok(self.fetch_named_with(role, name, |_| ())?.0)
-    }
-
-    /// Fetches and parses the file `name`, running `then` on it while it is hashed.
-    fn fetch_named_with<R>(
-        &self,
-        role: RoleName,
-        name: &str,
-        then: impl FnOnce(&SignedMeta) -> R,
-    ) -> Result<(SignedMeta, R)> {
-        let bytes = self.remote.get(name)?.ok_or_else(|| {
-            fail(format!(
-                "{role}: {name} is missing from {}",
-                self.remote.describe()
-            ))
-        })?;
-        SignedMeta::parse_named_with(role, role.as_str(), bytes, then).map_err(fail)
+        Ok(self.fetch_with(role, name, |_| ())?.0)
     }
 }
 
