@@ -20,9 +20,9 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::error::Error;
+use crate::fsio::{self, Overwrite, SECRET_DIR_MODE, SECRET_FILE_MODE};
 use crate::keys::canonical_key_id;
 use crate::keys::file::decrypt_pem;
-use crate::repo::fsio::{self, Overwrite, SECRET_DIR_MODE, SECRET_FILE_MODE};
 use crate::repo::trustdir::TrustDir;
 use crate::secret::{unlock_passphrase, KeyRole, Prompter};
 use crate::Result;

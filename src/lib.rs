@@ -5,6 +5,7 @@
 pub mod backup;
 pub mod cli;
 pub mod error;
+pub mod fsio;
 pub mod keys;
 pub mod output;
 pub mod piv;

@@ -14,12 +14,12 @@ use p256::SecretKey;
 use rand_core::OsRng;
 use secrecy::SecretString;
 
+use trustkey::fsio::Overwrite;
 use trustkey::keys::canonical_key_id;
 use trustkey::keys::file::{
     decrypt_pem, encrypt_pem, key_path, load_signer, parse_plain_pem, read_meta, write_key, KeyMeta,
 };
 use trustkey::keys::Signer as _;
-use trustkey::repo::fsio::Overwrite;
 use trustkey::Error;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/notary-keys");

@@ -7,7 +7,7 @@ use clap::Subcommand;
 
 use super::Ctx;
 use crate::backup::{self, Status, MAX_ENTRIES, MAX_ENTRY_BYTES, MAX_TOTAL_BYTES};
-use crate::repo::fsio::Overwrite;
+use crate::fsio::Overwrite;
 use crate::{Error, Result};
 
 fn overwrite(force: bool) -> Overwrite {

@@ -9,13 +9,13 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::Ctx;
+use crate::fsio::Overwrite;
 use crate::keys::file::{encrypt_pem, load_signer, write_key, KeyMeta};
 use crate::keys::memory::MemorySigner;
 use crate::keys::piv::PivOptions;
 use crate::keys::uri::KeyRef;
 use crate::keys::{canonical_key_id, Signer};
 use crate::repo::delegations::{DelegationConfig, DelegationKey, KeyLocation, TARGETS};
-use crate::repo::fsio::Overwrite;
 use crate::repo::publish::DelegationSigners;
 use crate::repo::stage::Stage;
 use crate::repo::trustdir::{Gun, RepoConfig, TrustDir};

@@ -7,12 +7,12 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::Ctx;
+use crate::fsio::{write_secret, Overwrite};
 use crate::keys::file::{self, KeyMeta};
 use crate::keys::memory::MemorySigner;
 use crate::keys::uri::KeyRef;
 use crate::keys::{canonical_key_id, Signer};
 use crate::repo::expiry::{Expiries, ExpiryArg};
-use crate::repo::fsio::{write_secret, Overwrite};
 use crate::repo::retire::{self, retired_dir};
 use crate::repo::root::{self as reroot, Change};
 use crate::repo::trustdir::{Gun, RetiredKey, TrustDir};

@@ -8,13 +8,13 @@ use p256::pkcs8::{EncodePublicKey, LineEnding};
 use serde::Serialize;
 
 use super::Ctx;
+use crate::fsio::{write_secret, Overwrite};
 use crate::keys::file::{decrypt_pem, encrypt_pem};
 use crate::keys::memory::MemorySigner;
 use crate::keys::piv::PivOptions;
 use crate::keys::uri::{KeyRef, Pkcs11Uri};
 use crate::keys::{canonical_key_id, Signer};
 use crate::piv::{DefaultCredentials, PinPolicy, Policies, TouchPolicy};
-use crate::repo::fsio::{write_secret, Overwrite};
 use crate::secret::{new_passphrase, unlock_passphrase, KeyRole};
 use crate::token::mirror::{self, Placement};
 use crate::token::{list_keys, report_slots, resolve_module, Token};

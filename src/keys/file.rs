@@ -29,8 +29,8 @@ use secrecy::{ExposeSecret as _, SecretString};
 use spki::AlgorithmIdentifierRef;
 use zeroize::Zeroizing;
 
+use crate::fsio::{write_secret, Overwrite};
 use crate::keys::memory::MemorySigner;
-use crate::repo::fsio::{write_secret, Overwrite};
 use crate::{Error, Result};
 
 /// PBKDF2-HMAC-SHA1 iterations for keys trustkey writes (current guidance for the SHA-1 PRF).

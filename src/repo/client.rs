@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::fsio::{self, Overwrite};
 use super::trustdir::{read_optional, Gun, TrustDir};
+use crate::fsio::{self, Overwrite};
 use crate::keys::canonical_key_id;
 use crate::tuf::dialect::Dialect;
 use crate::tuf::model::{FileMeta, MetaList, RoleName, Root, Targets};

@@ -8,8 +8,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::expiry::Expiries;
-use super::fsio::{self, Overwrite};
 use super::trustdir::{Gun, RepoConfig, RetiredKey, ServerConfig, TrustDir, TufOptions};
+use crate::fsio::{self, Overwrite};
 use crate::keys::file::{encrypt_pem, write_key, KeyMeta};
 use crate::keys::memory::MemorySigner;
 use crate::keys::{canonical_key_id, Signer};

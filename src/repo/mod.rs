@@ -1,9 +1,8 @@
-//! The trust dir (modes, atomic writes, lock), staged changes, publishing, verifying.
+//! The trust dir (layout, lock), staged changes, publishing, verifying.
 
 pub mod client;
 pub mod delegations;
 pub mod expiry;
-pub mod fsio;
 pub mod hashing;
 pub mod init;
 pub mod layout;

@@ -16,10 +16,10 @@ use time::OffsetDateTime;
 
 use super::delegations::TARGETS;
 use super::expiry::Expiries;
-use super::fsio::{self, Overwrite};
 use super::layout;
 use super::stage::{Change, Stage};
 use super::trustdir::{Gun, RepoConfig, TrustDir};
+use crate::fsio::{self, Overwrite};
 use crate::keys::file::load_signer;
 use crate::keys::memory::MemorySigner;
 use crate::keys::{canonical_key_id, Signer};

@@ -32,7 +32,7 @@ pub fn retire_key_file(td: &TrustDir, key_id: &str) -> Result<Option<PathBuf>> {
         return Ok(None);
     }
     let dir = retired_dir(td);
-    super::fsio::create_private_dir(&dir)?;
+    crate::fsio::create_private_dir(&dir)?;
     let to = retired_path(td, key_id);
     std::fs::rename(&from, &to)
         .map_err(|e| Error::io(format!("moving {} to {}", from.display(), to.display()), e))?;

@@ -14,8 +14,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::expiry::Expiries;
-use super::fsio::{self, Overwrite};
 use super::trustdir::{Gun, RepoConfig, TrustDir};
+use crate::fsio::{self, Overwrite};
 use crate::keys::{canonical_key_id, Signer};
 use crate::tuf::cert;
 use crate::tuf::model::{to_value, Key, RoleName, Root};

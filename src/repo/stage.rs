@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::fsio::{self, Overwrite};
 use super::trustdir::read_optional;
+use crate::fsio::{self, Overwrite};
 use crate::tuf::dialect::Dialect;
 use crate::tuf::model::FileMeta;
 use crate::{Error, Result};

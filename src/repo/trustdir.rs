@@ -17,7 +17,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::fsio::{self, Overwrite};
+use crate::fsio::{self, Overwrite};
 use crate::tuf::dialect::{Dialect, MetaHashes};
 use crate::tuf::model::RoleName;
 use crate::{Error, Result};
