@@ -14,7 +14,7 @@ use secrecy::SecretString;
 use sha2::{Digest, Sha256, Sha512};
 use time::OffsetDateTime;
 
-use trustkey::keys::memory::MemorySigner;
+use trustkey::keys::MemorySigner;
 use trustkey::keys::Signer;
 use trustkey::repo::client::{Client, DirRemote, VerifyOptions};
 use trustkey::repo::delegations::{BinsConfig, DelegationKey, KeyLocation};

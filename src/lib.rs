@@ -8,9 +8,11 @@ pub mod error;
 pub mod fsio;
 pub mod keys;
 pub mod output;
+pub mod pem;
 pub mod piv;
 pub mod repo;
 pub mod secret;
+pub mod sign;
 pub mod token;
 pub mod tuf;
 

@@ -531,7 +531,7 @@ fn resign_snapshot_and_timestamp(s: &Setup, dir: &Path, role_bytes: &[u8]) {
     let key = |role: &str, pass: &str| {
         let id = cfg["key_ids"][role].as_str().unwrap().to_string();
         let path = s.hsm.trust_dir.join("private").join(format!("{id}.key"));
-        let (k, _) = trustkey::keys::file::load_signer(
+        let (k, _) = trustkey::keys::store::load_signer(
             &path,
             &secrecy::SecretString::from(pass.to_string()),
             role,

@@ -16,9 +16,8 @@ use secrecy::SecretString;
 
 use trustkey::fsio::Overwrite;
 use trustkey::keys::canonical_key_id;
-use trustkey::keys::file::{
-    decrypt_pem, encrypt_pem, key_path, load_signer, parse_plain_pem, read_meta, write_key, KeyMeta,
-};
+use trustkey::keys::file::{decrypt_pem, encrypt_pem, parse_plain_pem, read_meta, KeyMeta};
+use trustkey::keys::store::{key_path, load_signer, write_key};
 use trustkey::keys::Signer as _;
 use trustkey::Error;
 

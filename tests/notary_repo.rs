@@ -777,7 +777,7 @@ mod lib_level {
     use std::path::{Path, PathBuf};
 
     use time::OffsetDateTime;
-    use trustkey::keys::memory::MemorySigner;
+    use trustkey::keys::MemorySigner;
     use trustkey::keys::Signer;
     use trustkey::repo::client::{check_target_file, Client, DirRemote, VerifyOptions};
     use trustkey::repo::trustdir::{Gun, TrustDir};

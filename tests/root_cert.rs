@@ -6,7 +6,7 @@ use std::process::Command;
 use p256::pkcs8::{EncodePublicKey as _, LineEnding};
 use time::macros::datetime;
 
-use trustkey::keys::memory::MemorySigner;
+use trustkey::keys::MemorySigner;
 use trustkey::keys::Signer as _;
 use trustkey::tuf::cert::{default_validity, parse_certificate, root_certificate, to_pem};
 

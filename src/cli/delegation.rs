@@ -10,10 +10,11 @@ use serde::Serialize;
 
 use super::Ctx;
 use crate::fsio::Overwrite;
-use crate::keys::file::{encrypt_pem, load_signer, write_key, KeyMeta};
-use crate::keys::memory::MemorySigner;
+use crate::keys::file::{encrypt_pem, KeyMeta};
 use crate::keys::piv::PivOptions;
+use crate::keys::store::{load_signer, write_key};
 use crate::keys::uri::KeyRef;
+use crate::keys::MemorySigner;
 use crate::keys::{canonical_key_id, Signer};
 use crate::repo::delegations::{DelegationConfig, DelegationKey, KeyLocation, TARGETS};
 use crate::repo::publish::DelegationSigners;

@@ -9,9 +9,8 @@ use serde::Serialize;
 use super::Ctx;
 use crate::fsio::{write_secret, Overwrite};
 use crate::keys::file::{self, KeyMeta};
-use crate::keys::memory::MemorySigner;
 use crate::keys::uri::KeyRef;
-use crate::keys::{canonical_key_id, Signer};
+use crate::keys::{canonical_key_id, store, MemorySigner, Signer};
 use crate::repo::expiry::{Expiries, ExpiryArg};
 use crate::repo::retire::{self, retired_dir};
 use crate::repo::root::{self as reroot, Change};
@@ -355,7 +354,7 @@ fn import(
         file::parse_plain_pem(&pem, &what)?.0
     };
     let key_id = canonical_key_id(&secret.public_key());
-    let dest = file::key_path(&ctx.trust_dir, &key_id);
+    let dest = store::key_path(&ctx.trust_dir, &key_id);
     if dest.exists() && !force {
         return Err(Error::Usage(format!(
             "key {key_id} is already in the trust dir ({}); pass --force to replace it",
@@ -496,7 +495,7 @@ fn rotate(
     let signer = ctx.open_signer(&root_ref)?;
     reroot::check_root_signer(&cfg, signer.as_ref())?;
     // The new key is on disk before any metadata names it.
-    let path = file::write_key(&ctx.trust_dir, &new_id, &pem, Overwrite::Refuse)?;
+    let path = store::write_key(&ctx.trust_dir, &new_id, &pem, Overwrite::Refuse)?;
     let now = time::OffsetDateTime::now_utc();
     let change = Change::RoleKey {
         role,

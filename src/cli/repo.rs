@@ -923,7 +923,7 @@ fn unlock_keys(
     td: &TrustDir,
     cfg: &RepoConfig,
     roles: &[RoleName],
-) -> Result<BTreeMap<RoleName, crate::keys::memory::MemorySigner>> {
+) -> Result<BTreeMap<RoleName, crate::keys::MemorySigner>> {
     let mut paths = Vec::new();
     for role in roles {
         paths.push((*role, publish::key_file(td, cfg, *role)?));
@@ -1273,7 +1273,7 @@ fn init_server_cmd(
     if let Some(path) = existing {
         let what = format!("the targets key {}", path.display());
         let pass = ctx.with_prompter(|p| unlock_passphrase(KeyRole::Targets, &what, p))?;
-        let (key, _) = crate::keys::file::load_signer(&path, &pass, &what)?;
+        let (key, _) = crate::keys::store::load_signer(&path, &pass, &what)?;
         let key_id = crate::keys::canonical_key_id(crate::keys::Signer::public_key(&key));
         if path.file_stem().and_then(|s| s.to_str()) != Some(key_id.as_str()) {
             return Err(Error::KeyFile {

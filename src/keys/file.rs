@@ -1,5 +1,5 @@
-//! Repository keys on disk: PEM `ENCRYPTED PRIVATE KEY` (PKCS#8, PBES2) with notary's
-//! `role` / `gun` headers.
+//! The key file format: PEM `ENCRYPTED PRIVATE KEY` (PKCS#8, PBES2) with notary's `role` / `gun`
+//! headers, and the unencrypted forms `key import` reads. Where the files live is `store`'s.
 //!
 //! What notary 0.7 writes and reads (`tuf/utils/x509.go` `ConvertPrivateKeyToPKCS8`,
 //! `tuf/utils/pkcs8.go`):
@@ -19,7 +19,6 @@
 
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
 use der::asn1::{AnyRef, ObjectIdentifier, OctetStringRef};
 use der::{Encode as _, Reader as _, SliceReader, TagMode, TagNumber};
 use p256::elliptic_curve::pkcs8::{AssociatedOid as _, EncodePrivateKey as _};
@@ -29,8 +28,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use spki::AlgorithmIdentifierRef;
 use zeroize::Zeroizing;
 
-use crate::fsio::{write_secret, Overwrite};
-use crate::keys::memory::MemorySigner;
+use crate::pem;
 use crate::{Error, Result};
 
 /// PBKDF2-HMAC-SHA1 iterations for keys trustkey writes (current guidance for the SHA-1 PRF).
@@ -41,8 +39,6 @@ pub const SALT_LEN: usize = 16;
 pub const ENCRYPTED_LABEL: &str = "ENCRYPTED PRIVATE KEY";
 
 const AES_BLOCK: usize = 16;
-/// PEM body line width, as Go's `encoding/pem` and openssl write it.
-const PEM_LINE: usize = 64;
 /// The headers notary reads.
 const HEADER_ROLE: &str = "role";
 const HEADER_GUN: &str = "gun";
@@ -130,7 +126,7 @@ pub fn encrypt_pem(
             headers.push((HEADER_ROLE, &m.role));
         }
     }
-    Ok(pem_encode(ENCRYPTED_LABEL, &headers, &der))
+    Ok(pem::encode(ENCRYPTED_LABEL, &headers, &der))
 }
 
 /// Decrypts a key written by trustkey, notary or openssl. `what` names it in errors.
@@ -139,56 +135,28 @@ pub fn decrypt_pem(
     passphrase: &SecretString,
     what: &str,
 ) -> Result<(p256::SecretKey, Option<KeyMeta>)> {
-    decrypt_inner(pem, passphrase).map_err(|f| f.into_error(Path::new(what), what))
+    decrypt_pem_at(pem, passphrase, Path::new(what), what)
+}
+
+/// [`decrypt_pem`] for the text of the file at `path`, which a malformed key's error names.
+pub fn decrypt_pem_at(
+    pem: &str,
+    passphrase: &SecretString,
+    path: &Path,
+    what: &str,
+) -> Result<(p256::SecretKey, Option<KeyMeta>)> {
+    decrypt_inner(pem, passphrase).map_err(|f| f.into_error(path, what))
 }
 
 /// The `role` / `gun` headers of a key file, read without decrypting (for `key list`).
 /// `None` if the text has no PEM block or the block has neither header.
 pub fn read_meta(pem: &str) -> Option<KeyMeta> {
-    let blocks = pem_blocks(pem).ok()?;
+    let blocks = pem::blocks(pem).ok()?;
     let block = blocks
         .iter()
         .find(|b| is_private_key_label(b.label))
         .or_else(|| blocks.first())?;
-    block.meta()
-}
-
-/// Where notary and trustkey keep a repository key: `TRUSTDIR/private/<key_id>.key`.
-pub fn key_path(trust_dir: &Path, key_id: &str) -> PathBuf {
-    trust_dir.join("private").join(format!("{key_id}.key"))
-}
-
-/// Writes an encrypted key to [`key_path`]: atomically, 0600 in a 0700 directory. `key_id` must
-/// be a hex key ID (it becomes a file name). Returns the path written.
-pub fn write_key(
-    trust_dir: &Path,
-    key_id: &str,
-    pem: &str,
-    overwrite: Overwrite,
-) -> Result<PathBuf> {
-    if key_id.is_empty() || !key_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Error::Usage(format!(
-            "invalid key ID {key_id:?}: expected a hex string"
-        )));
-    }
-    let path = key_path(trust_dir, key_id);
-    write_secret(&path, pem.as_bytes(), overwrite)?;
-    Ok(path)
-}
-
-/// Reads and decrypts the key file at `path` into a signer. `what` names it in prompts, errors
-/// and the signer's description.
-pub fn load_signer(
-    path: &Path,
-    passphrase: &SecretString,
-    what: &str,
-) -> Result<(MemorySigner, Option<KeyMeta>)> {
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path)
-            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?,
-    );
-    let (secret, meta) = decrypt_inner(&text, passphrase).map_err(|f| f.into_error(path, what))?;
-    Ok((MemorySigner::from_secret_key(&secret, what), meta))
+    meta_of(block)
 }
 
 /// Reads an unencrypted key: PEM `PRIVATE KEY` (PKCS#8, including notary's version-1 form) or
@@ -199,14 +167,14 @@ pub fn parse_plain_pem(pem: &str, what: &str) -> Result<(p256::SecretKey, Option
         path: PathBuf::from(what),
         reason,
     };
-    let blocks = pem_blocks(pem).map_err(bad)?;
+    let blocks = pem::blocks(pem).map_err(bad)?;
     let Some(block) = blocks.iter().find(|b| is_private_key_label(b.label)) else {
         return Err(bad(no_key_block(&blocks)));
     };
     if block.header("Proc-Type").is_some() {
         return Err(bad(LEGACY_PEM_ENCRYPTION.into()));
     }
-    let der = block.decode_body().map_err(bad)?;
+    let der = block.decode().map_err(bad)?;
     let secret = match block.label {
         "PRIVATE KEY" => secret_from_pkcs8(&der),
         "EC PRIVATE KEY" => secret_from_sec1(&der, None),
@@ -218,7 +186,7 @@ pub fn parse_plain_pem(pem: &str, what: &str) -> Result<(p256::SecretKey, Option
         other => return Err(bad(format!("unsupported PEM type {other:?}"))),
     };
     let secret = secret.map_err(|p| bad(p.reason()))?;
-    Ok((secret, block.meta()))
+    Ok((secret, meta_of(block)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -248,7 +216,7 @@ fn decrypt_inner(
     pem: &str,
     passphrase: &SecretString,
 ) -> std::result::Result<(p256::SecretKey, Option<KeyMeta>), Failure> {
-    let blocks = pem_blocks(pem).map_err(Failure::Malformed)?;
+    let blocks = pem::blocks(pem).map_err(Failure::Malformed)?;
     let Some(block) = blocks.iter().find(|b| b.label == ENCRYPTED_LABEL) else {
         let reason = if blocks.iter().any(|b| b.header("Proc-Type").is_some()) {
             LEGACY_PEM_ENCRYPTION.to_string()
@@ -259,7 +227,7 @@ fn decrypt_inner(
         };
         return Err(Failure::Malformed(reason));
     };
-    let der = block.decode_body().map_err(Failure::Malformed)?;
+    let der = block.decode().map_err(Failure::Malformed)?;
     let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice())
         .map_err(|e| Failure::Malformed(format!("not a PKCS#8 EncryptedPrivateKeyInfo: {e}")))?;
     let pkcs5::EncryptionScheme::Pbes2(params) = &info.encryption_algorithm else {
@@ -285,7 +253,7 @@ fn decrypt_inner(
         Problem::Malformed(_) => Failure::WrongPassphrase,
         Problem::Unsupported(r) => Failure::Malformed(r),
     })?;
-    Ok((secret, block.meta()))
+    Ok((secret, meta_of(block)))
 }
 
 /// What is wrong with a decoded private key.
@@ -386,46 +354,19 @@ fn secret_from_sec1(
 }
 
 // ---------------------------------------------------------------------------------------------
-// PEM with RFC 1421 headers, as Go's encoding/pem reads and writes it
+// Notary's headers and labels on top of the PEM armour
 
-/// One PEM block, borrowed from the text.
-struct PemBlock<'a> {
-    label: &'a str,
-    headers: Vec<(&'a str, &'a str)>,
-    body: Vec<&'a str>,
-}
-
-impl PemBlock<'_> {
-    fn header(&self, key: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| *v)
+/// The `role` / `gun` headers of a block, if it has either.
+fn meta_of(block: &pem::Block<'_>) -> Option<KeyMeta> {
+    let role = block.header(HEADER_ROLE);
+    let gun = block.header(HEADER_GUN);
+    if role.is_none() && gun.is_none() {
+        return None;
     }
-
-    fn meta(&self) -> Option<KeyMeta> {
-        let role = self.header(HEADER_ROLE);
-        let gun = self.header(HEADER_GUN);
-        if role.is_none() && gun.is_none() {
-            return None;
-        }
-        Some(KeyMeta {
-            role: role.unwrap_or_default().to_string(),
-            gun: gun.unwrap_or_default().to_string(),
-        })
-    }
-
-    fn decode_body(&self) -> std::result::Result<Zeroizing<Vec<u8>>, String> {
-        let len = self.body.iter().map(|l| l.len()).sum();
-        let mut b64 = Zeroizing::new(String::with_capacity(len));
-        for line in &self.body {
-            b64.push_str(line);
-        }
-        base64::engine::general_purpose::STANDARD
-            .decode(b64.as_bytes())
-            .map(Zeroizing::new)
-            .map_err(|e| format!("bad base64 in the {} block: {e}", self.label))
-    }
+    Some(KeyMeta {
+        role: role.unwrap_or_default().to_string(),
+        gun: gun.unwrap_or_default().to_string(),
+    })
 }
 
 fn is_private_key_label(label: &str) -> bool {
@@ -435,7 +376,7 @@ fn is_private_key_label(label: &str) -> bool {
     )
 }
 
-fn no_key_block(blocks: &[PemBlock<'_>]) -> String {
+fn no_key_block(blocks: &[pem::Block<'_>]) -> String {
     if blocks.is_empty() {
         "no PEM block found".into()
     } else {
@@ -444,111 +385,12 @@ fn no_key_block(blocks: &[PemBlock<'_>]) -> String {
     }
 }
 
-/// Splits text into PEM blocks. Text between blocks is ignored, as Go and openssl do.
-fn pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock<'_>>, String> {
-    let mut blocks = Vec::new();
-    let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
-    while let Some(line) = lines.next() {
-        let Some(label) = line
-            .trim()
-            .strip_prefix("-----BEGIN ")
-            .and_then(|l| l.strip_suffix("-----"))
-        else {
-            continue;
-        };
-        let mut block = PemBlock {
-            label,
-            headers: Vec::new(),
-            body: Vec::new(),
-        };
-        let mut in_headers = true;
-        let mut ended = false;
-        for line in lines.by_ref() {
-            let line = line.trim();
-            if let Some(end) = line
-                .strip_prefix("-----END ")
-                .and_then(|l| l.strip_suffix("-----"))
-            {
-                if end != label {
-                    return Err(format!("PEM block {label:?} ends with {end:?}"));
-                }
-                ended = true;
-                break;
-            }
-            if in_headers {
-                if let Some((k, v)) = line.split_once(':') {
-                    block.headers.push((k.trim(), v.trim()));
-                    continue;
-                }
-                in_headers = false;
-                if line.is_empty() {
-                    continue;
-                }
-            }
-            if !line.is_empty() {
-                block.body.push(line);
-            }
-        }
-        if !ended {
-            return Err(format!("PEM block {label:?} has no END line"));
-        }
-        blocks.push(block);
-    }
-    Ok(blocks)
-}
-
-/// The DER of the first PEM block labelled `label` in `text` (blocks with headers included).
-pub(crate) fn pem_decode(
-    text: &str,
-    label: &str,
-) -> std::result::Result<Zeroizing<Vec<u8>>, String> {
-    let blocks = pem_blocks(text)?;
-    match blocks.iter().find(|b| b.label == label) {
-        Some(b) => b.decode_body(),
-        None => Err(format!("no {label} PEM block found")),
-    }
-}
-
-/// Encodes `der` as PEM the way Go's `pem.Encode` does: headers as `key: value` lines (in the
-/// order given) and a blank line after them, base64 in 64-character lines, a final newline.
-pub fn pem_encode(label: &str, headers: &[(&str, &str)], der: &[u8]) -> Zeroizing<String> {
-    let b64 = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(der));
-    let header_len: usize = headers.iter().map(|(k, v)| k.len() + v.len() + 3).sum();
-    let cap = 2 * (label.len() + 17) + header_len + 1 + b64.len() + b64.len().div_ceil(PEM_LINE);
-    let mut out = Zeroizing::new(String::with_capacity(cap));
-    out.push_str("-----BEGIN ");
-    out.push_str(label);
-    out.push_str("-----\n");
-    for (k, v) in headers {
-        out.push_str(k);
-        out.push_str(": ");
-        out.push_str(v);
-        out.push('\n');
-    }
-    if !headers.is_empty() {
-        out.push('\n');
-    }
-    for chunk in b64.as_bytes().chunks(PEM_LINE) {
-        // Base64 output is ASCII, so every chunk is valid UTF-8.
-        out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
-        out.push('\n');
-    }
-    out.push_str("-----END ");
-    out.push_str(label);
-    out.push_str("-----\n");
-    debug_assert!(out.len() <= cap, "PEM capacity estimate too small");
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt as _;
-
     use p256::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
     use p256::SecretKey;
 
     use super::*;
-    use crate::keys::Signer as _;
 
     const NOTARY_ROOT: &str = include_str!(
         "../../tests/fixtures/notary-keys/77756ca1bb9f0fb63330afa42f66bc89b2d7edc764bb9fe98cc866e39dc5166f.key"
@@ -630,8 +472,8 @@ MC4CAQAwBQYDK2VwBCIEIHqQCoyZ1SGhiAHQvjgWTEOEugWLbywIdm9eWkloI03L
     fn encryption_parameters_are_notary_readable() {
         let key = new_key();
         let pem = encrypt_pem(&key, &pass("some passphrase"), None).unwrap();
-        let blocks = pem_blocks(&pem).unwrap();
-        let der = blocks[0].decode_body().unwrap();
+        let blocks = pem::blocks(&pem).unwrap();
+        let der = blocks[0].decode().unwrap();
         let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice()).unwrap();
         let pkcs5::EncryptionScheme::Pbes2(params) = info.encryption_algorithm else {
             panic!("not PBES2");
@@ -663,8 +505,8 @@ MC4CAQAwBQYDK2VwBCIEIHqQCoyZ1SGhiAHQvjgWTEOEugWLbywIdm9eWkloI03L
     #[test]
     fn reads_notary_keys_that_strict_pkcs8_rejects() {
         // Decrypt the raw way to show what is inside: PrivateKeyInfo version 1, no public key.
-        let blocks = pem_blocks(NOTARY_ROOT).unwrap();
-        let der = blocks[0].decode_body().unwrap();
+        let blocks = pem::blocks(NOTARY_ROOT).unwrap();
+        let der = blocks[0].decode().unwrap();
         let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice()).unwrap();
         let doc = info.decrypt(NOTARY_PASS).unwrap();
         assert_eq!(&doc.as_bytes()[3..6], [0x02, 0x01, 0x01], "version 1");
@@ -750,7 +592,7 @@ MC4CAQAwBQYDK2VwBCIEIHqQCoyZ1SGhiAHQvjgWTEOEugWLbywIdm9eWkloI03L
 
         // notary's headers on a plain key are returned too.
         let der = key.to_pkcs8_der().unwrap();
-        let with_headers = pem_encode(
+        let with_headers = pem::encode(
             "PRIVATE KEY",
             &[("gun", "example.com/app"), ("role", "snapshot")],
             der.as_bytes(),
@@ -775,47 +617,6 @@ MC4CAQAwBQYDK2VwBCIEIHqQCoyZ1SGhiAHQvjgWTEOEugWLbywIdm9eWkloI03L
         assert!(matches!(
             parse_plain_pem(&enc, "x"),
             Err(Error::KeyFile { reason, .. }) if reason.contains("encrypted")
-        ));
-    }
-
-    #[test]
-    fn write_and_load_signer() {
-        let dir = tempfile::tempdir().unwrap();
-        let trust = dir.path().join("trust");
-        let signer = MemorySigner::generate("t");
-        let id = crate::keys::canonical_key_id(signer.public_key());
-        let meta = KeyMeta::new("snapshot", "example.com/app");
-        let pem = encrypt_pem(&signer.secret_key(), &pass("load me please"), Some(&meta)).unwrap();
-
-        let path = write_key(&trust, &id, &pem, Overwrite::Refuse).unwrap();
-        assert_eq!(path, trust.join("private").join(format!("{id}.key")));
-        assert_eq!(path, key_path(&trust, &id));
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        let mode = std::fs::metadata(path.parent().unwrap())
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o700);
-        assert!(write_key(&trust, &id, &pem, Overwrite::Refuse).is_err());
-        assert!(write_key(&trust, "../evil", &pem, Overwrite::Refuse).is_err());
-
-        let (loaded, got) = load_signer(&path, &pass("load me please"), "snapshot key").unwrap();
-        assert_eq!(loaded.public_key(), signer.public_key());
-        assert_eq!(got, Some(meta));
-        assert_eq!(loaded.describe(), "snapshot key");
-        match load_signer(&path, &pass("not this one"), "snapshot key") {
-            Err(Error::WrongPassphrase { what }) => assert_eq!(what, "snapshot key"),
-            _ => panic!("expected WrongPassphrase"),
-        }
-        std::fs::write(&path, "garbage").unwrap();
-        match load_signer(&path, &pass("load me please"), "snapshot key") {
-            Err(Error::KeyFile { path: p, .. }) => assert_eq!(p, path),
-            _ => panic!("expected KeyFile"),
-        }
-        assert!(matches!(
-            load_signer(&trust.join("missing.key"), &pass("x"), "m"),
-            Err(Error::Io { .. })
         ));
     }
 }

@@ -5,8 +5,8 @@
 
 use serde::Serialize;
 
-use super::memory::MemorySigner;
 use super::uri::YubikeyRef;
+use super::MemorySigner;
 use super::Signer;
 use crate::cli::Ctx;
 use crate::piv::{

@@ -206,7 +206,7 @@ mod tests {
         DelegationKey {
             key_id: id.into(),
             key: Dialect::Tuf.public_key(crate::keys::Signer::public_key(
-                &crate::keys::memory::MemorySigner::generate("k"),
+                &crate::keys::MemorySigner::generate("k"),
             )),
             location: KeyLocation::File {
                 key_file_id: id.into(),

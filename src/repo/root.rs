@@ -241,7 +241,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::keys::memory::MemorySigner;
+    use crate::keys::MemorySigner;
     use crate::repo::init::{self, DISK_ROLES};
     use crate::tuf::dialect::Dialect;
 

@@ -20,7 +20,7 @@ use super::publish::{
 use super::server::NotaryServer;
 use super::stage::Stage;
 use super::trustdir::{Gun, RepoConfig, TrustDir};
-use crate::keys::memory::MemorySigner;
+use crate::keys::MemorySigner;
 use crate::tuf::build;
 use crate::tuf::dialect::Dialect;
 use crate::tuf::model::{FileMeta, Key, KeyVal, RoleName};

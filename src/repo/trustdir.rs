@@ -98,7 +98,7 @@ impl TrustDir {
 
     /// Where notary keeps (and looks for) a key: `private/<key id>.key`.
     pub fn key_path(&self, key_id: &str) -> PathBuf {
-        crate::keys::file::key_path(&self.root, key_id)
+        crate::keys::store::key_path(&self.root, key_id)
     }
 
     pub fn gun_dir(&self, gun: &Gun) -> PathBuf {

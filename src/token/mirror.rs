@@ -15,9 +15,9 @@ use sha2::{Digest, Sha256};
 use super::keygen::{self, KeyPair, KeySecurity};
 use super::{find_token, Token};
 use crate::cli::Ctx;
-use crate::keys::memory::MemorySigner;
 use crate::keys::token::TokenSigner;
 use crate::keys::uri::Pkcs11Uri;
+use crate::keys::MemorySigner;
 use crate::keys::Signer;
 use crate::{Error, Result};
 

@@ -146,8 +146,7 @@ pub fn timestamp(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::memory::MemorySigner;
-    use crate::keys::Signer;
+    use crate::sign::{MemorySigner, Signer};
     use crate::tuf::model::{to_value, view};
     use crate::tuf::verify;
     use serde_json::json;
@@ -171,7 +170,7 @@ mod tests {
         let rid = d.key_id(&keys[0].1);
         let root_m =
             SignedMeta::sign(d, RoleName::Root, to_value(&root), &[(rid.as_str(), &r)]).unwrap();
-        let tid = crate::keys::canonical_key_id(t.public_key());
+        let tid = crate::tuf::keyid::canonical_key_id(t.public_key());
         let tg = targets(d, 1, exp, BTreeMap::new());
         let tv = to_value(&tg);
         assert_eq!(tv["_type"], "Targets");

@@ -27,8 +27,8 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::time::{Time, Validity};
 
-use crate::keys::file::{pem_decode, pem_encode};
-use crate::keys::{spki_der, verify, Signer};
+use crate::pem;
+use crate::sign::{spki_der, verify, Signer};
 use crate::{Error, Result};
 
 /// How long notary's root certificates are valid: 10 years of 365 days (`notary.Year * 10`).
@@ -122,7 +122,7 @@ pub fn root_certificate(
 /// PEM text of a certificate exactly as Go's `pem.EncodeToMemory` writes it (notary's root key
 /// ID is a hash over this text).
 pub fn to_pem(der: &[u8]) -> String {
-    pem_encode("CERTIFICATE", &[], der).to_string()
+    pem::encode("CERTIFICATE", &[], der).to_string()
 }
 
 /// Parses a certificate (PEM — the first `CERTIFICATE` block — or DER) and verifies its
@@ -133,7 +133,7 @@ pub fn parse_certificate(pem_or_der: &[u8]) -> Result<CertInfo> {
     let pem_der;
     let der: &[u8] = if pem_or_der.trim_ascii_start().starts_with(b"-----BEGIN") {
         let text = std::str::from_utf8(pem_or_der).map_err(|_| bad("PEM is not UTF-8".into()))?;
-        pem_der = pem_decode(text, "CERTIFICATE").map_err(bad)?;
+        pem_der = pem::decode(text, "CERTIFICATE").map_err(bad)?;
         &pem_der
     } else {
         pem_or_der
@@ -283,7 +283,7 @@ fn raw_tbs(der: &[u8]) -> der::Result<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::memory::MemorySigner;
+    use crate::sign::MemorySigner;
     use time::macros::datetime;
 
     fn cert_for(signer: &MemorySigner, gun: &str) -> Vec<u8> {

@@ -26,7 +26,7 @@ use super::cert::{self, CertInfo};
 use super::keyid;
 use super::model::{Envelope, Key, KeyVal, MetaFile, RoleName, Signature};
 use super::signed::SignedMeta;
-use crate::keys::spki_der;
+use crate::sign::spki_der;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -420,8 +420,7 @@ impl std::fmt::Display for Dialect {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::memory::MemorySigner;
-    use crate::keys::Signer;
+    use crate::sign::{MemorySigner, Signer};
 
     #[test]
     fn notary_signature_round_trip() {
@@ -477,8 +476,8 @@ mod tests {
             extra: Default::default(),
         };
         let s = d.decode_signature(&sig).unwrap();
-        assert!(crate::keys::verify(&pk, br#"{"_type":"timestamp"}"#, &s));
-        assert!(!crate::keys::verify(&pk, br#"{"_type":"timestamp" }"#, &s));
+        assert!(crate::sign::verify(&pk, br#"{"_type":"timestamp"}"#, &s));
+        assert!(!crate::sign::verify(&pk, br#"{"_type":"timestamp" }"#, &s));
     }
 
     #[test]

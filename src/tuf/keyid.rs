@@ -1,5 +1,6 @@
 //! Key IDs: hex sha256 of the canonical JSON of the key object, in both dialects.
 
+use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use super::cjson;
@@ -17,17 +18,26 @@ pub fn key_id(key: &Key) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// Notary's "canonical" key ID of a bare ECDSA key: hex sha256 of the canonical JSON of
+/// `{"keytype":"ecdsa","keyval":{"private":null,"public":BASE64(SPKI DER)}}`.
+/// This is the private key's file name and what `notary key list` shows.
+pub fn canonical_key_id(key: &p256::PublicKey) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(crate::sign::spki_der(key));
+    // Base64 never needs JSON escaping, so this literal is already canonical JSON.
+    let json = format!(r#"{{"keytype":"ecdsa","keyval":{{"private":null,"public":"{b64}"}}}}"#);
+    hex::encode(Sha256::digest(json.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::memory::MemorySigner;
-    use crate::keys::Signer;
+    use crate::sign::{MemorySigner, Signer};
     use crate::tuf::dialect::Dialect;
 
     #[test]
     fn notary_ecdsa_id_is_the_canonical_id() {
         let k = MemorySigner::generate("t");
         let key = Dialect::Notary.public_key(k.public_key());
-        assert_eq!(key_id(&key), crate::keys::canonical_key_id(k.public_key()));
+        assert_eq!(key_id(&key), canonical_key_id(k.public_key()));
     }
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::cjson;
 use super::dialect::Dialect;
 use super::model::{Envelope, RoleName, Signature};
-use crate::keys::Signer;
+use crate::sign::Signer;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone)]
@@ -64,7 +64,7 @@ impl SignedMeta {
         let mut signatures = Vec::with_capacity(signers.len());
         for (keyid, signer) in signers {
             let sig = signer.sign(&msg)?;
-            if !crate::keys::verify(signer.public_key(), &msg, &sig) {
+            if !crate::sign::verify(signer.public_key(), &msg, &sig) {
                 return Err(Error::Crypto(format!(
                     "{} produced a signature that does not verify",
                     signer.describe()
@@ -277,13 +277,13 @@ fn join_envelope(signed: &[u8], sigs: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::memory::MemorySigner;
+    use crate::sign::MemorySigner;
     use serde_json::json;
 
     #[test]
     fn signs_hashes_and_parses_the_same_bytes() {
         let k = MemorySigner::generate("t");
-        let id = crate::keys::canonical_key_id(k.public_key());
+        let id = crate::tuf::keyid::canonical_key_id(k.public_key());
         let m = SignedMeta::sign(
             Dialect::Notary,
             RoleName::Timestamp,
@@ -298,7 +298,7 @@ mod tests {
         let sig = Dialect::Notary
             .decode_signature(&again.signatures[0])
             .unwrap();
-        assert!(crate::keys::verify(k.public_key(), &msg, &sig));
+        assert!(crate::sign::verify(k.public_key(), &msg, &sig));
         let fm = Dialect::Notary.meta_entry(&m, Default::default());
         assert_eq!(fm.length, Some(m.bytes.len() as u64));
         assert_eq!(fm.hashes.unwrap().len(), 2);

@@ -114,10 +114,10 @@ pub fn signatures(dialect: Dialect, meta: &SignedMeta, set: &RoleKeySet) -> Resu
                 continue;
             };
             match dialect.decode_signature(sig) {
-                Ok(s) if crate::keys::verify(&pk.key, msg, &s) => {
+                Ok(s) if crate::sign::verify(&pk.key, msg, &s) => {
                     // Distinct keys, not distinct IDs: one key listed twice (say, bare and in
                     // a certificate) counts once.
-                    valid.insert(crate::keys::spki_der(&pk.key));
+                    valid.insert(crate::sign::spki_der(&pk.key));
                 }
                 Ok(_) => {
                     problem
@@ -325,8 +325,7 @@ pub fn meta_matches(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::memory::MemorySigner;
-    use crate::keys::Signer;
+    use crate::sign::{MemorySigner, Signer};
     use crate::tuf::model::{to_value, RoleKeys};
     use crate::tuf::{build, signed::SignedMeta};
 
