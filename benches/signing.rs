@@ -10,9 +10,9 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::session::UserType;
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
-use trustkey::keys::token::TokenSigner;
 use trustkey::keys::uri::Pkcs11Uri;
 use trustkey::keys::Signer;
+use trustkey::token::TokenSigner;
 use trustkey::token::{find_token, keygen, Tokens};
 
 fn softhsm_token(dir: &std::path::Path) {

@@ -7,7 +7,6 @@ pub mod cli;
 pub mod error;
 pub mod fsio;
 pub mod keys;
-pub mod output;
 pub mod pem;
 pub mod piv;
 pub mod repo;
@@ -15,5 +14,6 @@ pub mod secret;
 pub mod sign;
 pub mod token;
 pub mod tuf;
+pub mod uri;
 
 pub use error::{Error, Result};

@@ -3,7 +3,9 @@
 //! Token and key code never calls rpassword itself: it asks a `Prompter`, so tests and CI can
 //! answer without a terminal and nothing blocks silently.
 
+use std::cell::RefCell;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -12,33 +14,114 @@ use crate::{Error, Result};
 /// Minimum passphrase length, as notary enforces.
 pub const MIN_PASSPHRASE_LEN: usize = 8;
 
-/// Asks the user for secrets and tells them what is about to happen.
+/// Asks the user for secrets and tells them what is happening. The library never prints: every
+/// message to the user goes through here, and the front end decides where it shows.
+///
+/// The rule for the three kinds of message (the command line's terminal prompter follows it,
+/// always on stderr so that stdout stays the command's result, e.g. `--json`):
+/// - [`notice`](Prompter::notice): progress and information ("PIN changed"). Hidden by
+///   `--quiet`, and under `--json`.
+/// - [`touch`](Prompter::touch): the device is about to wait for the user (a touch, a PIN pad).
+///   Always shown: without it the wait looks like a hang.
+/// - [`warn`](Prompter::warn): what the user must know whatever the flags (a security advisory
+///   for a device, key material that could not be removed, a credential shown only once).
+///   Always shown.
 pub trait Prompter {
     /// Reads a secret without echo. Fails (never blocks) when there is no terminal.
     fn secret(&mut self, prompt: &str) -> Result<SecretString>;
-    /// A message on stderr, printed before anything that may wait (touch, PIN pad).
+    /// Progress and information.
     fn notice(&mut self, msg: &str);
+    /// The device waits for the user now (touch, PIN pad).
+    fn touch(&mut self, msg: &str) {
+        self.notice(msg)
+    }
+    /// Something the user must know even when notices are off.
+    fn warn(&mut self, msg: &str) {
+        self.notice(msg)
+    }
 }
 
-/// Prompts on the controlling terminal; refuses when there is none.
-#[derive(Debug, Default)]
-pub struct TerminalPrompter;
+/// A [`Prompter`] shared by a session and what it opens: signers announce touches through it, and
+/// a key placement rolled back on drop reports what it did. Single-threaded, like the PKCS#11
+/// sessions and PC/SC connections it goes with.
+#[derive(Clone)]
+pub struct SharedPrompter {
+    inner: Rc<RefCell<Box<dyn Prompter>>>,
+    /// Messages sent while the prompter was in use further up the stack.
+    deferred: Rc<RefCell<Vec<(Kind, String)>>>,
+}
 
-impl Prompter for TerminalPrompter {
-    fn secret(&mut self, prompt: &str) -> Result<SecretString> {
-        use std::io::IsTerminal;
-        if !std::io::stdin().is_terminal() {
-            return Err(Error::PinUnavailable(format!(
-                "{} is needed but there is no terminal to ask on",
-                prompt.trim_end_matches([':', ' '])
-            )));
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Notice,
+    Touch,
+    Warn,
+}
+
+impl SharedPrompter {
+    pub fn new(prompter: Box<dyn Prompter>) -> Self {
+        SharedPrompter {
+            inner: Rc::new(RefCell::new(prompter)),
+            deferred: Rc::default(),
         }
-        let s = rpassword::prompt_password(prompt)
-            .map_err(|e| Error::io("reading from the terminal", e))?;
-        Ok(SecretString::from(s))
+    }
+
+    /// Runs `f` with the prompter. Used again from inside `f` (which nothing does on purpose),
+    /// it cannot be lent twice: messages then wait until the outer use ends, and a secret is
+    /// refused rather than the program aborted.
+    pub fn with<T>(&self, f: impl FnOnce(&mut dyn Prompter) -> T) -> T {
+        let Ok(mut p) = self.inner.try_borrow_mut() else {
+            return f(&mut Deferred(&self.deferred));
+        };
+        let out = f(p.as_mut());
+        let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+        for (kind, msg) in deferred {
+            match kind {
+                Kind::Notice => p.notice(&msg),
+                Kind::Touch => p.touch(&msg),
+                Kind::Warn => p.warn(&msg),
+            }
+        }
+        out
+    }
+
+    pub fn notice(&self, msg: &str) {
+        self.with(|p| p.notice(msg))
+    }
+
+    pub fn touch(&self, msg: &str) {
+        self.with(|p| p.touch(msg))
+    }
+
+    pub fn warn(&self, msg: &str) {
+        self.with(|p| p.warn(msg))
+    }
+}
+
+impl std::fmt::Debug for SharedPrompter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedPrompter").finish_non_exhaustive()
+    }
+}
+
+/// What a nested use of a [`SharedPrompter`] gets: messages are kept for later.
+struct Deferred<'a>(&'a RefCell<Vec<(Kind, String)>>);
+
+impl Prompter for Deferred<'_> {
+    fn secret(&mut self, prompt: &str) -> Result<SecretString> {
+        Err(Error::PinUnavailable(format!(
+            "{} is needed while another prompt is open",
+            prompt.trim_end_matches([':', ' '])
+        )))
     }
     fn notice(&mut self, msg: &str) {
-        eprintln!("{msg}");
+        self.0.borrow_mut().push((Kind::Notice, msg.to_string()));
+    }
+    fn touch(&mut self, msg: &str) {
+        self.0.borrow_mut().push((Kind::Touch, msg.to_string()));
+    }
+    fn warn(&mut self, msg: &str) {
+        self.0.borrow_mut().push((Kind::Warn, msg.to_string()));
     }
 }
 
@@ -241,6 +324,58 @@ mod tests {
         assert!(PinSource::parse("env:A-B").is_err());
         assert!(PinSource::parse("1234").is_err());
         assert!(PinSource::parse("file:").is_err());
+    }
+
+    /// Records what it is told; answers secrets from a list.
+    #[derive(Default)]
+    struct Script {
+        log: Rc<RefCell<Vec<String>>>,
+    }
+
+    impl Prompter for Script {
+        fn secret(&mut self, prompt: &str) -> Result<SecretString> {
+            self.log.borrow_mut().push(format!("secret {prompt}"));
+            Ok(SecretString::from("s3cret-pin"))
+        }
+        fn notice(&mut self, msg: &str) {
+            self.log.borrow_mut().push(format!("notice {msg}"));
+        }
+        fn touch(&mut self, msg: &str) {
+            self.log.borrow_mut().push(format!("touch {msg}"));
+        }
+    }
+
+    #[test]
+    fn a_shared_prompter_used_twice_defers_instead_of_panicking() {
+        let log = Rc::default();
+        let shared = SharedPrompter::new(Box::new(Script {
+            log: Rc::clone(&log),
+        }));
+        let other = shared.clone();
+        shared.with(|p| {
+            p.notice("outer");
+            // A nested use: its messages wait, its secrets are refused.
+            other.touch("inner touch");
+            other.warn("inner warning");
+            assert!(matches!(
+                other.with(|q| q.secret("PIN: ")),
+                Err(Error::PinUnavailable(_))
+            ));
+            p.notice("outer again");
+        });
+        shared.notice("after");
+        assert_eq!(
+            *log.borrow(),
+            [
+                "notice outer",
+                "notice outer again",
+                "touch inner touch",
+                // `warn` falls back to `notice` for a prompter without one.
+                "notice inner warning",
+                "notice after",
+            ]
+        );
+        assert!(shared.with(|p| p.secret("PIN: ")).is_ok());
     }
 
     #[test]

@@ -19,6 +19,12 @@ pub trait Signer {
     fn sign(&self, msg: &[u8]) -> Result<p256::ecdsa::Signature>;
     /// A short human description for prompts and errors ("token rootA (serial 1a2b), object root").
     fn describe(&self) -> String;
+    /// What the user must do on the device for the next `sign` to finish ("Touch your YubiKey
+    /// ..."), for whoever holds the prompter to say first; `None` when nothing, or when it was
+    /// already said and still holds. Signers never print.
+    fn touch_notice(&self) -> Option<String> {
+        None
+    }
 }
 
 impl<T: Signer + ?Sized> Signer for &T {
@@ -31,6 +37,9 @@ impl<T: Signer + ?Sized> Signer for &T {
     fn describe(&self) -> String {
         (**self).describe()
     }
+    fn touch_notice(&self) -> Option<String> {
+        (**self).touch_notice()
+    }
 }
 
 impl<T: Signer + ?Sized> Signer for Box<T> {
@@ -42,6 +51,9 @@ impl<T: Signer + ?Sized> Signer for Box<T> {
     }
     fn describe(&self) -> String {
         (**self).describe()
+    }
+    fn touch_notice(&self) -> Option<String> {
+        (**self).touch_notice()
     }
 }
 

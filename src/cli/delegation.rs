@@ -267,7 +267,7 @@ fn resolve_key(
     if r.starts_with("pkcs11:") || r.starts_with("yubikey:") {
         let kr: KeyRef = r.parse()?;
         let public = if let Some(piv) = generate {
-            let (pk, placement) = crate::token::mirror::generate(ctx, &kr, &piv)?;
+            let (pk, placement) = crate::keys::mirror::generate(&ctx.session, &kr, &piv)?;
             ctx.output
                 .progress(&format!("generated the {role} key on {}", placement.token));
             pk

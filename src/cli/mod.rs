@@ -3,21 +3,23 @@
 pub mod backup;
 pub mod delegation;
 pub mod key;
+pub mod output;
+pub mod prompt;
 pub mod repo;
 pub mod root;
 pub mod token;
 pub mod yubikey;
 
-use std::cell::RefCell;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
 use crate::keys::uri::KeyRef;
-use crate::keys::Signer;
-use crate::output::{Format, Output};
-use crate::secret::{Prompter, TerminalPrompter};
+use crate::keys::{Session, Signer};
+use crate::secret::Prompter;
 use crate::{Error, Result};
+use output::{Format, Output};
+use prompt::TerminalPrompter;
 
 const ABOUT: &str = "Sign TUF and Docker Content Trust metadata with a root key that lives on \
                      hardware tokens (PKCS#11: YubiKey, HSMs, SoftHSM).";
@@ -112,57 +114,53 @@ pub enum Command {
     Yubikey(yubikey::YubikeyCmd),
 }
 
-/// What every command handler gets: global settings, the open token modules, the prompter.
+/// What every command handler gets: the command line's settings, and the library session
+/// (token modules, prompter, PIN policy) built from them.
 pub struct Ctx {
     pub trust_dir: PathBuf,
     pub server: Option<String>,
     pub tlscacert: Option<PathBuf>,
-    pub module: Option<String>,
     pub output: Output,
     pub verbose: u8,
-    pub allow_final_pin_try: bool,
-    pub tokens: crate::token::Tokens,
-    prompter: RefCell<Box<dyn Prompter>>,
+    pub session: Session,
 }
 
 impl Ctx {
-    pub fn new(g: &Global, prompter: Box<dyn Prompter>) -> Result<Self> {
+    /// The prompter is the terminal, following `--quiet` and `--json`.
+    pub fn new(g: &Global) -> Result<Self> {
         let trust_dir = match &g.trust_dir {
             Some(d) => d.clone(),
             None => default_trust_dir()?,
         };
+        let output = Output {
+            format: if g.json { Format::Json } else { Format::Human },
+            quiet: g.quiet,
+        };
+        let prompter = Box::new(TerminalPrompter::new(output));
         Ok(Ctx {
             trust_dir,
             server: g.server.clone(),
             tlscacert: g.tlscacert.clone(),
-            module: g.module.clone(),
-            output: Output {
-                format: if g.json { Format::Json } else { Format::Human },
-                quiet: g.quiet,
-            },
+            output,
             verbose: g.verbose,
-            allow_final_pin_try: g.allow_final_pin_try,
-            tokens: crate::token::Tokens::default(),
-            prompter: RefCell::new(prompter),
+            session: Session::new(g.module.clone(), prompter)
+                .allow_final_pin_try(g.allow_final_pin_try),
         })
     }
 
-    /// Runs `f` with the prompter (PINs, passphrases, notices).
+    /// Runs `f` with the session's prompter (PINs, passphrases, notices).
     pub fn with_prompter<T>(&self, f: impl FnOnce(&mut dyn Prompter) -> T) -> T {
-        f(self.prompter.borrow_mut().as_mut())
+        self.session.with_prompter(f)
     }
 
     /// Opens the key a reference names, logging in once per token per command.
     pub fn open_signer(&self, key: &KeyRef) -> Result<Box<dyn Signer>> {
-        match key {
-            KeyRef::Pkcs11(uri) => Ok(Box::new(crate::keys::token::TokenSigner::open(self, uri)?)),
-            KeyRef::Yubikey(r) => Ok(Box::new(crate::keys::piv::open(self, r)?)),
-        }
+        self.session.open_signer(key)
     }
 
     /// Finalizes every PKCS#11 module this command loaded.
     pub fn finish(self) -> Result<()> {
-        self.tokens.finish()
+        self.session.finish()
     }
 }
 
@@ -182,7 +180,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 .into(),
         ));
     }
-    let ctx = Ctx::new(&cli.global, Box::new(TerminalPrompter))?;
+    let ctx = Ctx::new(&cli.global)?;
     let result = match cli.command {
         Command::Token(c) => c.run(&ctx),
         Command::Root(c) => c.run(&ctx),

@@ -381,14 +381,14 @@ fn key_role(role: RoleName) -> KeyRole {
 /// module is configured), or a trustkey root on a YubiKey plugged in (certificate CN
 /// "trustkey root", as `root create` writes it).
 fn find_root(ctx: &Ctx) -> Result<KeyRef> {
-    let module = match resolve_module(ctx.module.as_deref(), None) {
+    let module = match resolve_module(ctx.session.module(), None) {
         Ok(path) => Some(path),
         Err(Error::NoModule) => None,
         Err(e) => return Err(e),
     };
     let mut found: Vec<(KeyRef, String)> = Vec::new();
     if let Some(path) = &module {
-        let pkcs11 = ctx.tokens.module(path)?;
+        let pkcs11 = ctx.session.tokens().module(path)?;
         for slot in report_slots(&pkcs11, path)? {
             for k in &slot.keys {
                 if k.class == "public" && k.label == DEFAULT_OBJECT && k.public_key.is_some() {
@@ -1430,7 +1430,7 @@ mod tests {
         argv.extend_from_slice(args);
         argv.extend_from_slice(&["status", "example.com/app"]);
         let cli = crate::cli::Cli::try_parse_from(argv).unwrap();
-        Ctx::new(&cli.global, Box::new(crate::secret::TerminalPrompter)).unwrap()
+        Ctx::new(&cli.global).unwrap()
     }
 
     fn cfg(server: Option<ServerConfig>) -> RepoConfig {

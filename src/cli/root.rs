@@ -10,13 +10,13 @@ use serde::Serialize;
 use super::Ctx;
 use crate::fsio::{write_secret, Overwrite};
 use crate::keys::file::{decrypt_pem, encrypt_pem};
+use crate::keys::mirror::{self, Placement};
 use crate::keys::piv::PivOptions;
 use crate::keys::uri::{KeyRef, Pkcs11Uri};
 use crate::keys::MemorySigner;
 use crate::keys::{canonical_key_id, Signer};
 use crate::piv::{DefaultCredentials, PinPolicy, Policies, TouchPolicy};
 use crate::secret::{new_passphrase, unlock_passphrase, KeyRole};
-use crate::token::mirror::{self, Placement};
 use crate::token::{list_keys, report_slots, resolve_module, Token};
 use crate::{Error, Result};
 
@@ -296,7 +296,7 @@ fn create(
         }
     }
     if mirrors.is_empty() && escrow.is_none() {
-        let (public, placement) = mirror::generate(ctx, &token, opts)?;
+        let (public, placement) = mirror::generate(&ctx.session, &token, opts)?;
         return {
             print_created(
                 ctx,
@@ -324,11 +324,11 @@ fn create(
     };
     let mut uris = vec![token];
     uris.extend(mirrors);
-    let placed = mirror::place_with(ctx, &uris, &key, opts)?;
+    let placed = mirror::place_with(&ctx.session, &uris, &key, opts)?;
     if let (Some(path), Some(pem)) = (&escrow, &sealed) {
         if let Err(e) = write_secret(path, pem.as_bytes(), Overwrite::Refuse) {
             // Nothing is kept without its escrow: every key imported in this run goes.
-            let undone = placed.abandon(ctx);
+            let undone = placed.abandon();
             return Err(Error::Mirror(format!(
                 "writing the escrow failed: {e}; {undone}; no root key was created"
             )));
@@ -357,7 +357,7 @@ fn duplicate(ctx: &Ctx, to: KeyRef, escrow: &Path, opts: &PivOptions) -> Result<
     let (secret, _) = decrypt_pem(&pem, &pass, &what)?;
     let key = MemorySigner::from_secret_key(&secret, "root key from escrow");
     drop(secret);
-    let placed = mirror::place_with(ctx, std::slice::from_ref(&to), &key, opts)?;
+    let placed = mirror::place_with(&ctx.session, std::slice::from_ref(&to), &key, opts)?;
     let tokens = placed.commit();
     let public = *key.public_key();
     drop(key);
@@ -392,7 +392,7 @@ struct RootKey {
 /// plugged in (if PC/SC runs); an error only when neither can be looked at.
 fn list(ctx: &Ctx) -> Result<()> {
     let mut by_key: BTreeMap<String, Vec<Holder>> = BTreeMap::new();
-    let module = match resolve_module(ctx.module.as_deref(), None) {
+    let module = match resolve_module(ctx.session.module(), None) {
         Ok(path) => Some(path),
         Err(Error::NoModule) => None,
         Err(e) => return Err(e),
@@ -458,7 +458,7 @@ fn list(ctx: &Ctx) -> Result<()> {
 
 fn list_pkcs11(ctx: &Ctx, path: &Path, by_key: &mut BTreeMap<String, Vec<Holder>>) -> Result<()> {
     let path = path.to_path_buf();
-    let pkcs11 = ctx.tokens.module(&path)?;
+    let pkcs11 = ctx.session.tokens().module(&path)?;
     for slot in report_slots(&pkcs11, &path)? {
         if !slot.initialized {
             continue;
@@ -579,7 +579,7 @@ fn rotate(
     let now = time::OffsetDateTime::now_utc();
     let key_ref = token.to_string();
     let (done, tokens) = if mirrors.is_empty() {
-        let (signer, placement) = mirror::generate_signer_at(ctx, &token, opts)?;
+        let (signer, placement) = mirror::generate_signer_at(&ctx.session, &token, opts)?;
         let public = *signer.public_key();
         let left_behind = |e: Error| {
             Error::Mirror(match &token {
@@ -610,7 +610,7 @@ fn rotate(
         let mut uris = vec![token.clone()];
         uris.extend(mirrors);
         // Dropped uncommitted on any failure below: the imported keys are removed again.
-        let placed = mirror::place_with(ctx, &uris, &key, opts)?;
+        let placed = mirror::place_with(&ctx.session, &uris, &key, opts)?;
         let public = *key.public_key();
         drop(key); // zeroizes the private scalar; the tokens sign from now on
         let signer = ctx.open_signer(&token)?;

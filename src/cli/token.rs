@@ -33,8 +33,8 @@ impl TokenCmd {
 }
 
 fn list(ctx: &Ctx) -> Result<()> {
-    let path = resolve_module(ctx.module.as_deref(), None)?;
-    let pkcs11 = ctx.tokens.module(&path)?;
+    let path = resolve_module(ctx.session.module(), None)?;
+    let pkcs11 = ctx.session.tokens().module(&path)?;
     let library = pkcs11
         .get_library_info()
         .map(|i| {

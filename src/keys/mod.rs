@@ -5,10 +5,12 @@
 //! ID, for the layers above.
 
 pub mod file;
+pub mod mirror;
 pub mod piv;
+pub mod session;
 pub mod store;
-pub mod token;
 pub mod uri;
 
 pub use crate::sign::{spki_der, verify, MemorySigner, Signer};
 pub use crate::tuf::keyid::canonical_key_id;
+pub use session::Session;

@@ -1,21 +1,21 @@
-//! A key in a YubiKey PIV slot, named by a `yubikey:` reference: the signer for a command, and
-//! the YubiKey half of "put a key here" for `token::mirror` (root create, --mirror, duplicate).
+//! A YubiKey PIV slot as a place for a key: the YubiKey half of "put a key here" for
+//! `keys::mirror` (root create, --mirror, duplicate), and the roots `root list` finds.
 //!
 //! Device I/O stays in `crate::piv`; this module only decides what to do with a slot.
 
 use serde::Serialize;
 
+use super::mirror::Placement;
+use super::session::{Announced, Session};
 use super::uri::YubikeyRef;
 use super::MemorySigner;
-use super::Signer;
-use crate::cli::Ctx;
 use crate::piv::{
     self, Auth, DefaultCredentials, Device, Overwrite, PinPolicy, PivSigner, Policies, Slot,
     TouchPolicy,
 };
-use crate::secret::Prompter;
+use crate::secret::SharedPrompter;
+use crate::sign::{challenge, Signer};
 use crate::token::keygen::KeySecurity;
-use crate::token::mirror::Placement;
 use crate::{Error, Result};
 
 /// Subject (CN) of the certificate written beside a root key, so the card says what it holds.
@@ -60,13 +60,6 @@ pub struct PivPlacement {
     pub origin: Option<String>,
 }
 
-/// Opens the key a `yubikey:` reference names: the public key comes from the slot's
-/// certificate (checked against every signature), and the PIN is verified once.
-pub fn open(ctx: &Ctx, r: &YubikeyRef) -> Result<PivSigner> {
-    let dev = piv::open(r.serial)?;
-    ctx.with_prompter(|p| dev.signer(r.slot, r.pin_source.as_ref(), p, ctx.allow_final_pin_try))
-}
-
 /// A YubiKey slot about to receive a key. Built by [`PivTarget::prepare`], which does every
 /// check that writes nothing (card found, no factory credentials, slot free, PIN, management
 /// key); after an import, [`PivTarget::undo`] takes the key off the card again.
@@ -77,6 +70,8 @@ pub struct PivTarget {
     overwrite: Overwrite,
     opts: PivOptions,
     allow_final_try: bool,
+    /// PINs, touches, and what an undo on drop did.
+    prompter: SharedPrompter,
     /// A key from this run may be in the slot (set *before* writing: a failed write may still
     /// have left the key there).
     written: bool,
@@ -96,7 +91,12 @@ impl std::fmt::Debug for PivTarget {
 impl PivTarget {
     /// Opens the card and checks everything that writes nothing. `taken`: the serials of the
     /// YubiKeys already named in this command (a mirror must be another YubiKey).
-    pub fn prepare(ctx: &Ctx, r: &YubikeyRef, opts: PivOptions, taken: &[u32]) -> Result<Self> {
+    pub fn prepare(
+        session: &Session,
+        r: &YubikeyRef,
+        opts: PivOptions,
+        taken: &[u32],
+    ) -> Result<Self> {
         let mut dev = piv::open(r.serial)?;
         if taken.contains(&dev.serial()) {
             let desc = dev.desc();
@@ -108,7 +108,9 @@ impl PivTarget {
         let status = dev.status()?;
         piv::ensure_no_default_credentials(&status, opts.default_credentials)?;
         for a in &status.advisories {
-            ctx.with_prompter(|p| p.notice(&format!("warning: {}: {a}", dev.desc())));
+            session
+                .prompter()
+                .warn(&format!("warning: {}: {a}", dev.desc()));
         }
         let overwrite = match dev.slot_status(r.slot) {
             None => Overwrite::Refuse,
@@ -128,11 +130,12 @@ impl PivTarget {
         };
         // The PIN (never retried) and the management key now, before anything is written on
         // this or any other token.
-        ctx.with_prompter(|p| {
+        let allow_final_try = session.final_pin_try_allowed();
+        session.with_prompter(|p| {
             dev.authenticate_admin(&mut Auth {
                 pin_source: r.pin_source.as_ref(),
                 prompter: p,
-                allow_final_try: ctx.allow_final_pin_try,
+                allow_final_try,
             })
         })?;
         let serial = dev.serial();
@@ -145,7 +148,8 @@ impl PivTarget {
             serial,
             overwrite,
             opts,
-            allow_final_try: ctx.allow_final_pin_try,
+            allow_final_try,
+            prompter: session.prompter().clone(),
             written: false,
             generated: false,
         })
@@ -178,25 +182,18 @@ impl PivTarget {
         Ok(self.device.as_mut().expect("just set"))
     }
 
-    fn auth<'a>(&'a self, prompter: &'a mut dyn Prompter) -> Auth<'a> {
-        Auth {
-            pin_source: self.r.pin_source.as_ref(),
-            prompter,
-            allow_final_try: self.allow_final_try,
-        }
-    }
-
     /// Imports `key` into the slot (with its certificate), signs a fresh challenge there and
     /// verifies it under the key's public key.
-    pub fn import(&mut self, ctx: &Ctx, key: &MemorySigner) -> Result<Placement> {
+    pub fn import(&mut self, key: &MemorySigner) -> Result<Placement> {
         let secret = key.secret_key();
         let (slot, policies, overwrite) = (self.r.slot, self.opts.policies, self.overwrite);
         let subject = self.opts.subject;
         self.written = true;
         let pin_source = self.r.pin_source.clone();
         let allow_final_try = self.allow_final_try;
+        let prompter = self.prompter.clone();
         let dev = self.device()?;
-        ctx.with_prompter(|p| {
+        prompter.with(|p| {
             dev.import(
                 slot,
                 &secret,
@@ -211,20 +208,21 @@ impl PivTarget {
             )
         })?;
         drop(secret); // zeroized on drop
-        self.challenge(ctx, key.public_key())?;
+        self.challenge(key.public_key())?;
         self.placement()
     }
 
     /// Generates the key on the card (it never leaves it) and checks it like a mirror.
-    pub fn generate(&mut self, ctx: &Ctx) -> Result<(p256::PublicKey, Placement)> {
+    pub fn generate(&mut self) -> Result<(p256::PublicKey, Placement)> {
         let (slot, policies, overwrite) = (self.r.slot, self.opts.policies, self.overwrite);
         let subject = self.opts.subject;
         self.written = true;
         self.generated = true;
         let pin_source = self.r.pin_source.clone();
         let allow_final_try = self.allow_final_try;
+        let prompter = self.prompter.clone();
         let dev = self.device()?;
-        let public = ctx.with_prompter(|p| {
+        let public = prompter.with(|p| {
             dev.generate(
                 slot,
                 policies,
@@ -237,37 +235,36 @@ impl PivTarget {
                 },
             )
         })?;
-        self.challenge(ctx, &public)?;
+        self.challenge(&public)?;
         Ok((public, self.placement()?))
     }
 
     /// Signs a fresh random challenge in the slot and verifies it against `expected`.
-    fn challenge(&mut self, ctx: &Ctx, expected: &p256::PublicKey) -> Result<()> {
-        let dev = match self.device.take() {
-            Some(d) => d,
-            None => piv::open(Some(self.serial))?,
-        };
-        let signer = ctx.with_prompter(|p| {
-            dev.signer(
-                self.r.slot,
-                self.r.pin_source.as_ref(),
-                p,
-                self.allow_final_try,
-            )
-        })?;
-        let mut nonce = [0u8; 32];
-        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
-        let signed = signer.sign(&nonce);
-        let matches = signer.public_key() == expected;
-        self.device = Some(signer.into_device());
-        let sig = signed?;
-        if !matches || !super::verify(expected, &nonce, &sig) {
+    fn challenge(&mut self, expected: &p256::PublicKey) -> Result<()> {
+        let signer = self.signer()?;
+        let checked = challenge(&signer, expected);
+        self.device = Some(signer.into_inner().into_device());
+        if !checked?.verified {
             return Err(Error::Crypto(format!(
                 "a challenge signed in slot {} does not verify under the root public key",
                 self.r.slot
             )));
         }
         Ok(())
+    }
+
+    /// The key in the slot as a signer on this target's connection (its PIN verified once).
+    fn signer(&mut self) -> Result<Announced<PivSigner>> {
+        let dev = match self.device.take() {
+            Some(d) => d,
+            None => piv::open(Some(self.serial))?,
+        };
+        let (slot, allow_final_try) = (self.r.slot, self.allow_final_try);
+        let pin_source = self.r.pin_source.as_ref();
+        let signer = self
+            .prompter
+            .with(|p| dev.signer(slot, pin_source, p, allow_final_try))?;
+        Ok(Announced::new(signer, self.prompter.clone()))
     }
 
     fn placement(&mut self) -> Result<Placement> {
@@ -312,7 +309,7 @@ impl PivTarget {
     /// `yubikey` crate has no DELETE KEY, and firmware before 5.7 none at all), so the key is
     /// overwritten with a freshly generated throwaway key (certificate CN "trustkey discarded
     /// key"): the root material is gone from the card. Returns what happened, for the error.
-    pub fn undo(&mut self, prompter: &mut dyn Prompter) -> Option<String> {
+    pub fn undo(&mut self) -> Option<String> {
         if !self.written {
             return None;
         }
@@ -332,13 +329,19 @@ impl PivTarget {
             None => piv::open(Some(self.serial)),
         }
         .and_then(|mut dev| {
-            let r = dev.generate(
-                slot,
-                throwaway,
-                DISCARDED_SUBJECT,
-                Overwrite::Replace,
-                &mut self.auth(prompter),
-            );
+            let r = self.prompter.with(|prompter| {
+                dev.generate(
+                    slot,
+                    throwaway,
+                    DISCARDED_SUBJECT,
+                    Overwrite::Replace,
+                    &mut Auth {
+                        pin_source: self.r.pin_source.as_ref(),
+                        prompter,
+                        allow_final_try: self.allow_final_try,
+                    },
+                )
+            });
             self.device = Some(dev);
             r
         });
@@ -360,9 +363,10 @@ impl PivTarget {
 
 impl Drop for PivTarget {
     fn drop(&mut self) {
-        // The safety net; `token::mirror` undoes explicitly and reports what happened.
-        if let Some(note) = self.undo(&mut crate::secret::TerminalPrompter) {
-            eprintln!("{note}");
+        // The safety net; `keys::mirror` undoes explicitly and reports what happened. Root
+        // material that may still be on a card is a warning, shown whatever the flags.
+        if let Some(note) = self.undo() {
+            self.prompter.warn(&note);
         }
     }
 }
@@ -374,18 +378,18 @@ pub fn is_discarded(subject: Option<&str>) -> bool {
 
 /// Generates a root on the card a reference names.
 pub fn generate(
-    ctx: &Ctx,
+    session: &Session,
     r: &YubikeyRef,
     opts: PivOptions,
 ) -> Result<(p256::PublicKey, Placement)> {
-    let mut t = PivTarget::prepare(ctx, r, opts, &[])?;
-    match t.generate(ctx) {
+    let mut t = PivTarget::prepare(session, r, opts, &[])?;
+    match t.generate() {
         Ok(done) => {
             t.commit();
             Ok(done)
         }
         Err(e) => {
-            let note = ctx.with_prompter(|p| t.undo(p));
+            let note = t.undo();
             Err(Error::Mirror(format!(
                 "{} failed: {e}{}; no root key was created",
                 t.desc(),
@@ -397,15 +401,15 @@ pub fn generate(
 
 /// [`generate`], and a signer over the new key on the same connection (its PIN verified once).
 pub fn generate_signer(
-    ctx: &Ctx,
+    session: &Session,
     r: &YubikeyRef,
     opts: PivOptions,
-) -> Result<(PivSigner, Placement)> {
-    let mut t = PivTarget::prepare(ctx, r, opts, &[])?;
-    let placement = match t.generate(ctx) {
+) -> Result<(Announced<PivSigner>, Placement)> {
+    let mut t = PivTarget::prepare(session, r, opts, &[])?;
+    let placement = match t.generate() {
         Ok((_, placement)) => placement,
         Err(e) => {
-            let note = ctx.with_prompter(|p| t.undo(p));
+            let note = t.undo();
             return Err(Error::Mirror(format!(
                 "{} failed: {e}{}; no root key was created",
                 t.desc(),
@@ -414,13 +418,7 @@ pub fn generate_signer(
         }
     };
     t.commit();
-    let dev = match t.device.take() {
-        Some(d) => d,
-        None => piv::open(Some(t.serial))?,
-    };
-    let signer =
-        ctx.with_prompter(|p| dev.signer(t.r.slot, t.r.pin_source.as_ref(), p, t.allow_final_try))?;
-    Ok((signer, placement))
+    Ok((t.signer()?, placement))
 }
 
 /// The YubiKeys plugged in and the P-256 keys in their slots (from the slots' certificates),

@@ -167,7 +167,7 @@ pub fn verify_attestation(attestation: &[u8], chain: &[&[u8]], root: &[u8]) -> R
         pin_policy: None,
         touch_policy: None,
         form_factor: None,
-        key_id: crate::keys::canonical_key_id(&public_key),
+        key_id: crate::tuf::keyid::canonical_key_id(&public_key),
         public_key,
     };
     for ext in leaf.tbs_certificate.extensions.iter().flatten() {
@@ -315,7 +315,7 @@ mod tests {
         assert_eq!(a.touch_policy, Some(TouchPolicy::Always));
         assert_eq!(a.form_factor, Some(1));
         assert_eq!(a.public_key, c.attested);
-        assert_eq!(a.key_id, crate::keys::canonical_key_id(&c.attested));
+        assert_eq!(a.key_id, crate::tuf::keyid::canonical_key_id(&c.attested));
     }
 
     #[test]

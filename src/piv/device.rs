@@ -84,11 +84,7 @@ fn scan_once() -> Result<(Vec<YubiKey>, Vec<String>, usize)> {
                     ),
             }) => transient += 1,
             // No card, or not a PIV card.
-            Err(e) => {
-                if std::env::var_os("TRUSTKEY_DEBUG_PIV").is_some() {
-                    eprintln!("reader {:?}: {e:?}", reader.name());
-                }
-            }
+            Err(_) => {}
         }
     }
     Ok((found, busy, transient))
@@ -306,7 +302,7 @@ impl Device {
         let (certificate_subject, key_id) = match &cert {
             Some(c) => (
                 Some(c.tbs_certificate.subject.to_string()),
-                cert_public_key(c).map(|k| crate::keys::canonical_key_id(&k)),
+                cert_public_key(c).map(|k| crate::tuf::keyid::canonical_key_id(&k)),
             ),
             None => (None, None),
         };
@@ -522,7 +518,7 @@ impl Device {
         let validity = Validity::from_now(std::time::Duration::from_secs(10 * 365 * 24 * 3600))
             .map_err(|e| Error::Crypto(format!("certificate validity: {e}")))?;
         if policies.touch != TouchPolicy::Never {
-            prompter.notice(&format!(
+            prompter.touch(&format!(
                 "Touch your {} to sign its certificate for slot {slot}...",
                 self.desc()
             ));

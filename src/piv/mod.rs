@@ -10,18 +10,20 @@
 //! let status = dev.status()?;                      // retries, defaults, slots, advisories
 //! piv::ensure_no_default_credentials(&status, allow)?;   // before putting a root on it
 //! let pk = dev.generate(Slot::Signature, Policies::default(), "trustkey root", Overwrite::Refuse, &mut auth)?;
-//! let signer = dev.signer(Slot::Signature, pin_source, prompter, allow_final_try)?; // crate::keys::Signer
+//! let signer = dev.signer(Slot::Signature, pin_source, prompter, allow_final_try)?; // crate::sign::Signer
 //! ```
 
 mod attest;
 mod device;
 mod setup;
 mod signer;
+pub mod uri;
 
 pub use attest::{verify_attestation, Attestation, YUBICO_OID_ARC};
 pub use device::{cert_public_key, list, open, Auth, Device, DeviceInfo};
 pub use setup::{SetupOptions, SetupReport};
 pub use signer::PivSigner;
+pub use uri::YubikeyRef;
 
 use serde::Serialize;
 

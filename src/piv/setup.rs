@@ -169,11 +169,11 @@ impl Device {
                 // The key may be set while its PIN-protected copy is not: show it, so that the
                 // card is not left with a management key nobody knows.
                 let hex_key = hex::encode(new.as_ref());
-                eprintln!(
+                prompter.warn(&format!(
                     "trustkey: storing the new management key on {desc} failed ({e}); if the \
                      card now rejects the old one, its new management key is {hex_key}: \
                      keep it safe"
-                );
+                ));
                 return Err(self.err("setting the management key", e));
             }
             // Check that the card now takes it back from its PIN-protected storage.

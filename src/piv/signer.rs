@@ -1,4 +1,4 @@
-//! A key in a YubiKey PIV slot as a `crate::keys::Signer`: the public key comes from the slot's
+//! A key in a YubiKey PIV slot as a `crate::sign::Signer`: the public key comes from the slot's
 //! certificate, the PIN is verified once per command (and re-sent, not re-asked, for keys whose
 //! PIN policy is "always"), SHA-256 is computed on the host and the digest signed on the card.
 
@@ -8,8 +8,8 @@ use sha2::{Digest, Sha256};
 use yubikey::piv::{sign_data, AlgorithmId};
 
 use super::{Device, PinPolicy, Slot, TouchPolicy};
-use crate::keys::Signer;
 use crate::secret::{PinSource, Prompter};
+use crate::sign::Signer;
 use crate::{Error, Result};
 
 pub struct PivSigner {
@@ -71,8 +71,8 @@ impl PivSigner {
                 "slot {} of {} holds key {}, not the expected {}",
                 self.slot,
                 self.device.borrow().desc(),
-                crate::keys::canonical_key_id(&self.public),
-                crate::keys::canonical_key_id(expected)
+                crate::tuf::keyid::canonical_key_id(&self.public),
+                crate::tuf::keyid::canonical_key_id(expected)
             )));
         }
         Ok(())
@@ -101,10 +101,6 @@ impl Signer for PivSigner {
         let digest = Sha256::digest(msg);
         let mut dev = self.device.borrow_mut();
         let touch_needed = self.touch != Some(TouchPolicy::Never);
-        if touch_needed && (self.touch == Some(TouchPolicy::Always) || !self.noticed.get()) {
-            eprintln!("Touch your {} (slot {}) to sign...", dev.desc(), self.slot);
-        }
-        self.noticed.set(true);
         if self.pin_always.get() {
             dev.reverify()?;
         }
@@ -146,6 +142,19 @@ impl Signer for PivSigner {
 
     fn describe(&self) -> String {
         format!("{}, slot {}", self.device.borrow().desc(), self.slot)
+    }
+
+    /// Before every signature with touch policy "always"; once with "cached" (or unknown).
+    fn touch_notice(&self) -> Option<String> {
+        let touch_needed = self.touch != Some(TouchPolicy::Never);
+        let again = self.touch == Some(TouchPolicy::Always) || !self.noticed.replace(true);
+        (touch_needed && again).then(|| {
+            format!(
+                "Touch your {} (slot {}) to sign...",
+                self.device.borrow().desc(),
+                self.slot
+            )
+        })
     }
 }
 

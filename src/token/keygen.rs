@@ -5,8 +5,8 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use cryptoki::session::Session;
 use serde::Serialize;
 
+use super::uri::Pkcs11Uri;
 use super::{ec_point_der, key_template, read_ec_point, Token, P256_PARAMS};
-use crate::keys::uri::Pkcs11Uri;
 use crate::{Error, Result};
 
 /// The two objects of a key pair on a token.
@@ -58,7 +58,7 @@ fn public_template(label: &str, id: &[u8]) -> Vec<Attribute> {
 /// CKA_ID for a new key: the first 16 bytes of its canonical key ID, so `root list` and
 /// `pkcs11-tool` show a stable, recognisable ID.
 pub fn object_id(key: &p256::PublicKey) -> Vec<u8> {
-    let id = crate::keys::canonical_key_id(key);
+    let id = crate::tuf::keyid::canonical_key_id(key);
     hex::decode(&id[..32]).expect("key IDs are hex")
 }
 

@@ -1,8 +1,9 @@
 //! PKCS#11 tokens: loading modules, finding tokens by label or serial, PIN state and login,
-//! and the key objects on them. All PKCS#11 I/O lives here and in `keys::token`.
+//! the key objects on them, and a key on a token as a `Signer`. All PKCS#11 I/O lives here.
 
 pub mod keygen;
-pub mod mirror;
+pub mod signer;
+pub mod uri;
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,9 @@ use cryptoki::slot::{Slot, TokenInfo};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use crate::keys::uri::Pkcs11Uri;
+pub use signer::TokenSigner;
+pub use uri::Pkcs11Uri;
+
 use crate::secret::Prompter;
 use crate::{Error, Result};
 
@@ -198,7 +201,7 @@ impl Token {
             return Err(Error::FinalPinTry { token: self.desc() });
         }
         let result = if info.protected_authentication_path() {
-            prompter.notice(&format!(
+            prompter.touch(&format!(
                 "Enter the PIN for {} on its PIN pad.",
                 self.desc()
             ));
@@ -374,7 +377,7 @@ pub fn list_keys(token: &Token, session: &Session) -> Result<Vec<KeyObject>> {
             label,
             id: hex::encode(id),
             class,
-            key_id: public_key.as_ref().map(crate::keys::canonical_key_id),
+            key_id: public_key.as_ref().map(crate::tuf::keyid::canonical_key_id),
             public_key,
         });
     }

@@ -6,24 +6,21 @@
 //! fails, undone. Cheap checks come first on every place before anything is written anywhere.
 //! If any step fails after an import, every key imported in this run is removed again (on a
 //! YubiKey: overwritten with a throwaway key, see `keys::piv::PivTarget::undo`).
+//!
+//! It sits in `keys`, above both `token` and `piv`, because a mirror may span both.
 
-use cryptoki::mechanism::Mechanism;
-use cryptoki::session::Session;
+use cryptoki::session::Session as Pkcs11Session;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use super::keygen::{self, KeyPair, KeySecurity};
-use super::{find_token, Token};
-use crate::cli::Ctx;
-use crate::keys::token::TokenSigner;
-use crate::keys::uri::Pkcs11Uri;
-use crate::keys::MemorySigner;
-use crate::keys::Signer;
+use super::piv::{PivOptions, PivPlacement, PivTarget};
+use super::session::Session;
+use super::uri::{KeyRef, Pkcs11Uri};
+use super::MemorySigner;
+use crate::sign::{challenge, Signer};
+use crate::token::keygen::{self, KeyPair, KeySecurity};
+use crate::token::signer::SessionKey;
+use crate::token::{Token, TokenSigner};
 use crate::{Error, Result};
-
-// YubiKeys as places for a key.
-use crate::keys::piv::{PivOptions, PivPlacement, PivTarget};
-use crate::keys::uri::KeyRef;
 
 /// Where a key was put, with its attributes as read back from the token.
 #[derive(Debug, Clone, Serialize)]
@@ -39,7 +36,7 @@ pub struct Placement {
 
 struct Target {
     token: Token,
-    session: Session,
+    session: Pkcs11Session,
     uri: Pkcs11Uri,
     pair: Option<KeyPair>,
 }
@@ -67,21 +64,21 @@ impl Place {
     }
 
     /// Imports the key, challenges it, and reads back how it is stored.
-    fn import(&mut self, ctx: &Ctx, key: &MemorySigner) -> Result<Placement> {
+    fn import(&mut self, key: &MemorySigner) -> Result<Placement> {
         match self {
             Place::Pkcs11(t) => import_pkcs11(t, key),
-            Place::Piv(t) => t.import(ctx, key),
+            Place::Piv(t) => t.import(key),
         }
     }
 
     /// Removes a key of this run; returns what the user should know about it.
-    fn undo(&mut self, ctx: &Ctx) -> Option<String> {
+    fn undo(&mut self) -> Option<String> {
         match self {
             Place::Pkcs11(t) => t.pair.take().map(|pair| {
                 keygen::destroy(&t.session, pair);
                 format!("removed the copy already made on {}", t.token.desc())
             }),
-            Place::Piv(t) => ctx.with_prompter(|p| t.undo(p)),
+            Place::Piv(t) => t.undo(),
         }
     }
 
@@ -110,12 +107,8 @@ impl Placed {
 
     /// Removes every key of this run now; returns what was done, for the error message
     /// ("removed the copy already made on token ...; on YubiKey ... overwritten ...").
-    pub fn abandon(mut self, ctx: &Ctx) -> String {
-        let notes: Vec<String> = self
-            .targets
-            .iter_mut()
-            .filter_map(|t| t.undo(ctx))
-            .collect();
+    pub fn abandon(mut self) -> String {
+        let notes: Vec<String> = self.targets.iter_mut().filter_map(Place::undo).collect();
         notes.join("; ")
     }
 }
@@ -143,10 +136,10 @@ fn rollback(targets: &mut [Target]) {
 }
 
 /// Opens and logs in to every token first (nothing written), refusing a token named twice.
-fn prepare(ctx: &Ctx, uris: &[Pkcs11Uri]) -> Result<Vec<Target>> {
+fn prepare(session: &Session, uris: &[Pkcs11Uri]) -> Result<Vec<Target>> {
     let mut targets: Vec<Target> = Vec::new();
     for uri in uris {
-        let token = find_token(&ctx.tokens, ctx.module.as_deref(), uri)?;
+        let token = session.find_token(uri)?;
         if targets
             .iter()
             .any(|t| t.token.module == token.module && t.token.slot == token.slot)
@@ -165,28 +158,24 @@ fn prepare(ctx: &Ctx, uris: &[Pkcs11Uri]) -> Result<Vec<Target>> {
             pair: None,
         });
     }
+    let allow_final_try = session.final_pin_try_allowed();
     for t in &targets {
-        ctx.with_prompter(|p| {
-            t.token
-                .login(&t.session, &t.uri, p, ctx.allow_final_pin_try)
-        })?;
+        session.with_prompter(|p| t.token.login(&t.session, &t.uri, p, allow_final_try))?;
     }
     Ok(targets)
 }
 
-/// Signs a fresh random challenge with the key on the token and verifies it against `expected`.
-fn challenge(t: &Target, expected: &p256::PublicKey) -> Result<()> {
-    let pair = t.pair.expect("checked after import");
-    let mut nonce = [0u8; 32];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
-    let digest = Sha256::digest(nonce);
-    let raw = t
-        .session
-        .sign(&Mechanism::Ecdsa, pair.private, &digest)
-        .map_err(|e| t.token.err("C_Sign (challenge)", e))?;
-    let sig = p256::ecdsa::Signature::from_slice(&raw)
-        .map_err(|_| Error::Crypto("the token returned a malformed signature".into()))?;
-    if !crate::keys::verify(expected, &nonce, &sig) {
+/// Signs a fresh random challenge with the key pair on the token and verifies it against
+/// `expected`.
+fn challenge_on_token(t: &Target, pair: KeyPair, expected: &p256::PublicKey) -> Result<()> {
+    let key = SessionKey {
+        token: &t.token,
+        session: &t.session,
+        private: pair.private,
+        public: *expected,
+        object: t.uri.object_label(),
+    };
+    if !challenge(&key, expected)?.verified {
         return Err(Error::Crypto(
             "a challenge signed on the token does not verify under the root public key".into(),
         ));
@@ -199,7 +188,7 @@ fn import_pkcs11(t: &mut Target, key: &MemorySigner) -> Result<Placement> {
     let scalar = key.secret_scalar();
     let pair = keygen::import(&t.token, &t.session, &t.uri, &scalar, key.public_key())?;
     t.pair = Some(pair);
-    challenge(t, key.public_key())?;
+    challenge_on_token(t, pair, key.public_key())?;
     let security = keygen::security(&t.token, &t.session, pair.private)?;
     if security.extractable || !security.sensitive {
         return Err(Error::Crypto(format!(
@@ -223,7 +212,7 @@ fn import_pkcs11(t: &mut Target, key: &MemorySigner) -> Result<Placement> {
 /// Prepares every place named, in order: PKCS#11 tokens (opened, label free, logged in),
 /// then YubiKeys (no factory credentials unless allowed, slot free, PIN and management key).
 /// Nothing is written; a place named twice is refused.
-fn prepare_places(ctx: &Ctx, refs: &[KeyRef], opts: &PivOptions) -> Result<Vec<Place>> {
+fn prepare_places(session: &Session, refs: &[KeyRef], opts: &PivOptions) -> Result<Vec<Place>> {
     let uris: Vec<Pkcs11Uri> = refs
         .iter()
         .filter_map(|r| match r {
@@ -231,7 +220,7 @@ fn prepare_places(ctx: &Ctx, refs: &[KeyRef], opts: &PivOptions) -> Result<Vec<P
             KeyRef::Yubikey(_) => None,
         })
         .collect();
-    let mut tokens = prepare(ctx, &uris)?.into_iter();
+    let mut tokens = prepare(session, &uris)?.into_iter();
     let mut places = Vec::with_capacity(refs.len());
     for r in refs {
         match r {
@@ -250,7 +239,7 @@ fn prepare_places(ctx: &Ctx, refs: &[KeyRef], opts: &PivOptions) -> Result<Vec<P
                         Place::Pkcs11(_) => None,
                     })
                     .collect();
-                places.push(Place::Piv(PivTarget::prepare(ctx, y, *opts, &taken)?));
+                places.push(Place::Piv(PivTarget::prepare(session, y, *opts, &taken)?));
             }
         }
     }
@@ -267,26 +256,30 @@ fn is_ykcs11(token: &Token) -> bool {
 
 /// Imports `key` into every token named, checks each, and returns the uncommitted result.
 /// YubiKeys get the default PIV options (see [`place_with`]).
-pub fn place<R: Clone + Into<KeyRef>>(ctx: &Ctx, refs: &[R], key: &MemorySigner) -> Result<Placed> {
-    place_with(ctx, refs, key, &PivOptions::default())
+pub fn place<R: Clone + Into<KeyRef>>(
+    session: &Session,
+    refs: &[R],
+    key: &MemorySigner,
+) -> Result<Placed> {
+    place_with(session, refs, key, &PivOptions::default())
 }
 
 /// [`place`], with the PIN and touch policies (and default-credential rule) for YubiKeys.
 pub fn place_with<R: Clone + Into<KeyRef>>(
-    ctx: &Ctx,
+    session: &Session,
     refs: &[R],
     key: &MemorySigner,
     opts: &PivOptions,
 ) -> Result<Placed> {
     let refs: Vec<KeyRef> = refs.iter().cloned().map(Into::into).collect();
-    let targets = prepare_places(ctx, &refs, opts)?;
+    let targets = prepare_places(session, &refs, opts)?;
     let mut placed = Placed {
         targets,
         placements: vec![],
     };
     let n = placed.targets.len();
     for i in 0..n {
-        match placed.targets[i].import(ctx, key) {
+        match placed.targets[i].import(key) {
             Ok(p) => placed.placements.push(p),
             Err(e) => {
                 let failed = placed.targets[i].desc();
@@ -299,7 +292,7 @@ pub fn place_with<R: Clone + Into<KeyRef>>(
                 }
                 let any = placed.targets.iter().any(Place::has_key);
                 let cleanup = if any {
-                    format!("; {}", placed.abandon(ctx))
+                    format!("; {}", placed.abandon())
                 } else {
                     drop(placed);
                     String::new()
@@ -316,17 +309,17 @@ pub fn place_with<R: Clone + Into<KeyRef>>(
 /// [`generate`], and a signer over the new key in the same session or connection (a new root
 /// signs its first root metadata right away: `root rotate`).
 pub fn generate_signer_at(
-    ctx: &Ctx,
+    session: &Session,
     r: &KeyRef,
     opts: &PivOptions,
 ) -> Result<(Box<dyn Signer>, Placement)> {
     Ok(match r {
         KeyRef::Pkcs11(uri) => {
-            let (s, p) = generate_signer(ctx, uri)?;
-            (Box::new(s), p)
+            let (s, p) = generate_signer(session, uri)?;
+            (session.announced(s), p)
         }
         KeyRef::Yubikey(y) => {
-            let (s, p) = crate::keys::piv::generate_signer(ctx, y, *opts)?;
+            let (s, p) = super::piv::generate_signer(session, y, *opts)?;
             (Box::new(s), p)
         }
     })
@@ -334,34 +327,44 @@ pub fn generate_signer_at(
 
 /// Generates the root where `r` names: on a PKCS#11 token, or on a YubiKey (with `opts`'
 /// policies and certificate written to the slot). Either way it never leaves the device.
-pub fn generate(ctx: &Ctx, r: &KeyRef, opts: &PivOptions) -> Result<(p256::PublicKey, Placement)> {
+pub fn generate(
+    session: &Session,
+    r: &KeyRef,
+    opts: &PivOptions,
+) -> Result<(p256::PublicKey, Placement)> {
     match r {
-        KeyRef::Pkcs11(uri) => generate_on_token(ctx, uri),
-        KeyRef::Yubikey(y) => crate::keys::piv::generate(ctx, y, *opts),
+        KeyRef::Pkcs11(uri) => generate_on_token(session, uri),
+        KeyRef::Yubikey(y) => super::piv::generate(session, y, *opts),
     }
 }
 
 /// Generates a key pair on one token (it never leaves it) and checks it like a mirror.
-pub fn generate_on_token(ctx: &Ctx, uri: &Pkcs11Uri) -> Result<(p256::PublicKey, Placement)> {
-    let (_, public, placement) = generate_checked(ctx, uri)?;
+pub fn generate_on_token(
+    session: &Session,
+    uri: &Pkcs11Uri,
+) -> Result<(p256::PublicKey, Placement)> {
+    let (_, public, placement) = generate_checked(session, uri)?;
     Ok((public, placement))
 }
 
 /// As [`generate_on_token`], and returns a signer over the new key in the same logged-in
 /// session (closing the token's last session would log it out).
-pub fn generate_signer(ctx: &Ctx, uri: &Pkcs11Uri) -> Result<(TokenSigner, Placement)> {
-    let (t, public, placement) = generate_checked(ctx, uri)?;
+pub fn generate_signer(session: &Session, uri: &Pkcs11Uri) -> Result<(TokenSigner, Placement)> {
+    let (t, public, placement) = generate_checked(session, uri)?;
     let signer = TokenSigner::with_session(t.token, t.session, uri, public)?;
     Ok((signer, placement))
 }
 
-fn generate_checked(ctx: &Ctx, uri: &Pkcs11Uri) -> Result<(Target, p256::PublicKey, Placement)> {
-    let mut targets = prepare(ctx, std::slice::from_ref(uri))?;
+fn generate_checked(
+    session: &Session,
+    uri: &Pkcs11Uri,
+) -> Result<(Target, p256::PublicKey, Placement)> {
+    let mut targets = prepare(session, std::slice::from_ref(uri))?;
     let t = &mut targets[0];
     let (pair, public) = keygen::generate(&t.token, &t.session, &t.uri)?;
     t.pair = Some(pair);
-    let checked =
-        challenge(t, &public).and_then(|()| keygen::security(&t.token, &t.session, pair.private));
+    let checked = challenge_on_token(t, pair, &public)
+        .and_then(|()| keygen::security(&t.token, &t.session, pair.private));
     match checked {
         Ok(security) => {
             let placement = Placement {

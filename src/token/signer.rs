@@ -10,9 +10,9 @@ use cryptoki::session::Session;
 use sha2::{Digest, Sha256};
 
 use super::uri::Pkcs11Uri;
-use super::Signer;
-use crate::cli::Ctx;
-use crate::token::{find_token, key_template, read_ec_point, Token};
+use super::{key_template, read_ec_point, Token};
+use crate::secret::Prompter;
+use crate::sign::Signer;
 use crate::{Error, Result};
 
 pub struct TokenSigner {
@@ -34,13 +34,18 @@ impl std::fmt::Debug for TokenSigner {
 }
 
 impl TokenSigner {
-    /// Finds the token and key, then logs in (the only PIN prompt of the command for this token).
-    pub fn open(ctx: &Ctx, uri: &Pkcs11Uri) -> Result<Self> {
-        let token = find_token(&ctx.tokens, ctx.module.as_deref(), uri)?;
+    /// Finds the key on `token`, then logs in (the only PIN prompt of the command for this
+    /// token). `allow_final_try`: spend the PIN's last try (see [`Token::login`]).
+    pub fn open(
+        token: Token,
+        uri: &Pkcs11Uri,
+        prompter: &mut dyn Prompter,
+        allow_final_try: bool,
+    ) -> Result<Self> {
         let session = token.open_session(false)?;
         // Find the public half before asking for a PIN: a wrong URI costs no PIN try.
         let public = find_public(&token, &session, uri)?;
-        ctx.with_prompter(|p| token.login(&session, uri, p, ctx.allow_final_pin_try))?;
+        token.login(&session, uri, prompter, allow_final_try)?;
         Self::with_session(token, session, uri, public)
     }
 
@@ -134,27 +139,64 @@ impl Signer for TokenSigner {
     }
 
     fn sign(&self, msg: &[u8]) -> Result<p256::ecdsa::Signature> {
-        if !self.noticed.replace(true) && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-            eprintln!(
-                "Signing on {} (touch it if it blinks)...",
-                self.token.desc()
-            );
-        }
-        let digest = Sha256::digest(msg);
-        let raw = self
-            .session
-            .sign(&Mechanism::Ecdsa, self.key, &digest)
-            .map_err(|e| self.token.err("C_Sign", e))?;
-        p256::ecdsa::Signature::from_slice(&raw).map_err(|_| {
-            Error::Crypto(format!(
-                "{} returned a {}-byte signature, not P-256 r||s",
-                self.token.desc(),
-                raw.len()
-            ))
-        })
+        sign_on_token(&self.token, &self.session, self.key, msg)
     }
 
     fn describe(&self) -> String {
         format!("{}, object {:?}", self.token.desc(), self.object)
     }
+
+    /// Once per signer: PKCS#11 cannot say whether the token waits for a touch.
+    fn touch_notice(&self) -> Option<String> {
+        (!self.noticed.replace(true)).then(|| {
+            format!(
+                "Signing on {} (touch it if it blinks)...",
+                self.token.desc()
+            )
+        })
+    }
+}
+
+/// A key in a session the caller keeps (one just generated or imported, before it is handed
+/// over), signing as [`TokenSigner`] does. `public` is the key it is meant to be, for checking.
+pub struct SessionKey<'a> {
+    pub token: &'a Token,
+    pub session: &'a Session,
+    pub private: ObjectHandle,
+    pub public: p256::PublicKey,
+    pub object: &'a str,
+}
+
+impl Signer for SessionKey<'_> {
+    fn public_key(&self) -> &p256::PublicKey {
+        &self.public
+    }
+
+    fn sign(&self, msg: &[u8]) -> Result<p256::ecdsa::Signature> {
+        sign_on_token(self.token, self.session, self.private, msg)
+    }
+
+    fn describe(&self) -> String {
+        format!("{}, object {:?}", self.token.desc(), self.object)
+    }
+}
+
+/// SHA-256 on the host, `CKM_ECDSA` over the digest on the token, raw r||s back.
+fn sign_on_token(
+    token: &Token,
+    session: &Session,
+    key: ObjectHandle,
+    msg: &[u8],
+) -> Result<p256::ecdsa::Signature> {
+    let digest = Sha256::digest(msg);
+    let raw = session
+        .sign(&Mechanism::Ecdsa, key, &digest)
+        .map_err(|e| token.err("C_Sign", e))?;
+    p256::ecdsa::Signature::from_slice(&raw).map_err(|_| {
+        Error::Crypto(format!(
+            "{} returned a {}-byte signature, not P-256 r||s",
+            token.desc(),
+            raw.len()
+        ))
+    })
 }
