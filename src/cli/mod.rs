@@ -203,4 +203,22 @@ mod tests {
     fn cli_is_consistent() {
         Cli::command().debug_assert();
     }
+
+    /// The command line's value names are the library's names for the same values.
+    #[test]
+    fn value_enums_name_the_library_values() {
+        use clap::ValueEnum;
+        for v in repo::DialectArg::value_variants() {
+            let name = v.to_possible_value().expect("not hidden");
+            assert_eq!(
+                name.get_name(),
+                crate::tuf::dialect::Dialect::from(*v).name()
+            );
+        }
+        for v in root::TouchArg::value_variants() {
+            let name = v.to_possible_value().expect("not hidden");
+            let policy = crate::piv::TouchPolicy::from(*v);
+            assert_eq!(serde_json::to_value(policy).unwrap(), name.get_name());
+        }
+    }
 }

@@ -63,8 +63,8 @@ Examples:
         #[arg(long, value_name = "URI")]
         root: Option<String>,
         /// Metadata dialect.
-        #[arg(long, value_enum, default_value_t = Dialect::Notary)]
-        dialect: Dialect,
+        #[arg(long, value_enum, default_value_t = DialectArg::Notary)]
+        dialect: DialectArg,
         /// tuf dialect: consistent snapshots (N.snapshot.json, N.targets.json, and target files
         /// named <hex sha256>.<name>), so clients never see a half-updated repository.
         #[arg(long)]
@@ -208,7 +208,7 @@ Examples:
         root_keyid: Option<String>,
         /// The repository's dialect (default: the one it was initialized with here, else notary).
         #[arg(long, value_enum)]
-        dialect: Option<Dialect>,
+        dialect: Option<DialectArg>,
         /// Only the targets this role provides (as `notary list -r targets/releases`).
         #[arg(short = 'r', long, value_name = "ROLE")]
         role: Option<String>,
@@ -248,11 +248,29 @@ Examples:
         root_keyid: Option<String>,
         /// The repository's dialect (default: the one it was initialized with here, else notary).
         #[arg(long, value_enum)]
-        dialect: Option<Dialect>,
+        dialect: Option<DialectArg>,
         /// Check a local file against a target: NAME=FILE. Repeatable.
         #[arg(long, value_name = "NAME=FILE")]
         target: Vec<String>,
     },
+}
+
+/// `--dialect`: the command line's names for `tuf::dialect::Dialect` (the library has no clap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DialectArg {
+    /// Notary v1 / Docker Content Trust.
+    Notary,
+    /// The TUF 1.0 specification, as python-tuf's ngclient verifies it.
+    Tuf,
+}
+
+impl From<DialectArg> for Dialect {
+    fn from(d: DialectArg) -> Self {
+        match d {
+            DialectArg::Notary => Dialect::Notary,
+            DialectArg::Tuf => Dialect::Tuf,
+        }
+    }
 }
 
 impl RepoCmd {
@@ -271,6 +289,7 @@ impl RepoCmd {
                 targets_key,
                 force,
             } => {
+                let dialect = Dialect::from(dialect);
                 let bins = hashed_bins
                     .map(crate::tuf::delegation::HashedBins::new)
                     .transpose()
@@ -356,14 +375,30 @@ impl RepoCmd {
                 root_keyid,
                 dialect,
                 role,
-            } => list(ctx, &td, gun, repo, root_keyid, dialect, role),
+            } => list(
+                ctx,
+                &td,
+                gun,
+                repo,
+                root_keyid,
+                dialect.map(Into::into),
+                role,
+            ),
             RepoCmd::Verify {
                 gun,
                 repo,
                 root_keyid,
                 dialect,
                 target,
-            } => verify_cmd(ctx, &td, gun, repo, root_keyid, dialect, &target),
+            } => verify_cmd(
+                ctx,
+                &td,
+                gun,
+                repo,
+                root_keyid,
+                dialect.map(Into::into),
+                &target,
+            ),
         }
     }
 }

@@ -25,8 +25,8 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, clap::Args)]
 pub struct PivArgs {
     /// YubiKey only: when the card waits for a touch before it signs with the key.
-    #[arg(long, value_enum, value_name = "POLICY", default_value_t = TouchPolicy::Always)]
-    touch: TouchPolicy,
+    #[arg(long, value_enum, value_name = "POLICY", default_value_t = TouchArg::Always)]
+    touch: TouchArg,
     /// YubiKey only: when the card asks for the PIN (trustkey asks once per command either way).
     #[arg(long, value_enum, value_name = "POLICY", default_value_t = RootPinPolicy::Once)]
     pin_policy: RootPinPolicy,
@@ -43,6 +43,26 @@ enum RootPinPolicy {
     Always,
 }
 
+/// `--touch`: the command line's names for `piv::TouchPolicy` (the library has no clap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum TouchArg {
+    Never,
+    /// A touch for every signature.
+    Always,
+    /// A touch is remembered for 15 seconds.
+    Cached,
+}
+
+impl From<TouchArg> for TouchPolicy {
+    fn from(t: TouchArg) -> Self {
+        match t {
+            TouchArg::Never => TouchPolicy::Never,
+            TouchArg::Always => TouchPolicy::Always,
+            TouchArg::Cached => TouchPolicy::Cached,
+        }
+    }
+}
+
 impl PivArgs {
     /// The options for the YubiKeys among `refs`; flags changed from their defaults are an
     /// error when no YubiKey is named.
@@ -52,7 +72,7 @@ impl PivArgs {
                 RootPinPolicy::Once => PinPolicy::Once,
                 RootPinPolicy::Always => PinPolicy::Always,
             },
-            touch: self.touch,
+            touch: self.touch.into(),
         };
         let any_yubikey = refs.iter().any(|r| matches!(r, KeyRef::Yubikey(_)));
         let changed = policies != Policies::default() || self.allow_default_credentials;

@@ -111,7 +111,7 @@ impl std::fmt::Display for Slot {
 }
 
 /// When the card asks for the PIN before using a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PinPolicy {
     /// Never (do not use for a root).
@@ -123,7 +123,7 @@ pub enum PinPolicy {
 }
 
 /// When the card waits for a touch before using a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TouchPolicy {
     Never,

@@ -28,7 +28,7 @@ use super::model::{Envelope, Key, KeyVal, MetaFile, RoleName, Signature};
 use super::signed::SignedMeta;
 use crate::sign::spki_der;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Dialect {
     /// Notary v1 / Docker Content Trust.
