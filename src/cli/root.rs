@@ -533,19 +533,16 @@ fn check(ctx: &Ctx, key: &KeyRef, expect: Option<&str>) -> Result<()> {
             )));
         }
     }
-    let mut challenge = [0u8; 32];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut challenge);
-    let sig = signer.sign(&challenge)?;
-    let verified = crate::keys::verify(signer.public_key(), &challenge, &sig);
+    let c = crate::sign::challenge(&signer, signer.public_key())?;
     let out = Checked {
         key_id,
         token: signer.describe(),
         public_key: public_pem(signer.public_key()),
-        challenge_hex: hex::encode(challenge),
-        signature_der_hex: hex::encode(sig.to_der().as_bytes()),
-        verified,
+        challenge_hex: hex::encode(c.nonce),
+        signature_der_hex: hex::encode(c.signature.to_der().as_bytes()),
+        verified: c.verified,
     };
-    if !verified {
+    if !c.verified {
         return Err(Error::Verify(format!(
             "a signature made on {} does not verify under its public key",
             out.token
