@@ -6,8 +6,9 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use crate::piv::uri::YubikeyRef;
-use crate::secret::PinSource;
 pub use crate::token::uri::{Pkcs11Uri, DEFAULT_OBJECT};
+
+use crate::secret::PinSource;
 use crate::uri::redact;
 use crate::Error;
 
