@@ -7,7 +7,7 @@
 #   BENCH_TARGETS=10000 scripts/bench.sh    a smaller large-repository figure
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh --tests
 if ! [ -x /usr/bin/time ]; then
   [ "$(id -u)" = 0 ] || { echo "bench: needs GNU time (apt-get install time)" >&2; exit 1; }
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null

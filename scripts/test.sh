@@ -3,7 +3,7 @@
 # (real SoftHSM tokens, the real notary client and server, openssl, pkcs11-tool).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh --tests
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 # The virtual YubiKey the PIV tests use (tests/virtual-piv, its own workspace).
