@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need, then runs formatting, lints and every test
-# (real SoftHSM tokens, the real notary client and server, openssl, pkcs11-tool).
+# (real SoftHSM tokens, the real notary client and server, openssl, pkcs11-tool), against the
+# default build and against the lean one (`--no-default-features`: no YubiKey PIV, no PC/SC).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --tests
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
+cargo clippy --no-default-features --all-targets --quiet -- -D warnings
 # The virtual YubiKey the PIV tests use (tests/virtual-piv, its own workspace).
 scripts/virtual-piv.sh build
 cargo fmt --check --manifest-path tests/virtual-piv/Cargo.toml
 cargo test --all-targets
+# The lean binary: every test that needs no PIV (the yubikey* tests require the `piv` feature).
+cargo test --no-default-features --lib --tests

@@ -147,6 +147,13 @@ pub enum Error {
     #[error("{device} gives no attestation for slot {slot}")]
     PivNoAttestation { device: String, slot: &'static str },
 
+    #[error(
+        "this trustkey was built without YubiKey PIV support (cargo feature `piv`), so it cannot \
+         use yubikey: references or the yubikey commands"
+    )]
+    PivUnsupported,
+
+    #[cfg(feature = "piv")]
     #[error("{op} failed on {device}: {source}")]
     Piv {
         device: String,
@@ -235,7 +242,10 @@ impl Error {
             | PcscUnavailable(_)
             | PivSlotEmpty { .. } => exit::NOT_FOUND,
             PivAmbiguous { .. } => exit::USAGE,
-            PivBusy { .. } | PivNoAttestation { .. } | Piv { .. } => exit::FAILURE,
+            PivBusy { .. } | PivNoAttestation { .. } => exit::FAILURE,
+            #[cfg(feature = "piv")]
+            Piv { .. } => exit::FAILURE,
+            PivUnsupported => exit::USAGE,
             Verify(_) => exit::VERIFY,
             Server {
                 kind: ServerFailure::Status(404),
@@ -303,6 +313,10 @@ impl Error {
                                again"
                 .into(),
             PcscUnavailable(_) => pcsc_hint().into(),
+            PivUnsupported => "install a build with the default features (`cargo install --path \
+                               .`), or reach the YubiKey through Yubico's PKCS#11 module: \
+                               --module ykcs11 and pkcs11:serial=N;id=%02 for slot 9c"
+                .into(),
             PivPinBlocked { serial } => format!(
                 "the PUK unblocks it: `trustkey yubikey unblock --serial {serial}` (or `ykman \
                  piv access unblock-pin`); if the PUK is blocked too, only a PIV reset \

@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod delegation;
+pub mod docs;
 pub mod key;
 pub mod output;
 pub mod prompt;
@@ -18,7 +19,7 @@ use crate::keys::uri::KeyRef;
 use crate::keys::{Session, Signer};
 use crate::secret::Prompter;
 use crate::{Error, Result};
-use output::{Format, Output};
+use output::Output;
 use prompt::TerminalPrompter;
 
 const ABOUT: &str = "Sign TUF and Docker Content Trust metadata with a root key that lives on \
@@ -112,6 +113,18 @@ pub enum Command {
     /// YubiKey PIV: list, status, setup (PIN, PUK, management key), unblock, attest.
     #[command(subcommand)]
     Yubikey(yubikey::YubikeyCmd),
+    /// Print the shell completion script for SHELL (e.g. `trustkey completions bash >
+    /// /etc/bash_completion.d/trustkey`).
+    Completions {
+        #[arg(value_enum)]
+        shell: docs::Shell,
+    },
+    /// Write the man pages (trustkey.1 and one per subcommand) into a directory.
+    Manpages {
+        /// Where to write them (e.g. /usr/local/share/man/man1).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 /// What every command handler gets: the command line's settings, and the library session
@@ -132,10 +145,7 @@ impl Ctx {
             Some(d) => d.clone(),
             None => default_trust_dir()?,
         };
-        let output = Output {
-            format: if g.json { Format::Json } else { Format::Human },
-            quiet: g.quiet,
-        };
+        let output = Output::from_global(g);
         let prompter = Box::new(TerminalPrompter::new(output));
         Ok(Ctx {
             trust_dir,
@@ -180,8 +190,24 @@ pub fn run(cli: Cli) -> Result<()> {
                 .into(),
         ));
     }
+    // Generated from the command definitions: no trust dir, no tokens.
+    match &cli.command {
+        Command::Completions { shell } => return docs::completions(*shell),
+        Command::Manpages { out } => {
+            let written = docs::manpages(out)?;
+            let output = Output::from_global(&cli.global);
+            output.progress(&format!(
+                "wrote {} man pages to {}",
+                written.len(),
+                out.display()
+            ));
+            return Ok(());
+        }
+        _ => {}
+    }
     let ctx = Ctx::new(&cli.global)?;
     let result = match cli.command {
+        Command::Completions { .. } | Command::Manpages { .. } => Ok(()),
         Command::Token(c) => c.run(&ctx),
         Command::Root(c) => c.run(&ctx),
         Command::Key(c) => c.run(&ctx),

@@ -16,6 +16,13 @@ pub struct Output {
 }
 
 impl Output {
+    pub fn from_global(g: &super::Global) -> Self {
+        Output {
+            format: if g.json { Format::Json } else { Format::Human },
+            quiet: g.quiet,
+        }
+    }
+
     /// Prints a result: `human` renders it for people, `--json` prints `value` as one JSON document.
     pub fn emit<T: Serialize>(&self, value: &T, human: impl FnOnce(&T) -> String) {
         match self.format {

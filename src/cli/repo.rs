@@ -453,7 +453,9 @@ fn find_root(ctx: &Ctx) -> Result<KeyRef> {
             }
         }
         // Neither a module nor PC/SC: say how to name a module.
-        Err(Error::PcscUnavailable(_)) if module.is_none() => return Err(Error::NoModule),
+        Err(Error::PcscUnavailable(_) | Error::PivUnsupported) if module.is_none() => {
+            return Err(Error::NoModule)
+        }
         Err(e) if module.is_none() => return Err(e),
         Err(_) => {}
     }

@@ -447,7 +447,7 @@ fn list(ctx: &Ctx) -> Result<()> {
         }
         Err(e) if module.is_none() => {
             return Err(match e {
-                Error::PcscUnavailable(_) => Error::NoModule,
+                Error::PcscUnavailable(_) | Error::PivUnsupported => Error::NoModule,
                 e => e,
             })
         }

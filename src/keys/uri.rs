@@ -47,7 +47,12 @@ impl FromStr for KeyRef {
         if s.starts_with("pkcs11:") {
             Ok(KeyRef::Pkcs11(s.parse()?))
         } else if s.starts_with("yubikey:") {
-            Ok(KeyRef::Yubikey(s.parse()?))
+            let r = s.parse()?;
+            // Refused at parse time, before any token is touched.
+            if !cfg!(feature = "piv") {
+                return Err(Error::PivUnsupported);
+            }
+            Ok(KeyRef::Yubikey(r))
         } else {
             Err(Error::BadUri {
                 uri: redact(s),
@@ -76,10 +81,12 @@ mod tests {
     fn keyref_requires_scheme() {
         assert!("/path/to/key".parse::<KeyRef>().is_err());
         assert!("pkcs11:token=x".parse::<KeyRef>().is_ok());
-        assert!(matches!(
-            "yubikey:serial=1".parse::<KeyRef>(),
-            Ok(KeyRef::Yubikey(_))
-        ));
+        let y = "yubikey:serial=1".parse::<KeyRef>();
+        if cfg!(feature = "piv") {
+            assert!(matches!(y, Ok(KeyRef::Yubikey(_))));
+        } else {
+            assert!(matches!(y, Err(Error::PivUnsupported)));
+        }
     }
 
     #[test]

@@ -159,8 +159,8 @@ pub fn verify_attestation(attestation: &[u8], chain: &[&[u8]], root: &[u8]) -> R
     for (c, what) in &certs {
         check_validity(c, what)?;
     }
-    let public_key = super::device::cert_public_key(&leaf)
-        .ok_or_else(|| bad("the attested key is not a P-256 key"))?;
+    let public_key =
+        super::cert_public_key(&leaf).ok_or_else(|| bad("the attested key is not a P-256 key"))?;
     let mut out = Attestation {
         serial: None,
         firmware: None,

@@ -6,19 +6,11 @@ use yubikey::piv::{self as ykpiv, AlgorithmId, ManagementSlotId, SlotId};
 use yubikey::{MgmKey, YubiKey};
 
 use super::{
-    advisories, desc, Credential, ManagementKeyStatus, Overwrite, PinPolicy, Policies, Slot,
-    SlotStatus, Status, TouchPolicy, DEFAULT_MGM_KEY,
+    advisories, cert_public_key, desc, Credential, DeviceInfo, ManagementKeyStatus, Overwrite,
+    PinPolicy, Policies, Slot, SlotStatus, Status, TouchPolicy, DEFAULT_MGM_KEY,
 };
 use crate::secret::{PinSource, Prompter};
 use crate::{Error, Result};
-
-/// A YubiKey seen on a reader.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct DeviceInfo {
-    pub serial: u32,
-    pub firmware: String,
-    pub reader: String,
-}
 
 fn pcsc_err(e: yubikey::Error) -> Error {
     match e {
@@ -570,12 +562,6 @@ impl Device {
             Err(_) => Ok(None),
         }
     }
-}
-
-/// The P-256 key in a certificate, if it holds one.
-pub fn cert_public_key(cert: &x509_cert::Certificate) -> Option<p256::PublicKey> {
-    let spki = &cert.tbs_certificate.subject_public_key_info;
-    p256::PublicKey::from_sec1_bytes(spki.subject_public_key.raw_bytes()).ok()
 }
 
 fn parse_mgm_key(s: &str) -> Result<MgmKey> {

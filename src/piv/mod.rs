@@ -14,15 +14,23 @@
 //! ```
 
 mod attest;
+#[cfg(feature = "piv")]
 mod device;
+#[cfg(feature = "piv")]
 mod setup;
+#[cfg(feature = "piv")]
 mod signer;
+#[cfg(not(feature = "piv"))]
+mod unsupported;
 pub mod uri;
 
 pub use attest::{verify_attestation, Attestation, YUBICO_OID_ARC};
-pub use device::{cert_public_key, list, open, Auth, Device, DeviceInfo};
-pub use setup::{SetupOptions, SetupReport};
+#[cfg(feature = "piv")]
+pub use device::{list, open, Auth, Device};
+#[cfg(feature = "piv")]
 pub use signer::PivSigner;
+#[cfg(not(feature = "piv"))]
+pub use unsupported::{list, open, Auth, Device, PivSigner};
 pub use uri::YubikeyRef;
 
 use serde::Serialize;
@@ -58,6 +66,7 @@ impl Slot {
         Slot::CardAuthentication,
     ];
 
+    #[cfg(feature = "piv")]
     pub fn id(self) -> yubikey::piv::SlotId {
         use yubikey::piv::SlotId;
         match self {
@@ -133,6 +142,7 @@ pub enum TouchPolicy {
     Cached,
 }
 
+#[cfg(feature = "piv")]
 impl PinPolicy {
     fn to_yk(self) -> yubikey::PinPolicy {
         match self {
@@ -151,6 +161,7 @@ impl PinPolicy {
     }
 }
 
+#[cfg(feature = "piv")]
 impl TouchPolicy {
     fn to_yk(self) -> yubikey::TouchPolicy {
         match self {
@@ -269,6 +280,7 @@ pub fn ensure_no_default_credentials(status: &Status, allow: DefaultCredentials)
 }
 
 /// Yubico's published advisories that apply to this firmware.
+#[cfg(feature = "piv")]
 pub fn advisories(v: yubikey::Version) -> Vec<String> {
     let mut a = Vec::new();
     if (v.major, v.minor) < (5, 7) {
@@ -286,4 +298,35 @@ pub fn advisories(v: yubikey::Version) -> Vec<String> {
 /// "YubiKey 12345678"
 pub fn desc(serial: u32) -> String {
     format!("YubiKey {serial}")
+}
+
+/// A YubiKey seen on a reader.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeviceInfo {
+    pub serial: u32,
+    pub firmware: String,
+    pub reader: String,
+}
+
+/// What to change besides the credentials that still have their factory values.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SetupOptions {
+    pub change_pin: bool,
+    pub change_puk: bool,
+    pub change_management_key: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SetupReport {
+    pub serial: u32,
+    pub pin_changed: bool,
+    pub puk_changed: bool,
+    /// "protected": random, stored on the card behind the PIN.
+    pub management_key: Option<&'static str>,
+}
+
+/// The P-256 key in a certificate, if it holds one.
+pub fn cert_public_key(cert: &x509_cert::Certificate) -> Option<p256::PublicKey> {
+    let spki = &cert.tbs_certificate.subject_public_key_info;
+    p256::PublicKey::from_sec1_bytes(spki.subject_public_key.raw_bytes()).ok()
 }

@@ -6,29 +6,11 @@
 //! trustkey never *tries* a default PIN or PUK.
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 use yubikey::MgmKey;
 
-use super::{Device, DEFAULT_MGM_KEY, DEFAULT_PIN, DEFAULT_PUK};
+use super::{Device, SetupOptions, SetupReport, DEFAULT_MGM_KEY, DEFAULT_PIN, DEFAULT_PUK};
 use crate::secret::Prompter;
 use crate::{Error, Result};
-
-/// What to change besides the credentials that still have their factory values.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SetupOptions {
-    pub change_pin: bool,
-    pub change_puk: bool,
-    pub change_management_key: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SetupReport {
-    pub serial: u32,
-    pub pin_changed: bool,
-    pub puk_changed: bool,
-    /// "protected": random, stored on the card behind the PIN.
-    pub management_key: Option<&'static str>,
-}
 
 fn env_secret(name: &str) -> Option<SecretString> {
     std::env::var(name)
