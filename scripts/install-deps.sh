@@ -16,8 +16,8 @@ build=(pkg-config libpcsclite-dev gcc libc6-dev)
 # Running the quickstart: SoftHSM tokens, pkcs11-tool, openssl.
 quickstart=(softhsm2 opensc opensc-pkcs11 openssl ca-certificates)
 # The tests: the real notary client and notary-server/-signer, python-tuf in a venv, tools the
-# tests call (man for the man pages), and the virtual YubiKey (tests/virtual-piv: pcscd + vsmartcard's vpcd, libclang
-# for its bindgen build, ykcs11 for the PKCS#11 path).
+# tests call (man renders the man pages), and the virtual YubiKey (tests/virtual-piv: pcscd +
+# vsmartcard's vpcd, libclang for its bindgen build, ykcs11 for the PKCS#11 path).
 tests=(notary python3 python3-venv tar gzip curl procps util-linux coreutils
   man-db pcscd vsmartcard-vpcd libclang-dev ykcs11)
 
