@@ -193,7 +193,7 @@ fn refused_type(entry: &tar::Entry<'_, impl Read>) -> Option<String> {
 }
 
 /// Reads the whole archive at `path` into memory, checking every entry (see the module docs).
-/// An unsafe entry is an `Error::Verify` naming the entry.
+/// An unsafe entry is an `Error::Integrity` naming the entry.
 pub fn read_archive(path: &Path) -> Result<Archive> {
     let file = fs::File::open(path)
         .map_err(|e| Error::io(format!("opening backup {}", path.display()), e))?;
@@ -207,18 +207,18 @@ pub fn read_archive(path: &Path) -> Result<Archive> {
     let mut tar = tar::Archive::new(bounded);
     let unreadable = |e: io::Error| {
         if tripped.get() {
-            Error::Verify(format!(
+            Error::Integrity(format!(
                 "{name}: more than {} MiB of tar data; refusing it (a backup holds at most {} \
                  MiB of keys)",
                 MAX_STREAM_BYTES / MIB,
                 MAX_TOTAL_BYTES / MIB
             ))
         } else {
-            Error::Verify(format!("{name}: not a readable tar.gz archive: {e}"))
+            Error::Integrity(format!("{name}: not a readable tar.gz archive: {e}"))
         }
     };
     let refuse = |entry: &str, reason: &str| {
-        Error::Verify(format!("{name}: refusing entry {entry:?}: {reason}"))
+        Error::Integrity(format!("{name}: refusing entry {entry:?}: {reason}"))
     };
 
     let mut entries: Vec<Entry> = Vec::new();
@@ -232,7 +232,7 @@ pub fn read_archive(path: &Path) -> Result<Archive> {
         let shown = String::from_utf8_lossy(&raw).into_owned();
         count += 1;
         if count > MAX_ENTRIES {
-            return Err(Error::Verify(format!(
+            return Err(Error::Integrity(format!(
                 "{name}: more than {MAX_ENTRIES} entries (at {shown:?}); refusing the archive"
             )));
         }
@@ -261,7 +261,7 @@ pub fn read_archive(path: &Path) -> Result<Archive> {
         }
         total += size;
         if total > MAX_TOTAL_BYTES {
-            return Err(Error::Verify(format!(
+            return Err(Error::Integrity(format!(
                 "{name}: entries total more than {MAX_TOTAL_BYTES} bytes ({} MiB) at {shown:?}; \
                  refusing the archive",
                 MAX_TOTAL_BYTES / MIB
@@ -579,7 +579,7 @@ pub fn create(
     let written = sources.iter().filter(|s| s.data.is_some()).count();
     let check = read_archive(out).and_then(|back| match back.files().count() {
         n if n == written => Ok(()),
-        n => Err(Error::Verify(format!(
+        n => Err(Error::Integrity(format!(
             "{}: read back {n} files, wrote {written}",
             out.display()
         ))),
@@ -1091,11 +1091,11 @@ pub fn restore(
     overwrite: Overwrite,
 ) -> Result<RestoreReport> {
     let archive = read_archive(archive_path).map_err(|e| match e {
-        Error::Verify(m) => Error::Verify(format!("{m}; nothing was restored")),
+        Error::Integrity(m) => Error::Integrity(format!("{m}; nothing was restored")),
         other => other,
     })?;
     if archive.files().next().is_none() {
-        return Err(Error::Verify(format!(
+        return Err(Error::Integrity(format!(
             "{}: the backup holds no files; nothing was restored",
             archive.name
         )));

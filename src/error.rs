@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 
+mod verify;
+pub use verify::{DelegationProblem, RootPathError, SignatureProblem, VerifyError};
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Exit codes (documented in the README).
@@ -15,7 +18,8 @@ pub mod exit {
     pub const AUTH: i32 = 3;
     /// PKCS#11 module, token, key or repository not found.
     pub const NOT_FOUND: i32 = 4;
-    /// Metadata failed verification (signature, threshold, expiry, rollback, hash, root chain).
+    /// Verification failed: metadata (signature, threshold, expiry, rollback, hash, root
+    /// chain), a backup archive, an attestation, a key check.
     pub const VERIFY: i32 = 5;
     /// Reading or writing a file failed.
     pub const IO: i32 = 6;
@@ -96,9 +100,14 @@ pub enum Error {
     #[error("{0}")]
     Metadata(String),
 
-    /// A verification failure, already phrased as the one line the user sees.
+    /// Metadata failed verification; the variant says which check.
     #[error("{0}")]
-    Verify(String),
+    Verify(#[from] VerifyError),
+
+    /// A check other than metadata verification failed (a backup archive's entries, an
+    /// attestation, a key's challenge), already phrased as the one line the user sees.
+    #[error("{0}")]
+    Integrity(String),
 
     #[error("{0}")]
     NotFound(String),
@@ -246,7 +255,7 @@ impl Error {
             #[cfg(feature = "piv")]
             Piv { .. } => exit::FAILURE,
             PivUnsupported => exit::USAGE,
-            Verify(_) => exit::VERIFY,
+            Verify(_) | Integrity(_) => exit::VERIFY,
             Server {
                 kind: ServerFailure::Status(404),
                 ..
@@ -295,7 +304,7 @@ impl Error {
                                        NOTARY_*_PASSPHRASE variable) and run again"
                 .into(),
             Server { kind, .. } => return server_hint(*kind),
-            Verify(m) if m.starts_with("could not validate the path to a trusted root") => {
+            Verify(VerifyError::UntrustedRoot(_)) => {
                 "the repository's root does not chain to the root this client trusts: an attack, \
                  or the publisher lost its root and re-initialized. Confirm the new root key ID \
                  with the publisher (not from the repository), then re-pin: delete \

@@ -816,7 +816,7 @@ mod lib_level {
 
     fn verify_line(r: Result<trustkey::repo::client::Verified, Error>) -> String {
         match r {
-            Err(Error::Verify(line)) => line,
+            Err(Error::Verify(e)) => e.to_string(),
             other => panic!("expected a verification failure, got {other:?}"),
         }
     }

@@ -153,14 +153,14 @@ fn verify(ctx: &Ctx, path: &std::path::Path) -> Result<()> {
     });
     let failed = report.failed();
     if failed > 0 {
-        return Err(Error::Verify(format!(
+        return Err(Error::Integrity(format!(
             "{}: {failed} of {} key(s) failed verification",
             report.archive,
             report.checked()
         )));
     }
     if report.checked() == 0 {
-        return Err(Error::Verify(format!(
+        return Err(Error::Integrity(format!(
             "{}: the backup holds no keys",
             report.archive
         )));

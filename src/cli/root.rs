@@ -527,7 +527,7 @@ fn check(ctx: &Ctx, key: &KeyRef, expect: Option<&str>) -> Result<()> {
     let key_id = canonical_key_id(signer.public_key());
     if let Some(want) = expect {
         if !key_id.starts_with(want) || want.is_empty() {
-            return Err(Error::Verify(format!(
+            return Err(Error::Integrity(format!(
                 "{} holds key ID {key_id}, not {want}",
                 signer.describe()
             )));
@@ -543,7 +543,7 @@ fn check(ctx: &Ctx, key: &KeyRef, expect: Option<&str>) -> Result<()> {
         verified: c.verified,
     };
     if !c.verified {
-        return Err(Error::Verify(format!(
+        return Err(Error::Integrity(format!(
             "a signature made on {} does not verify under its public key",
             out.token
         )));

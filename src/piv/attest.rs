@@ -47,7 +47,7 @@ pub struct Attestation {
 }
 
 fn bad(msg: impl Into<String>) -> Error {
-    Error::Verify(format!("attestation: {}", msg.into()))
+    Error::Integrity(format!("attestation: {}", msg.into()))
 }
 
 fn parse(what: &str, der_bytes: &[u8]) -> Result<Certificate> {

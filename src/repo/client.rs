@@ -15,6 +15,7 @@ use crate::tuf::dialect::Dialect;
 use crate::tuf::model::{FileMeta, MetaList, RoleName, Root, Targets};
 use crate::tuf::signed::SignedMeta;
 use crate::tuf::verify::{self, RoleKeySet};
+use crate::tuf::{RootPathError, VerifyError};
 use crate::{Error, Result};
 
 mod delegations;
@@ -105,14 +106,22 @@ impl Verified {
     }
 }
 
-fn fail(msg: impl Into<String>) -> Error {
-    Error::Verify(msg.into())
+fn fail(e: VerifyError) -> Error {
+    Error::Verify(e)
 }
 
-fn path_fail(reason: impl std::fmt::Display) -> Error {
-    fail(format!(
-        "could not validate the path to a trusted root: {reason}"
-    ))
+/// Metadata that does not parse (the parser's line).
+fn malformed(msg: String) -> Error {
+    Error::Verify(VerifyError::Malformed(msg))
+}
+
+fn path_fail(reason: RootPathError) -> Error {
+    Error::Verify(VerifyError::UntrustedRoot(reason))
+}
+
+/// A root that cannot be read, as a root path failure.
+fn path_invalid(e: VerifyError) -> Error {
+    path_fail(RootPathError::Invalid(Box::new(e)))
 }
 
 /// Options of one verification.
@@ -154,12 +163,13 @@ impl<'a> Client<'a> {
         then: impl FnOnce(&SignedMeta) -> R,
     ) -> Result<(SignedMeta, R)> {
         let bytes = self.remote.get(name)?.ok_or_else(|| {
-            fail(format!(
-                "{role}: {name} is missing from {}",
-                self.remote.describe()
-            ))
+            fail(VerifyError::Missing {
+                role: role.to_string(),
+                file: name.to_string(),
+                remote: self.remote.describe(),
+            })
         })?;
-        SignedMeta::parse_named_with(role, role.as_str(), bytes, then).map_err(fail)
+        SignedMeta::parse_named_with(role, role.as_str(), bytes, then).map_err(malformed)
     }
 
     /// Top-level targets (the file `name`): signatures checked and its view parsed while it
@@ -243,7 +253,7 @@ impl<'a> Client<'a> {
                 self.remote.describe()
             ))
         })?;
-        let latest = SignedMeta::parse(RoleName::Root, latest_bytes).map_err(fail)?;
+        let latest = SignedMeta::parse(RoleName::Root, latest_bytes).map_err(malformed)?;
         let (trusted, state) = self.load_state()?;
         let pinned_now = trusted.is_none();
 
@@ -255,28 +265,28 @@ impl<'a> Client<'a> {
         // the pin if one is given.
         let (_, root_set) = self.root_keys(&root)?;
         self.check_pin(&root_set)?;
-        let root_view: Root = root.view("root").map_err(fail)?;
-        verify::type_name(d, RoleName::Root, &root_view.common).map_err(fail)?;
+        let root_view: Root = root.view("root").map_err(malformed)?;
+        verify::type_name(d, RoleName::Root, "root", &root_view.common).map_err(fail)?;
         verify::version(
-            RoleName::Root,
+            "root",
             root_view.common.version,
             state.versions.get(&RoleName::Root).copied(),
         )
         .map_err(fail)?;
-        verify::expiry(d, RoleName::Root, &root_view.common, now).map_err(fail)?;
+        verify::expiry(d, "root", &root_view.common, now).map_err(fail)?;
         let set = |role| RoleKeySet::from_root(d, &root_view, role).map_err(fail);
 
         // timestamp
         let ts = self.fetch(RoleName::Timestamp)?;
         verify::signatures(d, &ts, &set(RoleName::Timestamp)?).map_err(fail)?;
-        let ts_view: MetaList = ts.view("timestamp").map_err(fail)?;
+        let ts_view: MetaList = ts.view("timestamp").map_err(malformed)?;
         self.check_common(RoleName::Timestamp, &ts_view.common, &state)?;
 
         // snapshot
         let sn = self.fetch(RoleName::Snapshot)?;
         verify::signatures(d, &sn, &set(RoleName::Snapshot)?).map_err(fail)?;
         verify::meta_matches(d, &sn, RoleName::Timestamp, &ts_view.meta).map_err(fail)?;
-        let sn_view: MetaList = sn.view("snapshot").map_err(fail)?;
+        let sn_view: MetaList = sn.view("snapshot").map_err(malformed)?;
         self.check_common(RoleName::Snapshot, &sn_view.common, &state)?;
         // The Notary dialect lists root in snapshot: the root we trust must be that one.
         if sn_view.meta.contains_key("root") {
@@ -350,42 +360,41 @@ impl<'a> Client<'a> {
         state: &TrustedState,
     ) -> Result<()> {
         let d = self.opts.dialect;
-        verify::type_name(d, role, common).map_err(fail)?;
-        d.check_spec_version(common.spec_version.as_deref())
-            .map_err(|e| fail(format!("{role}: {e}")))?;
-        verify::version(role, common.version, state.versions.get(&role).copied()).map_err(fail)?;
-        verify::expiry(d, role, common, self.opts.now).map_err(fail)
+        let name = role.as_str();
+        verify::type_name(d, role, name, common).map_err(fail)?;
+        verify::spec_version(d, name, common).map_err(fail)?;
+        verify::version(name, common.version, state.versions.get(&role).copied()).map_err(fail)?;
+        verify::expiry(d, name, common, self.opts.now).map_err(fail)
     }
 
     /// The root keys of `root`, with the certificate checks of the Notary dialect (CN = GUN,
     /// within validity) for each.
     fn root_keys(&self, root: &SignedMeta) -> Result<(Root, RoleKeySet)> {
         let d = self.opts.dialect;
-        let v: Root = root.view("root").map_err(path_fail)?;
-        let set = RoleKeySet::from_root(d, &v, RoleName::Root).map_err(path_fail)?;
+        let v: Root = root
+            .view("root")
+            .map_err(|e| path_invalid(VerifyError::Malformed(e)))?;
+        let set = RoleKeySet::from_root(d, &v, RoleName::Root).map_err(path_invalid)?;
         if d.root_has_certificate() {
             for (id, pk) in &set.keys {
                 let Some(c) = &pk.cert else {
-                    return Err(path_fail(format!(
-                        "root key {} is not a certificate",
-                        verify::short(id)
-                    )));
+                    return Err(path_fail(RootPathError::NotCertificate {
+                        key: verify::short(id).to_string(),
+                    }));
                 };
                 if c.common_name != self.gun.as_str() {
-                    return Err(path_fail(format!(
-                        "the root certificate {} is for {:?}, not {:?}",
-                        verify::short(id),
-                        c.common_name,
-                        self.gun.as_str()
-                    )));
+                    return Err(path_fail(RootPathError::CertificateName {
+                        key: verify::short(id).to_string(),
+                        common_name: c.common_name.clone(),
+                        gun: self.gun.to_string(),
+                    }));
                 }
                 if self.opts.now < c.not_before || self.opts.now > c.not_after {
-                    return Err(path_fail(format!(
-                        "the root certificate {} is valid from {} to {}, not now",
-                        verify::short(id),
-                        d.format_time(c.not_before),
-                        d.format_time(c.not_after)
-                    )));
+                    return Err(path_fail(RootPathError::CertificateNotValidNow {
+                        key: verify::short(id).to_string(),
+                        not_before: d.format_time(c.not_before),
+                        not_after: d.format_time(c.not_after),
+                    }));
                 }
             }
         }
@@ -397,7 +406,7 @@ impl<'a> Client<'a> {
         let (_, set) = self.root_keys(latest)?;
         self.check_pin(&set)?;
         verify::signatures(self.opts.dialect, latest, &set)
-            .map_err(|e| path_fail(format!("failed to validate integrity of roots: {e}")))?;
+            .map_err(|e| path_fail(RootPathError::NotSelfSigned(Box::new(e))))?;
         Ok(latest.clone())
     }
 
@@ -410,9 +419,7 @@ impl<'a> Client<'a> {
                 .iter()
                 .any(|(id, pk)| id == pin || canonical_key_id(&pk.key) == *pin);
             if !matches {
-                return Err(path_fail(format!(
-                    "unable to match any certificates to the pinned root key ID {pin}"
-                )));
+                return Err(path_fail(RootPathError::PinMismatch { pin: pin.clone() }));
             }
         }
         Ok(())
@@ -422,12 +429,14 @@ impl<'a> Client<'a> {
     /// time, each version signed by the previous root's keys and by its own.
     fn chain(&self, trusted: &SignedMeta, latest: SignedMeta) -> Result<SignedMeta> {
         let tv: Root = trusted.view("trusted root").map_err(Error::Metadata)?;
-        let lv: Root = latest.view("root").map_err(fail)?;
+        let lv: Root = latest.view("root").map_err(malformed)?;
         let (tn, ln) = (tv.common.version, lv.common.version);
         if ln < tn {
-            return Err(fail(format!(
-                "root: version {ln} is lower than current version {tn}"
-            )));
+            return Err(fail(VerifyError::Rollback {
+                role: "root".into(),
+                trusted: tn,
+                new: ln,
+            }));
         }
         if latest.bytes == trusted.bytes {
             return Ok(latest);
@@ -439,13 +448,14 @@ impl<'a> Client<'a> {
                 Some(b) => b,
                 None if n == ln => latest.bytes.to_vec(),
                 None => {
-                    return Err(path_fail(format!(
-                        "{name} is missing from {}",
-                        self.remote.describe()
-                    )))
+                    return Err(path_fail(RootPathError::Missing {
+                        file: name,
+                        remote: self.remote.describe(),
+                    }))
                 }
             };
-            let next = SignedMeta::parse(RoleName::Root, bytes).map_err(path_fail)?;
+            let next = SignedMeta::parse(RoleName::Root, bytes)
+                .map_err(|e| path_invalid(VerifyError::Malformed(e)))?;
             self.step(&prev, &next, n)?;
             prev = next;
         }
@@ -462,20 +472,20 @@ impl<'a> Client<'a> {
         let d = self.opts.dialect;
         let (_, prev_set) = self.root_keys_unchecked(prev)?;
         verify::signatures(d, next, &prev_set)
-            .map_err(|_| path_fail("failed to validate data with current trusted certificates"))?;
+            .map_err(|_| path_fail(RootPathError::NotSignedByTrusted))?;
         // Intermediate roots may have expired since; the final root's certificates are checked
         // by `update`.
         let (nv, own) = self
             .root_keys_unchecked(next)
-            .map_err(|e| path_fail(e.to_string()))?;
+            .map_err(|e| path_invalid(VerifyError::Malformed(e.to_string())))?;
         if nv.common.version != n {
-            return Err(path_fail(format!(
-                "root version {} found where version {n} was expected",
-                nv.common.version
-            )));
+            return Err(path_fail(RootPathError::UnexpectedVersion {
+                found: nv.common.version,
+                expected: n,
+            }));
         }
         verify::signatures(d, next, &own)
-            .map_err(|e| path_fail(format!("failed to validate integrity of roots: {e}")))?;
+            .map_err(|e| path_fail(RootPathError::NotSelfSigned(Box::new(e))))?;
         Ok(())
     }
 
@@ -483,7 +493,7 @@ impl<'a> Client<'a> {
     fn root_keys_unchecked(&self, root: &SignedMeta) -> Result<(Root, RoleKeySet)> {
         let v: Root = root.view("trusted root").map_err(Error::Metadata)?;
         let set = RoleKeySet::from_root(self.opts.dialect, &v, RoleName::Root)
-            .map_err(Error::Metadata)?;
+            .map_err(|e| Error::Metadata(e.to_string()))?;
         Ok((v, set))
     }
 }
@@ -493,21 +503,25 @@ pub fn check_target_file(dialect: Dialect, v: &Verified, name: &str, file: &Path
     let (role, meta) =
         v.target(name)
             .ok_or_else(|| match v.rejected.iter().find(|r| r.target == name) {
-                Some(r) => fail(format!("target {name:?} is rejected: {}", r.reason)),
-                None => fail(format!(
-                    "target {name:?} is not in targets or its delegations"
-                )),
+                Some(r) => fail(VerifyError::TargetRejected {
+                    target: name.to_string(),
+                    reason: r.reason.clone(),
+                }),
+                None => fail(VerifyError::UnknownTarget {
+                    target: name.to_string(),
+                }),
             })?;
     let d = crate::repo::hashing::hash_file(file, &|_| {})
         .map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
-    let (len, s256, s512) = (d.length, d.sha256, d.sha512);
     verify::file_meta(
         dialect,
         &format!("target {name:?} ({})", file.display()),
         role,
-        len,
-        &s256,
-        &s512,
+        verify::Digests {
+            length: d.length,
+            sha256: &d.sha256,
+            sha512: &d.sha512,
+        },
         meta,
     )
     .map_err(fail)

@@ -188,10 +188,12 @@ pub fn resign(
 
     // What a client will check, checked before anything is written: the new root is signed by
     // the old root's keys and by its own.
-    let prev_set = RoleKeySet::from_root(d, &cur, RoleName::Root).map_err(Error::Metadata)?;
+    let prev_set = RoleKeySet::from_root(d, &cur, RoleName::Root)
+        .map_err(|e| Error::Metadata(e.to_string()))?;
     verify::signatures(d, &signed, &prev_set)
         .map_err(|e| Error::Crypto(format!("the re-signed root does not chain: {e}")))?;
-    let own_set = RoleKeySet::from_root(d, &next, RoleName::Root).map_err(Error::Metadata)?;
+    let own_set = RoleKeySet::from_root(d, &next, RoleName::Root)
+        .map_err(|e| Error::Metadata(e.to_string()))?;
     verify::signatures(d, &signed, &own_set)
         .map_err(|e| Error::Crypto(format!("the re-signed root is not self-signed: {e}")))?;
     drop(cur_signed);

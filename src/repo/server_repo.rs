@@ -152,10 +152,10 @@ pub fn publish_to_server(
             },
         );
         let verified = client.update().map_err(|e| match e {
-            Error::Verify(m) => Error::Verify(format!(
-                "{gun} on {} does not verify, so trustkey does not build on it: {m}",
-                server.url()
-            )),
+            Error::Verify(e) => Error::Verify(crate::tuf::VerifyError::NotBuildingOn {
+                repo: format!("{gun} on {}", server.url()),
+                source: Box::new(e),
+            }),
             other => other,
         })?;
         their_snapshot = verified

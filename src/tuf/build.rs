@@ -189,14 +189,15 @@ mod tests {
             SignedMeta::sign(d, RoleName::Targets, to_value(&tg), &[(tid.as_str(), &s)]).unwrap();
         let e = verify::signatures(d, &bad, &set).unwrap_err();
         assert!(
-            e.starts_with("targets: valid signatures did not meet threshold"),
+            e.to_string()
+                .starts_with("targets: valid signatures did not meet threshold"),
             "{e}"
         );
         let snap_parsed: MetaList = view(&sv, "snapshot").unwrap();
         verify::meta_matches(d, &tm, RoleName::Snapshot, &snap_parsed.meta).unwrap();
         let e = verify::meta_matches(d, &bad, RoleName::Snapshot, &snap_parsed.meta).unwrap_err();
         assert_eq!(
-            e,
+            e.to_string(),
             "targets: sha256 does not match the hash listed in snapshot"
         );
     }

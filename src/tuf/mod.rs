@@ -9,3 +9,6 @@ pub mod keyid;
 pub mod model;
 pub mod signed;
 pub mod verify;
+
+/// Verification failures, typed (defined beside the crate's `Error`, which carries them).
+pub use crate::error::{DelegationProblem, RootPathError, SignatureProblem, VerifyError};

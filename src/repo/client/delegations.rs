@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::{fail, Client, Rejected, TrustedState, VerifiedRole};
+use super::{fail, malformed, Client, Rejected, TrustedState, VerifiedRole};
 use crate::repo::delegations::TARGETS;
 use crate::repo::layout;
 use crate::tuf::delegation::{self, describe_paths};
@@ -20,6 +20,7 @@ use crate::tuf::dialect::Dialect;
 use crate::tuf::model::{DelegatedRole, Delegations, MetaList, RoleName, Targets};
 use crate::tuf::signed::SignedMeta;
 use crate::tuf::verify::{self, RoleKeySet};
+use crate::tuf::{DelegationProblem, VerifyError};
 use crate::Result;
 
 /// More roles than any repository trustkey knows of (65,536 hashed bins and then some).
@@ -67,7 +68,7 @@ impl Client<'_> {
                 continue;
             }
             if visited.len() > MAX_ROLES {
-                return Err(fail(format!("more than {MAX_ROLES} delegated roles")));
+                return Err(fail(VerifyError::TooManyRoles { max: MAX_ROLES }));
             }
             let Some(m) = self.fetch_delegated(&name, snapshot, consistent)? else {
                 continue;
@@ -75,23 +76,15 @@ impl Client<'_> {
             let t: Targets = verify::signatures_and_view(d, &m, &frame.keys, &name)
                 .map_err(fail)?
                 .map_err(fail)?;
-            verify::type_name(d, RoleName::Targets, &t.common)
-                .map_err(|e| fail(e.replacen("targets", &name, 1)))?;
-            d.check_spec_version(t.common.spec_version.as_deref())
-                .map_err(|e| fail(format!("{name}: {e}")))?;
-            if t.common.version < 1 {
-                return Err(fail(format!("{name}: version 0 is not valid")));
-            }
-            if let Some(&cur) = state.delegations.get(&name) {
-                if t.common.version < cur {
-                    return Err(fail(format!(
-                        "{name}: version {} is lower than current version {cur}",
-                        t.common.version
-                    )));
-                }
-            }
-            verify::expiry(d, RoleName::Targets, &t.common, self.opts.now)
-                .map_err(|e| fail(e.replacen("targets", &name, 1)))?;
+            verify::type_name(d, RoleName::Targets, &name, &t.common).map_err(fail)?;
+            verify::spec_version(d, &name, &t.common).map_err(fail)?;
+            verify::version(
+                &name,
+                t.common.version,
+                state.delegations.get(&name).copied(),
+            )
+            .map_err(fail)?;
+            verify::expiry(d, &name, &t.common, self.opts.now).map_err(fail)?;
             versions.insert(name.clone(), t.common.version);
 
             let mut targets = t.targets;
@@ -158,9 +151,9 @@ impl Client<'_> {
         let Some(entry) = snapshot.meta.get(&key) else {
             return match d {
                 Dialect::Notary => Ok(None),
-                Dialect::Tuf => Err(fail(format!(
-                    "snapshot: does not list the delegated role {name}"
-                ))),
+                Dialect::Tuf => Err(fail(VerifyError::DelegationNotListed {
+                    role: name.to_string(),
+                })),
             };
         };
         let file = match d {
@@ -168,12 +161,13 @@ impl Client<'_> {
             Dialect::Tuf => layout::role_file_named(&quote(name), entry.version, consistent),
         };
         let bytes = self.remote.get(&file)?.ok_or_else(|| {
-            fail(format!(
-                "{name}: {file} is missing from {}",
-                self.remote.describe()
-            ))
+            fail(VerifyError::Missing {
+                role: name.to_string(),
+                file: file.clone(),
+                remote: self.remote.describe(),
+            })
         })?;
-        let m = SignedMeta::parse_named(RoleName::Targets, name, bytes).map_err(fail)?;
+        let m = SignedMeta::parse_named(RoleName::Targets, name, bytes).map_err(malformed)?;
         verify::meta_matches(d, &m, RoleName::Snapshot, &snapshot.meta).map_err(fail)?;
         Ok(Some(m))
     }
@@ -208,7 +202,13 @@ fn push_children(
 /// dialect requires.
 fn check_role_name(d: Dialect, parent: &str, role: &DelegatedRole) -> Result<()> {
     let name = &role.name;
-    let bad = |why: &str| Err(fail(format!("{parent}: delegated role {name:?} {why}")));
+    let bad = |problem| {
+        Err(fail(VerifyError::BadDelegation {
+            parent: parent.to_string(),
+            role: name.clone(),
+            problem,
+        }))
+    };
     match d {
         Dialect::Notary => {
             let clean = !name
@@ -221,18 +221,20 @@ fn check_role_name(d: Dialect, parent: &str, role: &DelegatedRole) -> Result<()>
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_/".contains(&b))
             {
-                return bad(&format!("is not a valid delegation of {parent}"));
+                return bad(DelegationProblem::NotValidUnder {
+                    parent: parent.to_string(),
+                });
             }
         }
         Dialect::Tuf => {
             if name.parse::<RoleName>().is_ok() {
-                return bad("has the name of a top-level role");
+                return bad(DelegationProblem::TopLevelName);
             }
             if role.paths.is_some() == role.path_hash_prefixes.is_some() {
-                return bad("must have exactly one of paths and path_hash_prefixes");
+                return bad(DelegationProblem::PathsAndPrefixes);
             }
             if role.terminating.is_none() {
-                return bad("has no terminating field");
+                return bad(DelegationProblem::NoTerminating);
             }
         }
     }

@@ -14,12 +14,13 @@
 //!
 //! Failures are the same one-line `Error::Verify` messages as in the Notary dialect.
 
-use super::{fail, path_fail, Client, Verified};
+use super::{fail, malformed, path_fail, path_invalid, Client, Verified};
 use crate::repo::layout;
 use crate::tuf::dialect::Dialect;
 use crate::tuf::model::{MetaList, RoleName, Root};
 use crate::tuf::signed::SignedMeta;
 use crate::tuf::verify::{self, RoleKeySet};
+use crate::tuf::{RootPathError, VerifyError};
 use crate::{Error, Result};
 
 /// How many root versions one update may walk (python-tuf's `max_root_rotations` is 256).
@@ -43,12 +44,12 @@ impl Client<'_> {
                         self.remote.describe()
                     ))
                 })?;
-                let first = SignedMeta::parse(RoleName::Root, bytes).map_err(fail)?;
+                let first = SignedMeta::parse(RoleName::Root, bytes).map_err(malformed)?;
                 self.first_use(&first)?
             }
         };
         // 5.3: walk N+1.root.json until there is none.
-        let start: Root = root.view("trusted root").map_err(fail)?;
+        let start: Root = root.view("trusted root").map_err(malformed)?;
         let mut n = start.common.version;
         loop {
             let next_name = format!("{}.root.json", n + 1);
@@ -56,11 +57,12 @@ impl Client<'_> {
                 break;
             };
             if n - start.common.version >= MAX_ROOT_ROTATIONS {
-                return Err(path_fail(format!(
-                    "more than {MAX_ROOT_ROTATIONS} root versions in one update"
-                )));
+                return Err(path_fail(RootPathError::TooManyRotations {
+                    max: MAX_ROOT_ROTATIONS,
+                }));
             }
-            let next = SignedMeta::parse(RoleName::Root, bytes).map_err(path_fail)?;
+            let next = SignedMeta::parse(RoleName::Root, bytes)
+                .map_err(|e| path_invalid(VerifyError::Malformed(e)))?;
             self.step(&root, &next, n + 1)?;
             root = next;
             n += 1;
@@ -84,7 +86,7 @@ impl Client<'_> {
         // 5.4: timestamp.
         let ts = self.fetch_named(RoleName::Timestamp, &RoleName::Timestamp.file_name())?;
         verify::signatures(d, &ts, &set(RoleName::Timestamp)?).map_err(fail)?;
-        let ts_view: MetaList = ts.view("timestamp").map_err(fail)?;
+        let ts_view: MetaList = ts.view("timestamp").map_err(malformed)?;
         self.check_common(RoleName::Timestamp, &ts_view.common, &state)?;
         let snap_version = listed_version(d, &ts_view, RoleName::Timestamp, RoleName::Snapshot)?;
         no_rollback(
@@ -99,7 +101,7 @@ impl Client<'_> {
         let sn = self.fetch_named(RoleName::Snapshot, &sn_name)?;
         verify::meta_matches(d, &sn, RoleName::Timestamp, &ts_view.meta).map_err(fail)?;
         verify::signatures(d, &sn, &set(RoleName::Snapshot)?).map_err(fail)?;
-        let sn_view: MetaList = sn.view("snapshot").map_err(fail)?;
+        let sn_view: MetaList = sn.view("snapshot").map_err(malformed)?;
         self.check_common(RoleName::Snapshot, &sn_view.common, &state)?;
         let tg_version = listed_version(d, &sn_view, RoleName::Snapshot, RoleName::Targets)?;
         no_rollback(
@@ -135,16 +137,29 @@ fn listed_version(d: Dialect, parent: &MetaList, pr: RoleName, role: RoleName) -
     parent
         .meta
         .get(&name)
-        .ok_or_else(|| fail(format!("{pr}: does not list {role}")))?
+        .ok_or_else(|| {
+            fail(VerifyError::NotListed {
+                parent: pr.to_string(),
+                role: role.to_string(),
+            })
+        })?
         .version
-        .ok_or_else(|| fail(format!("{pr}: {name} is listed without a version")))
+        .ok_or_else(|| {
+            fail(VerifyError::NoListedVersion {
+                parent: pr.to_string(),
+                name,
+            })
+        })
 }
 
 fn no_rollback(parent: RoleName, role: RoleName, listed: u64, trusted: Option<u64>) -> Result<()> {
     match trusted {
-        Some(t) if listed < t => Err(fail(format!(
-            "{parent}: lists {role} version {listed}, lower than current version {t}"
-        ))),
+        Some(t) if listed < t => Err(fail(VerifyError::ListedRollback {
+            parent: parent.to_string(),
+            role: role.to_string(),
+            listed,
+            trusted: t,
+        })),
         _ => Ok(()),
     }
 }
