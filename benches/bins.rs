@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use trustkey::keys::MemorySigner;
 use trustkey::keys::Signer;
-use trustkey::repo::client::{Client, DirRemote, VerifyOptions};
+use trustkey::repo::client::{DirRemote, Updater, VerifyOptions};
 use trustkey::repo::delegations::{BinsConfig, DelegationKey, KeyLocation};
 use trustkey::repo::expiry::Expiries;
 use trustkey::repo::init::{self, DISK_ROLES};
@@ -162,7 +162,7 @@ fn main() {
         dir: layout::metadata_dir(Dialect::Tuf, &gun_repo_dir(&repo, &gun)),
     };
     let client_td = TrustDir::new(dir.path().join("client"));
-    let v = Client::new(
+    let v = Updater::new(
         &client_td,
         &gun,
         &remote,

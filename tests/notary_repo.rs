@@ -779,7 +779,7 @@ mod lib_level {
     use time::OffsetDateTime;
     use trustkey::keys::MemorySigner;
     use trustkey::keys::Signer;
-    use trustkey::repo::client::{check_target_file, Client, DirRemote, VerifyOptions};
+    use trustkey::repo::client::{check_target_file, DirRemote, Updater, VerifyOptions};
     use trustkey::repo::trustdir::{Gun, TrustDir};
     use trustkey::tuf::dialect::Dialect;
     use trustkey::tuf::model::{to_value, Key, RoleName};
@@ -797,7 +797,7 @@ mod lib_level {
         let remote = DirRemote {
             dir: repo.to_path_buf(),
         };
-        Client::new(
+        Updater::new(
             &TrustDir::new(trust),
             &gun,
             &remote,

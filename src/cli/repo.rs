@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::Ctx;
 use crate::keys::uri::{KeyRef, Pkcs11Uri, YubikeyRef, DEFAULT_OBJECT};
-use crate::repo::client::{check_target_file, Client, DirRemote, Remote, VerifyOptions};
+use crate::repo::client::{check_target_file, DirRemote, Remote, Updater, VerifyOptions};
 use crate::repo::expiry::{Expiries, ExpiryArg};
 use crate::repo::init::{self, DISK_ROLES};
 use crate::repo::layout;
@@ -1020,7 +1020,7 @@ fn client_update(
             None => return Err(need_place()),
         },
     };
-    let client = Client::new(
+    let client = Updater::new(
         td,
         gun,
         remote.as_ref(),

@@ -24,6 +24,14 @@ pub enum VerifyError {
         remote: String,
     },
 
+    /// A file longer than the client accepts for it.
+    #[error("{file} from {remote} is larger than {max} bytes")]
+    TooLarge {
+        file: String,
+        remote: String,
+        max: u64,
+    },
+
     #[error("{role}: no signatures")]
     NoSignatures { role: String },
 

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use time::OffsetDateTime;
 
-use super::client::{Client, Remote, VerifyOptions};
+use super::client::{too_large, Remote, Updater, VerifyOptions};
 use super::delegations::TARGETS;
 use super::expiry::Expiries;
 use super::publish::{
@@ -36,12 +36,11 @@ pub struct ServerRemote {
 }
 
 impl Remote for ServerRemote {
-    fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        let stem = name.strip_suffix(".json").unwrap_or(name);
-        self.server.get_metadata(self.gun.as_str(), stem)
+    fn get(&self, name: &str, max_len: u64) -> Result<Option<Vec<u8>>> {
+        get_bounded(self, &self.server, &self.gun, name, max_len)
     }
     fn describe(&self) -> String {
-        format!("{} ({})", self.server.url(), self.gun)
+        describe(&self.server, &self.gun)
     }
 }
 
@@ -52,13 +51,33 @@ struct Borrowed<'a> {
 }
 
 impl Remote for Borrowed<'_> {
-    fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        let stem = name.strip_suffix(".json").unwrap_or(name);
-        self.server.get_metadata(self.gun.as_str(), stem)
+    fn get(&self, name: &str, max_len: u64) -> Result<Option<Vec<u8>>> {
+        get_bounded(self, self.server, &self.gun, name, max_len)
     }
     fn describe(&self) -> String {
-        format!("{} ({})", self.server.url(), self.gun)
+        describe(self.server, &self.gun)
     }
+}
+
+/// `name` (`root.json`) from the server, within `max_len` bytes (the server's own response
+/// limit applies too).
+fn get_bounded(
+    remote: &dyn Remote,
+    server: &NotaryServer,
+    gun: &Gun,
+    name: &str,
+    max_len: u64,
+) -> Result<Option<Vec<u8>>> {
+    let stem = name.strip_suffix(".json").unwrap_or(name);
+    let bytes = server.get_metadata(gun.as_str(), stem)?;
+    if bytes.as_ref().is_some_and(|b| b.len() as u64 > max_len) {
+        return Err(too_large(remote, name, max_len));
+    }
+    Ok(bytes)
+}
+
+fn describe(server: &NotaryServer, gun: &Gun) -> String {
+    format!("{} ({})", server.url(), gun)
 }
 
 /// The public key the server holds for `role` (timestamp or snapshot) of `gun`, as root
@@ -141,7 +160,7 @@ pub fn publish_to_server(
             server,
             gun: gun.clone(),
         };
-        let client = Client::new(
+        let client = Updater::new(
             td,
             &gun,
             &remote,

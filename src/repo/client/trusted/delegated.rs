@@ -1,0 +1,322 @@
+//! Delegated targets roles in the trusted set, in both dialects: each is checked against
+//! snapshot's entry, verified with the keys and threshold its parent delegates to it, and
+//! checked for type, version (no rollback) and expiry. Roles are visited pre-order, depth
+//! first, in the order each parent lists them (as python-tuf searches; notary walks breadth
+//! first, which yields the same set of targets for delegations from targets, the only ones
+//! notary clients create).
+//!
+//! Which role a target comes from: the first role in that order that lists it. A target a
+//! role lists outside the paths delegated to it (through every delegation on the way down) is
+//! rejected and reported (`Verified::rejected`). TUF 1.0 `terminating`: once a terminating
+//! delegation was searched, targets it covers are not taken from later roles.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::{fail, malformed, out_of_order, Phase, TrustedSet};
+use crate::repo::client::{Rejected, VerifiedRole};
+use crate::repo::delegations::TARGETS;
+use crate::tuf::delegation::{self, describe_paths};
+use crate::tuf::dialect::Dialect;
+use crate::tuf::model::{DelegatedRole, Delegations, MetaFile, RoleName, Targets};
+use crate::tuf::signed::SignedMeta;
+use crate::tuf::verify::{self, RoleKeySet};
+use crate::tuf::{DelegationProblem, VerifyError};
+use crate::Result;
+
+/// More roles than any repository trustkey knows of (65,536 hashed bins and then some).
+const MAX_ROLES: usize = 100_000;
+
+/// The next delegated role to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextRole {
+    pub role: String,
+    /// The role that delegates to it.
+    pub parent: String,
+    /// The version snapshot lists for it (TUF 1.0 consistent snapshots name the file by it).
+    pub version: Option<u64>,
+}
+
+/// What is kept of each trusted targets role for its children.
+#[derive(Debug)]
+struct Node {
+    /// The delegation entries from targets down to this role (empty for targets).
+    chain: Vec<DelegatedRole>,
+    /// The roles it delegates to, by name (the first entry of a name), with their keys.
+    children: HashMap<String, (DelegatedRole, RoleKeySet)>,
+}
+
+/// The delegation walk: trusted roles, the roles still to visit, and which role provides
+/// each target.
+#[derive(Debug, Default)]
+pub(super) struct Walk {
+    nodes: HashMap<String, Node>,
+    /// (role, parent) still to visit; the next one last.
+    pending: Vec<(String, String)>,
+    /// Roles visited (verified, or skipped as snapshot does not list them).
+    visited: HashSet<String>,
+    /// Targets some role provides already.
+    found: HashSet<String>,
+    /// The chains of terminating delegations searched so far.
+    blockers: Vec<Vec<DelegatedRole>>,
+    roles: Vec<VerifiedRole>,
+    rejected: Vec<Rejected>,
+    /// Versions of the delegated roles verified.
+    versions: BTreeMap<String, u64>,
+}
+
+impl Walk {
+    /// Top-level targets, verified: the root of the walk.
+    pub(super) fn top(&mut self, d: Dialect, view: Targets) -> Result<&VerifiedRole> {
+        let (order, children) = children(d, TARGETS, &view.delegations)?;
+        self.pending
+            .extend(order.into_iter().rev().map(|c| (c, TARGETS.to_string())));
+        if !self.pending.is_empty() {
+            self.found.extend(view.targets.keys().cloned());
+        }
+        self.visited.insert(TARGETS.to_string());
+        self.nodes.insert(
+            TARGETS.to_string(),
+            Node {
+                chain: Vec::new(),
+                children,
+            },
+        );
+        self.roles.push(VerifiedRole {
+            name: TARGETS.into(),
+            version: view.common.version,
+            targets: view.targets,
+        });
+        Ok(&self.roles[self.roles.len() - 1])
+    }
+
+    /// The roles (targets first, in the order visited), the rejected targets, and the
+    /// versions of the delegated roles.
+    pub(super) fn into_parts(self) -> (Vec<VerifiedRole>, Vec<Rejected>, BTreeMap<String, u64>) {
+        (self.roles, self.rejected, self.versions)
+    }
+
+    /// A delegated role, verified, reached through `chain`: drops and records the targets
+    /// outside its paths, keeps those no earlier role provides, and queues its children.
+    fn add(
+        &mut self,
+        d: Dialect,
+        name: &str,
+        chain: Vec<DelegatedRole>,
+        view: Targets,
+    ) -> Result<&VerifiedRole> {
+        let mut targets = view.targets;
+        // A target outside the paths delegated to the role (through every delegation on the
+        // way down) is rejected, as notary and python-tuf clients reject it: it is not listed,
+        // and `verify --target` of it says why.
+        let rejected = &mut self.rejected;
+        targets.retain(|target, _| {
+            match chain.iter().find(|e| !delegation::covers(d, e, target)) {
+                None => true,
+                Some(e) => {
+                    rejected.push(Rejected {
+                        role: name.to_string(),
+                        target: target.clone(),
+                        reason: format!(
+                            "{name} lists {target:?} outside the paths delegated to {} ({})",
+                            e.name,
+                            describe_paths(e)
+                        ),
+                    });
+                    false
+                }
+            }
+        });
+        // The first role that lists a target provides it; a terminating delegation searched
+        // before (not an ancestor) hides what it covers.
+        let is_ancestor = |b: &[DelegatedRole]| chain.starts_with(b);
+        let active: Vec<&Vec<DelegatedRole>> =
+            self.blockers.iter().filter(|b| !is_ancestor(b)).collect();
+        let found = &self.found;
+        targets.retain(|target, _| {
+            !found.contains(target)
+                && !active
+                    .iter()
+                    .any(|b| b.iter().all(|e| delegation::covers(d, e, target)))
+        });
+        self.found.extend(targets.keys().cloned());
+        if chain.last().is_some_and(|e| e.terminating == Some(true)) {
+            self.blockers.push(chain.clone());
+        }
+        let (order, children) = children(d, name, &view.delegations)?;
+        self.pending
+            .extend(order.into_iter().rev().map(|c| (c, name.to_string())));
+        self.visited.insert(name.to_string());
+        self.nodes
+            .insert(name.to_string(), Node { chain, children });
+        self.roles.push(VerifiedRole {
+            name: name.to_string(),
+            version: view.common.version,
+            targets,
+        });
+        Ok(&self.roles[self.roles.len() - 1])
+    }
+}
+
+impl TrustedSet {
+    /// The next delegated role to fetch, in the order clients search them, or `None` when
+    /// every reachable role was visited. A role is visited once (the first parent that
+    /// delegates to it); a role snapshot does not list is skipped in the Notary dialect (a
+    /// delegation nobody signed yet) and an error in TUF 1.0.
+    pub fn next_delegation(&mut self) -> Result<Option<NextRole>> {
+        if self.phase != Phase::Targets {
+            return Err(out_of_order(
+                "next_delegation",
+                "targets is not trusted yet",
+            ));
+        }
+        while let Some((role, parent)) = self.walk.pending.pop() {
+            if !self.walk.visited.insert(role.clone()) {
+                continue;
+            }
+            if self.walk.visited.len() > MAX_ROLES {
+                return Err(fail(VerifyError::TooManyRoles { max: MAX_ROLES }));
+            }
+            if let Some(entry) = self.snapshot_entry(&role)? {
+                let version = entry.version;
+                return Ok(Some(NextRole {
+                    role,
+                    parent,
+                    version,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Snapshot's entry for a delegated role: `None` when it has none and the dialect allows
+    /// that (notary).
+    fn snapshot_entry(&self, role: &str) -> Result<Option<&MetaFile>> {
+        let d = self.dialect();
+        let entry = self
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.meta.get(&d.meta_key(role)));
+        match (entry, d) {
+            (Some(e), _) => Ok(Some(e)),
+            (None, Dialect::Notary) => Ok(None),
+            (None, Dialect::Tuf) => Err(fail(VerifyError::DelegationNotListed {
+                role: role.to_string(),
+            })),
+        }
+    }
+
+    /// The delegated role `role`, which the trusted role `parent` delegates to: against
+    /// snapshot's entry, signatures by its delegated keys, `_type`, version, expiry. Targets
+    /// outside its delegated paths are rejected (returned in `Verified::rejected`, not
+    /// trusted); the roles it delegates to are checked and queued.
+    pub fn update_delegated_targets(
+        &mut self,
+        role: &str,
+        parent: &str,
+        bytes: Vec<u8>,
+    ) -> Result<&VerifiedRole> {
+        const CALL: &str = "update_delegated_targets";
+        if self.phase != Phase::Targets {
+            return Err(out_of_order(CALL, "targets is not trusted yet"));
+        }
+        let Some(node) = self.walk.nodes.get(parent) else {
+            return Err(out_of_order(CALL, "its parent is not trusted yet"));
+        };
+        let Some((entry, keys)) = node.children.get(role) else {
+            return Err(fail(VerifyError::NotDelegated {
+                parent: parent.to_string(),
+                role: role.to_string(),
+            }));
+        };
+        if self.walk.nodes.contains_key(role) {
+            return Err(out_of_order(CALL, "the role is trusted already"));
+        }
+        let d = self.dialect();
+        self.snapshot_entry(role)?;
+        let m = SignedMeta::parse_named(RoleName::Targets, role, bytes).map_err(malformed)?;
+        let listed = self.snapshot.as_ref().map(|s| &s.meta);
+        verify::meta_matches(
+            d,
+            &m,
+            RoleName::Snapshot,
+            listed.unwrap_or(&BTreeMap::new()),
+        )?;
+        let t: Targets = verify::signatures_and_view(d, &m, keys, role)??;
+        verify::type_name(d, RoleName::Targets, role, &t.common)?;
+        verify::spec_version(d, role, &t.common)?;
+        let trusted = self.prior.delegations.get(role).copied();
+        verify::version(role, t.common.version, trusted)?;
+        verify::expiry(d, role, &t.common, self.opts.now)?;
+        let mut chain = node.chain.clone();
+        chain.push(entry.clone());
+        self.walk
+            .versions
+            .insert(role.to_string(), t.common.version);
+        self.walk.add(d, role, chain, t)
+    }
+}
+
+/// The roles `parent` delegates to, in the order listed, each checked (name, keys).
+type Children = (Vec<String>, HashMap<String, (DelegatedRole, RoleKeySet)>);
+
+fn children(d: Dialect, parent: &str, delegations: &Option<Delegations>) -> Result<Children> {
+    let mut order = Vec::new();
+    let mut by_name = HashMap::new();
+    let Some(dl) = delegations else {
+        return Ok((order, by_name));
+    };
+    for role in &dl.roles {
+        check_role_name(d, parent, role)?;
+        let keys = RoleKeySet::from_delegation(d, parent, &dl.keys, role)?;
+        order.push(role.name.clone());
+        by_name
+            .entry(role.name.clone())
+            .or_insert_with(|| (role.clone(), keys));
+    }
+    Ok((order, by_name))
+}
+
+/// A delegated role's name must be one the dialect allows (it becomes a file name): notary
+/// `targets/...` below its parent (`^[-a-z0-9_/]+$`, clean); TUF 1.0 any name except a
+/// top-level role's (fetched percent-encoded, as python-tuf does). Paths must be set as the
+/// dialect requires.
+fn check_role_name(d: Dialect, parent: &str, role: &DelegatedRole) -> Result<()> {
+    let name = &role.name;
+    let bad = |problem| {
+        Err(fail(VerifyError::BadDelegation {
+            parent: parent.to_string(),
+            role: name.clone(),
+            problem,
+        }))
+    };
+    match d {
+        Dialect::Notary => {
+            let clean = !name
+                .split('/')
+                .any(|p| p.is_empty() || p == "." || p == "..");
+            if !name.starts_with(&format!("{parent}/"))
+                || !clean
+                || name.len() >= 256
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_/".contains(&b))
+            {
+                return bad(DelegationProblem::NotValidUnder {
+                    parent: parent.to_string(),
+                });
+            }
+        }
+        Dialect::Tuf => {
+            if name.parse::<RoleName>().is_ok() {
+                return bad(DelegationProblem::TopLevelName);
+            }
+            if role.paths.is_some() == role.path_hash_prefixes.is_some() {
+                return bad(DelegationProblem::PathsAndPrefixes);
+            }
+            if role.terminating.is_none() {
+                return bad(DelegationProblem::NoTerminating);
+            }
+        }
+    }
+    Ok(())
+}

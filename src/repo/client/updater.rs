@@ -1,0 +1,226 @@
+//! The updater: everything of an update that is I/O. It loads the client's trusted state
+//! (`TRUSTDIR/tuf/<gun>/client/`: `root.json` and `state.json`), fetches files from the
+//! [`Remote`] in the order the [`TrustedSet`] takes them, and stores the new state once
+//! everything verified. Where the two dialects' clients differ in what they fetch:
+//!
+//! - Notary: `root.json` first (no repository without it); on first use that root is pinned;
+//!   later, `N.root.json` for every version between the trusted root and it (the last one may
+//!   be `root.json` itself); then `timestamp.json`, `snapshot.json`, `targets.json`, and each
+//!   delegated role as `<role>.json`.
+//! - TUF 1.0 (section 5, as python-tuf's ngclient): on first use `1.root.json`; then
+//!   `N+1.root.json` until the remote has none; `timestamp.json`; snapshot and targets as
+//!   `V.snapshot.json`/`V.targets.json` with consistent snapshots (V the version the parent
+//!   lists); delegated roles percent-encoded, likewise versioned.
+
+use std::path::PathBuf;
+
+use super::remote::{Remote, UNBOUNDED};
+use super::trusted::TrustedSet;
+use super::{TrustedState, Verified, VerifyOptions};
+use crate::fsio::{self, Overwrite};
+use crate::repo::layout;
+use crate::repo::trustdir::{read_optional, Gun, TrustDir};
+use crate::tuf::dialect::Dialect;
+use crate::tuf::model::RoleName;
+use crate::tuf::signed::SignedMeta;
+use crate::tuf::{RootPathError, VerifyError};
+use crate::{Error, Result};
+
+/// How many root versions one update may walk (python-tuf's `max_root_rotations` is 256).
+const MAX_ROOT_ROTATIONS: u64 = 256;
+
+/// Updates the client's trusted view of one repository from a remote.
+pub struct Updater<'a> {
+    gun: Gun,
+    state_dir: PathBuf,
+    remote: &'a dyn Remote,
+    opts: VerifyOptions,
+}
+
+impl<'a> Updater<'a> {
+    pub fn new(td: &TrustDir, gun: &Gun, remote: &'a dyn Remote, opts: VerifyOptions) -> Self {
+        Updater {
+            gun: gun.clone(),
+            state_dir: td.client_dir(gun),
+            remote,
+            opts,
+        }
+    }
+
+    /// Downloads and verifies root, timestamp, snapshot, targets and the delegated roles; on
+    /// success the new state is trusted from then on.
+    pub fn update(&self) -> Result<Verified> {
+        let mut set = match self.opts.dialect {
+            Dialect::Notary => self.notary_root()?,
+            Dialect::Tuf => self.tuf_root()?,
+        };
+        // Before timestamp is fetched: a root that fails is reported as such.
+        set.close_root()?;
+        let consistent = set.consistent_snapshot();
+        let file = |set: &TrustedSet, role: RoleName| match self.opts.dialect {
+            Dialect::Notary => role.file_name(),
+            Dialect::Tuf => layout::role_file(role, set.listed_version(role), consistent),
+        };
+        set.update_timestamp(self.fetch(RoleName::Timestamp, &file(&set, RoleName::Timestamp))?)?;
+        set.update_snapshot(self.fetch(RoleName::Snapshot, &file(&set, RoleName::Snapshot))?)?;
+        set.update_targets(self.fetch(RoleName::Targets, &file(&set, RoleName::Targets))?)?;
+        while let Some(next) = set.next_delegation()? {
+            let file = match self.opts.dialect {
+                Dialect::Notary => format!("{}.json", next.role),
+                Dialect::Tuf => {
+                    layout::role_file_named(&quote(&next.role), next.version, consistent)
+                }
+            };
+            let bytes = self.fetch_named(&next.role, &file)?;
+            set.update_delegated_targets(&next.role, &next.parent, bytes)?;
+        }
+        let trusted = set.finish()?;
+        self.save_state(&trusted.root, &trusted.state)?;
+        Ok(trusted.verified)
+    }
+
+    /// Notary: `root.json`, pinned on first use; otherwise every version from the trusted
+    /// root up to it.
+    fn notary_root(&self) -> Result<TrustedSet> {
+        let latest = self
+            .get("root.json")?
+            .ok_or_else(|| self.no_repository("root.json"))?;
+        let (stored, prior) = self.load_state()?;
+        let Some(stored) = stored else {
+            return TrustedSet::first_use(&self.gun, &self.opts, latest, prior);
+        };
+        let mut set = TrustedSet::new(&self.gun, &self.opts, stored, prior)?;
+        let versions = set.latest_root(latest.clone())?;
+        let last = *versions.end();
+        for n in versions {
+            let name = format!("{n}.root.json");
+            let bytes = match self.get(&name)? {
+                Some(b) => b,
+                None if n == last => latest.clone(),
+                None => return Err(self.root_missing(name)),
+            };
+            set.update_root(bytes)?;
+        }
+        Ok(set)
+    }
+
+    /// TUF 1.0 (5.2, 5.3): the trusted root, or `1.root.json` on first use; then
+    /// `N+1.root.json` until there is none.
+    fn tuf_root(&self) -> Result<TrustedSet> {
+        let (stored, prior) = self.load_state()?;
+        let mut set = match stored {
+            Some(root) => TrustedSet::new(&self.gun, &self.opts, root, prior)?,
+            None => {
+                let first = self
+                    .get("1.root.json")?
+                    .ok_or_else(|| self.no_repository("1.root.json"))?;
+                TrustedSet::first_use(&self.gun, &self.opts, first, prior)?
+            }
+        };
+        let start = set.root_version();
+        loop {
+            let n = set.root_version();
+            let Some(bytes) = self.get(&format!("{}.root.json", n + 1))? else {
+                break;
+            };
+            if n - start >= MAX_ROOT_ROTATIONS {
+                return Err(Error::Verify(VerifyError::UntrustedRoot(
+                    RootPathError::TooManyRotations {
+                        max: MAX_ROOT_ROTATIONS,
+                    },
+                )));
+            }
+            set.update_root(bytes)?;
+        }
+        Ok(set)
+    }
+
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.remote.get(name, UNBOUNDED)
+    }
+
+    /// The file `name` of `role`, which must be there.
+    fn fetch(&self, role: RoleName, name: &str) -> Result<Vec<u8>> {
+        self.fetch_named(role.as_str(), name)
+    }
+
+    fn fetch_named(&self, role: &str, name: &str) -> Result<Vec<u8>> {
+        self.get(name)?.ok_or_else(|| {
+            Error::Verify(VerifyError::Missing {
+                role: role.to_string(),
+                file: name.to_string(),
+                remote: self.remote.describe(),
+            })
+        })
+    }
+
+    fn no_repository(&self, first: &str) -> Error {
+        Error::NotFound(format!(
+            "no repository {} at {} ({first} not found)",
+            self.gun,
+            self.remote.describe()
+        ))
+    }
+
+    fn root_missing(&self, file: String) -> Error {
+        Error::Verify(VerifyError::UntrustedRoot(RootPathError::Missing {
+            file,
+            remote: self.remote.describe(),
+        }))
+    }
+
+    /// The stored root (unparsed) and versions, if an earlier update stored them.
+    fn load_state(&self) -> Result<(Option<Vec<u8>>, TrustedState)> {
+        let root = read_optional(&self.state_dir.join("root.json"))?;
+        let state = match read_optional(&self.state_dir.join("state.json"))? {
+            Some(b) => serde_json::from_slice(&b).map_err(|e| {
+                Error::Metadata(format!("{}/state.json: {e}", self.state_dir.display()))
+            })?,
+            None => TrustedState::default(),
+        };
+        Ok((root, state))
+    }
+
+    fn save_state(&self, root: &SignedMeta, state: &TrustedState) -> Result<()> {
+        fsio::create_private_dir(&self.state_dir)?;
+        fsio::write_atomic(
+            &self.state_dir.join("root.json"),
+            &root.bytes,
+            fsio::PUBLIC_FILE_MODE,
+            Overwrite::Replace,
+        )?;
+        let mut b = serde_json::to_vec_pretty(state).expect("state serializes");
+        b.push(b'\n');
+        fsio::write_atomic(
+            &self.state_dir.join("state.json"),
+            &b,
+            fsio::PUBLIC_FILE_MODE,
+            Overwrite::Replace,
+        )
+    }
+}
+
+/// Python's `urllib.parse.quote(name, "")`: what python-tuf requests for a role name.
+fn quote(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"_.-~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_like_python() {
+        assert_eq!(quote("bins-000-003"), "bins-000-003");
+        assert_eq!(quote("a/b c"), "a%2Fb%20c");
+        assert_eq!(quote(".."), "..");
+    }
+}
