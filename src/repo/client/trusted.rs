@@ -34,6 +34,8 @@ use crate::tuf::{RootPathError, VerifyError};
 use crate::{Error, Result};
 
 mod delegated;
+#[cfg(test)]
+mod tests;
 
 pub use delegated::NextRole;
 
@@ -309,6 +311,12 @@ impl TrustedSet {
     /// Timestamp: signatures, `_type`, version, expiry; TUF 1.0 also the snapshot version it
     /// lists, which must not be lower than the trusted snapshot's.
     pub fn update_timestamp(&mut self, bytes: Vec<u8>) -> Result<&MetaList> {
+        if self.phase > Phase::RootClosed {
+            return Err(out_of_order(
+                "update_timestamp",
+                "it comes once, after root",
+            ));
+        }
         self.close_root()?;
         let d = self.dialect();
         let ts = SignedMeta::parse(RoleName::Timestamp, bytes).map_err(malformed)?;
