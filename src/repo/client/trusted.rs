@@ -15,12 +15,13 @@
 //!    the order clients search them); then [`finish`](TrustedSet::finish).
 //!
 //! A call out of this order is an error (`VerifyError::OutOfOrder`), not a panic. The time
-//! (`now`) and the versions trusted before come in as inputs; the two dialects share every
-//! step and differ where noted (TUF 1.0 checks the versions timestamp and snapshot list,
-//! Notary checks the root snapshot lists and the order of a few checks).
+//! (`now`) and the versions trusted before come in as inputs. The two dialects share every
+//! step; what only one of them does is in `notary.rs` (the walk up to `root.json`, the root
+//! snapshot lists) and `tuf.rs` (the versions timestamp and snapshot list, forgetting
+//! versions when their keys rotate), and where they order checks differently the step says
+//! so. Delegated roles are in `delegated.rs`.
 
 use std::collections::BTreeMap;
-use std::ops::RangeInclusive;
 
 use super::{TrustedState, Verified, VerifiedRole, VerifyOptions};
 use crate::repo::delegations::TARGETS;
@@ -34,8 +35,10 @@ use crate::tuf::{RootPathError, VerifyError};
 use crate::{Error, Result};
 
 mod delegated;
+mod notary;
 #[cfg(test)]
 mod tests;
+mod tuf;
 
 pub use delegated::NextRole;
 
@@ -191,31 +194,6 @@ impl TrustedSet {
         parent.meta.get(&self.dialect().meta_name(role))?.version
     }
 
-    /// Notary: the root the remote serves as `root.json`. It must not be older than the
-    /// trusted root; unless it is the trusted root, the versions after the trusted one up to
-    /// its version are returned, for [`update_root`](Self::update_root) to walk, and
-    /// [`close_root`](Self::close_root) checks that the walk reached it.
-    pub fn latest_root(&mut self, bytes: Vec<u8>) -> Result<RangeInclusive<u64>> {
-        if self.phase != Phase::Root {
-            return Err(out_of_order("latest_root", "the root is already final"));
-        }
-        let latest = SignedMeta::parse(RoleName::Root, bytes).map_err(malformed)?;
-        let view: Root = latest.view("root").map_err(malformed)?;
-        let (tn, ln) = (self.root_version(), view.common.version);
-        if ln < tn {
-            return Err(fail(VerifyError::Rollback {
-                role: "root".into(),
-                trusted: tn,
-                new: ln,
-            }));
-        }
-        if latest.bytes == self.root.bytes {
-            return Ok(tn + 1..=tn);
-        }
-        self.latest = Some((latest, ln));
-        Ok(tn + 1..=ln)
-    }
-
     /// One step of root rotation: `bytes` is the next root version, signed by a threshold of
     /// the trusted root's keys and of its own. It is trusted from then on.
     pub fn update_root(&mut self, bytes: Vec<u8>) -> Result<()> {
@@ -278,14 +256,7 @@ impl TrustedSet {
         check_pin(&self.opts, &set)?;
         self.check_common(RoleName::Root, &self.root_view.common)?;
         if self.dialect() == Dialect::Tuf {
-            let keys_of = |r: &Root, role| r.role(role).map(|k| k.keyids.clone());
-            if [RoleName::Timestamp, RoleName::Snapshot]
-                .into_iter()
-                .any(|role| keys_of(&self.start, role) != keys_of(&self.root_view, role))
-            {
-                self.prior.versions.remove(&RoleName::Timestamp);
-                self.prior.versions.remove(&RoleName::Snapshot);
-            }
+            self.forget_if_keys_rotated();
         }
         self.phase = Phase::RootClosed;
         Ok(())
@@ -361,47 +332,13 @@ impl TrustedSet {
         let view: MetaList = sn.view("snapshot").map_err(malformed)?;
         self.check_common(RoleName::Snapshot, &view.common)?;
         match d {
-            // The Notary dialect lists root in snapshot: the root we trust must be that one.
-            Dialect::Notary if view.meta.contains_key("root") => {
-                verify::meta_matches(d, &self.root, RoleName::Snapshot, &view.meta)?;
-            }
-            Dialect::Notary => {}
+            Dialect::Notary => self.snapshot_lists_trusted_root(&view)?,
             Dialect::Tuf => {
-                self.no_listed_rollback(RoleName::Snapshot, &view, RoleName::Targets)?;
+                self.no_listed_rollback(RoleName::Snapshot, &view, RoleName::Targets)?
             }
         }
         self.phase = Phase::Snapshot;
         Ok(self.snapshot.insert(view))
-    }
-
-    /// TUF 1.0: `parent` must list a version of `role`, not lower than the trusted one.
-    fn no_listed_rollback(&self, parent: RoleName, view: &MetaList, role: RoleName) -> Result<()> {
-        let name = self.dialect().meta_name(role);
-        let listed = view
-            .meta
-            .get(&name)
-            .ok_or_else(|| {
-                fail(VerifyError::NotListed {
-                    parent: parent.to_string(),
-                    role: role.to_string(),
-                })
-            })?
-            .version
-            .ok_or_else(|| {
-                fail(VerifyError::NoListedVersion {
-                    parent: parent.to_string(),
-                    name,
-                })
-            })?;
-        match self.prior.versions.get(&role) {
-            Some(&trusted) if listed < trusted => Err(fail(VerifyError::ListedRollback {
-                parent: parent.to_string(),
-                role: role.to_string(),
-                listed,
-                trusted,
-            })),
-            _ => Ok(()),
-        }
     }
 
     /// Top-level targets: signatures checked and its view parsed while it is hashed, then its
