@@ -24,7 +24,7 @@ use crate::Result;
 pub use archive::{read_archive, Archive, Entry, EntryKind};
 pub use create::{create, CreateReport, Listed};
 pub use restore::{restore, RestoreReport};
-pub use verify::{match_published, verify, KeyCheck, Status, VerifyReport};
+pub use verify::{match_published, verify, verify_file, KeyCheck, Status, VerifyReport};
 
 /// Largest file accepted in a backup (a key file is about 500 bytes).
 pub const MAX_ENTRY_BYTES: u64 = 1 << 20;

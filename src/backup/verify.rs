@@ -2,11 +2,12 @@
 //! key ID; each is matched against the root metadata the trust dir holds.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use secrecy::SecretString;
 use serde::Serialize;
 
-use super::archive::Archive;
+use super::archive::{read_archive, Archive};
 use crate::error::Error;
 use crate::keys::canonical_key_id;
 use crate::keys::file::decrypt_pem;
@@ -64,6 +65,26 @@ impl VerifyReport {
             .filter(|k| k.status != Status::Skipped)
             .count()
     }
+
+    /// The verdict on the backup: the number of keys checked when every one of them passed, an
+    /// `Error::Verify` when one failed or the backup holds no keys at all.
+    pub fn verdict(&self) -> Result<usize> {
+        let failed = self.failed();
+        if failed > 0 {
+            return Err(Error::Verify(format!(
+                "{}: {failed} of {} key(s) failed verification",
+                self.archive,
+                self.checked()
+            )));
+        }
+        match self.checked() {
+            0 => Err(Error::Verify(format!(
+                "{}: the backup holds no keys",
+                self.archive
+            ))),
+            n => Ok(n),
+        }
+    }
 }
 
 /// Old notary releases named keys `<keyid>_<role>.key` (under `root_keys/` and
@@ -96,6 +117,20 @@ fn env_passphrase_set(role: KeyRole) -> bool {
     role.env_vars()
         .iter()
         .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+}
+
+/// Verifies the backup at `path` in full: reads and checks the archive (`read_archive`),
+/// decrypts every key (`verify`) and matches them against the trust dir's root metadata
+/// (`match_published`). The report says which keys failed; see [`VerifyReport::verdict`].
+pub fn verify_file(
+    path: &Path,
+    td: &TrustDir,
+    prompter: &mut dyn Prompter,
+) -> Result<VerifyReport> {
+    let archive = read_archive(path)?;
+    let mut report = verify(&archive, prompter);
+    match_published(&mut report, td)?;
+    Ok(report)
 }
 
 /// Matches each decrypted key against the current root metadata of the repositories the trust
@@ -310,5 +345,40 @@ mod tests {
         );
         assert_eq!(split_legacy_name(&id), (id.as_str(), None));
         assert_eq!(split_legacy_name("my_key"), ("my_key", None));
+    }
+
+    fn report_of(statuses: &[Status]) -> VerifyReport {
+        VerifyReport {
+            archive: "b.tgz".into(),
+            ok: false,
+            keys: statuses
+                .iter()
+                .map(|&status| KeyCheck {
+                    path: "private/x.key".into(),
+                    key_id: "x".into(),
+                    actual_key_id: None,
+                    role: None,
+                    gun: None,
+                    escrow: false,
+                    status,
+                    error: None,
+                    published: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn verdict() {
+        use Status::*;
+        assert_eq!(report_of(&[Ok, Skipped, Ok]).verdict().unwrap(), 2);
+        let err = report_of(&[Ok, Failed, Skipped]).verdict().unwrap_err();
+        assert!(matches!(err, Error::Verify(_)), "{err:?}");
+        assert_eq!(err.to_string(), "b.tgz: 1 of 2 key(s) failed verification");
+        for empty in [&[][..], &[Skipped]] {
+            let err = report_of(empty).verdict().unwrap_err();
+            assert!(matches!(err, Error::Verify(_)), "{err:?}");
+            assert_eq!(err.to_string(), "b.tgz: the backup holds no keys");
+        }
     }
 }
