@@ -100,19 +100,6 @@ fn split_legacy_name(stem: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// The passphrase role of a notary `role:` header value.
-pub fn passphrase_role(role: &str) -> Option<KeyRole> {
-    Some(match role {
-        "root" => KeyRole::Root,
-        "targets" => KeyRole::Targets,
-        "snapshot" => KeyRole::Snapshot,
-        "timestamp" => KeyRole::Timestamp,
-        "delegation" => KeyRole::Delegation,
-        r if r.starts_with("targets/") && r.len() > "targets/".len() => KeyRole::Delegation,
-        _ => return None,
-    })
-}
-
 fn env_passphrase_set(role: KeyRole) -> bool {
     role.env_vars()
         .iter()
@@ -148,7 +135,7 @@ pub fn match_published(report: &mut VerifyReport, td: &TrustDir) -> Result<()> {
         let uses = crate::repo::retire::key_uses(td, &id)?;
         if let Some(u) = uses.first() {
             let claimed = k.role.as_deref().unwrap_or("root");
-            let delegation = passphrase_role(claimed) == Some(KeyRole::Delegation);
+            let delegation = KeyRole::for_role(claimed) == Some(KeyRole::Delegation);
             if !k.escrow
                 && uses
                     .iter()
@@ -242,7 +229,7 @@ pub fn verify(archive: &Archive, prompter: &mut dyn Prompter) -> VerifyReport {
                                         .into(),
                                 )
                             }
-                            Some(r) => match passphrase_role(r) {
+                            Some(r) => match KeyRole::for_role(r) {
                                 Some(k) => t.role = Some(k),
                                 None => check.error = Some(format!("unknown role {r:?}")),
                             },
@@ -331,13 +318,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn headers() {
-        assert_eq!(
-            passphrase_role("targets/releases"),
-            Some(KeyRole::Delegation)
-        );
-        assert_eq!(passphrase_role("targets/"), None);
-        assert_eq!(passphrase_role("root"), Some(KeyRole::Root));
+    fn legacy_file_names() {
         let id = "ab".repeat(32);
         assert_eq!(
             split_legacy_name(&format!("{id}_root")),
