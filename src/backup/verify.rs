@@ -13,6 +13,7 @@ use crate::keys::canonical_key_id;
 use crate::keys::file::decrypt_pem;
 use crate::repo::trustdir::TrustDir;
 use crate::secret::{unlock_passphrase, KeyRole, Prompter};
+use crate::tuf::keyid::short;
 use crate::Result;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -250,7 +251,7 @@ pub fn verify(archive: &Archive, prompter: &mut dyn Prompter) -> VerifyReport {
         let what = format!(
             "{} key {} (backup entry {})",
             check.role.as_deref().unwrap_or(role.name()),
-            short_id(&check.key_id),
+            short(&check.key_id),
             check.path
         );
         let outcome = (|| -> Result<p256::SecretKey> {
@@ -302,14 +303,6 @@ pub fn verify(archive: &Archive, prompter: &mut dyn Prompter) -> VerifyReport {
         archive: archive.name.clone(),
         ok,
         keys: checks,
-    }
-}
-
-fn short_id(id: &str) -> &str {
-    if id.len() > 12 && id.is_char_boundary(12) {
-        &id[..12]
-    } else {
-        id
     }
 }
 

@@ -468,7 +468,7 @@ fn find_root(ctx: &Ctx) -> Result<KeyRef> {
         {
             Err(Error::Usage(format!(
                 "the root key {} is on {n} tokens; choose the one to sign with --root: {}",
-                crate::tuf::verify::short(&found[0].1),
+                crate::tuf::keyid::short(&found[0].1),
                 found
                     .iter()
                     .map(|(u, _)| u.to_string())
@@ -480,7 +480,7 @@ fn find_root(ctx: &Ctx) -> Result<KeyRef> {
             "{n} keys labelled {DEFAULT_OBJECT:?} found; choose one with --root: {}",
             found
                 .iter()
-                .map(|(u, id)| format!("{u} (key ID {})", crate::tuf::verify::short(id)))
+                .map(|(u, id)| format!("{u} (key ID {})", crate::tuf::keyid::short(id)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ))),

@@ -172,10 +172,7 @@ pub fn signatures_and_view<T: serde::de::DeserializeOwned + Send>(
     })
 }
 
-/// The first characters of a key ID, enough for a message.
-pub fn short(id: &str) -> &str {
-    &id[..id.len().min(12)]
-}
+pub use super::keyid::short;
 
 pub fn type_name(dialect: Dialect, role: RoleName, common: &Common) -> Result<(), String> {
     let want = dialect.type_name(role);
