@@ -6,6 +6,8 @@
 //! only regular files and directories, only below `private/` or `escrow/`, relative paths without
 //! `..`, no duplicates, at most [`MAX_ENTRY_BYTES`] per entry, [`MAX_TOTAL_BYTES`] in all and
 //! [`MAX_ENTRIES`] entries.
+//!
+//! `archive` is that reader; `create`, `verify` and `restore` are the three jobs.
 
 mod archive;
 mod create;
