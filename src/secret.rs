@@ -214,6 +214,25 @@ pub enum KeyRole {
 }
 
 impl KeyRole {
+    /// The passphrase a key of `role` takes, by the role's name as metadata, a key file's
+    /// `role:` header or a flag spells it. The four top-level roles have their own; every
+    /// delegated role shares the delegation passphrase, however it is named: `targets/<name>`
+    /// (notary), any other role name (TUF 1.0 delegations such as `releases`, hashed bins such
+    /// as `bins-000-003`), or `delegation` (the header trustkey writes on TUF-dialect delegation
+    /// keys). `None` when `role` names no role: empty, a `targets/` without a name, an empty or
+    /// dot-led `/` component, or characters other than ASCII letters, digits, `-`, `_` and `.`.
+    pub fn for_role(role: &str) -> Option<KeyRole> {
+        Some(match role {
+            "root" => KeyRole::Root,
+            "targets" => KeyRole::Targets,
+            "snapshot" => KeyRole::Snapshot,
+            "timestamp" => KeyRole::Timestamp,
+            "delegation" => KeyRole::Delegation,
+            r if is_role_name(r) => KeyRole::Delegation,
+            _ => return None,
+        })
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             KeyRole::Root => "root",
@@ -241,6 +260,19 @@ impl KeyRole {
         }
         v
     }
+}
+
+/// Whether `name` is spelled like a role: `/`-separated components, each non-empty, not led by
+/// a dot, of ASCII letters, digits, `-`, `_` and `.` (notary's `[-a-z0-9_/]` and the names TUF
+/// delegations take in practice), under 256 characters in all as notary requires.
+fn is_role_name(name: &str) -> bool {
+    name.len() < 256
+        && name.split('/').all(|c| {
+            !c.is_empty()
+                && !c.starts_with('.')
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
 }
 
 fn passphrase_from_env(role: KeyRole) -> Option<SecretString> {
@@ -305,6 +337,47 @@ pub fn check_strength(p: &str, what: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_role_for_role() {
+        use KeyRole::*;
+        let table: &[(&str, Option<KeyRole>)] = &[
+            // Top-level roles.
+            ("root", Some(Root)),
+            ("targets", Some(Targets)),
+            ("snapshot", Some(Snapshot)),
+            ("timestamp", Some(Timestamp)),
+            // Delegations: the TUF-dialect key header, notary names, TUF names, hashed bins.
+            ("delegation", Some(Delegation)),
+            ("targets/releases", Some(Delegation)),
+            ("targets/releases/nightly", Some(Delegation)),
+            ("targets/ci_2", Some(Delegation)),
+            ("releases", Some(Delegation)),
+            ("role1.v2", Some(Delegation)),
+            ("bins", Some(Delegation)),
+            ("bins-000-003", Some(Delegation)),
+            ("bins-a", Some(Delegation)),
+            // Not role names.
+            ("", None),
+            ("targets/", None),
+            ("/targets", None),
+            ("targets//x", None),
+            ("targets/../root", None),
+            (".hidden", None),
+            ("two words", None),
+            ("root\n", None),
+            ("r\u{f6}le", None),
+        ];
+        for &(name, want) in table {
+            assert_eq!(KeyRole::for_role(name), want, "{name:?}");
+        }
+        assert_eq!(KeyRole::for_role(&"a".repeat(255)), Some(Delegation));
+        assert_eq!(KeyRole::for_role(&"a".repeat(256)), None);
+        // Each passphrase's own name maps back to it.
+        for r in [Root, Targets, Snapshot, Timestamp, Delegation] {
+            assert_eq!(KeyRole::for_role(r.name()), Some(r));
+        }
+    }
 
     #[test]
     fn pin_source_parses() {

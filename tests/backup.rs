@@ -763,3 +763,41 @@ fn verify_fails_when_file_name_is_not_the_key_id() {
         .unwrap()
         .contains("file name says key ID"));
 }
+
+/// Delegation keys of both dialects (`role: delegation` in the TUF dialect, `targets/<name>` in
+/// notary's) open with the delegation passphrase; a header that names no role is reported.
+#[test]
+fn verify_unlocks_delegation_keys_of_both_dialects() {
+    let t = tempfile::tempdir().unwrap();
+    let td = t.path().join("trust");
+    let mut ids = Vec::new();
+    for role in ["delegation", "targets/releases", "targets/"] {
+        let (id, pem) = encrypted_key(role, "", "delegation pass 3", true);
+        write_file(&td.join(format!("private/{id}.key")), pem.as_bytes(), 0o600);
+        ids.push(id);
+    }
+    let out = t.path().join("delegations.tgz");
+    assert!(create_backup(&td, &out, &[]).status.success());
+    let mut c = trustkey(&td);
+    c.args(["--json", "backup", "verify"])
+        .arg(&out)
+        .env("TRUSTKEY_DELEGATION_PASSPHRASE", "delegation pass 3");
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 of 3 key(s) failed"),
+        "{}",
+        stderr(&o)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let keys = v["keys"].as_array().unwrap();
+    let by_id = |id: &str| keys.iter().find(|k| k["key_id"] == id).unwrap();
+    assert_eq!(by_id(&ids[0])["status"], "ok");
+    assert_eq!(by_id(&ids[1])["status"], "ok");
+    let bad = by_id(&ids[2]);
+    assert_eq!(bad["status"], "failed");
+    assert!(
+        bad["error"].as_str().unwrap().contains("unknown role"),
+        "{bad}"
+    );
+}

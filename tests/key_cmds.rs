@@ -175,3 +175,59 @@ fn import_refuses_root_and_unknown_roles_and_weak_passphrases() {
     assert_eq!(code, 4);
     assert!(err.contains("no key ffff"), "{err}");
 }
+
+/// Every name of a delegated role takes the delegation passphrase: notary's `targets/<name>`
+/// and `delegation`, the header trustkey writes on TUF-dialect delegation keys. A string that
+/// names no role is refused.
+#[test]
+fn a_delegation_key_under_either_header_imports_and_changes_passphrase() {
+    let hsm = Hsm::new();
+    let src = fixture("targets/releases");
+    let key_id = src.file_stem().unwrap().to_str().unwrap().to_string();
+
+    for role in ["targets/", "two words"] {
+        let (code, err) = run_fails(
+            hsm.trustkey()
+                .env("NOTARY_DELEGATION_PASSPHRASE", NOTARY_PASS)
+                .args(["key", "import", "--role", role])
+                .arg(&src),
+        );
+        assert_eq!(code, 2, "{role}: {err}");
+        assert!(err.contains("unknown role"), "{role}: {err}");
+    }
+
+    let v = json(&run_ok(
+        hsm.trustkey()
+            .env("NOTARY_DELEGATION_PASSPHRASE", NOTARY_PASS)
+            .args(["--json", "key", "import", "--role", "delegation"])
+            .arg(&src),
+    ));
+    assert_eq!(v["key_id"], key_id.as_str());
+    assert_eq!(v["role"], "delegation");
+    let dest = hsm.trust_dir.join(format!("private/{key_id}.key"));
+    let pem = std::fs::read_to_string(&dest).unwrap();
+    assert!(pem.contains("\nrole: delegation\n"), "{pem}");
+
+    // passwd unlocks it with the delegation passphrase and seals it under the new one.
+    run_ok(
+        hsm.trustkey()
+            .env("NOTARY_DELEGATION_PASSPHRASE", NOTARY_PASS)
+            .env("TRUSTKEY_NEW_PASSPHRASE", OUR_PASS)
+            .args(["key", "passwd", &key_id[..12]]),
+    );
+    let (code, err) = run_fails(
+        hsm.trustkey()
+            .env("TRUSTKEY_DELEGATION_PASSPHRASE", NOTARY_PASS)
+            .env("TRUSTKEY_NEW_PASSPHRASE", OUR_PASS)
+            .args(["key", "passwd", &key_id])
+            .stdin(std::process::Stdio::null()),
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("wrong passphrase"), "{err}");
+    run_ok(
+        hsm.trustkey()
+            .env("TRUSTKEY_DELEGATION_PASSPHRASE", OUR_PASS)
+            .env("TRUSTKEY_NEW_PASSPHRASE", NOTARY_PASS)
+            .args(["key", "passwd", &key_id]),
+    );
+}

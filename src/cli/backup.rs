@@ -8,7 +8,8 @@ use clap::Subcommand;
 use super::Ctx;
 use crate::backup::{self, Status, MAX_ENTRIES, MAX_ENTRY_BYTES, MAX_TOTAL_BYTES};
 use crate::fsio::Overwrite;
-use crate::{Error, Result};
+use crate::repo::trustdir::TrustDir;
+use crate::Result;
 
 fn overwrite(force: bool) -> Overwrite {
     if force {
@@ -113,12 +114,8 @@ fn create(ctx: &Ctx, out: &std::path::Path, ow: Overwrite, include: &[PathBuf]) 
 }
 
 fn verify(ctx: &Ctx, path: &std::path::Path) -> Result<()> {
-    let archive = backup::read_archive(path)?;
-    let mut report = ctx.with_prompter(|p| backup::verify(&archive, p));
-    backup::match_published(
-        &mut report,
-        &crate::repo::trustdir::TrustDir::new(&ctx.trust_dir),
-    )?;
+    let td = TrustDir::new(&ctx.trust_dir);
+    let report = ctx.with_prompter(|p| backup::verify_file(path, &td, p))?;
     ctx.output.emit(&report, |r| {
         let mut s = String::new();
         for k in &r.keys {
@@ -151,23 +148,9 @@ fn verify(ctx: &Ctx, path: &std::path::Path) -> Result<()> {
         }
         s
     });
-    let failed = report.failed();
-    if failed > 0 {
-        return Err(Error::Integrity(format!(
-            "{}: {failed} of {} key(s) failed verification",
-            report.archive,
-            report.checked()
-        )));
-    }
-    if report.checked() == 0 {
-        return Err(Error::Integrity(format!(
-            "{}: the backup holds no keys",
-            report.archive
-        )));
-    }
+    let checked = report.verdict()?;
     ctx.output.progress(&format!(
-        "all {} key(s) in {} decrypt and match their key IDs",
-        report.checked(),
+        "all {checked} key(s) in {} decrypt and match their key IDs",
         report.archive
     ));
     Ok(())

@@ -23,6 +23,7 @@ use crate::repo::trustdir::{Gun, RepoConfig, TrustDir};
 use crate::secret::{new_passphrase, unlock_passphrase, KeyRole};
 use crate::tuf::delegation::{check_name, describe_paths};
 use crate::tuf::dialect::Dialect;
+use crate::tuf::keyid::short;
 use crate::{Error, Result};
 
 #[derive(Debug, Subcommand)]
@@ -610,10 +611,6 @@ fn header(dialect: Dialect, role: &str) -> KeyMeta {
         Dialect::Notary => KeyMeta::new(role, ""),
         Dialect::Tuf => KeyMeta::new("delegation", ""),
     }
-}
-
-fn short(id: &str) -> &str {
-    crate::tuf::verify::short(id)
 }
 
 /// The role a staged change goes to, for messages (`targets` when none).

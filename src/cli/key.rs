@@ -296,17 +296,11 @@ fn export(ctx: &Ctx, prefix: &str, out: Option<&Path>) -> Result<()> {
 }
 
 fn role_of(name: &str) -> Result<KeyRole> {
-    Ok(match name {
-        "root" => KeyRole::Root,
-        "targets" => KeyRole::Targets,
-        "snapshot" => KeyRole::Snapshot,
-        "timestamp" => KeyRole::Timestamp,
-        r if r.starts_with("targets/") => KeyRole::Delegation,
-        r => {
-            return Err(Error::Usage(format!(
-                "unknown role {r:?} (root, targets, snapshot, timestamp, targets/NAME)"
-            )))
-        }
+    KeyRole::for_role(name).ok_or_else(|| {
+        Error::Usage(format!(
+            "unknown role {name:?} (root, targets, snapshot, timestamp, targets/NAME, or a \
+             delegated role's name)"
+        ))
     })
 }
 
@@ -432,15 +426,6 @@ fn passwd(ctx: &Ctx, prefix: &str) -> Result<()> {
     Ok(())
 }
 
-fn key_role(role: RoleName) -> KeyRole {
-    match role {
-        RoleName::Root => KeyRole::Root,
-        RoleName::Targets => KeyRole::Targets,
-        RoleName::Snapshot => KeyRole::Snapshot,
-        RoleName::Timestamp => KeyRole::Timestamp,
-    }
-}
-
 #[derive(Debug, Serialize)]
 struct Rotated {
     #[serde(flatten)]
@@ -484,7 +469,7 @@ fn rotate(
     let old_id = cfg.key_file_id(role)?.to_string();
 
     let what = format!("the new {role} key of {gun}");
-    let pass = ctx.with_prompter(|p| new_passphrase(key_role(role), &what, p))?;
+    let pass = ctx.with_prompter(|p| new_passphrase(KeyRole::from(role), &what, p))?;
     let key = MemorySigner::generate(what.clone());
     let new_id = canonical_key_id(key.public_key());
     let pem = file::encrypt_pem(

@@ -403,15 +403,6 @@ impl RepoCmd {
     }
 }
 
-fn key_role(role: RoleName) -> KeyRole {
-    match role {
-        RoleName::Root => KeyRole::Root,
-        RoleName::Targets => KeyRole::Targets,
-        RoleName::Snapshot => KeyRole::Snapshot,
-        RoleName::Timestamp => KeyRole::Timestamp,
-    }
-}
-
 /// The only root key in reach: an EC key pair labelled `root` on the module's tokens (when a
 /// module is configured), or a trustkey root on a YubiKey plugged in (certificate CN
 /// "trustkey root", as `root create` writes it).
@@ -477,7 +468,7 @@ fn find_root(ctx: &Ctx) -> Result<KeyRef> {
         {
             Err(Error::Usage(format!(
                 "the root key {} is on {n} tokens; choose the one to sign with --root: {}",
-                crate::tuf::verify::short(&found[0].1),
+                crate::tuf::keyid::short(&found[0].1),
                 found
                     .iter()
                     .map(|(u, _)| u.to_string())
@@ -489,7 +480,7 @@ fn find_root(ctx: &Ctx) -> Result<KeyRef> {
             "{n} keys labelled {DEFAULT_OBJECT:?} found; choose one with --root: {}",
             found
                 .iter()
-                .map(|(u, id)| format!("{u} (key ID {})", crate::tuf::verify::short(id)))
+                .map(|(u, id)| format!("{u} (key ID {})", crate::tuf::keyid::short(id)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ))),
@@ -547,7 +538,7 @@ fn init_cmd(
     let mut passphrases = BTreeMap::new();
     for role in DISK_ROLES {
         let what = format!("the new {role} key of {gun}");
-        let p = ctx.with_prompter(|p| new_passphrase(key_role(role), &what, p))?;
+        let p = ctx.with_prompter(|p| new_passphrase(KeyRole::from(role), &what, p))?;
         passphrases.insert(role, p);
     }
     let bins_pass = match bins {
@@ -968,7 +959,7 @@ fn unlock_keys(
     let mut unlock = Vec::new();
     for (role, path) in paths {
         let what = format!("the {role} key of {}", cfg.gun);
-        let pass = ctx.with_prompter(|p| unlock_passphrase(key_role(role), &what, p))?;
+        let pass = ctx.with_prompter(|p| unlock_passphrase(KeyRole::from(role), &what, p))?;
         unlock.push((role, path, pass));
     }
     publish::load_keys(cfg, &unlock)
@@ -1329,7 +1320,7 @@ fn init_server_cmd(
             continue;
         }
         let what = format!("the new {role} key of {gun}");
-        let p = ctx.with_prompter(|p| new_passphrase(key_role(role), &what, p))?;
+        let p = ctx.with_prompter(|p| new_passphrase(KeyRole::from(role), &what, p))?;
         sources.insert(role, init::KeySource::New(p));
     }
     let signer = ctx.open_signer(&root_ref)?;

@@ -28,11 +28,31 @@ pub fn canonical_key_id(key: &p256::PublicKey) -> String {
     hex::encode(Sha256::digest(json.as_bytes()))
 }
 
+/// The first 12 characters of a key ID, enough to tell keys apart in a message. Safe on any
+/// string (an ID read from metadata may not be hex).
+pub fn short(id: &str) -> &str {
+    match id.char_indices().nth(12) {
+        Some((end, _)) => &id[..end],
+        None => id,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sign::{MemorySigner, Signer};
     use crate::tuf::dialect::Dialect;
+
+    #[test]
+    fn short_ids() {
+        let id = "0123456789abcdef".repeat(4);
+        assert_eq!(short(&id), "0123456789ab");
+        assert_eq!(short("0123456789ab"), "0123456789ab");
+        assert_eq!(short("abc"), "abc");
+        assert_eq!(short(""), "");
+        // Twelve characters, never a cut through one.
+        assert_eq!(short("ééééééééééééé"), "éééééééééééé");
+    }
 
     #[test]
     fn notary_ecdsa_id_is_the_canonical_id() {

@@ -12,6 +12,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::secret::KeyRole;
+
 /// The four top-level roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -58,6 +60,18 @@ impl FromStr for RoleName {
             .into_iter()
             .find(|r| r.as_str() == s)
             .ok_or_else(|| format!("unknown role {s:?} (root, targets, snapshot, timestamp)"))
+    }
+}
+
+/// A top-level role's passphrase is its own (as [`KeyRole::for_role`] maps its name).
+impl From<RoleName> for KeyRole {
+    fn from(role: RoleName) -> KeyRole {
+        match role {
+            RoleName::Root => KeyRole::Root,
+            RoleName::Targets => KeyRole::Targets,
+            RoleName::Snapshot => KeyRole::Snapshot,
+            RoleName::Timestamp => KeyRole::Timestamp,
+        }
     }
 }
 
@@ -335,4 +349,17 @@ pub fn view<T: serde::de::DeserializeOwned>(signed: &Value, what: &str) -> Resul
 /// The `signed` object of a typed view.
 pub fn to_value<T: Serialize>(t: &T) -> Value {
     serde_json::to_value(t).expect("metadata always serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_top_level_role_takes_the_passphrase_its_name_does() {
+        for role in RoleName::ALL {
+            assert_eq!(Some(KeyRole::from(role)), KeyRole::for_role(role.as_str()));
+            assert_eq!(KeyRole::from(role).name(), role.as_str());
+        }
+    }
 }

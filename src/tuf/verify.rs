@@ -191,10 +191,7 @@ pub fn signatures_and_view<T: serde::de::DeserializeOwned + Send>(
     })
 }
 
-/// The first characters of a key ID, enough for a message.
-pub fn short(id: &str) -> &str {
-    id.get(..12).unwrap_or(id)
-}
+pub use super::keyid::short;
 
 /// `_type` of `role` (a delegated role's name, for a delegated targets role) as the dialect
 /// spells the kind `kind`.
