@@ -119,9 +119,10 @@ impl TrustedSet {
     ) -> Result<Self> {
         let root = SignedMeta::parse(RoleName::Root, root)
             .map_err(|e| Error::Metadata(format!("trusted state: {e}")))?;
+        // Kept as it was: the Notary client reported a stored root it cannot read as an error
+        // of its state (exit 1), the TUF 1.0 client as a verification failure (exit 5).
         let view = root.view("trusted root").map_err(|e| match opts.dialect {
             Dialect::Notary => Error::Metadata(e),
-            // As the TUF 1.0 client has always reported it.
             Dialect::Tuf => malformed(e),
         })?;
         Ok(Self::start(gun, opts, root, view, prior, false))

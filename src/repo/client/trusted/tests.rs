@@ -91,7 +91,8 @@ struct Meta {
 impl Repo {
     fn new(d: Dialect) -> Self {
         let gun: Gun = "example.com/app".parse().unwrap();
-        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        // A fixed time: nothing here reads the clock.
+        let now = time::macros::datetime!(2030-01-02 03:04:05 UTC);
         let roots = (0..3)
             .map(|i| Party::root(d, &format!("root {i}"), &gun, now))
             .collect();
