@@ -81,12 +81,18 @@ impl Walk {
                 children,
             },
         );
-        self.roles.push(VerifiedRole {
+        Ok(self.keep(VerifiedRole {
             name: TARGETS.into(),
             version: view.common.version,
             targets: view.targets,
-        });
-        Ok(&self.roles[self.roles.len() - 1])
+        }))
+    }
+
+    /// Keeps a verified role, in the order visited, and returns it.
+    fn keep(&mut self, role: VerifiedRole) -> &VerifiedRole {
+        let at = self.roles.len();
+        self.roles.push(role);
+        &self.roles[at] // pushed just now
     }
 
     /// The roles (targets first, in the order visited), the rejected targets, and the
@@ -148,12 +154,11 @@ impl Walk {
         self.visited.insert(name.to_string());
         self.nodes
             .insert(name.to_string(), Node { chain, children });
-        self.roles.push(VerifiedRole {
+        Ok(self.keep(VerifiedRole {
             name: name.to_string(),
             version: view.common.version,
             targets,
-        });
-        Ok(&self.roles[self.roles.len() - 1])
+        }))
     }
 }
 
@@ -206,9 +211,10 @@ impl TrustedSet {
     }
 
     /// The delegated role `role`, which the trusted role `parent` delegates to: against
-    /// snapshot's entry, signatures by its delegated keys, `_type`, version, expiry. Targets
-    /// outside its delegated paths are rejected (returned in `Verified::rejected`, not
-    /// trusted); the roles it delegates to are checked and queued.
+    /// snapshot's entry, signatures by its delegated keys, `_type`, version, expiry. The
+    /// role returned provides the targets it lists within its delegated paths that no role
+    /// verified before provides; targets outside its paths are rejected (reported in
+    /// `Verified::rejected`, not trusted). The roles it delegates to are checked and queued.
     pub fn update_delegated_targets(
         &mut self,
         role: &str,
