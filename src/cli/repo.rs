@@ -9,7 +9,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::Ctx;
-use crate::keys::uri::{KeyRef, Pkcs11Uri, YubikeyRef, DEFAULT_OBJECT};
+use crate::keys::discovery::{discover, RootFilter};
+use crate::keys::uri::KeyRef;
 use crate::repo::client::{check_target_file, DirRemote, Remote, Updater, VerifyOptions};
 use crate::repo::expiry::{Expiries, ExpiryArg};
 use crate::repo::init::{self, DISK_ROLES};
@@ -20,7 +21,6 @@ use crate::repo::server_repo::{self, ServerRemote};
 use crate::repo::stage::{check_target_name, Change, Stage};
 use crate::repo::trustdir::{Gun, RepoConfig, ServerConfig, TrustDir, TufOptions};
 use crate::secret::{new_passphrase, unlock_passphrase, KeyRole};
-use crate::token::{report_slots, resolve_module};
 use crate::tuf::dialect::{Dialect, MetaHashes};
 use crate::tuf::model::RoleName;
 use crate::tuf::signed::SignedMeta;
@@ -403,88 +403,9 @@ impl RepoCmd {
     }
 }
 
-/// The only root key in reach: an EC key pair labelled `root` on the module's tokens (when a
-/// module is configured), or a trustkey root on a YubiKey plugged in (certificate CN
-/// "trustkey root", as `root create` writes it).
+/// The only root key in reach (see `RootFilter::Default`).
 fn find_root(ctx: &Ctx) -> Result<KeyRef> {
-    let module = match resolve_module(ctx.session.module(), None) {
-        Ok(path) => Some(path),
-        Err(Error::NoModule) => None,
-        Err(e) => return Err(e),
-    };
-    let mut found: Vec<(KeyRef, String)> = Vec::new();
-    if let Some(path) = &module {
-        let pkcs11 = ctx.session.tokens().module(path)?;
-        for slot in report_slots(&pkcs11, path)? {
-            for k in &slot.keys {
-                if k.class == "public" && k.label == DEFAULT_OBJECT && k.public_key.is_some() {
-                    let uri = Pkcs11Uri {
-                        token: slot.label.clone(),
-                        serial: slot.serial.clone(),
-                        object: Some(DEFAULT_OBJECT.into()),
-                        ..Default::default()
-                    };
-                    found.push((uri.into(), k.key_id.clone().unwrap_or_default()));
-                }
-            }
-        }
-    }
-    match crate::keys::piv::list_keys() {
-        Ok(keys) => {
-            let root_cn = format!("CN={}", crate::keys::piv::ROOT_SUBJECT);
-            for (serial, slot, subject, public) in keys {
-                if subject == root_cn {
-                    let r = YubikeyRef {
-                        serial: Some(serial),
-                        slot,
-                        pin_source: None,
-                    };
-                    found.push((r.into(), crate::keys::canonical_key_id(&public)));
-                }
-            }
-        }
-        // Neither a module nor PC/SC: say how to name a module.
-        Err(Error::PcscUnavailable(_) | Error::PivUnsupported) if module.is_none() => {
-            return Err(Error::NoModule)
-        }
-        Err(e) if module.is_none() => return Err(e),
-        Err(_) => {}
-    }
-    found.sort_by_key(|(u, _)| u.to_string());
-    match found.len() {
-        1 => Ok(found.remove(0).0),
-        0 => Err(Error::NotFound(format!(
-            "no EC key labelled {DEFAULT_OBJECT:?} on any token{} and no trustkey root on a \
-             YubiKey; create one with `trustkey root create --token URI` or name it with \
-             --root URI",
-            module
-                .as_ref()
-                .map(|p| format!(" of {}", p.display()))
-                .unwrap_or_default()
-        ))),
-        n if found
-            .iter()
-            .all(|(_, id)| *id == found[0].1 && !id.is_empty()) =>
-        {
-            Err(Error::Usage(format!(
-                "the root key {} is on {n} tokens; choose the one to sign with --root: {}",
-                crate::tuf::keyid::short(&found[0].1),
-                found
-                    .iter()
-                    .map(|(u, _)| u.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )))
-        }
-        n => Err(Error::Usage(format!(
-            "{n} keys labelled {DEFAULT_OBJECT:?} found; choose one with --root: {}",
-            found
-                .iter()
-                .map(|(u, id)| format!("{u} (key ID {})", crate::tuf::keyid::short(id)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-    }
+    discover(&ctx.session, RootFilter::Default)?.the_root()
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -9,15 +9,15 @@ use serde::Serialize;
 
 use super::Ctx;
 use crate::fsio::{write_secret, Overwrite};
+use crate::keys::discovery::{discover, RootFilter};
 use crate::keys::file::{decrypt_pem, encrypt_pem};
 use crate::keys::mirror::{self, Placement};
 use crate::keys::piv::PivOptions;
-use crate::keys::uri::{KeyRef, Pkcs11Uri};
+use crate::keys::uri::KeyRef;
 use crate::keys::MemorySigner;
 use crate::keys::{canonical_key_id, Signer};
 use crate::piv::{DefaultCredentials, PinPolicy, Policies, TouchPolicy};
 use crate::secret::{new_passphrase, unlock_passphrase, KeyRole};
-use crate::token::{list_keys, report_slots, resolve_module, Token};
 use crate::{Error, Result};
 
 /// How a key generated on a YubiKey is protected (`root create`, `root duplicate`,
@@ -411,50 +411,25 @@ struct RootKey {
 /// Root keys on the PKCS#11 module's tokens (if a module is configured) and on the YubiKeys
 /// plugged in (if PC/SC runs); an error only when neither can be looked at.
 fn list(ctx: &Ctx) -> Result<()> {
-    let mut by_key: BTreeMap<String, Vec<Holder>> = BTreeMap::new();
-    let module = match resolve_module(ctx.session.module(), None) {
-        Ok(path) => Some(path),
-        Err(Error::NoModule) => None,
-        Err(e) => return Err(e),
-    };
-    if let Some(path) = &module {
-        list_pkcs11(ctx, path, &mut by_key)?;
+    let found = discover(&ctx.session, RootFilter::AnyButDelegations)?;
+    if let Some(e) = found.unlisted_token {
+        return Err(e);
     }
-    match crate::keys::piv::list_keys() {
-        Ok(keys) => {
-            // Keys trustkey generated for delegations are not roots.
-            let delegation = format!("CN={}", crate::keys::piv::DELEGATION_SUBJECT);
-            for (serial, slot, subject, public) in keys {
-                if subject == delegation {
-                    continue;
-                }
-                let r = crate::keys::uri::YubikeyRef {
-                    serial: Some(serial),
-                    slot,
-                    pin_source: None,
-                };
-                by_key
-                    .entry(canonical_key_id(&public))
-                    .or_default()
-                    .push(Holder {
-                        token: crate::piv::desc(serial),
-                        label: subject,
-                        serial: serial.to_string(),
-                        object: format!("slot {slot}"),
-                        uri: r.to_string(),
-                    });
-            }
-        }
-        Err(e) if module.is_none() => {
-            return Err(match e {
-                Error::PcscUnavailable(_) | Error::PivUnsupported => Error::NoModule,
-                e => e,
-            })
-        }
-        Err(Error::PcscUnavailable(_)) => {}
-        Err(e) => ctx
+    match found.unlisted_yubikeys {
+        None | Some(Error::PcscUnavailable(_)) => {}
+        Some(e) => ctx
             .output
             .progress(&format!("warning: YubiKeys not listed: {e}")),
+    }
+    let mut by_key: BTreeMap<String, Vec<Holder>> = BTreeMap::new();
+    for k in found.keys {
+        by_key.entry(k.key_id).or_default().push(Holder {
+            token: k.device,
+            label: k.label,
+            serial: k.serial,
+            object: k.object,
+            uri: k.key.to_string(),
+        });
     }
     let keys: Vec<RootKey> = by_key
         .into_iter()
@@ -473,42 +448,6 @@ fn list(ctx: &Ctx) -> Result<()> {
         }
         s
     });
-    Ok(())
-}
-
-fn list_pkcs11(ctx: &Ctx, path: &Path, by_key: &mut BTreeMap<String, Vec<Holder>>) -> Result<()> {
-    let path = path.to_path_buf();
-    let pkcs11 = ctx.session.tokens().module(&path)?;
-    for slot in report_slots(&pkcs11, &path)? {
-        if !slot.initialized {
-            continue;
-        }
-        let token = Token {
-            ctx: pkcs11.clone(),
-            module: path.clone(),
-            slot: cryptoki::slot::Slot::try_from(slot.slot)
-                .map_err(|e| Error::Crypto(format!("slot {}: {e}", slot.slot)))?,
-            label: slot.label.clone().unwrap_or_default(),
-            serial: slot.serial.clone().unwrap_or_default(),
-        };
-        let session = token.open_session(false)?;
-        for k in list_keys(&token, &session)? {
-            let Some(id) = k.key_id else { continue };
-            let uri = Pkcs11Uri {
-                token: Some(token.label.clone()),
-                serial: Some(token.serial.clone()),
-                object: Some(k.label.clone()),
-                ..Default::default()
-            };
-            by_key.entry(id).or_default().push(Holder {
-                token: token.desc(),
-                label: token.label.clone(),
-                serial: token.serial.clone(),
-                object: k.label,
-                uri: uri.to_string(),
-            });
-        }
-    }
     Ok(())
 }
 

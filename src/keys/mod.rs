@@ -4,6 +4,7 @@
 //! The signing abstraction itself is `crate::sign`; it is re-exported here, with notary's key
 //! ID, for the layers above.
 
+pub mod discovery;
 pub mod file;
 pub mod mirror;
 pub mod piv;

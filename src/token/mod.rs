@@ -527,6 +527,38 @@ pub fn report_slots(ctx: &Pkcs11, module: &Path) -> Result<Vec<SlotReport>> {
     Ok(out)
 }
 
+/// The initialized tokens on a module, as `token list` finds them (a slot without a token, or
+/// whose token cannot be read, is left out): for looking through their keys.
+pub fn initialized_tokens(ctx: &Pkcs11, module: &Path) -> Result<Vec<Token>> {
+    let slots = ctx.get_all_slots().map_err(|e| Error::ModuleLoad {
+        path: module.into(),
+        reason: format!("C_GetSlotList: {e}"),
+    })?;
+    let mut out = Vec::new();
+    for slot in slots {
+        let present = ctx
+            .get_slot_info(slot)
+            .map(|s| s.token_present())
+            .unwrap_or(false);
+        if !present {
+            continue;
+        }
+        let Ok(info) = ctx.get_token_info(slot) else {
+            continue;
+        };
+        if info.token_initialized() {
+            out.push(Token {
+                ctx: ctx.clone(),
+                module: module.into(),
+                slot,
+                label: info.label().trim().to_string(),
+                serial: info.serial_number().trim().to_string(),
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// True when a PKCS#11 error means "the object or attribute is not there".
 pub fn is_missing(e: &CkError) -> bool {
     matches!(
