@@ -317,6 +317,24 @@ pub fn new_passphrase(
     Ok(p)
 }
 
+/// The new passphrase of a key whose passphrase changes (`key passwd`): from
+/// `TRUSTKEY_NEW_PASSPHRASE`, else asked twice; checked for minimum strength.
+pub fn replacement_passphrase(what: &str, prompter: &mut dyn Prompter) -> Result<SecretString> {
+    if let Ok(v) = std::env::var("TRUSTKEY_NEW_PASSPHRASE") {
+        if !v.is_empty() {
+            check_strength(&v, what)?;
+            return Ok(SecretString::from(v));
+        }
+    }
+    let a = prompter.secret(&format!("New passphrase for {what}: "))?;
+    let b = prompter.secret(&format!("Repeat the new passphrase for {what}: "))?;
+    if a.expose_secret() != b.expose_secret() {
+        return Err(Error::Passphrase("the two passphrases differ".into()));
+    }
+    check_strength(a.expose_secret(), what)?;
+    Ok(a)
+}
+
 /// Minimum strength: as long as notary requires, and not a single repeated character.
 pub fn check_strength(p: &str, what: &str) -> Result<()> {
     if p.chars().count() < MIN_PASSPHRASE_LEN {

@@ -301,7 +301,7 @@ fn resolve_key(
         )));
     }
     // A key already in the trust dir, by ID or unique prefix.
-    let entry = crate::cli::key::find_key(&td.root, r)?;
+    let entry = crate::repo::inventory::find_key(td, r)?;
     let path = std::path::PathBuf::from(&entry.location);
     let id = entry.key_id;
     let what = format!("the key {} for {role}", short(&id));

@@ -1,6 +1,5 @@
 //! `trustkey key ...`: repository keys on disk (and where each root key lives).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
@@ -12,10 +11,11 @@ use crate::keys::file::{self, KeyMeta};
 use crate::keys::uri::KeyRef;
 use crate::keys::{canonical_key_id, store, MemorySigner, Signer};
 use crate::repo::expiry::{Expiries, ExpiryArg};
-use crate::repo::retire::{self, retired_dir};
+use crate::repo::inventory::{self, KeyEntry, ACTIVE};
+use crate::repo::retire;
 use crate::repo::root::{self as reroot, Change};
 use crate::repo::trustdir::{Gun, RetiredKey, TrustDir};
-use crate::secret::{new_passphrase, unlock_passphrase, KeyRole};
+use crate::secret::{new_passphrase, KeyRole};
 use crate::tuf::model::RoleName;
 use crate::{Error, Result};
 
@@ -125,115 +125,8 @@ impl KeyCmd {
     }
 }
 
-#[derive(Debug, Serialize)]
-pub struct KeyEntry {
-    pub key_id: String,
-    pub role: String,
-    pub gun: String,
-    pub location: String,
-    /// `active`, or `retired` (rotated out, kept until `key remove`).
-    pub status: &'static str,
-}
-
-pub const ACTIVE: &str = "active";
-pub const RETIRED: &str = "retired";
-
-/// The key files in `TRUSTDIR/private` and `TRUSTDIR/private/retired`, active first, then by
-/// role, GUN and ID.
-pub fn key_files(trust_dir: &Path) -> Result<Vec<KeyEntry>> {
-    let td = TrustDir::new(trust_dir);
-    let mut out = key_files_in(&td.private_dir(), ACTIVE)?;
-    out.extend(key_files_in(&retired_dir(&td), RETIRED)?);
-    out.sort_by(|a, b| {
-        (a.status, &a.role, &a.gun, &a.key_id).cmp(&(b.status, &b.role, &b.gun, &b.key_id))
-    });
-    Ok(out)
-}
-
-fn key_files_in(dir: &Path, status: &'static str) -> Result<Vec<KeyEntry>> {
-    let mut out = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(Error::io(format!("reading {}", dir.display()), e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
-        let path = entry.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("key") {
-            continue;
-        }
-        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
-            continue;
-        };
-        let pem = std::fs::read_to_string(&path)
-            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        let meta = file::read_meta(&pem);
-        out.push(KeyEntry {
-            key_id: stem.to_string(),
-            role: meta.as_ref().map(|m| m.role.clone()).unwrap_or_default(),
-            gun: meta.map(|m| m.gun).unwrap_or_default(),
-            location: path.display().to_string(),
-            status,
-        });
-    }
-    Ok(out)
-}
-
-/// The root keys the repositories in the trust dir use (and have retired), from their configs.
-pub fn root_keys(trust_dir: &Path) -> Result<Vec<KeyEntry>> {
-    let td = TrustDir::new(trust_dir);
-    let mut out = Vec::new();
-    for cfg in retire::configs(&td)? {
-        out.push(KeyEntry {
-            key_id: cfg.root_key_id.clone(),
-            role: RoleName::Root.to_string(),
-            gun: cfg.gun.to_string(),
-            location: cfg.root_key.clone(),
-            status: ACTIVE,
-        });
-        for r in cfg.retired.iter().filter(|r| r.role == RoleName::Root) {
-            out.push(KeyEntry {
-                key_id: r.key_id.clone(),
-                role: RoleName::Root.to_string(),
-                gun: cfg.gun.to_string(),
-                location: r.location.clone(),
-                status: RETIRED,
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// Delegation keys on tokens (the ones on disk are key files), from every repository's config.
-fn delegation_token_keys(trust_dir: &Path) -> Result<Vec<KeyEntry>> {
-    let td = TrustDir::new(trust_dir);
-    let mut out = Vec::new();
-    for cfg in retire::configs(&td)? {
-        for d in &cfg.delegations {
-            for k in &d.keys {
-                if let crate::repo::delegations::KeyLocation::Token { uri } = &k.location {
-                    out.push(KeyEntry {
-                        key_id: k.key_id.clone(),
-                        role: d.name.clone(),
-                        gun: cfg.gun.to_string(),
-                        location: uri.clone(),
-                        status: ACTIVE,
-                    });
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
 fn list(ctx: &Ctx) -> Result<()> {
-    let mut keys = root_keys(&ctx.trust_dir)?;
-    keys.extend(delegation_token_keys(&ctx.trust_dir)?);
-    keys.extend(key_files(&ctx.trust_dir)?);
-    keys.sort_by(|a, b| {
-        (a.status, &a.role, &a.gun, &a.key_id).cmp(&(b.status, &b.role, &b.gun, &b.key_id))
-    });
+    let keys = inventory::all_keys(&TrustDir::new(&ctx.trust_dir))?;
     ctx.output.emit(&keys, |keys| {
         if keys.is_empty() {
             return format!("no keys in {}", ctx.trust_dir.join("private").display());
@@ -253,26 +146,8 @@ fn list(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-/// The one key file whose ID starts with `prefix`.
-pub(crate) fn find_key(trust_dir: &Path, prefix: &str) -> Result<KeyEntry> {
-    let mut found: Vec<KeyEntry> = key_files(trust_dir)?
-        .into_iter()
-        .filter(|k| !prefix.is_empty() && k.key_id.starts_with(prefix))
-        .collect();
-    match found.len() {
-        1 => Ok(found.pop().expect("one")),
-        0 => Err(Error::NotFound(format!(
-            "no key {prefix} in {}",
-            trust_dir.join("private").display()
-        ))),
-        n => Err(Error::Usage(format!(
-            "{n} keys start with {prefix}; give more of the key ID"
-        ))),
-    }
-}
-
 fn export(ctx: &Ctx, prefix: &str, out: Option<&Path>) -> Result<()> {
-    let key = find_key(&ctx.trust_dir, prefix)?;
+    let key = inventory::find_key(&TrustDir::new(&ctx.trust_dir), prefix)?;
     let pem = std::fs::read(&key.location)
         .map_err(|e| Error::io(format!("reading {}", key.location), e))?;
     match out {
@@ -295,87 +170,25 @@ fn export(ctx: &Ctx, prefix: &str, out: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-fn role_of(name: &str) -> Result<KeyRole> {
-    KeyRole::for_role(name).ok_or_else(|| {
-        Error::Usage(format!(
-            "unknown role {name:?} (root, targets, snapshot, timestamp, targets/NAME, or a \
-             delegated role's name)"
-        ))
-    })
-}
-
 fn import(
     ctx: &Ctx,
-    path: &Path,
+    file: &Path,
     role: Option<String>,
     gun: Option<String>,
     force: bool,
 ) -> Result<()> {
-    let pem = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path)
-            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?,
-    );
-    let headers = file::read_meta(&pem);
-    let role = role
-        .or_else(|| headers.as_ref().map(|m| m.role.clone()))
-        .filter(|r| !r.is_empty())
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "{} has no role: header; pass --role targets|snapshot|timestamp|targets/NAME",
-                path.display()
-            ))
-        })?;
-    let key_role = role_of(&role)?;
-    if key_role == KeyRole::Root {
-        return Err(Error::Usage(
-            "root keys live on tokens: use `trustkey root duplicate --from-escrow FILE`".into(),
-        ));
-    }
-    let gun = gun
-        .or_else(|| headers.as_ref().map(|m| m.gun.clone()))
-        .unwrap_or_default();
-    if gun.is_empty() && key_role != KeyRole::Delegation {
-        return Err(Error::Usage(format!(
-            "{} has no gun: header; pass --gun GUN",
-            path.display()
-        )));
-    }
-    let what = format!("{} key {}", role, path.display());
-    let secret = if pem.contains("ENCRYPTED PRIVATE KEY") {
-        let pass = ctx.with_prompter(|p| unlock_passphrase(key_role, &what, p))?;
-        file::decrypt_pem(&pem, &pass, &what)?.0
-    } else {
-        file::parse_plain_pem(&pem, &what)?.0
-    };
-    let key_id = canonical_key_id(&secret.public_key());
-    let dest = store::key_path(&ctx.trust_dir, &key_id);
-    if dest.exists() && !force {
-        return Err(Error::Usage(format!(
-            "key {key_id} is already in the trust dir ({}); pass --force to replace it",
-            dest.display()
-        )));
-    }
-    let new_pass =
-        ctx.with_prompter(|p| new_passphrase(key_role, &format!("{role} key {key_id}"), p))?;
-    let meta = KeyMeta {
-        role: role.clone(),
-        gun: gun.clone(),
-    };
-    let sealed = file::encrypt_pem(&secret, &new_pass, Some(&meta))?;
-    write_secret(
-        &dest,
-        sealed.as_bytes(),
-        if force {
-            Overwrite::Replace
-        } else {
-            Overwrite::Refuse
-        },
-    )?;
-    let entry = KeyEntry {
-        key_id,
+    let req = store::Import {
+        file,
         role,
         gun,
-        location: dest.display().to_string(),
+        replace: force,
+    };
+    let k = store::import(&ctx.trust_dir, &req, ctx.session.prompter())?;
+    let entry = KeyEntry {
+        key_id: k.key_id,
+        role: k.role,
+        gun: k.gun,
+        location: k.path.display().to_string(),
         status: ACTIVE,
     };
     ctx.output.emit(&entry, |e| {
@@ -388,38 +201,14 @@ fn import(
 }
 
 fn passwd(ctx: &Ctx, prefix: &str) -> Result<()> {
-    let key = find_key(&ctx.trust_dir, prefix)?;
-    let role = role_of(&key.role)?;
-    let path = PathBuf::from(&key.location);
-    let pem = zeroize::Zeroizing::new(
-        std::fs::read_to_string(&path)
-            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?,
-    );
-    let what = format!("{} key {}", key.role, key.key_id);
-    let old = ctx.with_prompter(|p| unlock_passphrase(role, &what, p))?;
-    let (secret, meta) = file::decrypt_pem(&pem, &old, &what)?;
-    let new = match std::env::var("TRUSTKEY_NEW_PASSPHRASE") {
-        Ok(v) if !v.is_empty() => {
-            crate::secret::check_strength(&v, &what)?;
-            secrecy::SecretString::from(v)
-        }
-        _ => ctx.with_prompter(|p| {
-            let a = p.secret(&format!("New passphrase for {what}: "))?;
-            let b = p.secret(&format!("Repeat the new passphrase for {what}: "))?;
-            use secrecy::ExposeSecret;
-            if a.expose_secret() != b.expose_secret() {
-                return Err(Error::Passphrase("the two passphrases differ".into()));
-            }
-            crate::secret::check_strength(a.expose_secret(), &what)?;
-            Ok(a)
-        })?,
-    };
-    let meta = meta.unwrap_or(KeyMeta {
+    let key = inventory::find_key(&TrustDir::new(&ctx.trust_dir), prefix)?;
+    let stored = store::Stored {
+        key_id: key.key_id.clone(),
         role: key.role.clone(),
         gun: key.gun.clone(),
-    });
-    let sealed = file::encrypt_pem(&secret, &new, Some(&meta))?;
-    write_secret(&path, sealed.as_bytes(), Overwrite::Replace)?;
+        path: PathBuf::from(&key.location),
+    };
+    store::change_passphrase(&stored, ctx.session.prompter())?;
     ctx.output.emit(&key, |k| {
         format!("{} key {} now uses the new passphrase", k.role, k.key_id)
     });
@@ -542,104 +331,9 @@ fn rotate(
     Ok(())
 }
 
-#[derive(Debug, Serialize)]
-struct Removed {
-    key_id: String,
-    role: String,
-    gun: String,
-    location: String,
-    status: &'static str,
-    /// Where current metadata still listed it (only with --force).
-    in_use: Vec<retire::KeyUse>,
-}
-
 fn remove(ctx: &Ctx, prefix: &str, force: bool) -> Result<()> {
     let td = TrustDir::new(&ctx.trust_dir);
-    let matches = |id: &str| !prefix.is_empty() && id.starts_with(prefix);
-    let mut files: Vec<KeyEntry> = key_files(&ctx.trust_dir)?
-        .into_iter()
-        .filter(|k| matches(&k.key_id))
-        .collect();
-    if files.is_empty() {
-        if let Some(r) = root_keys(&ctx.trust_dir)?
-            .into_iter()
-            .find(|k| matches(&k.key_id))
-        {
-            return Err(Error::Usage(format!(
-                "{} is the {} root key of {}, on {}; root keys live on tokens and trustkey does \
-                 not delete them (after `trustkey root rotate`, wipe or store the old token)",
-                r.key_id, r.status, r.gun, r.location
-            )));
-        }
-        return Err(Error::NotFound(format!(
-            "no key {prefix} in {}",
-            td.private_dir().display()
-        )));
-    }
-    let ids: std::collections::BTreeSet<&str> = files.iter().map(|k| k.key_id.as_str()).collect();
-    if ids.len() > 1 {
-        return Err(Error::Usage(format!(
-            "{} keys start with {prefix}; give more of the key ID",
-            ids.len()
-        )));
-    }
-    // The same key may be both active and retired (restored from a backup): active first.
-    let key = files.remove(0);
-    let uses = retire::key_uses(&td, &key.key_id)?;
-    if let Some(u) = uses.iter().find(|u| u.is_delegation()).filter(|_| !force) {
-        return Err(Error::Usage(format!(
-            "key {} is still in use: {} signs the delegation {} with it; take it out first \
-             (`trustkey delegation remove {} {} --key {}`) or pass --force",
-            key.key_id, u.gun, u.role, u.gun, u.role, key.key_id
-        )));
-    }
-    if !uses.is_empty() && !force {
-        let first = &uses[0];
-        return Err(Error::Usage(format!(
-            "key {} is still in use: the current root metadata of {} (version {}) lists it for \
-             {}{}; rotate it first (`trustkey key rotate {} {}`) or pass --force",
-            key.key_id,
-            first.gun,
-            first.root_version,
-            first.role,
-            if uses.len() > 1 {
-                format!(" (and {} more)", uses.len() - 1)
-            } else {
-                String::new()
-            },
-            first.gun,
-            first.role
-        )));
-    }
-    std::fs::remove_file(&key.location)
-        .map_err(|e| Error::io(format!("removing {}", key.location), e))?;
-    // Forget it in the configs that recorded it as retired (unless another copy is left).
-    let still_there = key_files(&ctx.trust_dir)?
-        .iter()
-        .any(|k| k.key_id == key.key_id);
-    if !still_there {
-        let mut by_gun: BTreeMap<Gun, ()> = BTreeMap::new();
-        for cfg in retire::configs(&td)? {
-            if cfg.retired.iter().any(|r| r.key_id == key.key_id) {
-                by_gun.insert(cfg.gun.clone(), ());
-            }
-        }
-        for gun in by_gun.keys() {
-            let _lock = td.lock(gun, |m| ctx.output.progress(m))?;
-            let mut cfg = td.load_config(gun)?;
-            cfg.retired
-                .retain(|r| r.key_id != key.key_id || r.role == RoleName::Root);
-            td.save_config(&cfg)?;
-        }
-    }
-    let out = Removed {
-        key_id: key.key_id,
-        role: key.role,
-        gun: key.gun,
-        location: key.location,
-        status: key.status,
-        in_use: uses,
-    };
+    let out = inventory::remove_key(&td, prefix, force, ctx.session.prompter())?;
     ctx.output.emit(&out, |r| {
         let mut s = format!(
             "removed {} {} key {} ({})",

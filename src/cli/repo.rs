@@ -1193,7 +1193,7 @@ fn init_server_cmd(
     }
     init::ensure_new(td, &gun)?;
     let existing = match &targets_key {
-        Some(prefix) => Some(find_targets_key(td, prefix)?),
+        Some(prefix) => Some(crate::repo::inventory::find_targets_key(td, prefix)?),
         None => None,
     };
     let server = server_for(ctx, None)?;
@@ -1268,36 +1268,6 @@ fn init_server_cmd(
         s
     });
     Ok(())
-}
-
-/// The key file `--targets-key` names: an ID or a unique prefix, with a `targets` role header
-/// (or none).
-fn find_targets_key(td: &TrustDir, prefix: &str) -> Result<PathBuf> {
-    let mut found: Vec<_> = super::key::key_files(&td.root)?
-        .into_iter()
-        .filter(|k| !prefix.is_empty() && k.key_id.starts_with(prefix))
-        .collect();
-    let k = match found.len() {
-        1 => found.pop().expect("one"),
-        0 => {
-            return Err(Error::NotFound(format!(
-                "--targets-key {prefix}: no such key in {} (import one with `trustkey key import`)",
-                td.private_dir().display()
-            )))
-        }
-        n => {
-            return Err(Error::Usage(format!(
-                "--targets-key {prefix}: {n} keys start with it; give more of the key ID"
-            )))
-        }
-    };
-    if !(k.role.is_empty() || k.role == "targets") {
-        return Err(Error::Usage(format!(
-            "--targets-key {prefix}: {} is a {} key, not a targets key",
-            k.key_id, k.role
-        )));
-    }
-    Ok(PathBuf::from(k.location))
 }
 
 /// `publish` to a notary-server: -s URL, or the server the GUN's config remembers.

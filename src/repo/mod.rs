@@ -5,6 +5,7 @@ pub mod delegations;
 pub mod expiry;
 pub mod hashing;
 pub mod init;
+pub mod inventory;
 pub mod layout;
 pub mod publish;
 pub mod retire;
