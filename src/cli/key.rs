@@ -3,19 +3,15 @@
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use serde::Serialize;
+use time::OffsetDateTime;
 
 use super::Ctx;
 use crate::fsio::{write_secret, Overwrite};
-use crate::keys::file::{self, KeyMeta};
-use crate::keys::uri::KeyRef;
-use crate::keys::{canonical_key_id, store, MemorySigner, Signer};
+use crate::keys::store;
 use crate::repo::expiry::{Expiries, ExpiryArg};
 use crate::repo::inventory::{self, KeyEntry, ACTIVE};
-use crate::repo::retire;
-use crate::repo::root::{self as reroot, Change};
-use crate::repo::trustdir::{Gun, RetiredKey, TrustDir};
-use crate::secret::{new_passphrase, KeyRole};
+use crate::repo::rotation::{self, KeyRotation};
+use crate::repo::trustdir::{Gun, TrustDir};
 use crate::tuf::model::RoleName;
 use crate::{Error, Result};
 
@@ -215,15 +211,6 @@ fn passwd(ctx: &Ctx, prefix: &str) -> Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Serialize)]
-struct Rotated {
-    #[serde(flatten)]
-    resigned: reroot::Resigned,
-    key_file: String,
-    /// Where the old key went (`private/retired/...`), or `None` if its file was already gone.
-    retired_to: Option<String>,
-}
-
 fn rotate(
     ctx: &Ctx,
     gun: Gun,
@@ -232,80 +219,18 @@ fn rotate(
     expires: &[ExpiryArg],
 ) -> Result<()> {
     if role == RoleName::Root {
-        return Err(Error::Usage(format!(
-            "the root key is rotated with `trustkey root rotate {gun} --token URI`"
-        )));
+        return Err(rotation::root_is_rotated_elsewhere(&gun));
     }
     let expiries = Expiries::new(expires, &[RoleName::Root])?;
-    let root_ref: Option<KeyRef> = root.map(|r| r.parse()).transpose()?;
+    let req = KeyRotation {
+        gun: &gun,
+        role,
+        root: root.map(|r| r.parse()).transpose()?,
+        expiries: &expiries,
+        now: OffsetDateTime::now_utc(),
+    };
     let td = TrustDir::new(&ctx.trust_dir);
-    td.load_config(&gun)?;
-    let _lock = td.lock(&gun, |m| ctx.output.progress(m))?;
-    let mut cfg = td.load_config(&gun)?;
-    let root_ref = match root_ref {
-        Some(r) => r,
-        None => cfg.root_key.parse()?,
-    };
-    // Cheap checks first: the signed root is there, the role exists.
-    let (_, current) = reroot::current_root(&td, &gun)?;
-    let old_version = current.common.version;
-    if cfg.server_signs(role) {
-        return Err(Error::Usage(format!(
-            "notary-server holds the {role} key of {gun}: rotate it on the server \
-             (`notary key rotate {gun} {role} -r`)"
-        )));
-    }
-    let old_id = cfg.key_file_id(role)?.to_string();
-
-    let what = format!("the new {role} key of {gun}");
-    let pass = ctx.with_prompter(|p| new_passphrase(KeyRole::from(role), &what, p))?;
-    let key = MemorySigner::generate(what.clone());
-    let new_id = canonical_key_id(key.public_key());
-    let pem = file::encrypt_pem(
-        &key.secret_key(),
-        &pass,
-        Some(&KeyMeta::new(role.as_str(), gun.as_str())),
-    )?;
-    let signer = ctx.open_signer(&root_ref)?;
-    reroot::check_root_signer(&cfg, signer.as_ref())?;
-    // The new key is on disk before any metadata names it.
-    let path = store::write_key(&ctx.trust_dir, &new_id, &pem, Overwrite::Refuse)?;
-    let now = time::OffsetDateTime::now_utc();
-    let change = Change::RoleKey {
-        role,
-        key: *key.public_key(),
-    };
-    let done = match reroot::resign(&td, &mut cfg, signer.as_ref(), change, &expiries, now) {
-        Ok(d) => d,
-        Err(e) => {
-            // Keep the new key if a root naming it was written; otherwise it is useless.
-            let named = reroot::current_root(&td, &gun)
-                .map(|(_, r)| r.common.version != old_version)
-                .unwrap_or(true);
-            if !named {
-                let _ = std::fs::remove_file(&path);
-            }
-            return Err(e);
-        }
-    };
-    drop(key);
-    let moved = retire::retire_key_file(&td, &old_id)?;
-    cfg.retired.push(RetiredKey {
-        role,
-        key_id: old_id,
-        location: moved
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "(no key file: it was already gone)".into()),
-        root_version: done.root_version,
-        retired_at: cfg.dialect.format_time(now),
-    });
-    td.save_config(&cfg)?;
-    let out = Rotated {
-        resigned: done,
-        key_file: path.display().to_string(),
-        retired_to: moved.map(|p| p.display().to_string()),
-    };
+    let out = rotation::rotate_key(&ctx.session, &td, &req)?;
     ctx.output.emit(&out, |r| {
         let d = &r.resigned;
         format!(
@@ -319,7 +244,7 @@ fn rotate(
             d.new_key_id,
             r.key_file,
             d.root_version,
-            root_ref,
+            r.root,
             r.retired_to
                 .as_deref()
                 .unwrap_or("its key file was already gone"),

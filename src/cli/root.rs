@@ -1,23 +1,22 @@
 //! `trustkey root ...`: the root key, created once on tokens and never again in the open.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Subcommand;
-use p256::pkcs8::{EncodePublicKey, LineEnding};
 use serde::Serialize;
+use time::OffsetDateTime;
 
 use super::Ctx;
-use crate::fsio::{write_secret, Overwrite};
 use crate::keys::discovery::{discover, RootFilter};
-use crate::keys::file::{decrypt_pem, encrypt_pem};
-use crate::keys::mirror::{self, Placement};
 use crate::keys::piv::PivOptions;
+use crate::keys::root_key::{self, CreatedRoot, NewRoot};
 use crate::keys::uri::KeyRef;
-use crate::keys::MemorySigner;
-use crate::keys::{canonical_key_id, Signer};
 use crate::piv::{DefaultCredentials, PinPolicy, Policies, TouchPolicy};
-use crate::secret::{new_passphrase, unlock_passphrase, KeyRole};
+use crate::repo::expiry::Expiries;
+use crate::repo::rotation::{self, RootRotation, RotatedRoot};
+use crate::repo::trustdir::TrustDir;
+use crate::tuf::model::RoleName;
 use crate::{Error, Result};
 
 /// How a key generated on a YubiKey is protected (`root create`, `root duplicate`,
@@ -210,10 +209,26 @@ impl RootCmd {
                     mirror.iter().map(|m| m.parse()).collect::<Result<_>>()?;
                 let opts =
                     piv.options(&std::iter::once(&token).chain(&mirrors).collect::<Vec<_>>())?;
-                create(ctx, token, mirrors, escrow, &opts)
+                let req = NewRoot {
+                    token,
+                    mirrors,
+                    escrow,
+                    piv: &opts,
+                };
+                print_created(ctx, &root_key::create(&ctx.session, &req)?);
+                Ok(())
             }
             RootCmd::List => list(ctx),
-            RootCmd::Check { token, key_id } => check(ctx, &token.parse()?, key_id.as_deref()),
+            RootCmd::Check { token, key_id } => {
+                let out = root_key::check(&ctx.session, &token.parse()?, key_id.as_deref())?;
+                ctx.output.emit(&out, |c| {
+                    format!(
+                        "{}: root key ID {} signs, and the signature verifies",
+                        c.token, c.key_id
+                    )
+                });
+                Ok(())
+            }
             RootCmd::Duplicate {
                 to,
                 from_escrow,
@@ -221,7 +236,9 @@ impl RootCmd {
             } => {
                 let to: KeyRef = to.parse()?;
                 let opts = piv.options(&[&to])?;
-                duplicate(ctx, to, &from_escrow, &opts)
+                let done = root_key::duplicate(&ctx.session, &to, &from_escrow, &opts)?;
+                print_created(ctx, &done);
+                Ok(())
             }
             RootCmd::Rotate {
                 gun,
@@ -236,34 +253,26 @@ impl RootCmd {
                     mirror.iter().map(|m| m.parse()).collect::<Result<_>>()?;
                 let opts =
                     piv.options(&std::iter::once(&token).chain(&mirrors).collect::<Vec<_>>())?;
-                rotate(
-                    ctx,
-                    gun,
+                let old = root.map(|r| r.parse()).transpose()?;
+                let expiries = Expiries::new(&expires, &[RoleName::Root])?;
+                let req = RootRotation {
+                    gun: &gun,
                     token,
                     mirrors,
-                    root.map(|r| r.parse()).transpose()?,
-                    &expires,
-                    &opts,
-                )
+                    old,
+                    piv: &opts,
+                    expiries: &expiries,
+                    now: OffsetDateTime::now_utc(),
+                };
+                let td = TrustDir::new(&ctx.trust_dir);
+                print_rotated(ctx, &rotation::rotate_root(&ctx.session, &td, &req)?);
+                Ok(())
             }
         }
     }
 }
 
-#[derive(Debug, Serialize)]
-struct Created {
-    key_id: String,
-    public_key: String,
-    tokens: Vec<Placement>,
-    escrow: Option<String>,
-}
-
-fn public_pem(key: &p256::PublicKey) -> String {
-    key.to_public_key_pem(LineEnding::LF)
-        .expect("a P-256 key always encodes")
-}
-
-fn print_created(ctx: &Ctx, c: &Created) {
+fn print_created(ctx: &Ctx, c: &CreatedRoot) {
     ctx.output.emit(c, |c| {
         let mut s = format!("root key ID {}\n", c.key_id);
         for t in &c.tokens {
@@ -298,99 +307,6 @@ fn policy_name<T: Serialize>(p: Option<T>) -> String {
     p.and_then(|p| serde_json::to_value(p).ok())
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_else(|| "unknown".into())
-}
-
-fn create(
-    ctx: &Ctx,
-    token: KeyRef,
-    mirrors: Vec<KeyRef>,
-    escrow: Option<PathBuf>,
-    opts: &PivOptions,
-) -> Result<()> {
-    if let Some(e) = &escrow {
-        if e.exists() {
-            return Err(Error::Usage(format!(
-                "escrow file {} already exists; choose another name",
-                e.display()
-            )));
-        }
-    }
-    if mirrors.is_empty() && escrow.is_none() {
-        let (public, placement) = mirror::generate(&ctx.session, &token, opts)?;
-        return {
-            print_created(
-                ctx,
-                &Created {
-                    key_id: canonical_key_id(&public),
-                    public_key: public_pem(&public),
-                    tokens: vec![placement],
-                    escrow: None,
-                },
-            );
-            Ok(())
-        };
-    }
-    // Ask for the escrow passphrase before touching any token.
-    let passphrase = match &escrow {
-        Some(_) => {
-            Some(ctx.with_prompter(|p| new_passphrase(KeyRole::Root, "the root escrow", p))?)
-        }
-        None => None,
-    };
-    let key = MemorySigner::generate("new root key (in memory)");
-    let sealed = match &passphrase {
-        Some(pass) => Some(encrypt_pem(&key.secret_key(), pass, None)?),
-        None => None,
-    };
-    let mut uris = vec![token];
-    uris.extend(mirrors);
-    let placed = mirror::place_with(&ctx.session, &uris, &key, opts)?;
-    if let (Some(path), Some(pem)) = (&escrow, &sealed) {
-        if let Err(e) = write_secret(path, pem.as_bytes(), Overwrite::Refuse) {
-            // Nothing is kept without its escrow: every key imported in this run goes.
-            let undone = placed.abandon();
-            return Err(Error::Mirror(format!(
-                "writing the escrow failed: {e}; {undone}; no root key was created"
-            )));
-        }
-    }
-    let tokens = placed.commit();
-    let public = *key.public_key();
-    drop(key); // zeroizes the private scalar
-    print_created(
-        ctx,
-        &Created {
-            key_id: canonical_key_id(&public),
-            public_key: public_pem(&public),
-            tokens,
-            escrow: escrow.map(|p| p.display().to_string()),
-        },
-    );
-    Ok(())
-}
-
-fn duplicate(ctx: &Ctx, to: KeyRef, escrow: &Path, opts: &PivOptions) -> Result<()> {
-    let pem = std::fs::read_to_string(escrow)
-        .map_err(|e| Error::io(format!("reading escrow {}", escrow.display()), e))?;
-    let what = format!("root escrow {}", escrow.display());
-    let pass = ctx.with_prompter(|p| unlock_passphrase(KeyRole::Root, &what, p))?;
-    let (secret, _) = decrypt_pem(&pem, &pass, &what)?;
-    let key = MemorySigner::from_secret_key(&secret, "root key from escrow");
-    drop(secret);
-    let placed = mirror::place_with(&ctx.session, std::slice::from_ref(&to), &key, opts)?;
-    let tokens = placed.commit();
-    let public = *key.public_key();
-    drop(key);
-    print_created(
-        ctx,
-        &Created {
-            key_id: canonical_key_id(&public),
-            public_key: public_pem(&public),
-            tokens,
-            escrow: None,
-        },
-    );
-    Ok(())
 }
 
 #[derive(Debug, Serialize)]
@@ -451,152 +367,8 @@ fn list(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Serialize)]
-struct Checked {
-    key_id: String,
-    token: String,
-    public_key: String,
-    challenge_hex: String,
-    signature_der_hex: String,
-    verified: bool,
-}
-
-fn check(ctx: &Ctx, key: &KeyRef, expect: Option<&str>) -> Result<()> {
-    let signer = ctx.open_signer(key)?;
-    let key_id = canonical_key_id(signer.public_key());
-    if let Some(want) = expect {
-        if !key_id.starts_with(want) || want.is_empty() {
-            return Err(Error::Integrity(format!(
-                "{} holds key ID {key_id}, not {want}",
-                signer.describe()
-            )));
-        }
-    }
-    let c = crate::sign::challenge(&signer, signer.public_key())?;
-    let out = Checked {
-        key_id,
-        token: signer.describe(),
-        public_key: public_pem(signer.public_key()),
-        challenge_hex: hex::encode(c.nonce),
-        signature_der_hex: hex::encode(c.signature.to_der().as_bytes()),
-        verified: c.verified,
-    };
-    if !c.verified {
-        return Err(Error::Integrity(format!(
-            "a signature made on {} does not verify under its public key",
-            out.token
-        )));
-    }
-    ctx.output.emit(&out, |c| {
-        format!(
-            "{}: root key ID {} signs, and the signature verifies",
-            c.token, c.key_id
-        )
-    });
-    Ok(())
-}
-
-#[derive(Debug, Serialize)]
-struct RootRotated {
-    #[serde(flatten)]
-    resigned: crate::repo::root::Resigned,
-    tokens: Vec<Placement>,
-    old_root: String,
-}
-
-fn rotate(
-    ctx: &Ctx,
-    gun: crate::repo::trustdir::Gun,
-    token: KeyRef,
-    mirrors: Vec<KeyRef>,
-    old: Option<crate::keys::uri::KeyRef>,
-    expires: &[crate::repo::expiry::ExpiryArg],
-    opts: &PivOptions,
-) -> Result<()> {
-    use crate::repo::expiry::Expiries;
-    use crate::repo::root::{self as reroot, Change};
-    use crate::repo::trustdir::{RetiredKey, TrustDir};
-    use crate::tuf::model::RoleName;
-
-    let expiries = Expiries::new(expires, &[RoleName::Root])?;
-    let td = TrustDir::new(&ctx.trust_dir);
-    td.load_config(&gun)?;
-    let _lock = td.lock(&gun, |m| ctx.output.progress(m))?;
-    let mut cfg = td.load_config(&gun)?;
-    reroot::current_root(&td, &gun)?;
-    let old_ref = match old {
-        Some(r) => r,
-        None => cfg.root_key.parse()?,
-    };
-    let old_id = cfg.root_key_id.clone();
-    // The current root key first: a wrong token costs nothing on the new one.
-    let old_signer = ctx.open_signer(&old_ref)?;
-    reroot::check_root_signer(&cfg, old_signer.as_ref())?;
-    let now = time::OffsetDateTime::now_utc();
-    let key_ref = token.to_string();
-    let (done, tokens) = if mirrors.is_empty() {
-        let (signer, placement) = mirror::generate_signer_at(&ctx.session, &token, opts)?;
-        let public = *signer.public_key();
-        let left_behind = |e: Error| {
-            Error::Mirror(match &token {
-                KeyRef::Pkcs11(uri) => format!(
-                    "{e}; the new key generated on {} (object {:?}, key ID {}) was not used: \
-                     delete it there, or rotate again with another object label",
-                    uri.token_desc(),
-                    uri.object_label(),
-                    canonical_key_id(&public)
-                ),
-                KeyRef::Yubikey(y) => format!(
-                    "{e}; the new key generated in {} (key ID {}) was not used: rotate again \
-                     with another slot, or generate over it",
-                    y.desc(),
-                    canonical_key_id(&public)
-                ),
-            })
-        };
-        let change = Change::RootKey {
-            signer: signer.as_ref(),
-            key_ref: key_ref.clone(),
-        };
-        let done = reroot::resign(&td, &mut cfg, old_signer.as_ref(), change, &expiries, now)
-            .map_err(left_behind)?;
-        (done, vec![placement])
-    } else {
-        let key = MemorySigner::generate("new root key (in memory)");
-        let mut uris = vec![token.clone()];
-        uris.extend(mirrors);
-        // Dropped uncommitted on any failure below: the imported keys are removed again.
-        let placed = mirror::place_with(&ctx.session, &uris, &key, opts)?;
-        let public = *key.public_key();
-        drop(key); // zeroizes the private scalar; the tokens sign from now on
-        let signer = ctx.open_signer(&token)?;
-        if signer.public_key() != &public {
-            return Err(Error::Crypto(format!(
-                "{} holds another key than the one just imported",
-                signer.describe()
-            )));
-        }
-        let change = Change::RootKey {
-            signer: signer.as_ref(),
-            key_ref: key_ref.clone(),
-        };
-        let done = reroot::resign(&td, &mut cfg, old_signer.as_ref(), change, &expiries, now)?;
-        (done, placed.commit())
-    };
-    cfg.retired.push(RetiredKey {
-        role: RoleName::Root,
-        key_id: old_id,
-        location: old_ref.to_string(),
-        root_version: done.root_version,
-        retired_at: cfg.dialect.format_time(now),
-    });
-    td.save_config(&cfg)?;
-    let out = RootRotated {
-        resigned: done,
-        tokens,
-        old_root: old_ref.to_string(),
-    };
-    ctx.output.emit(&out, |r| {
+fn print_rotated(ctx: &Ctx, r: &RotatedRoot) {
+    ctx.output.emit(r, |r| {
         let d = &r.resigned;
         let mut s = format!(
             "rotated the root key of {}: {} -> {}\n\
@@ -620,5 +392,4 @@ fn rotate(
         );
         s
     });
-    Ok(())
 }

@@ -10,6 +10,7 @@ pub mod layout;
 pub mod publish;
 pub mod retire;
 pub mod root;
+pub mod rotation;
 pub mod server;
 pub mod server_repo;
 pub mod stage;
