@@ -517,7 +517,7 @@ fn init_cmd(
     };
     if let (Some(b), Some(pass)) = (bins, &bins_pass) {
         let mut cfg = td.load_config(&gun)?;
-        let key = super::delegation::new_bins_key(td, dialect, pass)?;
+        let key = crate::repo::delegations::signers::new_bins_key(td, dialect, pass)?;
         ctx.output.progress(&format!(
             "{} hashed bins ({} .. {}), signed with the key {}",
             b.count,
@@ -682,7 +682,7 @@ fn remove(ctx: &Ctx, td: &TrustDir, gun: Gun, name: String, role: Option<&str>) 
     let _lock = td.lock(&gun, |m| ctx.output.progress(m))?;
     let path = td.staged_path(&gun);
     let mut stage = Stage::load(&path)?;
-    let label = super::delegation::role_label(role.as_deref());
+    let label = crate::repo::delegations::role_label(role.as_deref());
     let (published, _) = publish::published_base(td, &gun, label)?;
     if !stage.adds(&name) && !published.contains_key(&name) {
         return Err(Error::NotFound(format!(
@@ -811,7 +811,7 @@ fn publish_cmd(
         key_roles.insert(0, RoleName::Targets);
     }
     let keys = unlock_keys(ctx, td, &cfg, &key_roles)?;
-    let signers = super::delegation::open_signers(ctx, td, &cfg, &roles)?;
+    let signers = crate::repo::delegations::signers::open_signers(&ctx.session, td, &cfg, &roles)?;
     let done = publish::publish(
         td,
         &mut cfg,
@@ -1301,7 +1301,8 @@ fn publish_server_cmd(ctx: &Ctx, td: &TrustDir, gun: Gun, expires: &[ExpiryArg])
         .collect();
     let keys = unlock_keys(ctx, td, &cfg, &key_roles)?;
     let delegated = publish::roles_to_sign(td, &cfg, &stage)?;
-    let signers = super::delegation::open_signers(ctx, td, &cfg, &delegated)?;
+    let signers =
+        crate::repo::delegations::signers::open_signers(&ctx.session, td, &cfg, &delegated)?;
     // Remembered with the versions, once the server has accepted the upload.
     cfg.server = Some(chosen);
     let done = server_repo::publish_to_server(

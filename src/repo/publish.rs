@@ -143,9 +143,7 @@ pub fn role_targets(m: &SignedMeta) -> Result<RoleContent> {
     Ok((t.targets, t.common.version))
 }
 
-/// Signers of delegated roles, by the key ID delegations list (one key may sign many roles:
-/// the hashed bins share one).
-pub type DelegationSigners = BTreeMap<String, Box<dyn Signer>>;
+pub use super::delegations::DelegationSigners;
 
 /// The delegated roles a publish signs: those with staged changes, those whose keys changed,
 /// and those never published yet (a client searching through a delegation needs its file);

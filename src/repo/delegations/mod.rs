@@ -4,6 +4,13 @@
 //!
 //! Hashed bins (TUF 1.0, `init --hashed-bins N`) are N delegations from targets that share one
 //! key; the config keeps only N and the key, and the bins are computed.
+//!
+//! Changing and listing delegations is `edit.rs`; opening and making their keys `signers.rs`.
+
+pub mod edit;
+pub mod signers;
+
+pub use signers::DelegationSigners;
 
 use std::collections::BTreeMap;
 
@@ -17,6 +24,11 @@ use crate::{Error, Result};
 
 /// The top-level targets role's name.
 pub const TARGETS: &str = "targets";
+
+/// The role a staged change goes to, for messages (`targets` when none).
+pub fn role_label(role: Option<&str>) -> &str {
+    role.unwrap_or(TARGETS)
+}
 
 /// One key of a delegation, as targets lists it, and where trustkey finds its private half.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
