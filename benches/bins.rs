@@ -82,16 +82,20 @@ fn main() {
     let root = MemorySigner::generate("bench root");
     let pass = SecretString::from("bench pass".to_string());
     let passphrases = DISK_ROLES.iter().map(|r| (*r, pass.clone())).collect();
-    init::init(
+    let sources = init::KeySource::new_keys(&passphrases).unwrap();
+    init::create(
         &td,
-        &gun,
-        Dialect::Tuf,
-        Some(TufOptions::default()),
-        "memory:bench-root",
-        &root,
-        &passphrases,
-        &Expiries::new(&[], &[RoleName::Root]).unwrap(),
-        now,
+        &init::NewRepo {
+            gun: &gun,
+            dialect: Dialect::Tuf,
+            tuf: Some(TufOptions::default()),
+            root_ref: "memory:bench-root",
+            root: &root,
+            sources: &sources,
+            server: None,
+            expiries: &Expiries::new(&[], &[RoleName::Root]).unwrap(),
+            now,
+        },
     )
     .unwrap();
     let mut cfg = td.load_config(&gun).unwrap();

@@ -9,18 +9,17 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::Ctx;
-use crate::keys::discovery::{discover, RootFilter};
 use crate::keys::uri::KeyRef;
 use crate::repo::client::{check_target_file, DirRemote, Remote, Updater, VerifyOptions};
 use crate::repo::expiry::{Expiries, ExpiryArg};
-use crate::repo::init::{self, DISK_ROLES};
+use crate::repo::init::{self, InitRequest};
 use crate::repo::layout;
 use crate::repo::publish::{self, gun_repo_dir, PUBLISH_ROLES};
 use crate::repo::server::NotaryServer;
-use crate::repo::server_repo::{self, ServerRemote};
+use crate::repo::server_repo::{self, ServerAddress, ServerRemote};
 use crate::repo::stage::{check_target_name, Change, Stage};
 use crate::repo::trustdir::{Gun, RepoConfig, ServerConfig, TrustDir, TufOptions};
-use crate::secret::{new_passphrase, unlock_passphrase, KeyRole};
+use crate::secret::{unlock_passphrase, KeyRole};
 use crate::tuf::dialect::{Dialect, MetaHashes};
 use crate::tuf::model::RoleName;
 use crate::tuf::signed::SignedMeta;
@@ -325,19 +324,33 @@ impl RepoCmd {
                                 .into(),
                         ));
                     }
-                    init_server_cmd(
-                        ctx,
-                        &td,
-                        gun,
-                        root,
-                        dialect,
-                        &expires,
-                        server_managed_snapshot,
-                        targets_key,
-                    )
-                } else {
-                    init_cmd(ctx, &td, gun, root, dialect, tuf, bins, &expires, force)
                 }
+                let expiries = Expiries::new(&expires, &[RoleName::Root])?;
+                let req = InitRequest {
+                    gun: &gun,
+                    dialect,
+                    tuf,
+                    hashed_bins: bins,
+                    root,
+                    expiries: &expiries,
+                    server: server_address(ctx),
+                    server_managed_snapshot,
+                    targets_key: targets_key.as_deref(),
+                    force,
+                    now: OffsetDateTime::now_utc(),
+                };
+                let done = init::initialize(&ctx.session, &td, &req)?;
+                ctx.output.emit(&done, |d| {
+                    let mut s = format!(
+                        "initialized {} ({} dialect), root version {}\n",
+                        d.gun, d.dialect, d.root_version
+                    );
+                    for k in &d.keys {
+                        s += &format!("  {:<9} {}  {}\n", k.role.as_str(), k.key_id, k.location);
+                    }
+                    s
+                });
+                Ok(())
             }
             RepoCmd::Add {
                 gun,
@@ -401,147 +414,6 @@ impl RepoCmd {
             ),
         }
     }
-}
-
-/// The only root key in reach (see `RootFilter::Default`).
-fn find_root(ctx: &Ctx) -> Result<KeyRef> {
-    discover(&ctx.session, RootFilter::Default)?.the_root()
-}
-
-#[allow(clippy::too_many_arguments)]
-fn init_cmd(
-    ctx: &Ctx,
-    td: &TrustDir,
-    gun: Gun,
-    root: Option<KeyRef>,
-    dialect: Dialect,
-    tuf: Option<TufOptions>,
-    bins: Option<crate::tuf::delegation::HashedBins>,
-    expires: &[ExpiryArg],
-    force: bool,
-) -> Result<()> {
-    let expiries = Expiries::new(expires, &[RoleName::Root])?;
-    if tuf.is_some() && dialect != Dialect::Tuf {
-        return Err(Error::Usage(
-            "--consistent-snapshot and --meta-hashes need --dialect tuf".into(),
-        ));
-    }
-    let server_repo = || {
-        Error::Usage(format!(
-            "{gun} is published to a notary-server: delete the repository there first \
-             (`notary delete {gun} --remote`), then remove {} and run init",
-            td.gun_dir(&gun).display()
-        ))
-    };
-    if !force {
-        init::ensure_new(td, &gun)?;
-    } else if let Ok(old) = td.load_config(&gun) {
-        if old.server.is_some() {
-            return Err(server_repo());
-        }
-    }
-    let root_ref = match root {
-        Some(r) => r,
-        None => find_root(ctx)?,
-    };
-    let _lock = td.lock(&gun, |m| ctx.output.progress(m))?;
-    let old = if force && td.config_path(&gun).exists() {
-        let old = td.load_config(&gun)?;
-        if old.server.is_some() {
-            return Err(server_repo());
-        }
-        Some(old)
-    } else {
-        init::ensure_new(td, &gun)?;
-        None
-    };
-    // Cheap checks and passphrases first; the token PIN last.
-    let mut passphrases = BTreeMap::new();
-    for role in DISK_ROLES {
-        let what = format!("the new {role} key of {gun}");
-        let p = ctx.with_prompter(|p| new_passphrase(KeyRole::from(role), &what, p))?;
-        passphrases.insert(role, p);
-    }
-    let bins_pass = match bins {
-        Some(_) => Some(ctx.with_prompter(|p| {
-            new_passphrase(
-                KeyRole::Delegation,
-                &format!("the hashed bins key of {gun}"),
-                p,
-            )
-        })?),
-        None => None,
-    };
-    let signer = ctx.open_signer(&root_ref)?;
-    let done = match &old {
-        None => init::init(
-            td,
-            &gun,
-            dialect,
-            tuf,
-            &root_ref.to_string(),
-            signer.as_ref(),
-            &passphrases,
-            &expiries,
-            OffsetDateTime::now_utc(),
-        )?,
-        Some(old) => {
-            let sources = passphrases
-                .iter()
-                .map(|(role, p)| (*role, init::KeySource::New(p.clone())))
-                .collect();
-            let done = init::reinit_from(
-                td,
-                old,
-                dialect,
-                tuf,
-                &root_ref.to_string(),
-                signer.as_ref(),
-                &sources,
-                None,
-                &expiries,
-                OffsetDateTime::now_utc(),
-            )?;
-            for role in DISK_ROLES {
-                if let Ok(id) = old.key_file_id(role) {
-                    crate::repo::retire::retire_key_file(td, id)?;
-                }
-            }
-            ctx.output.progress(&format!(
-                "re-initialized {gun} under a new root (the old keys are retired): clients that \
-                 trusted the old root fail with `could not validate the path to a trusted root` \
-                 until they re-pin"
-            ));
-            done
-        }
-    };
-    if let (Some(b), Some(pass)) = (bins, &bins_pass) {
-        let mut cfg = td.load_config(&gun)?;
-        let key = crate::repo::delegations::signers::new_bins_key(td, dialect, pass)?;
-        ctx.output.progress(&format!(
-            "{} hashed bins ({} .. {}), signed with the key {}",
-            b.count,
-            b.name(0),
-            b.name(b.count - 1),
-            key.location
-        ));
-        cfg.hashed_bins = Some(crate::repo::delegations::BinsConfig {
-            count: b.count,
-            key,
-        });
-        td.save_config(&cfg)?;
-    }
-    ctx.output.emit(&done, |d| {
-        let mut s = format!(
-            "initialized {} ({} dialect), root version {}\n",
-            d.gun, d.dialect, d.root_version
-        );
-        for k in &d.keys {
-            s += &format!("  {:<9} {}  {}\n", k.role.as_str(), k.key_id, k.location);
-        }
-        s
-    });
-    Ok(())
 }
 
 #[derive(Debug, Serialize)]
@@ -1136,138 +1008,18 @@ fn need_place() -> Error {
     )
 }
 
-/// The notary-server of a command: -s/--server (with --tlscacert), else the one the GUN's
-/// config remembers. The CA file is kept as an absolute path.
-fn server_for(ctx: &Ctx, cfg: Option<&RepoConfig>) -> Result<Option<(NotaryServer, ServerConfig)>> {
-    let absolute = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
-    let remembered = cfg.and_then(|c| c.server.clone());
-    let chosen = match (&ctx.server, remembered) {
-        (Some(url), rem) => {
-            let same = |r: &ServerConfig| r.url.trim_end_matches('/') == url.trim_end_matches('/');
-            ServerConfig {
-                url: url.clone(),
-                tlscacert: match &ctx.tlscacert {
-                    Some(p) => Some(absolute(p)),
-                    None => rem.filter(same).and_then(|r| r.tlscacert),
-                },
-            }
-        }
-        (None, Some(mut rem)) => {
-            if let Some(p) = &ctx.tlscacert {
-                rem.tlscacert = Some(absolute(p));
-            }
-            rem
-        }
-        (None, None) => return Ok(None),
-    };
-    let server = NotaryServer::new(&chosen.url, chosen.tlscacert.as_deref())?;
-    let chosen = ServerConfig {
-        url: server.url().to_string(),
-        ..chosen
-    };
-    Ok(Some((server, chosen)))
+/// The notary-server the command line names (-s/--server, --tlscacert).
+fn server_address(ctx: &Ctx) -> ServerAddress {
+    ServerAddress {
+        url: ctx.server.clone(),
+        tlscacert: ctx.tlscacert.clone(),
+    }
 }
 
-/// `init` for a notary-server (-s), and/or with an existing targets key (--targets-key).
-#[allow(clippy::too_many_arguments)]
-fn init_server_cmd(
-    ctx: &Ctx,
-    td: &TrustDir,
-    gun: Gun,
-    root: Option<KeyRef>,
-    dialect: Dialect,
-    expires: &[ExpiryArg],
-    server_managed_snapshot: bool,
-    targets_key: Option<String>,
-) -> Result<()> {
-    let expiries = Expiries::new(expires, &[RoleName::Root])?;
-    if ctx.server.is_some() && dialect != Dialect::Notary {
-        return Err(Error::Usage(format!(
-            "-s/--server: notary-server speaks the Notary dialect, not {dialect} (use --dialect notary)"
-        )));
-    }
-    if server_managed_snapshot && ctx.server.is_none() {
-        return Err(Error::Usage(
-            "--server-managed-snapshot needs the notary-server: add -s URL".into(),
-        ));
-    }
-    init::ensure_new(td, &gun)?;
-    let existing = match &targets_key {
-        Some(prefix) => Some(crate::repo::inventory::find_targets_key(td, prefix)?),
-        None => None,
-    };
-    let server = server_for(ctx, None)?;
-    let root_ref = match root {
-        Some(r) => r,
-        None => find_root(ctx)?,
-    };
-    let _lock = td.lock(&gun, |m| ctx.output.progress(m))?;
-    let mut sources = BTreeMap::new();
-    if let Some((srv, _)) = &server {
-        if srv.get_metadata(gun.as_str(), "root")?.is_some() {
-            return Err(Error::Usage(format!(
-                "{gun} already exists on {} (it has a root.json); choose another GUN, or \
-                 publish from the trust dir that initialized it",
-                srv.url()
-            )));
-        }
-        // Fetched once: until root names it, the server makes a new key on every request.
-        let ts = server_repo::server_key(srv, dialect, &gun, RoleName::Timestamp)?;
-        sources.insert(RoleName::Timestamp, init::KeySource::Server(ts));
-        if server_managed_snapshot {
-            let sn = server_repo::server_key(srv, dialect, &gun, RoleName::Snapshot)?;
-            sources.insert(RoleName::Snapshot, init::KeySource::Server(sn));
-        }
-    }
-    if let Some(path) = existing {
-        let what = format!("the targets key {}", path.display());
-        let pass = ctx.with_prompter(|p| unlock_passphrase(KeyRole::Targets, &what, p))?;
-        let (key, _) = crate::keys::store::load_signer(&path, &pass, &what)?;
-        let key_id = crate::keys::canonical_key_id(crate::keys::Signer::public_key(&key));
-        if path.file_stem().and_then(|s| s.to_str()) != Some(key_id.as_str()) {
-            return Err(Error::KeyFile {
-                path: path.clone(),
-                reason: format!("it holds the key {key_id}, not the one its name says"),
-            });
-        }
-        let public = *crate::keys::Signer::public_key(&key);
-        sources.insert(
-            RoleName::Targets,
-            init::KeySource::Existing { key_id, public },
-        );
-    }
-    for role in DISK_ROLES {
-        if sources.contains_key(&role) {
-            continue;
-        }
-        let what = format!("the new {role} key of {gun}");
-        let p = ctx.with_prompter(|p| new_passphrase(KeyRole::from(role), &what, p))?;
-        sources.insert(role, init::KeySource::New(p));
-    }
-    let signer = ctx.open_signer(&root_ref)?;
-    let done = init::init_from(
-        td,
-        &gun,
-        dialect,
-        None,
-        &root_ref.to_string(),
-        signer.as_ref(),
-        &sources,
-        server.map(|(_, c)| c),
-        &expiries,
-        OffsetDateTime::now_utc(),
-    )?;
-    ctx.output.emit(&done, |d| {
-        let mut s = format!(
-            "initialized {} ({} dialect), root version {}\n",
-            d.gun, d.dialect, d.root_version
-        );
-        for k in &d.keys {
-            s += &format!("  {:<9} {}  {}\n", k.role.as_str(), k.key_id, k.location);
-        }
-        s
-    });
-    Ok(())
+/// The notary-server of a command: -s/--server (with --tlscacert), else the one the GUN's
+/// config remembers.
+fn server_for(ctx: &Ctx, cfg: Option<&RepoConfig>) -> Result<Option<(NotaryServer, ServerConfig)>> {
+    server_address(ctx).resolve(cfg)
 }
 
 /// `publish` to a notary-server: -s URL, or the server the GUN's config remembers.

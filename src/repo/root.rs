@@ -263,18 +263,19 @@ mod tests {
             .iter()
             .map(|r| (*r, secrecy::SecretString::from("a passphrase")))
             .collect();
-        init::init(
-            &td,
-            &gun,
-            Dialect::Notary,
-            None,
-            "pkcs11:token=a",
-            &root,
-            &pass,
-            &exp,
+        let sources = init::KeySource::new_keys(&pass).unwrap();
+        let repo = init::NewRepo {
+            gun: &gun,
+            dialect: Dialect::Notary,
+            tuf: None,
+            root_ref: "pkcs11:token=a",
+            root: &root,
+            sources: &sources,
+            server: None,
+            expiries: &exp,
             now,
-        )
-        .unwrap();
+        };
+        init::create(&td, &repo).unwrap();
         let mut cfg = td.load_config(&gun).unwrap();
         let (v1, v1_view) = current_root(&td, &gun).unwrap();
         let old_targets = cfg.key_id(RoleName::Targets).unwrap().to_string();

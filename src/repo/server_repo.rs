@@ -5,6 +5,7 @@
 //! snapshot, when it manages that key too).
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -19,13 +20,61 @@ use super::publish::{
 };
 use super::server::NotaryServer;
 use super::stage::Stage;
-use super::trustdir::{Gun, RepoConfig, TrustDir};
+use super::trustdir::{Gun, RepoConfig, ServerConfig, TrustDir};
 use crate::keys::MemorySigner;
 use crate::tuf::build;
 use crate::tuf::dialect::Dialect;
 use crate::tuf::model::{FileMeta, Key, KeyVal, RoleName};
 use crate::tuf::signed::SignedMeta;
 use crate::{Error, Result};
+
+/// Where a command was told the notary-server is (`-s URL`, `--tlscacert FILE`); either may
+/// be missing, as a repository remembers its server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerAddress {
+    pub url: Option<String>,
+    pub tlscacert: Option<PathBuf>,
+}
+
+impl ServerAddress {
+    /// The notary-server of a command: the one given, else the one `remembered` (a
+    /// repository's config) names. A CA file given keeps its absolute path; the same server as
+    /// the remembered one keeps the remembered CA file, another server does not inherit it.
+    /// `None` when neither names one.
+    pub fn resolve(
+        &self,
+        remembered: Option<&RepoConfig>,
+    ) -> Result<Option<(NotaryServer, ServerConfig)>> {
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let remembered = remembered.and_then(|c| c.server.clone());
+        let chosen = match (&self.url, remembered) {
+            (Some(url), rem) => {
+                let same =
+                    |r: &ServerConfig| r.url.trim_end_matches('/') == url.trim_end_matches('/');
+                ServerConfig {
+                    url: url.clone(),
+                    tlscacert: match &self.tlscacert {
+                        Some(p) => Some(absolute(p)),
+                        None => rem.filter(same).and_then(|r| r.tlscacert),
+                    },
+                }
+            }
+            (None, Some(mut rem)) => {
+                if let Some(p) = &self.tlscacert {
+                    rem.tlscacert = Some(absolute(p));
+                }
+                rem
+            }
+            (None, None) => return Ok(None),
+        };
+        let server = NotaryServer::new(&chosen.url, chosen.tlscacert.as_deref())?;
+        let chosen = ServerConfig {
+            url: server.url().to_string(),
+            ..chosen
+        };
+        Ok(Some((server, chosen)))
+    }
+}
 
 /// notary-server as a [`Remote`]: `root.json` is `GET /v2/<gun>/_trust/tuf/root.json`, and so
 /// on; a 404 is `None`, every other failure an error naming the server.

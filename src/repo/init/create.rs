@@ -7,12 +7,12 @@ use secrecy::SecretString;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::expiry::Expiries;
-use super::trustdir::{Gun, RepoConfig, RetiredKey, ServerConfig, TrustDir, TufOptions};
 use crate::fsio::{self, Overwrite};
 use crate::keys::file::{encrypt_pem, KeyMeta};
 use crate::keys::store::write_key;
 use crate::keys::{canonical_key_id, MemorySigner, Signer};
+use crate::repo::expiry::Expiries;
+use crate::repo::trustdir::{Gun, RepoConfig, RetiredKey, ServerConfig, TrustDir, TufOptions};
 use crate::tuf::dialect::Dialect;
 use crate::tuf::model::{to_value, Key, RoleName};
 use crate::tuf::signed::SignedMeta;
@@ -53,32 +53,6 @@ pub fn ensure_new(td: &TrustDir, gun: &Gun) -> Result<()> {
     Ok(())
 }
 
-/// Creates the repository. The caller holds the GUN's lock and has collected the passphrases
-/// (one per role in `DISK_ROLES`) before opening the root signer.
-#[allow(clippy::too_many_arguments)]
-pub fn init(
-    td: &TrustDir,
-    gun: &Gun,
-    dialect: Dialect,
-    tuf: Option<TufOptions>,
-    root_ref: &str,
-    root: &dyn Signer,
-    passphrases: &BTreeMap<RoleName, SecretString>,
-    expiries: &Expiries,
-    now: OffsetDateTime,
-) -> Result<Initialized> {
-    let mut sources = BTreeMap::new();
-    for role in DISK_ROLES {
-        let pass = passphrases
-            .get(&role)
-            .ok_or_else(|| Error::Passphrase(format!("no passphrase for the {role} key")))?;
-        sources.insert(role, KeySource::New(pass.clone()));
-    }
-    init_from(
-        td, gun, dialect, tuf, root_ref, root, &sources, None, expiries, now,
-    )
-}
-
 /// Where the key of a role (targets, snapshot, timestamp) comes from at `init`.
 pub enum KeySource {
     /// A new key, written encrypted with this passphrase.
@@ -102,75 +76,77 @@ impl std::fmt::Debug for KeySource {
     }
 }
 
-/// Creates the repository with each role's key from `sources` (targets, snapshot and
-/// timestamp must all be there). `server` is remembered in the config when given.
-#[allow(clippy::too_many_arguments)]
-pub fn init_from(
-    td: &TrustDir,
-    gun: &Gun,
-    dialect: Dialect,
-    tuf: Option<TufOptions>,
-    root_ref: &str,
-    root: &dyn Signer,
-    sources: &BTreeMap<RoleName, KeySource>,
-    server: Option<ServerConfig>,
-    expiries: &Expiries,
-    now: OffsetDateTime,
-) -> Result<Initialized> {
-    ensure_new(td, gun)?;
-    init_inner(
-        td, gun, dialect, tuf, root_ref, root, sources, server, expiries, now, None,
-    )
+impl KeySource {
+    /// A new key for every role in `DISK_ROLES`, each with its passphrase.
+    pub fn new_keys(
+        passphrases: &BTreeMap<RoleName, SecretString>,
+    ) -> Result<BTreeMap<RoleName, KeySource>> {
+        DISK_ROLES
+            .iter()
+            .map(|role| {
+                let pass = passphrases.get(role).ok_or_else(|| {
+                    Error::Passphrase(format!("no passphrase for the {role} key"))
+                })?;
+                Ok((*role, KeySource::New(pass.clone())))
+            })
+            .collect()
+    }
+}
+
+/// What `init` signs: a new repository's root metadata and the keys it names.
+pub struct NewRepo<'a> {
+    pub gun: &'a Gun,
+    pub dialect: Dialect,
+    /// tuf dialect: consistent snapshots and meta hashes (default: neither).
+    pub tuf: Option<TufOptions>,
+    /// The root key's reference, remembered in the config.
+    pub root_ref: &'a str,
+    /// The root key, on its token.
+    pub root: &'a dyn Signer,
+    /// Where each role's key comes from: targets, snapshot and timestamp must all be there.
+    pub sources: &'a BTreeMap<RoleName, KeySource>,
+    /// The notary-server, remembered in the config when given.
+    pub server: Option<ServerConfig>,
+    pub expiries: &'a Expiries,
+    pub now: OffsetDateTime,
+}
+
+/// Creates the repository. The caller holds the GUN's lock and has collected the passphrases
+/// before opening the root signer.
+pub fn create(td: &TrustDir, repo: &NewRepo<'_>) -> Result<Initialized> {
+    ensure_new(td, repo.gun)?;
+    sign_root(td, repo, None)
 }
 
 /// `init --force`: re-creates an initialized repository under a new root (the old root is
-/// lost), with the keys from `sources`. The new root does not chain to the old one; it takes
-/// the version after the old root's, so that clients which trust the old root walk to it and
-/// fail with `could not validate the path to a trusted root` (not with a rollback). The old
-/// keys are recorded as retired in the new config; the caller moves their files to
-/// `private/retired/` afterwards ([`super::retire::retire_key_file`]). Other versions carry on.
-#[allow(clippy::too_many_arguments)]
-pub fn reinit_from(
-    td: &TrustDir,
-    old: &RepoConfig,
-    dialect: Dialect,
-    tuf: Option<TufOptions>,
-    root_ref: &str,
-    root: &dyn Signer,
-    sources: &BTreeMap<RoleName, KeySource>,
-    server: Option<ServerConfig>,
-    expiries: &Expiries,
-    now: OffsetDateTime,
-) -> Result<Initialized> {
-    init_inner(
-        td,
-        &old.gun,
+/// lost), with the keys from `repo.sources` (`repo.gun` is `old`'s). The new root does not
+/// chain to the old one; it takes the version after the old root's, so that clients which
+/// trust the old root walk to it and fail with `could not validate the path to a trusted root`
+/// (not with a rollback). The old keys are recorded as retired in the new config; the caller
+/// moves their files to `private/retired/` afterwards ([`crate::repo::retire::retire_key_file`]).
+/// Other versions carry on.
+pub fn recreate(td: &TrustDir, old: &RepoConfig, repo: &NewRepo<'_>) -> Result<Initialized> {
+    if repo.gun != &old.gun {
+        return Err(Error::Usage(format!(
+            "re-initializing {}: the old config is {}'s",
+            repo.gun, old.gun
+        )));
+    }
+    sign_root(td, repo, Some(old))
+}
+
+fn sign_root(td: &TrustDir, repo: &NewRepo<'_>, old: Option<&RepoConfig>) -> Result<Initialized> {
+    let NewRepo {
+        gun,
         dialect,
         tuf,
         root_ref,
         root,
         sources,
-        server,
+        ref server,
         expiries,
         now,
-        Some(old),
-    )
-}
-
-#[allow(clippy::too_many_arguments)]
-fn init_inner(
-    td: &TrustDir,
-    gun: &Gun,
-    dialect: Dialect,
-    tuf: Option<TufOptions>,
-    root_ref: &str,
-    root: &dyn Signer,
-    sources: &BTreeMap<RoleName, KeySource>,
-    server: Option<ServerConfig>,
-    expiries: &Expiries,
-    now: OffsetDateTime,
-    old: Option<&RepoConfig>,
-) -> Result<Initialized> {
+    } = *repo;
     let root_version = old.map_or(1, |o| o.version(RoleName::Root) + 1);
     let tuf = match dialect {
         Dialect::Tuf => Some(tuf.unwrap_or_default()),
@@ -315,7 +291,9 @@ fn init_inner(
             retired.push(RetiredKey {
                 role,
                 key_id: id.to_string(),
-                location: super::retire::retired_path(td, id).display().to_string(),
+                location: crate::repo::retire::retired_path(td, id)
+                    .display()
+                    .to_string(),
                 root_version,
                 retired_at: at.clone(),
             });
@@ -328,7 +306,7 @@ fn init_inner(
         root_key_id: canonical_key_id(root.public_key()),
         key_ids,
         versions,
-        server,
+        server: server.clone(),
         server_roles,
         tuf,
         key_files,
