@@ -17,12 +17,13 @@ use time::OffsetDateTime;
 use trustkey::keys::MemorySigner;
 use trustkey::keys::Signer;
 use trustkey::repo::client::{DirRemote, Updater, VerifyOptions};
+use trustkey::repo::delegations::DelegationSigners;
 use trustkey::repo::delegations::{BinsConfig, DelegationKey, KeyLocation};
 use trustkey::repo::expiry::Expiries;
 use trustkey::repo::init::{self, DISK_ROLES};
 use trustkey::repo::layout;
 use trustkey::repo::publish::{
-    self, gun_repo_dir, DelegationSigners, PublishOptions, PUBLISH_ROLES,
+    self, gun_repo_dir, Directory, PublishOptions, Signing, PUBLISH_ROLES,
 };
 use trustkey::repo::stage::{Change, Stage};
 use trustkey::repo::trustdir::{Gun, TrustDir, TufOptions};
@@ -121,8 +122,17 @@ fn main() {
     let mut signers: DelegationSigners = BTreeMap::new();
     signers.insert(key_id, Box::new(bins_key));
     let expiries = Expiries::new(&[], &PUBLISH_ROLES).unwrap();
-    let opts = PublishOptions {
-        metadata_only: true,
+    let mut dest = Directory::new(
+        &repo,
+        PublishOptions {
+            metadata_only: true,
+        },
+    );
+    let signing = Signing {
+        keys: &keys,
+        delegations: &signers,
+        expiries: &expiries,
+        now,
     };
 
     eprintln!("bins: staging {n} targets in {bins} bins");
@@ -131,10 +141,7 @@ fn main() {
         delegations_changed: false,
     };
     let t = Instant::now();
-    publish::publish(
-        &td, &mut cfg, &stage, &keys, &signers, &repo, &expiries, now, opts,
-    )
-    .unwrap();
+    publish::sign_and_deliver(&td, &mut cfg, &stage, &signing, &mut dest).unwrap();
     let all = t.elapsed();
     drop(stage);
     let before = snapshot_meta(&td, &gun);
@@ -144,10 +151,7 @@ fn main() {
         delegations_changed: false,
     };
     let t = Instant::now();
-    let done = publish::publish(
-        &td, &mut cfg, &one, &keys, &signers, &repo, &expiries, now, opts,
-    )
-    .unwrap();
+    let done = publish::sign_and_deliver(&td, &mut cfg, &one, &signing, &mut dest).unwrap();
     let add_one = t.elapsed();
     let after = snapshot_meta(&td, &gun);
     let changed: Vec<&String> = after

@@ -14,15 +14,13 @@ use crate::repo::client::{check_target_file, DirRemote, Remote, Updater, VerifyO
 use crate::repo::expiry::{Expiries, ExpiryArg};
 use crate::repo::init::{self, InitRequest};
 use crate::repo::layout;
-use crate::repo::publish::{self, gun_repo_dir, PUBLISH_ROLES};
+use crate::repo::publish::{self, gun_repo_dir, Directory, PublishOptions, PublishRequest, Server};
 use crate::repo::server::NotaryServer;
-use crate::repo::server_repo::{self, ServerAddress, ServerRemote};
+use crate::repo::server_repo::{ServerAddress, ServerRemote};
 use crate::repo::stage::{check_target_name, Change, Stage};
 use crate::repo::trustdir::{Gun, RepoConfig, ServerConfig, TrustDir, TufOptions};
-use crate::secret::{unlock_passphrase, KeyRole};
 use crate::tuf::dialect::{Dialect, MetaHashes};
 use crate::tuf::model::RoleName;
-use crate::tuf::signed::SignedMeta;
 use crate::{Error, Result};
 
 #[derive(Debug, Subcommand)]
@@ -380,7 +378,7 @@ impl RepoCmd {
                 gun,
                 repo,
                 &expires,
-                publish::PublishOptions { metadata_only },
+                PublishOptions { metadata_only },
             ),
             RepoCmd::List {
                 gun,
@@ -656,45 +654,19 @@ fn publish_cmd(
     gun: Gun,
     repo: Option<PathBuf>,
     expires: &[ExpiryArg],
-    options: publish::PublishOptions,
+    options: PublishOptions,
 ) -> Result<()> {
     check_one_place(ctx, repo.as_ref())?;
-    let Some(repo) = repo else {
-        return publish_server_cmd(ctx, td, gun, expires);
+    let req = PublishRequest {
+        gun: &gun,
+        expires,
+        now: OffsetDateTime::now_utc(),
     };
-    let expiries = Expiries::new(expires, &PUBLISH_ROLES)?;
-    td.load_config(&gun)?;
-    let _lock = td.lock(&gun, |m| ctx.output.progress(m))?;
-    // Re-read under the lock: another publish may just have finished.
-    let mut cfg = td.load_config(&gun)?;
-    if !cfg.server_roles.is_empty() {
-        return Err(server_repo::not_for_dir(&gun, &cfg));
-    }
-    let stage = Stage::load(&td.staged_path(&gun))?;
-    if stage.is_empty() {
-        ctx.output.progress(&format!(
-            "no staged changes for {gun}: signing the same targets (and every delegated role whose keys are at hand) again with new versions and expiries"
-        ));
-    }
-    warn_root_expiry(ctx, td, &gun, cfg.dialect)?;
-    let roles = publish::roles_to_sign(td, &cfg, &stage)?;
-    let mut key_roles = vec![RoleName::Snapshot, RoleName::Timestamp];
-    if publish::signs_targets(td, &cfg, &stage) {
-        key_roles.insert(0, RoleName::Targets);
-    }
-    let keys = unlock_keys(ctx, td, &cfg, &key_roles)?;
-    let signers = crate::repo::delegations::signers::open_signers(&ctx.session, td, &cfg, &roles)?;
-    let done = publish::publish(
-        td,
-        &mut cfg,
-        &stage,
-        &keys,
-        &signers,
-        &repo,
-        &expiries,
-        OffsetDateTime::now_utc(),
-        options,
-    )?;
+    let Some(repo) = repo else {
+        return publish_server_cmd(ctx, td, &req);
+    };
+    let mut dest = Directory::new(repo, options);
+    let done = publish::publish(&ctx.session, td, &mut dest, &req)?;
     ctx.output.emit(&done, |p| {
         format!(
             "published {} to {}: targets v{}{}, snapshot v{}, timestamp v{} ({} changes){}",
@@ -707,6 +679,39 @@ fn publish_cmd(
             p.changes,
             describe_delegated(p),
         )
+    });
+    Ok(())
+}
+
+/// `publish` to a notary-server: -s URL, or the server the GUN's config remembers.
+fn publish_server_cmd(ctx: &Ctx, td: &TrustDir, req: &PublishRequest<'_>) -> Result<()> {
+    let first = td.load_config(req.gun)?;
+    let Some((server, chosen)) = server_for(ctx, Some(&first))? else {
+        return Err(need_place());
+    };
+    let mut dest = Server::new(server, chosen);
+    let done = publish::publish(&ctx.session, td, &mut dest, req)?;
+    let server_signed: Vec<&str> = first.server_roles.iter().map(|r| r.as_str()).collect();
+    ctx.output.emit(&done, |p| {
+        let mut s = format!(
+            "published {} to {}: targets v{}",
+            p.gun,
+            p.repo,
+            p.versions.get(&RoleName::Targets).copied().unwrap_or(0)
+        );
+        if !server_signed.contains(&"snapshot") {
+            s += &format!(
+                ", snapshot v{}",
+                p.versions.get(&RoleName::Snapshot).copied().unwrap_or(0)
+            );
+        }
+        s += &format!(
+            " ({} signed by the server; {} changes){}",
+            server_signed.join(" and "),
+            p.changes,
+            describe_delegated(p)
+        );
+        s
     });
     Ok(())
 }
@@ -735,47 +740,6 @@ fn describe_delegated(p: &publish::Published) -> String {
         );
     }
     s
-}
-
-/// The keys of `roles`, decrypted: every key file must be there before any passphrase is
-/// asked; passphrases are asked in turn, the keys decrypted together.
-fn unlock_keys(
-    ctx: &Ctx,
-    td: &TrustDir,
-    cfg: &RepoConfig,
-    roles: &[RoleName],
-) -> Result<BTreeMap<RoleName, crate::keys::MemorySigner>> {
-    let mut paths = Vec::new();
-    for role in roles {
-        paths.push((*role, publish::key_file(td, cfg, *role)?));
-    }
-    let mut unlock = Vec::new();
-    for (role, path) in paths {
-        let what = format!("the {role} key of {}", cfg.gun);
-        let pass = ctx.with_prompter(|p| unlock_passphrase(KeyRole::from(role), &what, p))?;
-        unlock.push((role, path, pass));
-    }
-    publish::load_keys(cfg, &unlock)
-}
-
-/// Root metadata is signed only at init (and rotation): say so when it is about to expire.
-fn warn_root_expiry(ctx: &Ctx, td: &TrustDir, gun: &Gun, dialect: Dialect) -> Result<()> {
-    let Some(bytes) = td.read_published(gun, "root.json")? else {
-        return Ok(());
-    };
-    let root = SignedMeta::parse(RoleName::Root, bytes).map_err(Error::Metadata)?;
-    let view: crate::tuf::model::Root = root.view("published root").map_err(Error::Metadata)?;
-    let expires = dialect
-        .parse_time(&view.common.expires)
-        .map_err(Error::Metadata)?;
-    if expires < OffsetDateTime::now_utc() + time::Duration::days(90) {
-        ctx.output.progress(&format!(
-            "warning: the root metadata of {gun} expires at {}; clients refuse the repository \
-             after that until root is signed again",
-            dialect.format_time(expires)
-        ));
-    }
-    Ok(())
 }
 
 fn client_update(
@@ -1020,76 +984,6 @@ fn server_address(ctx: &Ctx) -> ServerAddress {
 /// config remembers.
 fn server_for(ctx: &Ctx, cfg: Option<&RepoConfig>) -> Result<Option<(NotaryServer, ServerConfig)>> {
     server_address(ctx).resolve(cfg)
-}
-
-/// `publish` to a notary-server: -s URL, or the server the GUN's config remembers.
-fn publish_server_cmd(ctx: &Ctx, td: &TrustDir, gun: Gun, expires: &[ExpiryArg]) -> Result<()> {
-    let first = td.load_config(&gun)?;
-    let Some((server, chosen)) = server_for(ctx, Some(&first))? else {
-        return Err(need_place());
-    };
-    if !first.server_signs(RoleName::Timestamp) {
-        return Err(server_repo::not_for_server(&gun));
-    }
-    let _lock = td.lock(&gun, |m| ctx.output.progress(m))?;
-    // Re-read under the lock: another publish may just have finished.
-    let mut cfg = td.load_config(&gun)?;
-    let roles: Vec<RoleName> = [RoleName::Targets, RoleName::Snapshot]
-        .into_iter()
-        .filter(|r| !cfg.server_signs(*r))
-        .collect();
-    let expiries = Expiries::new(expires, &roles)?;
-    let stage = Stage::load(&td.staged_path(&gun))?;
-    if stage.is_empty() {
-        ctx.output.progress(&format!(
-            "no staged changes for {gun}: signing the same targets again with new versions and expiries"
-        ));
-    }
-    warn_root_expiry(ctx, td, &gun, cfg.dialect)?;
-    let sign_top = publish::signs_targets(td, &cfg, &stage);
-    let key_roles: Vec<RoleName> = roles
-        .into_iter()
-        .filter(|r| *r != RoleName::Targets || sign_top)
-        .collect();
-    let keys = unlock_keys(ctx, td, &cfg, &key_roles)?;
-    let delegated = publish::roles_to_sign(td, &cfg, &stage)?;
-    let signers =
-        crate::repo::delegations::signers::open_signers(&ctx.session, td, &cfg, &delegated)?;
-    // Remembered with the versions, once the server has accepted the upload.
-    cfg.server = Some(chosen);
-    let done = server_repo::publish_to_server(
-        td,
-        &mut cfg,
-        &stage,
-        &keys,
-        &signers,
-        &server,
-        &expiries,
-        OffsetDateTime::now_utc(),
-    )?;
-    let server_signed: Vec<&str> = cfg.server_roles.iter().map(|r| r.as_str()).collect();
-    ctx.output.emit(&done, |p| {
-        let mut s = format!(
-            "published {} to {}: targets v{}",
-            p.gun,
-            p.repo,
-            p.versions.get(&RoleName::Targets).copied().unwrap_or(0)
-        );
-        if !server_signed.contains(&"snapshot") {
-            s += &format!(
-                ", snapshot v{}",
-                p.versions.get(&RoleName::Snapshot).copied().unwrap_or(0)
-            );
-        }
-        s += &format!(
-            " ({} signed by the server; {} changes){}",
-            server_signed.join(" and "),
-            p.changes,
-            describe_delegated(p)
-        );
-        s
-    });
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,31 +1,18 @@
-//! A repository on notary-server: reading it (`ServerRemote`, for `list`/`verify`), the keys
-//! the server holds (`server_key`, for `init --server`), and publishing to it
-//! (`publish_to_server`): root (when the server does not have it yet, or has another),
-//! targets and snapshot go up in one multipart request, and the server signs timestamp (and
-//! snapshot, when it manages that key too).
+//! A repository on notary-server: which server a command means (`ServerAddress`), reading it
+//! (`ServerRemote`, for `list`/`verify`), the keys the server holds (`server_key`, for `init
+//! --server`), and which repositories can go there. Publishing to it is
+//! `publish::server::Server`.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use time::OffsetDateTime;
 
-use super::client::{too_large, Remote, Updater, VerifyOptions};
-use super::delegations::TARGETS;
-use super::expiry::Expiries;
-use super::publish::{
-    published_base, published_root, record, sign_changes, sign_role, snapshot_meta,
-    DelegationSigners, Published,
-};
+use super::client::{too_large, Remote};
 use super::server::NotaryServer;
-use super::stage::Stage;
-use super::trustdir::{Gun, RepoConfig, ServerConfig, TrustDir};
-use crate::keys::MemorySigner;
-use crate::tuf::build;
+use super::trustdir::{Gun, RepoConfig, ServerConfig};
 use crate::tuf::dialect::Dialect;
-use crate::tuf::model::{FileMeta, Key, KeyVal, RoleName};
-use crate::tuf::signed::SignedMeta;
+use crate::tuf::model::{Key, KeyVal, RoleName};
 use crate::{Error, Result};
 
 /// Where a command was told the notary-server is (`-s URL`, `--tlscacert FILE`); either may
@@ -90,6 +77,15 @@ impl Remote for ServerRemote {
     }
     fn describe(&self) -> String {
         describe(&self.server, &self.gun)
+    }
+}
+
+/// `gun` on `server` as a [`Remote`], borrowing the server (a publish reads what another
+/// client published there).
+pub fn remote<'a>(server: &'a NotaryServer, gun: &Gun) -> impl Remote + 'a {
+    Borrowed {
+        server,
+        gun: gun.clone(),
     }
 }
 
@@ -172,141 +168,6 @@ pub fn server_key(
         },
         extra: Default::default(),
     })
-}
-
-/// Signs targets (when it changed), the delegated roles that changed, and snapshot (unless the
-/// server manages it), and uploads them, with root when the server does not have this root
-/// yet, in one request. Only after the server accepted everything are the publisher's copy,
-/// the versions and the config updated and the stage cleared; if the upload fails, nothing
-/// local changes. The caller holds the GUN's lock.
-#[allow(clippy::too_many_arguments)]
-pub fn publish_to_server(
-    td: &TrustDir,
-    cfg: &mut RepoConfig,
-    stage: &Stage,
-    keys: &BTreeMap<RoleName, MemorySigner>,
-    signers: &DelegationSigners,
-    server: &NotaryServer,
-    expiries: &Expiries,
-    now: OffsetDateTime,
-) -> Result<Published> {
-    let gun = cfg.gun.clone();
-    let dialect = cfg.dialect;
-    if dialect != Dialect::Notary || !cfg.server_signs(RoleName::Timestamp) {
-        return Err(not_for_server(&gun));
-    }
-    let root = published_root(td, &gun)?;
-    // Root goes up with the first publish, and whenever the server's differs from ours.
-    let on_server = server.get_metadata(gun.as_str(), "root")?;
-    let send_root = on_server.as_deref() != Some(&root.bytes[..]);
-
-    // Another client (notary with these keys, or another copy of this trust dir) may have
-    // published since: build on what the server has, once it verifies against our root.
-    let mut theirs: BTreeMap<String, (BTreeMap<String, FileMeta>, u64)> = BTreeMap::new();
-    let mut their_snapshot = 0;
-    if !send_root {
-        let remote = Borrowed {
-            server,
-            gun: gun.clone(),
-        };
-        let client = Updater::new(
-            td,
-            &gun,
-            &remote,
-            VerifyOptions {
-                dialect,
-                root_key_id: Some(cfg.root_key_id.clone()),
-                now,
-            },
-        );
-        let verified = client.update().map_err(|e| match e {
-            Error::Verify(e) => Error::Verify(crate::tuf::VerifyError::NotBuildingOn {
-                repo: format!("{gun} on {}", server.url()),
-                source: Box::new(e),
-            }),
-            other => other,
-        })?;
-        their_snapshot = verified
-            .versions
-            .get(&RoleName::Snapshot)
-            .copied()
-            .unwrap_or(0);
-        for r in verified.roles {
-            theirs.insert(r.name, (r.targets, r.version));
-        }
-    }
-    let base = |name: &str| -> Result<(BTreeMap<String, FileMeta>, u64)> {
-        let local = published_base(td, &gun, name)?;
-        Ok(match theirs.get(name) {
-            Some((t, v)) if *v > local.1 => (t.clone(), *v),
-            _ => local,
-        })
-    };
-    // The current file of a role: the server's when it is ahead of the publisher's copy.
-    let current =
-        |role: RoleName, local_version: u64, theirs_version: u64| -> Result<Option<SignedMeta>> {
-            let bytes = if theirs_version > local_version {
-                server.get_metadata(gun.as_str(), role.as_str())?
-            } else {
-                td.read_published(&gun, &role.file_name())?
-            };
-            bytes
-                .map(|b| SignedMeta::parse(role, b))
-                .transpose()
-                .map_err(Error::Metadata)
-        };
-
-    let exp = |role: RoleName| now + expiries.get(role);
-    let signed = sign_changes(
-        td,
-        cfg,
-        stage,
-        (keys, signers),
-        &base,
-        exp(RoleName::Targets),
-    )?;
-    let their_targets = theirs.get(TARGETS).map_or(0, |t| t.1);
-    let snapshot_version = cfg.version(RoleName::Snapshot).max(their_snapshot) + 1;
-    let sm = if cfg.server_signs(RoleName::Snapshot) {
-        None
-    } else {
-        let tm = match &signed.targets {
-            Some(t) => t.clone(),
-            None => current(
-                RoleName::Targets,
-                cfg.version(RoleName::Targets),
-                their_targets,
-            )?
-            .ok_or_else(|| Error::NotFound(format!("{gun}: no published targets.json")))?,
-        };
-        let previous = current(
-            RoleName::Snapshot,
-            cfg.version(RoleName::Snapshot),
-            their_snapshot,
-        )?;
-        let meta = snapshot_meta(cfg, previous.as_ref(), &root, &tm, &signed.delegated)?;
-        let s = build::snapshot_of(dialect, snapshot_version, exp(RoleName::Snapshot), meta);
-        Some(sign_role(cfg, keys, RoleName::Snapshot, &s)?)
-    };
-
-    let mut files: Vec<(&str, &[u8])> = Vec::new();
-    if send_root {
-        files.push(("root", &root.bytes));
-    }
-    if let Some(t) = &signed.targets {
-        files.push(("targets", &t.bytes));
-    }
-    for m in &signed.delegated {
-        files.push((m.name.as_str(), &m.bytes));
-    }
-    if let Some(sm) = &sm {
-        files.push(("snapshot", &sm.bytes));
-    }
-    server.publish(gun.as_str(), &files)?;
-
-    // Accepted: the publisher's copy, then the versions, then the stage.
-    let others: Vec<&SignedMeta> = sm.iter().collect();
-    record(td, cfg, stage, &signed, &others, server.url().to_string())
 }
 
 /// A repository whose root names a timestamp key on disk cannot go to notary-server, which

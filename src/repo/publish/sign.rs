@@ -1,35 +1,26 @@
-//! `publish` to a directory: targets, snapshot and timestamp signed with the keys on disk and
-//! written, all or nothing, into a static layout any HTTP server can serve (`layout.rs`):
-//! Notary: `DIR/<gun>/{root,targets,snapshot,timestamp}.json`, `DIR/<gun>/<N>.root.json`, and
-//! `DIR/<gun>/<role>.<hex sha256>.json` for root, targets and snapshot (the names a notary
-//! client asks for: serve `DIR` as `https://HOST/v2/` and `notary -s https://HOST` reads it).
-//! TUF 1.0: `DIR/<gun>/metadata/...` and the target files in `DIR/<gun>/targets/`.
+//! What a publish signs, whatever its destination: the keys on disk that sign targets,
+//! snapshot and timestamp, the publisher's copy each role builds on, targets and the delegated
+//! roles with staged changes (`sign_changes`), snapshot's `meta`, and the record kept after the
+//! destination took it (`record`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::delegations::TARGETS;
-use super::expiry::Expiries;
-use super::layout;
-use super::stage::{Change, Stage};
-use super::trustdir::{Gun, RepoConfig, TrustDir};
+use super::Published;
 use crate::fsio::{self, Overwrite};
 use crate::keys::store::load_signer;
 use crate::keys::{canonical_key_id, MemorySigner, Signer};
+use crate::repo::delegations::{DelegationSigners, TARGETS};
+use crate::repo::stage::{Change, Stage};
+use crate::repo::trustdir::{Gun, RepoConfig, TrustDir};
 use crate::tuf::build;
 use crate::tuf::model::{to_value, FileMeta, MetaFile, MetaList, RoleName, Targets};
 use crate::tuf::signed::SignedMeta;
 use crate::{Error, Result};
-
-/// The roles `publish` signs with keys on disk.
-pub const PUBLISH_ROLES: [RoleName; 3] =
-    [RoleName::Targets, RoleName::Snapshot, RoleName::Timestamp];
 
 /// The key file of `role`, checked to exist (before any passphrase is asked).
 pub fn key_file(td: &TrustDir, cfg: &RepoConfig, role: RoleName) -> Result<PathBuf> {
@@ -142,8 +133,6 @@ pub fn role_targets(m: &SignedMeta) -> Result<RoleContent> {
         .map_err(Error::Metadata)?;
     Ok((t.targets, t.common.version))
 }
-
-pub use super::delegations::DelegationSigners;
 
 /// The delegated roles a publish signs: those with staged changes, those whose keys changed,
 /// and those never published yet (a client searching through a delegation needs its file);
@@ -372,137 +361,6 @@ pub fn published_base(
     }
 }
 
-#[derive(Debug, Serialize)]
-pub struct Published {
-    pub gun: Gun,
-    pub repo: String,
-    pub versions: BTreeMap<RoleName, u64>,
-    /// Delegated roles signed by this publish, with their new versions.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub delegations: BTreeMap<String, u64>,
-    /// Whether targets was signed (it is not when only delegated roles changed).
-    pub signed_targets: bool,
-    /// Delegated roles a publish with nothing staged could not renew (keys not at hand).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub not_renewed: Vec<String>,
-    /// Targets listed by targets itself.
-    pub targets: usize,
-    pub changes: usize,
-}
-
-/// What `publish` writes besides metadata.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PublishOptions {
-    /// TUF 1.0: do not copy target files into `targets/` (they are served from elsewhere).
-    pub metadata_only: bool,
-}
-
-/// Signs and writes a new version of snapshot and timestamp, and of targets and the delegated
-/// roles that changed. The caller holds the GUN's lock. On success, the publisher's copy and
-/// the config are updated and the staged changes cleared; on failure nothing in `repo_dir`
-/// changes and the stage is kept.
-#[allow(clippy::too_many_arguments)]
-pub fn publish(
-    td: &TrustDir,
-    cfg: &mut RepoConfig,
-    stage: &Stage,
-    keys: &BTreeMap<RoleName, MemorySigner>,
-    signers: &DelegationSigners,
-    repo_dir: &Path,
-    expiries: &Expiries,
-    now: OffsetDateTime,
-    options: PublishOptions,
-) -> Result<Published> {
-    let gun = cfg.gun.clone();
-    let dialect = cfg.dialect;
-    let opts = cfg.tuf_options();
-    let root_version = cfg.version(RoleName::Root);
-    let root = published_root(td, &gun)?;
-    let v = |role: RoleName| cfg.version(role) + 1;
-    let exp = |role: RoleName| now + expiries.get(role);
-    let signed = sign_changes(
-        td,
-        cfg,
-        stage,
-        (keys, signers),
-        &|name| published_base(td, &gun, name),
-        exp(RoleName::Targets),
-    )?;
-    let tm = match &signed.targets {
-        Some(t) => t.clone(),
-        None => {
-            let b = td.read_published(&gun, "targets.json")?.ok_or_else(|| {
-                Error::NotFound(format!("{gun}: the published targets.json is missing"))
-            })?;
-            SignedMeta::parse(RoleName::Targets, b).map_err(Error::Metadata)?
-        }
-    };
-    let previous = td
-        .read_published(&gun, "snapshot.json")?
-        .map(|b| SignedMeta::parse(RoleName::Snapshot, b))
-        .transpose()
-        .map_err(Error::Metadata)?;
-    let meta = snapshot_meta(cfg, previous.as_ref(), &root, &tm, &signed.delegated)?;
-    let s = build::snapshot_of(
-        dialect,
-        v(RoleName::Snapshot),
-        exp(RoleName::Snapshot),
-        meta,
-    );
-    let sm = sign_role(cfg, keys, RoleName::Snapshot, &s)?;
-    let ts = build::timestamp(
-        dialect,
-        v(RoleName::Timestamp),
-        exp(RoleName::Timestamp),
-        &sm,
-        opts.meta_hashes,
-    );
-    let tsm = sign_role(cfg, keys, RoleName::Timestamp, &ts)?;
-
-    // Every root version, then root, targets, snapshot, and timestamp last: a client that
-    // reads while the renames happen sees the old timestamp until everything it names exists.
-    let mut roots = Vec::new();
-    for n in 1..=root_version {
-        let name = format!("{n}.root.json");
-        let bytes = td.read_published(&gun, &name)?.ok_or_else(|| {
-            Error::NotFound(format!(
-                "{gun}: {name} is missing from {}",
-                td.published_dir(&gun).display()
-            ))
-        })?;
-        roots.push((n, bytes));
-    }
-    let files = layout::metadata_files(
-        dialect,
-        opts,
-        roots,
-        &root,
-        signed.targets.as_ref(),
-        &signed.delegated,
-        [&sm, &tsm],
-    );
-
-    let gun_dir = gun_repo_dir(repo_dir, &gun);
-    // Target files first (TUF 1.0), so that no metadata names a file not yet there.
-    if let (Some(dir), false) = (
-        layout::targets_dir(dialect, &gun_dir),
-        options.metadata_only,
-    ) {
-        copy_targets(stage, &dir, opts.consistent_snapshot)?;
-    }
-    let dest = layout::metadata_dir(dialect, &gun_dir);
-    write_all_or_nothing(&dest, &files)?;
-
-    record(
-        td,
-        cfg,
-        stage,
-        &signed,
-        &[&sm, &tsm],
-        gun_dir.display().to_string(),
-    )
-}
-
 /// After the repository took a publish: the publisher's copy of every role it signed, then
 /// their versions in the config, then the stage cleared.
 pub fn record(
@@ -541,156 +399,4 @@ pub fn record(
         targets: signed.top_count,
         changes: stage.changes.len(),
     })
-}
-
-/// Copies the files of the staged additions into `dir` (`<name>`, or `<hex sha256>.<name>`
-/// with consistent snapshots), each checked, while it is copied, to still have the length and
-/// hashes `add` recorded. All are copied to temp files first; any mismatch leaves `dir` as it was.
-fn copy_targets(stage: &Stage, dir: &Path, consistent: bool) -> Result<()> {
-    let mut temps = Vec::new();
-    for c in &stage.changes {
-        let Change::Add {
-            name,
-            length,
-            sha256,
-            sha512,
-            path,
-            ..
-        } = c
-        else {
-            continue;
-        };
-        layout::check_target_path(name)?;
-        let src = path.as_ref().ok_or_else(|| {
-            Error::Usage(format!(
-                "target {name:?} was staged without its file; run `trustkey add` for it again"
-            ))
-        })?;
-        let dest = dir.join(layout::target_file(name, sha256, consistent));
-        let parent = dest.parent().unwrap_or(dir);
-        fsio::create_dir(parent)?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".trustkey-")
-            .suffix(".tmp")
-            .permissions(std::fs::Permissions::from_mode(fsio::PUBLIC_FILE_MODE))
-            .tempfile_in(parent)
-            .map_err(|e| Error::io(format!("creating a temp file in {}", parent.display()), e))?;
-        let f = std::fs::File::open(src)
-            .map_err(|e| Error::io(format!("reading target {name:?} from {}", src.display()), e))?;
-        let d = crate::repo::hashing::hash_reader_split(
-            Tee {
-                r: f,
-                w: tmp.as_file_mut(),
-            },
-            &|_| {},
-        )
-        .map_err(|e| {
-            Error::io(
-                format!("copying {} to {}", src.display(), dest.display()),
-                e,
-            )
-        })?;
-        if d.length != *length
-            || hex::encode(d.sha256) != *sha256
-            || hex::encode(d.sha512) != *sha512
-        {
-            return Err(Error::Usage(format!(
-                "target {name:?}: {} changed since it was added; run `trustkey add` again",
-                src.display()
-            )));
-        }
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| Error::io(format!("writing {}", dest.display()), e))?;
-        temps.push((dest, tmp));
-    }
-    for (dest, tmp) in temps {
-        tmp.persist(&dest)
-            .map_err(|e| Error::io(format!("renaming into {}", dest.display()), e.error))?;
-    }
-    Ok(())
-}
-
-/// A reader that writes what it reads: hashing and copying in one pass.
-struct Tee<R, W> {
-    r: R,
-    w: W,
-}
-
-impl<R: std::io::Read, W: Write> std::io::Read for Tee<R, W> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.r.read(buf)?;
-        self.w.write_all(&buf[..n])?;
-        Ok(n)
-    }
-}
-
-/// `DIR/<gun>` (the GUN's components as directories).
-pub fn gun_repo_dir(repo_dir: &Path, gun: &Gun) -> PathBuf {
-    let mut p = repo_dir.to_path_buf();
-    for part in gun.as_str().split('/') {
-        p.push(part);
-    }
-    p
-}
-
-/// Writes every file into `dir`: first all of them to temp files (fsynced), then renames them
-/// in order. Any failure before the renames leaves `dir` as it was.
-pub fn write_all_or_nothing<B: std::ops::Deref<Target = Vec<u8>>>(
-    dir: &Path,
-    files: &[(String, B)],
-) -> Result<()> {
-    let nothing = |e: std::io::Error, what: String| {
-        Error::io(
-            format!(
-                "publishing to {} failed ({what}); nothing was written",
-                dir.display()
-            ),
-            e,
-        )
-    };
-    fsio::create_dir(dir).map_err(|e| match e {
-        Error::Io { source, what } => nothing(source, what),
-        other => other,
-    })?;
-    for (name, _) in files {
-        let p = dir.join(name);
-        if let Some(parent) = p.parent().filter(|p| *p != dir) {
-            // Delegated roles of the Notary dialect: `targets/releases.json`.
-            fsio::create_dir(parent).map_err(|e| match e {
-                Error::Io { source, what } => nothing(source, what),
-                other => other,
-            })?;
-        }
-        if p.is_dir() {
-            return Err(nothing(
-                std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
-                format!("{} is a directory", p.display()),
-            ));
-        }
-    }
-    let mut temps = Vec::with_capacity(files.len());
-    for (name, bytes) in files {
-        let parent = dir.join(name);
-        let parent = parent.parent().unwrap_or(dir);
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".trustkey-")
-            .suffix(".tmp")
-            .permissions(std::fs::Permissions::from_mode(fsio::PUBLIC_FILE_MODE))
-            .tempfile_in(parent)
-            .map_err(|e| nothing(e, format!("creating a temp file for {name}")))?;
-        tmp.write_all(bytes)
-            .and_then(|()| tmp.as_file().sync_all())
-            .map_err(|e| nothing(e, format!("writing {name}")))?;
-        temps.push((name, tmp));
-    }
-    for (name, tmp) in temps {
-        let p = dir.join(name);
-        tmp.persist(&p)
-            .map_err(|e| Error::io(format!("renaming into {}", p.display()), e.error))?;
-    }
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
