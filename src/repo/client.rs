@@ -19,10 +19,12 @@ use crate::tuf::verify;
 use crate::tuf::VerifyError;
 use crate::{Error, Result};
 
+mod check;
 mod remote;
 mod trusted;
 mod updater;
 
+pub use check::{check, list_targets, no_place, Check, ListedTarget, Place};
 pub use remote::{too_large, DirRemote, Remote, UNBOUNDED};
 pub use trusted::{NextRole, Trusted, TrustedSet};
 pub use updater::Updater;

@@ -14,4 +14,5 @@ pub mod rotation;
 pub mod server;
 pub mod server_repo;
 pub mod stage;
+pub mod targets;
 pub mod trustdir;

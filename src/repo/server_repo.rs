@@ -195,3 +195,81 @@ pub fn not_for_dir(gun: &Gun, cfg: &RepoConfig) -> Error {
         roles.join(" and ")
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn cfg(server: Option<ServerConfig>) -> RepoConfig {
+        RepoConfig {
+            gun: "example.com/app".parse().unwrap(),
+            dialect: Dialect::Notary,
+            root_key: String::new(),
+            root_key_id: String::new(),
+            key_ids: BTreeMap::new(),
+            versions: BTreeMap::new(),
+            server,
+            server_roles: vec![RoleName::Timestamp],
+            tuf: None,
+            key_files: BTreeMap::new(),
+            retired: Vec::new(),
+            delegations: Vec::new(),
+            hashed_bins: None,
+        }
+    }
+
+    fn given(url: Option<&str>) -> ServerAddress {
+        ServerAddress {
+            url: url.map(String::from),
+            tlscacert: None,
+        }
+    }
+
+    #[test]
+    fn the_server_comes_from_flags_then_the_config() {
+        let ca = std::env::temp_dir().join("trustkey-server-for-test-ca.crt");
+        let remembered = ServerConfig {
+            url: "https://notary.example.com".into(),
+            tlscacert: Some(ca.clone()),
+        };
+        // Nothing given, nothing remembered.
+        assert!(given(None).resolve(Some(&cfg(None))).unwrap().is_none());
+        // Remembered (the CA file is read when the client is made: use none here).
+        let plain = ServerConfig {
+            url: "https://notary.example.com".into(),
+            tlscacert: None,
+        };
+        let (_, got) = given(None)
+            .resolve(Some(&cfg(Some(plain.clone()))))
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, plain);
+        // -s wins; another server does not inherit the remembered CA file.
+        let (s, got) = given(Some("other.example.com/"))
+            .resolve(Some(&cfg(Some(remembered.clone()))))
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.url(), "https://other.example.com");
+        assert_eq!(got.url, "https://other.example.com");
+        assert_eq!(got.tlscacert, None);
+        // The same server keeps its CA file (which must then exist).
+        let err = given(Some("https://notary.example.com/"))
+            .resolve(Some(&cfg(Some(remembered))))
+            .unwrap_err();
+        assert!(err.to_string().contains(ca.to_str().unwrap()), "{err}");
+        // A CA file given is kept as an absolute path (and must exist).
+        let err = ServerAddress {
+            url: Some("https://notary.example.com".into()),
+            tlscacert: Some("relative-ca.crt".into()),
+        }
+        .resolve(None)
+        .unwrap_err();
+        let absolute = std::env::current_dir().unwrap().join("relative-ca.crt");
+        assert!(
+            err.to_string().contains(absolute.to_str().unwrap()),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,407 @@
+//! `trustkey init | add | remove | status | publish | list | verify`: the publisher's day, and a
+//! client that checks what was published. The flags are defined here; each handler calls the
+//! library (`repo::init`, `repo::targets`, `repo::publish`, `repo::client`) and renders.
+
+mod publish;
+mod stage;
+mod verify;
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use super::Ctx;
+use crate::repo::expiry::ExpiryArg;
+use crate::repo::server_repo::ServerAddress;
+use crate::repo::trustdir::{Gun, TrustDir};
+use crate::tuf::dialect::Dialect;
+use crate::{Error, Result};
+
+#[derive(Debug, Subcommand)]
+pub enum RepoCmd {
+    /// Create a repository: new repository keys on disk, root metadata signed on the token.
+    ///
+    /// Creates the targets, snapshot and timestamp keys (P-256), each encrypted with its
+    /// passphrase in TRUSTDIR/private/<key id>.key, and root metadata (version 1) signed by the
+    /// root key on its token: in the notary dialect with the root certificate (CN = GUN), in the
+    /// tuf dialect (TUF 1.0, as python-tuf reads it) with the bare key.
+    #[command(after_help = "\
+Passphrases for the new keys come from TRUSTKEY_TARGETS_PASSPHRASE, TRUSTKEY_SNAPSHOT_PASSPHRASE
+and TRUSTKEY_TIMESTAMP_PASSPHRASE (or NOTARY_*_PASSPHRASE), else a prompt (asked twice).
+
+With -s/--server URL the repository is made for a notary-server (Docker Content Trust): root names
+the timestamp key the server holds (fetched now, once), no timestamp key is made on disk, and the
+server is remembered, so `publish GUN` needs no -s later. --server-managed-snapshot also leaves
+snapshot to the server (as `notary key rotate GUN snapshot -r` does).
+
+Examples:
+  trustkey init example.com/app --root 'pkcs11:token=rootA;object=root'
+  trustkey init example.com/app --root yubikey:serial=12345678
+  # the only key labelled `root` on the module's tokens is used
+  trustkey init example.com/app
+  trustkey init example.com/app --expires root=5y
+  trustkey init example.com/app -s https://notary.example.com --tlscacert ca.crt
+  trustkey init example.com/app -s https://notary.example.com --server-managed-snapshot
+  # a targets key imported with `trustkey key import` (e.g. one notary made)
+  trustkey init example.com/app -s https://notary.example.com --targets-key 3f2a
+  trustkey init example.com/app --dialect tuf --consistent-snapshot --meta-hashes")]
+    Init {
+        /// The repository's globally unique name (e.g. docker.io/library/alpine).
+        gun: Gun,
+        /// The root key: a pkcs11: URI or yubikey:serial=N (default: the one EC key labelled
+        /// `root` on the module's tokens).
+        // A string, parsed in `run`: clap would echo a rejected value, PIN included.
+        #[arg(long, value_name = "URI")]
+        root: Option<String>,
+        /// Metadata dialect.
+        #[arg(long, value_enum, default_value_t = DialectArg::Notary)]
+        dialect: DialectArg,
+        /// tuf dialect: consistent snapshots (N.snapshot.json, N.targets.json, and target files
+        /// named <hex sha256>.<name>), so clients never see a half-updated repository.
+        #[arg(long)]
+        consistent_snapshot: bool,
+        /// tuf dialect: snapshot and timestamp list lengths and sha256 hashes, not only versions.
+        #[arg(long)]
+        meta_hashes: bool,
+        /// tuf dialect: spread targets over N hashed-bin delegations (a power of two), so that
+        /// adding a target signs one bin, not every target. The bins share one key on disk
+        /// (passphrase: TRUSTKEY_DELEGATION_PASSPHRASE).
+        #[arg(long, value_name = "N")]
+        hashed_bins: Option<u32>,
+        /// How long root metadata is valid: root=DURATION ([-]N s|m|h|d|w|y; default 10y).
+        #[arg(long, value_name = "ROLE=DURATION")]
+        expires: Vec<ExpiryArg>,
+        /// The server (-s) signs snapshot too: root names its snapshot key.
+        #[arg(long)]
+        server_managed_snapshot: bool,
+        /// Use this key from the trust dir as the targets key (ID or unique prefix; see `key
+        /// list`) instead of making a new one.
+        #[arg(long, value_name = "KEY_ID")]
+        targets_key: Option<String>,
+        /// Re-initialize an initialized repository under a new root, when its root key is lost:
+        /// all new keys (the old ones are retired), root version = the old one + 1. The new
+        /// root does not chain to the old one: clients that trust the old root must re-pin.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Stage targets; their length, sha256 and sha512 are computed now, one read per file
+    /// (files in parallel across the cores; a progress bar on a terminal).
+    ///
+    /// The file's path is remembered too: publishing a tuf-dialect repository copies the file
+    /// into DIR/<gun>/targets/, checking while it copies that it still has these hashes.
+    #[command(after_help = "\
+Examples:
+  trustkey add example.com/app v1.0 ./app-1.0.tar.gz
+  # every file under ./dist, named by its path below it (dist/a/b.bin -> a/b.bin)
+  trustkey add example.com/app --dir ./dist
+  trustkey add example.com/app --dir ./dist --prefix releases/1.0/")]
+    Add {
+        /// The repository (GUN), e.g. example.com/app.
+        gun: Gun,
+        /// The target's name in the repository.
+        #[arg(required_unless_present = "dir")]
+        name: Option<String>,
+        /// The file to hash.
+        #[arg(required_unless_present = "dir")]
+        file: Option<PathBuf>,
+        /// Add every regular file under DIR instead (symbolic links are not followed).
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["name", "file"])]
+        dir: Option<PathBuf>,
+        /// With --dir: put this before each file's relative path to make its target name.
+        #[arg(long, value_name = "PREFIX", requires = "dir", default_value = "")]
+        prefix: String,
+        /// The delegated role that signs these targets (e.g. targets/releases; see
+        /// `delegation list`); its paths must cover them.
+        #[arg(long, value_name = "ROLE")]
+        role: Option<String>,
+    },
+    /// Stage the removal of a target.
+    #[command(after_help = "Examples:\n  trustkey remove example.com/app v0.9")]
+    Remove {
+        /// The repository (GUN), e.g. example.com/app.
+        gun: Gun,
+        /// The target to remove.
+        name: String,
+        /// The delegated role that lists it.
+        #[arg(long, value_name = "ROLE")]
+        role: Option<String>,
+    },
+    /// Show the staged changes of a repository.
+    #[command(after_help = "Examples:\n  trustkey status example.com/app\n  \
+                            trustkey status example.com/app --json")]
+    Status {
+        /// The repository (GUN), e.g. example.com/app.
+        gun: Gun,
+    },
+    /// Sign targets, snapshot and timestamp and write them into a static repository, or
+    /// upload them to a notary-server.
+    ///
+    /// Signs with the keys on disk. Versions go up by one. Staged changes are cleared and new
+    /// versions recorded only after a successful publish; a failed one changes nothing locally.
+    ///
+    /// With --repo DIR, notary dialect: writes, all or nothing, DIR/<gun>/{root,targets,
+    /// snapshot,timestamp}.json, DIR/<gun>/<N>.root.json, and the checksum-named copies a notary
+    /// client fetches (serve DIR as https://HOST/v2/ and `notary -s https://HOST` reads it).
+    ///
+    /// With --repo DIR, tuf dialect: DIR/<gun>/metadata/ holds <N>.root.json for every root
+    /// version, root.json, timestamp.json, snapshot.json and targets.json (and <N>.snapshot.json,
+    /// <N>.targets.json with consistent snapshots); DIR/<gun>/targets/ holds the target files,
+    /// copied from the files given to `add` (checked, while copied, to be unchanged since), as
+    /// <name> or, with consistent snapshots, <dir>/<hex sha256>.<base name>; files of removed
+    /// targets are left in place. Serve DIR over HTTP and point a TUF client at
+    /// http://HOST/<gun>/metadata/ and http://HOST/<gun>/targets/, with 1.root.json as its
+    /// trusted root.
+    ///
+    /// With -s/--server URL (or the server `init -s` remembered; notary dialect): uploads root
+    /// (if the server does not have it yet), targets and snapshot in one request; the server
+    /// signs timestamp. If another client published since, the server's copy is verified
+    /// against the root and the new targets build on it.
+    #[command(after_help = "\
+Passphrases: TRUSTKEY_{TARGETS,SNAPSHOT,TIMESTAMP}_PASSPHRASE (or NOTARY_*), else a prompt.
+Expiry defaults (notary's): targets 3y, snapshot 3y, timestamp 14d.
+
+Examples:
+  trustkey publish example.com/app --repo /srv/trust
+  trustkey publish example.com/app --repo /srv/trust --expires timestamp=1d --expires targets=90d
+  trustkey publish example.com/app -s https://notary.example.com --tlscacert ca.crt
+  trustkey publish example.com/app     # to the server remembered at init")]
+    Publish {
+        /// The repository (GUN), e.g. example.com/app.
+        gun: Gun,
+        /// The static repository: the GUN's files are in DIR/<gun>/. (Or -s URL: a
+        /// notary-server.)
+        #[arg(long, value_name = "DIR")]
+        repo: Option<PathBuf>,
+        /// How long a role is valid: ROLE=DURATION ([-]N s|m|h|d|w|y), ROLE one of targets,
+        /// snapshot, timestamp. Repeatable. Delegated roles get targets' expiry.
+        #[arg(long, value_name = "ROLE=DURATION")]
+        expires: Vec<ExpiryArg>,
+        /// tuf dialect: write metadata only; the target files are served from elsewhere.
+        #[arg(long)]
+        metadata_only: bool,
+    },
+    /// Verify a repository (see `verify`) and list its targets, with the role that signed each.
+    #[command(
+        after_help = "Examples:\n  trustkey list example.com/app --repo /srv/trust\n  \
+                            trustkey list example.com/app --repo /srv/trust --json\n  \
+                            trustkey list example.com/app -s https://notary.example.com --tlscacert ca.crt"
+    )]
+    List {
+        /// The repository (GUN), e.g. example.com/app.
+        gun: Gun,
+        /// The static repository: the GUN's files are in DIR/<gun>/. (Or -s URL: a
+        /// notary-server.)
+        #[arg(long, value_name = "DIR")]
+        repo: Option<PathBuf>,
+        /// Trust only a root with this key ID (root metadata's, or the canonical one `root list`
+        /// shows); checked on first use and whenever given.
+        #[arg(long, value_name = "ID")]
+        root_keyid: Option<String>,
+        /// The repository's dialect (default: the one it was initialized with here, else notary).
+        #[arg(long, value_enum)]
+        dialect: Option<DialectArg>,
+        /// Only the targets this role provides (as `notary list -r targets/releases`).
+        #[arg(short = 'r', long, value_name = "ROLE")]
+        role: Option<String>,
+    },
+    /// Verify a repository as a client; fails with one line saying what is wrong (exit code 5).
+    ///
+    /// Pins the root on first use (or to --root-keyid), then checks signatures and thresholds
+    /// of every role, the root certificate (CN = GUN, validity), expiry, rollback against the
+    /// last trusted versions, snapshot and timestamp hashes and lengths, and given target files.
+    /// A new root must be signed by the trusted root's keys and its own, one version at a time.
+    ///
+    /// tuf dialect (TUF 1.0 client workflow, as python-tuf's ngclient): reads
+    /// DIR/<gun>/metadata/; first use trusts 1.root.json (self-signed, --root-keyid if given),
+    /// then walks <N+1>.root.json until there is none; timestamp, snapshot and targets follow
+    /// with signature, version (rollback), hash/length when listed, and expiry (freeze) checks.
+    #[command(after_help = "\
+The trusted state is kept in TRUSTDIR/tuf/<gun>/client/, apart from the publisher's.
+Without --repo or -s, the server the repository was published to (`init -s`) is used.
+The dialect is the one the GUN was initialized with in this trust dir, else --dialect (notary).
+
+Examples:
+  trustkey verify example.com/app --repo /srv/trust
+  trustkey verify example.com/app -s https://notary.example.com --tlscacert ca.crt
+  trustkey verify example.com/app --repo /srv/trust --root-keyid 3f2a...c9
+  trustkey verify example.com/app --repo /srv/trust --target v1.0=./app-1.0.tar.gz
+  trustkey verify example.com/py --repo /srv/tuf --dialect tuf")]
+    Verify {
+        /// The repository (GUN), e.g. example.com/app.
+        gun: Gun,
+        /// The static repository: the GUN's files are in DIR/<gun>/. (Or -s URL: a
+        /// notary-server.)
+        #[arg(long, value_name = "DIR")]
+        repo: Option<PathBuf>,
+        /// Trust only a root with this key ID (root metadata's, or the canonical one `root list`
+        /// shows); checked on first use and whenever given.
+        #[arg(long, value_name = "ID")]
+        root_keyid: Option<String>,
+        /// The repository's dialect (default: the one it was initialized with here, else notary).
+        #[arg(long, value_enum)]
+        dialect: Option<DialectArg>,
+        /// Check a local file against a target: NAME=FILE. Repeatable.
+        #[arg(long, value_name = "NAME=FILE")]
+        target: Vec<String>,
+    },
+}
+
+/// `--dialect`: the command line's names for `tuf::dialect::Dialect` (the library has no clap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DialectArg {
+    /// Notary v1 / Docker Content Trust.
+    Notary,
+    /// The TUF 1.0 specification, as python-tuf's ngclient verifies it.
+    Tuf,
+}
+
+impl From<DialectArg> for Dialect {
+    fn from(d: DialectArg) -> Self {
+        match d {
+            DialectArg::Notary => Dialect::Notary,
+            DialectArg::Tuf => Dialect::Tuf,
+        }
+    }
+}
+
+impl RepoCmd {
+    pub fn run(self, ctx: &Ctx) -> Result<()> {
+        let td = TrustDir::new(&ctx.trust_dir);
+        match self {
+            RepoCmd::Init {
+                gun,
+                root,
+                dialect,
+                consistent_snapshot,
+                meta_hashes,
+                hashed_bins,
+                expires,
+                server_managed_snapshot,
+                targets_key,
+                force,
+            } => publish::init(
+                ctx,
+                &td,
+                &gun,
+                publish::InitFlags {
+                    root,
+                    dialect: dialect.into(),
+                    consistent_snapshot,
+                    meta_hashes,
+                    hashed_bins,
+                    expires,
+                    server_managed_snapshot,
+                    targets_key,
+                    force,
+                },
+            ),
+            RepoCmd::Add {
+                gun,
+                name,
+                file,
+                dir,
+                prefix,
+                role,
+            } => {
+                let files = match (dir, name, file) {
+                    (Some(dir), _, _) => crate::repo::targets::files_under(&dir, &prefix)?,
+                    (None, Some(name), Some(file)) => vec![(name, file)],
+                    _ => return Err(Error::Usage("add needs NAME FILE, or --dir DIR".into())),
+                };
+                stage::add(ctx, &td, gun, files, role.as_deref())
+            }
+            RepoCmd::Remove { gun, name, role } => {
+                stage::remove(ctx, &td, gun, name, role.as_deref())
+            }
+            RepoCmd::Status { gun } => stage::status(ctx, &td, gun),
+            RepoCmd::Publish {
+                gun,
+                repo,
+                expires,
+                metadata_only,
+            } => publish::publish(ctx, &td, gun, repo, &expires, metadata_only),
+            RepoCmd::List {
+                gun,
+                repo,
+                root_keyid,
+                dialect,
+                role,
+            } => {
+                let place = place(ctx, repo)?;
+                let dialect = dialect.map(Into::into);
+                verify::list(ctx, &td, &gun, place, root_keyid, dialect, role)
+            }
+            RepoCmd::Verify {
+                gun,
+                repo,
+                root_keyid,
+                dialect,
+                target,
+            } => {
+                let files = verify::target_files(&target)?;
+                let place = place(ctx, repo)?;
+                let dialect = dialect.map(Into::into);
+                verify::verify(ctx, &td, &gun, place, root_keyid, dialect, &files)
+            }
+        }
+    }
+}
+
+/// `--repo DIR` and `-s URL` both say where the repository is: only one may be given.
+fn check_one_place(ctx: &Ctx, repo: Option<&PathBuf>) -> Result<()> {
+    if repo.is_some() && ctx.server.is_some() {
+        return Err(Error::Usage(
+            "--repo DIR and -s/--server URL both name where the repository is; give one".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Where a client reads the repository: `--repo DIR`, or the notary-server (`-s URL`, else
+/// the one the GUN's config remembers).
+fn place(ctx: &Ctx, repo: Option<PathBuf>) -> Result<crate::repo::client::Place> {
+    use crate::repo::client::Place;
+    check_one_place(ctx, repo.as_ref())?;
+    Ok(match repo {
+        Some(dir) => Place::Directory(dir),
+        None => Place::Server(server_address(ctx)),
+    })
+}
+
+/// The notary-server the command line names (-s/--server, --tlscacert).
+fn server_address(ctx: &Ctx) -> ServerAddress {
+    ServerAddress {
+        url: ctx.server.clone(),
+        tlscacert: ctx.tlscacert.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn ctx(args: &[&str]) -> Ctx {
+        let mut argv = vec!["trustkey", "-d", "/nonexistent/trust"];
+        argv.extend_from_slice(args);
+        argv.extend_from_slice(&["status", "example.com/app"]);
+        let cli = crate::cli::Cli::try_parse_from(argv).unwrap();
+        Ctx::new(&cli.global).unwrap()
+    }
+
+    #[test]
+    fn the_flags_name_one_place() {
+        // --repo and -s together are refused.
+        assert!(check_one_place(&ctx(&["-s", "x.example.com"]), Some(&"/r".into())).is_err());
+        assert!(check_one_place(&ctx(&[]), Some(&"/r".into())).is_ok());
+        let ca = std::path::PathBuf::from("ca.crt");
+        let c = ctx(&["-s", "x.example.com", "--tlscacert", "ca.crt"]);
+        assert_eq!(
+            server_address(&c),
+            ServerAddress {
+                url: Some("x.example.com".into()),
+                tlscacert: Some(ca),
+            }
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! Staging targets (`add`, `remove`): each target's name checked and routed to the role that
+//! signs it, its file hashed once (length, sha256, sha512; files in parallel), and the change
+//! recorded in the GUN's stage for the next `publish`.
+
+use std::path::{Path, PathBuf};
+
+use super::delegations::{role_label, TARGETS};
+use super::hashing::hash_files;
+use super::layout;
+use super::publish::published_base;
+use super::stage::{check_target_name, Change, Stage};
+use super::trustdir::{Gun, RepoConfig, TrustDir};
+use crate::secret::SharedPrompter;
+use crate::{Error, Result};
+
+/// Targets about to be added: checked and routed, not hashed yet.
+#[derive(Debug)]
+pub struct Adds {
+    /// Target name, absolute path of its file, and the delegated role that signs it.
+    files: Vec<(String, PathBuf)>,
+    roles: Vec<Option<String>>,
+    total_bytes: u64,
+}
+
+/// Checks the names of `files` (target name, file), routes each to the role that signs it
+/// (`role`, or its hashed bin; `None` for targets itself), and makes their paths absolute:
+/// publishing a tuf-dialect repository copies the files from there.
+pub fn plan_adds(
+    td: &TrustDir,
+    gun: &Gun,
+    files: Vec<(String, PathBuf)>,
+    role: Option<&str>,
+) -> Result<Adds> {
+    let cfg = td.load_config(gun)?;
+    let copies_targets = layout::targets_dir(cfg.dialect, Path::new("")).is_some();
+    let mut absolute = Vec::with_capacity(files.len());
+    let mut roles = Vec::with_capacity(files.len());
+    for (name, file) in files {
+        check_target_name(&name)?;
+        if copies_targets {
+            layout::check_target_path(&name)?;
+        }
+        roles.push(signing_role(&cfg, &name, role)?);
+        let file = std::path::absolute(&file)
+            .map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
+        absolute.push((name, file));
+    }
+    let total_bytes = absolute
+        .iter()
+        .filter_map(|(_, p)| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    Ok(Adds {
+        files: absolute,
+        roles,
+        total_bytes,
+    })
+}
+
+impl Adds {
+    /// How many bytes hashing reads (for a progress bar).
+    pub fn total_bytes(&self) -> u64 {
+        self.total_bytes
+    }
+
+    /// Hashes the files, one read each (`progress` gets the bytes read as they are): the
+    /// changes to stage.
+    pub fn hash(self, progress: &(dyn Fn(u64) + Sync)) -> Result<Vec<Change>> {
+        let paths: Vec<PathBuf> = self.files.iter().map(|(_, p)| p.clone()).collect();
+        let digests = hash_files(&paths, progress);
+        let mut changes = Vec::with_capacity(self.files.len());
+        for (((name, path), d), role) in self.files.into_iter().zip(digests).zip(self.roles) {
+            let d = d.map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            changes.push(Change::Add {
+                name,
+                length: d.length,
+                sha256: hex::encode(d.sha256),
+                sha512: hex::encode(d.sha512),
+                path: Some(path),
+                role,
+            });
+        }
+        Ok(changes)
+    }
+}
+
+/// Records hashed additions in the stage. The lock is taken only for this: a long `add` does
+/// not block a publish of the same repository while it hashes.
+pub fn stage_adds(
+    td: &TrustDir,
+    gun: &Gun,
+    changes: &[Change],
+    prompter: &SharedPrompter,
+) -> Result<()> {
+    let _lock = td.lock(gun, |m| prompter.notice(m))?;
+    let path = td.staged_path(gun);
+    let mut stage = Stage::load(&path)?;
+    stage.push_many(changes.to_vec());
+    stage.save(&path)
+}
+
+/// Every regular file under `dir`, named `prefix` + its path relative to `dir` (with `/`),
+/// sorted by name. Symbolic links are skipped, not followed.
+pub fn files_under(dir: &Path, prefix: &str) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let entries =
+            std::fs::read_dir(&d).map_err(|e| Error::io(format!("reading {}", d.display()), e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(format!("reading {}", d.display()), e))?;
+            let path = entry.path();
+            let kind = entry
+                .file_type()
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() {
+                let Ok(rel) = path.strip_prefix(dir) else {
+                    continue;
+                };
+                let rel: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                out.push((format!("{prefix}{}", rel.join("/")), path));
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::Usage(format!("no files under {}", dir.display())));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The role a target is staged for: `None` for targets itself, else the delegated role
+/// (`role`, or its hashed bin).
+fn signing_role(cfg: &RepoConfig, name: &str, role: Option<&str>) -> Result<Option<String>> {
+    let r = cfg.route(name, role)?;
+    Ok((r != TARGETS).then_some(r))
+}
+
+/// Stages the removal of target `name` (from `role`, or the role it routes to), which must be
+/// published or staged there.
+pub fn stage_removal(
+    td: &TrustDir,
+    gun: &Gun,
+    name: String,
+    role: Option<&str>,
+    prompter: &SharedPrompter,
+) -> Result<Change> {
+    let cfg = td.load_config(gun)?;
+    let role = signing_role(&cfg, &name, role)?;
+    let _lock = td.lock(gun, |m| prompter.notice(m))?;
+    let path = td.staged_path(gun);
+    let mut stage = Stage::load(&path)?;
+    let label = role_label(role.as_deref());
+    let (published, _) = published_base(td, gun, label)?;
+    if !stage.adds(&name) && !published.contains_key(&name) {
+        return Err(Error::NotFound(format!(
+            "target {name:?} is neither published nor staged in {label} of {gun}"
+        )));
+    }
+    let change = Change::Remove { name, role };
+    stage.push(change.clone());
+    stage.save(&path)?;
+    Ok(change)
+}
