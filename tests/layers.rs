@@ -1,8 +1,10 @@
 //! The library's architecture, checked from its source: the top-level modules form layers (a
 //! module uses only modules of lower layers), the library stands without the command line
-//! (`crate::cli` and clap only in src/cli/ and src/main.rs), and only the command line talks to
+//! (`crate::cli` and clap only in src/cli/ and src/main.rs), only the command line talks to
 //! the terminal (no `println!`/`eprintln!` in library code: notices go through the prompter,
-//! which honours --quiet and --json).
+//! which honours --quiet and --json), no source file is over 700 lines (a longer one does
+//! several jobs), and no function takes so many arguments that clippy's `too_many_arguments`
+//! must be allowed (parameter structs instead).
 //!
 //! The source is read as tokens with comments and string literals removed, so a doc comment
 //! that mentions a module is not a dependency. Dependencies are `crate::X` paths (also inside
@@ -180,6 +182,8 @@ struct SourceFile {
     /// The module path of the file: `["keys", "session"]`; empty for lib.rs and main.rs.
     module: Vec<String>,
     toks: Vec<(usize, Tok)>,
+    /// Lines in the file.
+    lines: usize,
 }
 
 fn source_files() -> Vec<SourceFile> {
@@ -205,6 +209,7 @@ fn source_files() -> Vec<SourceFile> {
             SourceFile {
                 module: module_path(&rel),
                 toks: tokens(&text),
+                lines: text.lines().count(),
                 rel,
             }
         })
@@ -432,6 +437,51 @@ fn only_the_command_line_talks_to_the_terminal() {
     );
 }
 
+/// The most lines a source file may have.
+const MAX_LINES: usize = 700;
+
+/// Files of `files` longer than [`MAX_LINES`], with their length.
+fn too_long(files: &[SourceFile]) -> Vec<String> {
+    files
+        .iter()
+        .filter(|f| f.lines > MAX_LINES)
+        .map(|f| format!("{}: {} lines", f.rel, f.lines))
+        .collect()
+}
+
+#[test]
+fn no_source_file_is_over_700_lines() {
+    let long = too_long(&source_files());
+    assert!(
+        long.is_empty(),
+        "a source file over {MAX_LINES} lines does several jobs: split it by job (a module \
+         named after each):\n  {}",
+        long.join("\n  ")
+    );
+}
+
+/// Lines of `f` where code (not a comment or a string) names clippy's `too_many_arguments`:
+/// an `allow` or `expect` of it.
+fn too_many_arguments_allowed(f: &SourceFile) -> Vec<usize> {
+    lines_where(f, |w| ident(w, 0, "too_many_arguments"))
+}
+
+#[test]
+fn no_function_needs_too_many_arguments() {
+    let mut found = Vec::new();
+    for f in &source_files() {
+        for line in too_many_arguments_allowed(f) {
+            found.push(format!("{}:{line}", f.rel));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "clippy::too_many_arguments is allowed here: pass a parameter struct (or a builder) \
+         instead of a long argument list:\n  {}",
+        found.join("\n  ")
+    );
+}
+
 fn layer_of(m: &str) -> Option<usize> {
     LAYERS.iter().position(|l| l.contains(&m))
 }
@@ -542,6 +592,7 @@ fn the_reader_sees_code_not_comments_or_strings() {
         rel: rel.into(),
         module: module_path(rel),
         toks: tokens(src),
+        lines: src.lines().count(),
     };
     let targets =
         |f: &SourceFile| -> Vec<String> { uses(f, &tops).into_iter().map(|u| u.target).collect() };
@@ -562,4 +613,18 @@ fn the_reader_sees_code_not_comments_or_strings() {
         "use super::super::Thing; use super::super::super::cli;",
     );
     assert_eq!(targets(&f), ["cli"]);
+
+    // The allow of too_many_arguments is seen in code, not in comments or strings.
+    let f = file(
+        "src/repo/x.rs",
+        "// #[allow(clippy::too_many_arguments)]\nconst S: &str = \"too_many_arguments\";\n\
+         #[allow(clippy::too_many_arguments)]\nfn f() {}\n\
+         #[expect(clippy::too_many_arguments)]\nfn g() {}",
+    );
+    assert_eq!(too_many_arguments_allowed(&f), [3, 5]);
+
+    // Line counts: a file over the limit is named, one at the limit is not.
+    let at = file("src/a.rs", &"x\n".repeat(MAX_LINES));
+    let over = file("src/b.rs", &"x\n".repeat(MAX_LINES + 1));
+    assert_eq!(too_long(&[at, over]), [format!("src/b.rs: {} lines", MAX_LINES + 1)]);
 }
