@@ -626,5 +626,8 @@ fn the_reader_sees_code_not_comments_or_strings() {
     // Line counts: a file over the limit is named, one at the limit is not.
     let at = file("src/a.rs", &"x\n".repeat(MAX_LINES));
     let over = file("src/b.rs", &"x\n".repeat(MAX_LINES + 1));
-    assert_eq!(too_long(&[at, over]), [format!("src/b.rs: {} lines", MAX_LINES + 1)]);
+    assert_eq!(
+        too_long(&[at, over]),
+        [format!("src/b.rs: {} lines", MAX_LINES + 1)]
+    );
 }
