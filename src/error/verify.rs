@@ -264,6 +264,9 @@ pub enum RootPathError {
     UnexpectedVersion { found: u64, expected: u64 },
     #[error("{file} is missing from {remote}")]
     Missing { file: String, remote: String },
+    /// The trusted root has the last version there is (u64::MAX): nothing can follow it.
+    #[error("root version {version} is the last there can be; no root can follow it")]
+    NoNextVersion { version: u64 },
     #[error("more than {max} root versions in one update")]
     TooManyRotations { max: u64 },
 }

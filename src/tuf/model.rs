@@ -80,7 +80,7 @@ impl From<RoleName> for KeyRole {
 pub struct Key {
     pub keytype: String,
     pub keyval: KeyVal,
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "integers_only")]
     pub extra: BTreeMap<String, Value>,
 }
 
@@ -89,7 +89,7 @@ pub struct KeyVal {
     pub public: String,
     /// Everything else, kept as parsed: notary writes `"private": null`, TUF 1.0 omits it,
     /// and the key ID is over whatever is there.
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "integers_only")]
     pub extra: BTreeMap<String, Value>,
 }
 
@@ -313,6 +313,33 @@ pub struct DelegatedRole {
     pub terminating: Option<bool>,
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
+}
+
+/// A key's extra fields, refusing a number that is not an integer: a key ID is the hash of
+/// the key's canonical JSON, which has no such numbers, so a key holding one has no ID.
+/// Refused here, when metadata is parsed, every `Key` has a canonical form.
+fn integers_only<'de, D>(d: D) -> Result<BTreeMap<String, Value>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let m = BTreeMap::<String, Value>::deserialize(d)?;
+    if m.values().any(has_non_integer) {
+        return Err(serde::de::Error::custom(
+            "a key holds a number that is not an integer (canonical JSON has none)",
+        ));
+    }
+    Ok(m)
+}
+
+/// Whether `v` holds a number that is neither an i64 nor a u64 (the parser's nesting limit
+/// bounds the recursion).
+fn has_non_integer(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => !(n.is_i64() || n.is_u64()),
+        Value::Array(a) => a.iter().any(has_non_integer),
+        Value::Object(o) => o.values().any(has_non_integer),
+        Value::Null | Value::Bool(_) | Value::String(_) => false,
+    }
 }
 
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>

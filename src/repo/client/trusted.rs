@@ -206,7 +206,10 @@ impl TrustedSet {
         }
         let next = SignedMeta::parse(RoleName::Root, bytes)
             .map_err(|e| path_invalid(VerifyError::Malformed(e)))?;
-        let expected = self.root_version() + 1;
+        let version = self.root_version();
+        let expected = version
+            .checked_add(1)
+            .ok_or_else(|| path_fail(RootPathError::NoNextVersion { version }))?;
         self.step(next, expected)
     }
 

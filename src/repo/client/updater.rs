@@ -26,7 +26,8 @@ use crate::tuf::signed::SignedMeta;
 use crate::tuf::{RootPathError, VerifyError};
 use crate::{Error, Result};
 
-/// How many root versions one update may walk (python-tuf's `max_root_rotations` is 256).
+/// How many root versions one update may walk, in both dialects (python-tuf's
+/// `max_root_rotations` is 256).
 const MAX_ROOT_ROTATIONS: u64 = 256;
 
 /// Updates the client's trusted view of one repository from a remote.
@@ -91,6 +92,9 @@ impl<'a> Updater<'a> {
         };
         let mut set = TrustedSet::new(&self.gun, &self.opts, stored, prior)?;
         let versions = set.latest_root(latest.clone())?;
+        if !versions.is_empty() && versions.end() - versions.start() >= MAX_ROOT_ROTATIONS {
+            return Err(too_many_rotations());
+        }
         let last = *versions.end();
         for n in versions {
             let name = format!("{n}.root.json");
@@ -117,19 +121,16 @@ impl<'a> Updater<'a> {
                 TrustedSet::first_use(&self.gun, &self.opts, first, prior)?
             }
         };
-        let start = set.root_version();
-        loop {
-            let n = set.root_version();
-            let Some(bytes) = self.get(&format!("{}.root.json", n + 1))? else {
+        let mut rotations = 0;
+        // The last version there can be (u64::MAX) has no next one.
+        while let Some(next) = set.root_version().checked_add(1) {
+            let Some(bytes) = self.get(&format!("{next}.root.json"))? else {
                 break;
             };
-            if n - start >= MAX_ROOT_ROTATIONS {
-                return Err(Error::Verify(VerifyError::UntrustedRoot(
-                    RootPathError::TooManyRotations {
-                        max: MAX_ROOT_ROTATIONS,
-                    },
-                )));
+            if rotations >= MAX_ROOT_ROTATIONS {
+                return Err(too_many_rotations());
             }
+            rotations += 1;
             set.update_root(bytes)?;
         }
         Ok(set)
@@ -198,6 +199,14 @@ impl<'a> Updater<'a> {
             Overwrite::Replace,
         )
     }
+}
+
+fn too_many_rotations() -> Error {
+    Error::Verify(VerifyError::UntrustedRoot(
+        RootPathError::TooManyRotations {
+            max: MAX_ROOT_ROTATIONS,
+        },
+    ))
 }
 
 /// Python's `urllib.parse.quote(name, "")`: what python-tuf requests for a role name.
