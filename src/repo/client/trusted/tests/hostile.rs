@@ -103,3 +103,37 @@ fn a_root_at_the_last_version_ends_the_walk() {
         );
     }
 }
+
+/// `view` as indented JSON (not canonical), signed over exactly those bytes by `by`: what a
+/// client that checks the text as it stands would accept, and the `notary` client refuses.
+fn signed_over_own_text<T: Serialize>(r: &Repo, view: &T, by: &Party) -> Vec<u8> {
+    let text = serde_json::to_vec_pretty(&to_value(view)).unwrap();
+    let sig =
+        r.d.encode_signature(&by.id, &by.signer.sign(&text).unwrap());
+    let mut out = b"{\"signed\":".to_vec();
+    out.extend_from_slice(&text);
+    out.extend_from_slice(b",\"signatures\":");
+    out.extend_from_slice(&serde_json::to_vec(&[sig]).unwrap());
+    out.push(b'}');
+    out
+}
+
+/// Signatures are over the canonical form: text that is not canonical is not what a key
+/// signed, even when a signature over that very text is attached.
+#[test]
+fn a_signature_over_non_canonical_text_is_refused() {
+    for d in DIALECTS {
+        let r = Repo::new(d);
+        let m = r.meta(1);
+        let ts = signed_over_own_text(&r, &r.timestamp_view(1, &m.snapshot), &r.timestamp);
+        let mut set = r.first_use(&m, TrustedState::default()).unwrap();
+        let e = rejection(d, set.update_timestamp(ts));
+        assert!(
+            matches!(&e, VerifyError::Threshold { role, valid: 0, needed: 1, .. } if role == "timestamp"),
+            "{d}: {e}"
+        );
+        // The same timestamp, canonical, verifies.
+        let mut set = r.first_use(&m, TrustedState::default()).unwrap();
+        set.update_timestamp(bytes(&m.timestamp)).unwrap();
+    }
+}
