@@ -32,6 +32,11 @@ pub enum VerifyError {
         max: u64,
     },
 
+    /// A file that is not a regular file (a FIFO, a device, a directory): refused without
+    /// reading from it.
+    #[error("{file} at {remote} is not a regular file")]
+    NotAFile { file: String, remote: String },
+
     #[error("{role}: no signatures")]
     NoSignatures { role: String },
 

@@ -23,7 +23,7 @@ mod remote;
 mod trusted;
 mod updater;
 
-pub use remote::{too_large, DirRemote, Remote, UNBOUNDED};
+pub use remote::{too_large, DirRemote, Remote, ROOT_MAX_LEN, TIMESTAMP_MAX_LEN, UNLISTED_MAX_LEN};
 pub use trusted::{NextRole, Trusted, TrustedSet};
 pub use updater::Updater;
 

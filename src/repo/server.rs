@@ -160,12 +160,25 @@ impl NotaryServer {
     /// `None` when the server has no such file (404). `name` is a role (`root`), a
     /// checksummed name (`snapshot.<sha256 hex>`) or a versioned one (`3.root`).
     pub fn get_metadata(&self, gun: &str, name: &str) -> Result<Option<Vec<u8>>> {
+        self.get_metadata_within(gun, name, METADATA_LIMIT)
+    }
+
+    /// As [`get_metadata`](Self::get_metadata), reading at most `limit` bytes of the body
+    /// (and never more than [`METADATA_LIMIT`]): a longer body is a `ServerFailure::TooLarge`
+    /// error, found without reading past the limit.
+    pub fn get_metadata_within(
+        &self,
+        gun: &str,
+        name: &str,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>> {
         let url = self.tuf_url(gun, &format!("{name}.json"))?;
         let resp = self.send(&url, self.agent.get(&url).call())?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        self.read_ok(&url, resp, METADATA_LIMIT).map(Some)
+        self.read_ok(&url, resp, limit.min(METADATA_LIMIT))
+            .map(Some)
     }
 
     /// `POST /v2/<gun>/_trust/tuf/`: uploads every file in one request, which the server

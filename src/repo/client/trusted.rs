@@ -195,6 +195,17 @@ impl TrustedSet {
         parent.meta.get(&self.dialect().meta_name(role))?.version
     }
 
+    /// The length `role`'s parent lists for it (snapshot's in timestamp, targets' in
+    /// snapshot), if it lists one: the most the client reads of it.
+    pub fn listed_length(&self, role: RoleName) -> Option<u64> {
+        let parent = match role {
+            RoleName::Snapshot => self.timestamp.as_ref(),
+            RoleName::Targets => self.snapshot.as_ref(),
+            RoleName::Root | RoleName::Timestamp => None,
+        }?;
+        parent.meta.get(&self.dialect().meta_name(role))?.length
+    }
+
     /// One step of root rotation: `bytes` is the next root version, signed by a threshold of
     /// the trusted root's keys and of its own. It is trusted from then on.
     pub fn update_root(&mut self, bytes: Vec<u8>) -> Result<()> {

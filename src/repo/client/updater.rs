@@ -14,7 +14,7 @@
 
 use std::path::PathBuf;
 
-use super::remote::{Remote, UNBOUNDED};
+use super::remote::{Remote, ROOT_MAX_LEN, TIMESTAMP_MAX_LEN, UNLISTED_MAX_LEN};
 use super::trusted::TrustedSet;
 use super::{TrustedState, Verified, VerifyOptions};
 use crate::fsio::{self, Overwrite};
@@ -62,9 +62,26 @@ impl<'a> Updater<'a> {
             Dialect::Notary => role.file_name(),
             Dialect::Tuf => layout::role_file(role, set.listed_version(role), consistent),
         };
-        set.update_timestamp(self.fetch(RoleName::Timestamp, &file(&set, RoleName::Timestamp))?)?;
-        set.update_snapshot(self.fetch(RoleName::Snapshot, &file(&set, RoleName::Snapshot))?)?;
-        set.update_targets(self.fetch(RoleName::Targets, &file(&set, RoleName::Targets))?)?;
+        // Snapshot and targets are read up to the length their parent lists, if it lists one.
+        let bound = |set: &TrustedSet, role| set.listed_length(role).unwrap_or(UNLISTED_MAX_LEN);
+        let timestamp = self.fetch(
+            RoleName::Timestamp,
+            &file(&set, RoleName::Timestamp),
+            TIMESTAMP_MAX_LEN,
+        )?;
+        set.update_timestamp(timestamp)?;
+        let snapshot = self.fetch(
+            RoleName::Snapshot,
+            &file(&set, RoleName::Snapshot),
+            bound(&set, RoleName::Snapshot),
+        )?;
+        set.update_snapshot(snapshot)?;
+        let targets = self.fetch(
+            RoleName::Targets,
+            &file(&set, RoleName::Targets),
+            bound(&set, RoleName::Targets),
+        )?;
+        set.update_targets(targets)?;
         while let Some(next) = set.next_delegation()? {
             let file = match self.opts.dialect {
                 Dialect::Notary => format!("{}.json", next.role),
@@ -72,7 +89,8 @@ impl<'a> Updater<'a> {
                     layout::role_file_named(&quote(&next.role), next.version, consistent)
                 }
             };
-            let bytes = self.fetch_named(&next.role, &file)?;
+            let bytes =
+                self.fetch_named(&next.role, &file, next.length.unwrap_or(UNLISTED_MAX_LEN))?;
             set.update_delegated_targets(&next.role, &next.parent, bytes)?;
         }
         let trusted = set.finish()?;
@@ -84,7 +102,7 @@ impl<'a> Updater<'a> {
     /// root up to it.
     fn notary_root(&self) -> Result<TrustedSet> {
         let latest = self
-            .get("root.json")?
+            .get_root("root.json")?
             .ok_or_else(|| self.no_repository("root.json"))?;
         let (stored, prior) = self.load_state()?;
         let Some(stored) = stored else {
@@ -98,7 +116,7 @@ impl<'a> Updater<'a> {
         let last = *versions.end();
         for n in versions {
             let name = format!("{n}.root.json");
-            let bytes = match self.get(&name)? {
+            let bytes = match self.get_root(&name)? {
                 Some(b) => b,
                 None if n == last => latest.clone(),
                 None => return Err(self.root_missing(name)),
@@ -116,7 +134,7 @@ impl<'a> Updater<'a> {
             Some(root) => TrustedSet::new(&self.gun, &self.opts, root, prior)?,
             None => {
                 let first = self
-                    .get("1.root.json")?
+                    .get_root("1.root.json")?
                     .ok_or_else(|| self.no_repository("1.root.json"))?;
                 TrustedSet::first_use(&self.gun, &self.opts, first, prior)?
             }
@@ -124,7 +142,7 @@ impl<'a> Updater<'a> {
         let mut rotations = 0;
         // The last version there can be (u64::MAX) has no next one.
         while let Some(next) = set.root_version().checked_add(1) {
-            let Some(bytes) = self.get(&format!("{next}.root.json"))? else {
+            let Some(bytes) = self.get_root(&format!("{next}.root.json"))? else {
                 break;
             };
             if rotations >= MAX_ROOT_ROTATIONS {
@@ -136,17 +154,18 @@ impl<'a> Updater<'a> {
         Ok(set)
     }
 
-    fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        self.remote.get(name, UNBOUNDED)
+    /// A root version, within the bound for roots.
+    fn get_root(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.remote.get(name, ROOT_MAX_LEN)
     }
 
-    /// The file `name` of `role`, which must be there.
-    fn fetch(&self, role: RoleName, name: &str) -> Result<Vec<u8>> {
-        self.fetch_named(role.as_str(), name)
+    /// The file `name` of `role`, which must be there, within `max_len` bytes.
+    fn fetch(&self, role: RoleName, name: &str, max_len: u64) -> Result<Vec<u8>> {
+        self.fetch_named(role.as_str(), name, max_len)
     }
 
-    fn fetch_named(&self, role: &str, name: &str) -> Result<Vec<u8>> {
-        self.get(name)?.ok_or_else(|| {
+    fn fetch_named(&self, role: &str, name: &str, max_len: u64) -> Result<Vec<u8>> {
+        self.remote.get(name, max_len)?.ok_or_else(|| {
             Error::Verify(VerifyError::Missing {
                 role: role.to_string(),
                 file: name.to_string(),

@@ -34,6 +34,8 @@ pub struct NextRole {
     pub parent: String,
     /// The version snapshot lists for it (TUF 1.0 consistent snapshots name the file by it).
     pub version: Option<u64>,
+    /// The length snapshot lists for it, if any: the most the client reads of it.
+    pub length: Option<u64>,
 }
 
 /// What is kept of each trusted targets role for its children.
@@ -182,11 +184,11 @@ impl TrustedSet {
                 return Err(fail(VerifyError::TooManyRoles { max: MAX_ROLES }));
             }
             if let Some(entry) = self.snapshot_entry(&role)? {
-                let version = entry.version;
                 return Ok(Some(NextRole {
+                    version: entry.version,
+                    length: entry.length,
                     role,
                     parent,
-                    version,
                 }));
             }
         }

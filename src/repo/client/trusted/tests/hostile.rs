@@ -7,7 +7,9 @@ use std::path::Path;
 use serde_json::json;
 
 use super::*;
-use crate::repo::client::{DirRemote, Updater, Verified};
+use crate::repo::client::{
+    DirRemote, Updater, Verified, ROOT_MAX_LEN, TIMESTAMP_MAX_LEN, UNLISTED_MAX_LEN,
+};
 use crate::repo::trustdir::TrustDir;
 use crate::tuf::RootPathError;
 
@@ -136,4 +138,162 @@ fn a_signature_over_non_canonical_text_is_refused() {
         let mut set = r.first_use(&m, TrustedState::default()).unwrap();
         set.update_timestamp(bytes(&m.timestamp)).unwrap();
     }
+}
+
+/// A repository laid out in a temp dir, the client's trust dir beside it.
+struct Laid {
+    _t: tempfile::TempDir,
+    repo: std::path::PathBuf,
+    td: TrustDir,
+}
+
+fn laid(d: Dialect, m: &Meta) -> Laid {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    lay_out(&repo, d, m, &[&m.root]);
+    let td = TrustDir::new(t.path().join("trust"));
+    Laid { repo, td, _t: t }
+}
+
+/// Grows `file` to `len` bytes without writing them (a sparse file: no disk used).
+fn grow(file: &Path, len: u64) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(file)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+}
+
+/// The update's failure, which must come within ten seconds (a FIFO once blocked it forever;
+/// the update runs on a thread of its own, left behind if it blocks).
+fn update_fails(r: &Repo, l: &Laid) -> VerifyError {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (gun, opts, td, dir) = (r.gun.clone(), r.opts(), l.td.clone(), l.repo.clone());
+    std::thread::spawn(move || {
+        let remote = DirRemote { dir };
+        let _ = tx.send(Updater::new(&td, &gun, &remote, opts).update());
+    });
+    let res = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("{}: the update did not return", r.d));
+    rejection(r.d, res)
+}
+
+#[track_caller]
+fn assert_too_large(d: Dialect, e: &VerifyError, name: &str, bound: u64) {
+    assert!(
+        matches!(e, VerifyError::TooLarge { file, max, .. } if file == name && *max == bound),
+        "{d}: {e:?}"
+    );
+}
+
+/// A 1 GiB timestamp (the real one, padded) is refused by its size, unread.
+#[test]
+fn a_huge_timestamp_is_refused_by_its_size() {
+    for d in DIALECTS {
+        let r = Repo::new(d);
+        let l = laid(d, &r.meta(1));
+        grow(&l.repo.join("timestamp.json"), 1 << 30);
+        let e = update_fails(&r, &l);
+        assert_too_large(d, &e, "timestamp.json", TIMESTAMP_MAX_LEN);
+    }
+}
+
+/// Root versions are bounded too (python-tuf's 512,000 bytes).
+#[test]
+fn a_huge_root_is_refused_by_its_size() {
+    for d in DIALECTS {
+        let r = Repo::new(d);
+        let l = laid(d, &r.meta(1));
+        let first = match d {
+            Dialect::Notary => "root.json",
+            Dialect::Tuf => "1.root.json",
+        };
+        grow(&l.repo.join(first), ROOT_MAX_LEN + 1);
+        let e = update_fails(&r, &l);
+        assert_too_large(d, &e, first, ROOT_MAX_LEN);
+    }
+}
+
+/// A FIFO, a link to /dev/zero and a directory in the repository are refused without being
+/// read (a FIFO once blocked the client; /dev/zero filled its memory).
+#[test]
+fn a_file_that_is_not_a_regular_file_is_refused() {
+    for d in DIALECTS {
+        let r = Repo::new(d);
+        let m = r.meta(1);
+        let cases: [(&str, &dyn Fn(&Path)); 3] = [
+            ("fifo", &|p| {
+                let ok = std::process::Command::new("mkfifo")
+                    .arg(p)
+                    .status()
+                    .unwrap();
+                assert!(ok.success());
+            }),
+            ("/dev/zero", &|p| {
+                std::os::unix::fs::symlink("/dev/zero", p).unwrap()
+            }),
+            ("directory", &|p| std::fs::create_dir(p).unwrap()),
+        ];
+        for (what, make) in cases {
+            let l = laid(d, &m);
+            let ts = l.repo.join("timestamp.json");
+            std::fs::remove_file(&ts).unwrap();
+            make(&ts);
+            let e = update_fails(&r, &l);
+            assert!(
+                matches!(&e, VerifyError::NotAFile { file, .. } if file == "timestamp.json"),
+                "{d} {what}: {e:?}"
+            );
+        }
+    }
+}
+
+/// Snapshot, targets and delegated roles are read up to the length their parent lists:
+/// one byte more is refused before it is parsed or hashed.
+#[test]
+fn roles_are_read_up_to_their_listed_length() {
+    for d in DIALECTS {
+        let r = Repo::new(d);
+        let m = r.delegating_meta(&["a/x"]);
+        let listed = [
+            ("snapshot.json".to_string(), m.snapshot.length()),
+            ("targets.json".to_string(), m.targets.length()),
+            (format!("{}.json", r.role_name()), m.delegated[0].length()),
+        ];
+        for (name, len) in listed {
+            let l = laid(d, &m);
+            // Padding after the envelope: still valid JSON, one byte longer.
+            let mut b = std::fs::read(l.repo.join(&name)).unwrap();
+            b.push(b' ');
+            std::fs::write(l.repo.join(&name), b).unwrap();
+            let e = update_fails(&r, &l);
+            assert_too_large(d, &e, &name, len);
+        }
+    }
+}
+
+/// Where snapshot lists no length (TUF 1.0's default: versions only), targets is read up to
+/// the default bound.
+#[test]
+fn an_unlisted_length_is_bounded_by_the_default() {
+    let d = Dialect::Tuf;
+    let r = Repo::new(d);
+    let targets = r.targets(&r.targets_view(1));
+    let m = r.publish_with(
+        1,
+        r.root(1, 0, &[0]),
+        targets,
+        vec![],
+        |s| {
+            let e = s.meta.get_mut("targets.json").unwrap();
+            (e.length, e.hashes) = (None, None);
+        },
+        |_| {},
+    );
+    let l = laid(d, &m);
+    grow(&l.repo.join("targets.json"), UNLISTED_MAX_LEN + 1);
+    let e = update_fails(&r, &l);
+    assert_too_large(d, &e, "targets.json", UNLISTED_MAX_LEN);
 }
