@@ -216,6 +216,9 @@ fn a_huge_root_is_refused_by_its_size() {
     }
 }
 
+/// Makes a file at a path.
+type Make = dyn Fn(&Path);
+
 /// A FIFO, a link to /dev/zero and a directory in the repository are refused without being
 /// read (a FIFO once blocked the client; /dev/zero filled its memory).
 #[test]
@@ -223,7 +226,7 @@ fn a_file_that_is_not_a_regular_file_is_refused() {
     for d in DIALECTS {
         let r = Repo::new(d);
         let m = r.meta(1);
-        let cases: [(&str, &dyn Fn(&Path)); 3] = [
+        let cases: [(&str, &Make); 3] = [
             ("fifo", &|p| {
                 let ok = std::process::Command::new("mkfifo")
                     .arg(p)
