@@ -33,6 +33,7 @@ const MAX_ROOT_ROTATIONS: u64 = 256;
 /// Updates the client's trusted view of one repository from a remote.
 pub struct Updater<'a> {
     gun: Gun,
+    td: TrustDir,
     state_dir: PathBuf,
     remote: &'a dyn Remote,
     opts: VerifyOptions,
@@ -42,6 +43,7 @@ impl<'a> Updater<'a> {
     pub fn new(td: &TrustDir, gun: &Gun, remote: &'a dyn Remote, opts: VerifyOptions) -> Self {
         Updater {
             gun: gun.clone(),
+            td: td.clone(),
             state_dir: td.client_dir(gun),
             remote,
             opts,
@@ -49,8 +51,12 @@ impl<'a> Updater<'a> {
     }
 
     /// Downloads and verifies root, timestamp, snapshot, targets and the delegated roles; on
-    /// success the new state is trusted from then on.
+    /// success the new state is trusted from then on. The client's state is locked from
+    /// before it is read until the new one is stored: concurrent updates (two `verify`s) run
+    /// one after the other, each starting from what the one before stored, so trusted
+    /// versions never go down.
     pub fn update(&self) -> Result<Verified> {
+        let _lock = self.td.lock_client(&self.gun, |_| {})?;
         let mut set = match self.opts.dialect {
             Dialect::Notary => self.notary_root()?,
             Dialect::Tuf => self.tuf_root()?,
@@ -201,19 +207,23 @@ impl<'a> Updater<'a> {
         Ok((root, state))
     }
 
+    /// Stores the versions, then the root: if the process stops in between, the next update
+    /// starts from the older root (and walks up to this one again) with the newer versions,
+    /// never from older versions.
     fn save_state(&self, root: &SignedMeta, state: &TrustedState) -> Result<()> {
         fsio::create_private_dir(&self.state_dir)?;
-        fsio::write_atomic(
-            &self.state_dir.join("root.json"),
-            &root.bytes,
-            fsio::PUBLIC_FILE_MODE,
-            Overwrite::Replace,
-        )?;
-        let mut b = serde_json::to_vec_pretty(state).expect("state serializes");
+        let mut b = serde_json::to_vec_pretty(state)
+            .map_err(|e| Error::Metadata(format!("the client's state: {e}")))?;
         b.push(b'\n');
         fsio::write_atomic(
             &self.state_dir.join("state.json"),
             &b,
+            fsio::PUBLIC_FILE_MODE,
+            Overwrite::Replace,
+        )?;
+        fsio::write_atomic(
+            &self.state_dir.join("root.json"),
+            &root.bytes,
             fsio::PUBLIC_FILE_MODE,
             Overwrite::Replace,
         )

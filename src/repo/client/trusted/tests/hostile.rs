@@ -300,3 +300,53 @@ fn an_unlisted_length_is_bounded_by_the_default() {
     let e = update_fails(&r, &l);
     assert_too_large(d, &e, "targets.json", UNLISTED_MAX_LEN);
 }
+
+/// Updates racing on one client, each against another version of the repository: the client
+/// ends trusting the newest version any of them saw, and refuses an older one afterwards
+/// (without the lock, the last update to store its state won, whichever version it saw).
+#[test]
+fn concurrent_updates_never_store_older_versions() {
+    const NEWEST: u64 = 8;
+    for d in DIALECTS {
+        let r = Repo::new(d);
+        let t = tempfile::tempdir().unwrap();
+        let dirs: Vec<std::path::PathBuf> = (1..=NEWEST)
+            .map(|v| {
+                let dir = t.path().join(format!("v{v}"));
+                let m = r.meta(v);
+                lay_out(&dir, d, &m, &[&m.root]);
+                dir
+            })
+            .collect();
+        let td = TrustDir::new(t.path().join("trust"));
+        let trusted = || -> TrustedState {
+            let state = td.client_dir(&r.gun).join("state.json");
+            serde_json::from_slice(&std::fs::read(state).unwrap()).unwrap()
+        };
+        for round in 0..10 {
+            std::thread::scope(|s| {
+                for dir in dirs.iter().rev() {
+                    s.spawn(|| update(&r, &td, dir));
+                }
+            });
+            for role in [RoleName::Timestamp, RoleName::Snapshot, RoleName::Targets] {
+                assert_eq!(
+                    trusted().versions[&role],
+                    NEWEST,
+                    "{d} round {round}: {role}"
+                );
+            }
+        }
+        let e = rejection(d, update(&r, &td, &dirs[dirs.len() - 2]));
+        assert!(
+            matches!(
+                e,
+                VerifyError::Rollback {
+                    trusted: NEWEST,
+                    ..
+                }
+            ),
+            "{d}: {e:?}"
+        );
+    }
+}
