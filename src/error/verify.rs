@@ -200,6 +200,18 @@ pub enum VerifyError {
     #[error("more than {max} delegated roles")]
     TooManyRoles { max: usize },
 
+    /// Terminating delegations laid out so that checking targets against them would take
+    /// more than this many checks.
+    #[error(
+        "the terminating delegations would take more than {max} checks to search; refusing \
+         the repository"
+    )]
+    TooManyChecks { max: usize },
+
+    /// A role delegated more levels below targets than any client searches.
+    #[error("delegated role {role} is more than {max} delegations below targets")]
+    TooDeep { role: String, max: usize },
+
     #[error("target {target:?} is rejected: {reason}")]
     TargetRejected { target: String, reason: String },
 

@@ -55,10 +55,15 @@ pub fn check_name(dialect: Dialect, name: &str) -> Result<(), String> {
     }
 }
 
+/// What `path_hash_prefixes` are prefixes of: the hex sha256 of the target's name.
+pub fn target_hash(target: &str) -> String {
+    hex::encode(Sha256::digest(target.as_bytes()))
+}
+
 /// Whether `role` is trusted for `target`.
 pub fn covers(dialect: Dialect, role: &DelegatedRole, target: &str) -> bool {
     if let Some(prefixes) = &role.path_hash_prefixes {
-        let h = hex::encode(Sha256::digest(target.as_bytes()));
+        let h = target_hash(target);
         return prefixes.iter().any(|p| h.starts_with(p.as_str()));
     }
     let paths = role.paths.as_deref().unwrap_or_default();

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde_json::json;
 
 use super::*;
+use crate::repo::client::trusted::delegated::MAX_DELEGATION_DEPTH;
 use crate::repo::client::{
     DirRemote, Updater, Verified, ROOT_MAX_LEN, TIMESTAMP_MAX_LEN, UNLISTED_MAX_LEN,
 };
@@ -349,4 +350,216 @@ fn concurrent_updates_never_store_older_versions() {
             "{d}: {e:?}"
         );
     }
+}
+
+/// A delegation from `parent` to `child` (TUF 1.0): the paths, and whether it terminates.
+struct Edge<'a> {
+    parent: &'a str,
+    child: &'a str,
+    paths: &'a [&'a str],
+    terminating: bool,
+}
+
+/// A TUF 1.0 repository whose targets role delegates along `edges` (each delegated role
+/// signed by the delegate key), each role listing the targets `lists` gives it.
+fn tree(r: &Repo, edges: &[Edge<'_>], lists: &[(&str, Vec<String>)]) -> Meta {
+    let listed = |role: &str| {
+        lists
+            .iter()
+            .filter(|(n, _)| *n == role)
+            .flat_map(|(_, t)| t.iter())
+            .map(|t| (t.clone(), r.file_meta()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let view = |role: &str, version: u64| {
+        let roles: Vec<DelegatedRole> = edges
+            .iter()
+            .filter(|e| e.parent == role)
+            .map(|e| DelegatedRole {
+                name: e.child.into(),
+                keyids: vec![r.delegate.id.clone()],
+                threshold: 1,
+                paths: Some(e.paths.iter().map(|p| p.to_string()).collect()),
+                path_hash_prefixes: None,
+                terminating: Some(e.terminating),
+                extra: Default::default(),
+            })
+            .collect();
+        let delegations = (!roles.is_empty()).then(|| Delegations {
+            keys: BTreeMap::from([(r.delegate.id.clone(), r.delegate.key.clone())]),
+            roles,
+            extra: Default::default(),
+        });
+        build::delegating_targets(r.d, version, r.expires(), listed(role), delegations)
+    };
+    let targets = r.targets(&view("targets", 1));
+    let delegated = edges
+        .iter()
+        .map(|e| {
+            r.sign_named(
+                RoleName::Targets,
+                e.child,
+                &view(e.child, 1),
+                &[&r.delegate],
+            )
+        })
+        .collect();
+    r.publish(1, r.root(1, 0, &[0]), targets, delegated)
+}
+
+/// Feeds `m` through every delegated role the trusted set asks for.
+fn walk(r: &Repo, m: &Meta) -> Result<Verified> {
+    let mut set = r.run(m, TrustedState::default())?;
+    while let Some(next) = set.next_delegation()? {
+        let role = m
+            .delegated
+            .iter()
+            .find(|x| x.name == next.role)
+            .expect("a role the test made");
+        set.update_delegated_targets(&next.role, &next.parent, bytes(role))?;
+    }
+    Ok(set.finish()?.verified)
+}
+
+/// A chain of `depth` terminating delegations (r1 -> r2 -> ...), each role listing one
+/// target.
+fn chain(r: &Repo, depth: usize) -> Meta {
+    let names: Vec<String> = (1..=depth).map(|i| format!("r{i}")).collect();
+    let edges: Vec<Edge<'_>> = (0..depth)
+        .map(|i| Edge {
+            parent: if i == 0 { "targets" } else { &names[i - 1] },
+            child: &names[i],
+            paths: &["*"],
+            terminating: true,
+        })
+        .collect();
+    let lists: Vec<(&str, Vec<String>)> = names
+        .iter()
+        .map(|n| (n.as_str(), vec![format!("t-{n}")]))
+        .collect();
+    tree(r, &edges, &lists)
+}
+
+/// A chain of terminating delegations 2,000 deep is refused once it passes 32 levels (what
+/// python-tuf's search can reach), at once: the walk once took time and memory growing
+/// with the square of the depth and more. 32 levels verify, every role's target trusted.
+#[test]
+fn a_delegation_chain_deeper_than_32_is_refused_at_once() {
+    let r = Repo::new(Dialect::Tuf);
+    let m = chain(&r, MAX_DELEGATION_DEPTH);
+    let v = walk(&r, &m).unwrap();
+    assert_eq!(v.roles.len(), MAX_DELEGATION_DEPTH + 1);
+    assert_eq!(v.target_count(), MAX_DELEGATION_DEPTH);
+    assert_eq!(v.target("t-r32").unwrap().0, "r32");
+
+    let m = chain(&r, 2000);
+    let start = std::time::Instant::now();
+    let e = rejection(r.d, walk(&r, &m));
+    assert_eq!(
+        e,
+        VerifyError::TooDeep {
+            role: "r33".into(),
+            max: MAX_DELEGATION_DEPTH
+        }
+    );
+    // Generous for a debug build on a busy machine: the 32 roles it verifies take
+    // milliseconds.
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// Terminating delegations, as python-tuf searches: once a terminating role was searched,
+/// the targets it covers come from it or its descendants only, not from roles after it;
+/// targets it does not cover still come from later roles.
+#[test]
+fn a_terminating_delegation_hides_what_it_covers_from_later_roles() {
+    let r = Repo::new(Dialect::Tuf);
+    let e = |parent, child, paths, terminating| Edge {
+        parent,
+        child,
+        paths,
+        terminating,
+    };
+    let m = tree(
+        &r,
+        &[
+            e("targets", "a", &["a/*"], true),
+            e("a", "a-child", &["a/*"], false),
+            e("targets", "b", &["a/*", "b/*"], false),
+        ],
+        &[
+            ("a", vec!["a/1".into()]),
+            ("a-child", vec!["a/2".into()]),
+            ("b", vec!["a/3".into(), "b/1".into()]),
+        ],
+    );
+    let v = walk(&r, &m).unwrap();
+    let by = |t: &str| v.target(t).map(|(role, _)| role.to_string());
+    assert_eq!(by("a/1").as_deref(), Some("a"));
+    assert_eq!(by("a/2").as_deref(), Some("a-child"));
+    assert_eq!(by("a/3"), None);
+    assert_eq!(by("b/1").as_deref(), Some("b"));
+}
+
+/// `n` terminating delegations from targets, each with the pattern `pattern(i)` and listing
+/// the target `target(i)`.
+fn star(
+    r: &Repo,
+    n: usize,
+    pattern: impl Fn(usize) -> String,
+    target: impl Fn(usize) -> String,
+) -> Meta {
+    let names: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
+    let patterns: Vec<[String; 1]> = (0..n).map(|i| [pattern(i)]).collect();
+    let pattern_refs: Vec<[&str; 1]> = patterns.iter().map(|[p]| [p.as_str()]).collect();
+    let edges: Vec<Edge<'_>> = (0..n)
+        .map(|i| Edge {
+            parent: "targets",
+            child: &names[i],
+            paths: &pattern_refs[i],
+            terminating: true,
+        })
+        .collect();
+    let lists: Vec<(&str, Vec<String>)> = (0..n)
+        .map(|i| (names[i].as_str(), vec![target(i)]))
+        .collect();
+    tree(r, &edges, &lists)
+}
+
+/// Terminating delegations are searched through an index of their paths' literal prefixes:
+/// 300 of them under distinct prefixes need no check. Patterns made to defeat the
+/// index (`*x0`, `*x1`, ...) cost a check per earlier role for each target, and a walk over
+/// its budget is refused rather than run for minutes.
+#[test]
+fn terminating_delegations_are_searched_within_a_budget() {
+    let r = Repo::new(Dialect::Tuf);
+    let n = 300;
+    let indexed = star(&r, n, |i| format!("p{i}/*"), |i| format!("p{i}/t"));
+    let run = |m: &Meta, budget: usize| -> Result<Verified> {
+        let mut set = r.run(m, TrustedState::default())?;
+        set.walk.set_check_budget(budget);
+        while let Some(next) = set.next_delegation()? {
+            let role = m.delegated.iter().find(|x| x.name == next.role).unwrap();
+            set.update_delegated_targets(&next.role, &next.parent, bytes(role))?;
+        }
+        Ok(set.finish()?.verified)
+    };
+    // No earlier role's literal prefix (`p1/`) starts another role's target (`p10/t`): no
+    // check at all.
+    let v = run(&indexed, 0).unwrap();
+    assert_eq!(v.target_count(), n);
+    // Every earlier role is a candidate for every target: n * (n - 1) / 2 checks.
+    let defeating = star(&r, n, |i| format!("*x{i}"), |i| format!("ax{i}"));
+    let v = run(&defeating, n * (n - 1) / 2).unwrap();
+    assert_eq!(v.target_count(), n);
+    let e = rejection(r.d, run(&defeating, n * (n - 1) / 2 - 1));
+    assert_eq!(
+        e,
+        VerifyError::TooManyChecks {
+            max: n * (n - 1) / 2 - 1
+        }
+    );
 }
