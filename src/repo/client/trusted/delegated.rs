@@ -9,6 +9,14 @@
 //! role lists outside the paths delegated to it (through every delegation on the way down) is
 //! rejected and reported (`Verified::rejected`). TUF 1.0 `terminating`: once a terminating
 //! delegation was searched, targets it covers are not taken from later roles.
+//!
+//! Bounds. `verify` and `list` walk every role (every target listed, every role verified:
+//! one bad role fails the update), where python-tuf looks one target up at a time, visiting
+//! at most 32 roles (`max_delegations`). So that no lookup python-tuf can make goes deeper,
+//! and no delegated signer can make the walk endless with its own key, a role more than 32
+//! delegations below targets is refused ([`MAX_DELEGATION_DEPTH`]); a walk visits at most
+//! 100,000 roles; and targets are checked against earlier terminating roles within a budget
+//! ([`MAX_BLOCKER_CHECKS`]). Time and memory are linear in roles and targets.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
