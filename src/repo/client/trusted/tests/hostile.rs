@@ -563,3 +563,30 @@ fn terminating_delegations_are_searched_within_a_budget() {
         }
     );
 }
+
+/// A stored client root that cannot be read (damaged, or not root metadata) is trusted state
+/// failing verification: exit 5 in both dialects (the Notary client once said 1, TUF 5),
+/// with the hint to re-pin.
+#[test]
+fn an_unreadable_stored_root_fails_verification_in_both_dialects() {
+    for d in DIALECTS {
+        let r = Repo::new(d);
+        let l = laid(d, &r.meta(1));
+        update(&r, &l.td, &l.repo).unwrap();
+        let stored = l.td.client_dir(&r.gun).join("root.json");
+        for damage in [
+            &b"not json"[..],
+            br#"{"signed":{"_type":"root"},"signatures":[]}"#,
+        ] {
+            std::fs::write(&stored, damage).unwrap();
+            let e = update(&r, &l.td, &l.repo).unwrap_err();
+            assert_eq!(e.exit_code(), crate::error::exit::VERIFY, "{d}: {e}");
+            assert!(
+                matches!(e, Error::Verify(VerifyError::UntrustedRoot(_))),
+                "{d}: {e:?}"
+            );
+            assert!(e.to_string().contains("trusted state"), "{d}: {e}");
+            assert!(e.hint().is_some_and(|h| h.contains("re-pin")), "{d}");
+        }
+    }
+}
