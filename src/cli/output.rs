@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::text::{printable, printable_lines};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Human,
@@ -33,7 +35,9 @@ impl Output {
             Format::Human => {
                 let s = human(value);
                 if !s.is_empty() {
-                    println!("{}", s.trim_end_matches('\n'));
+                    // Rows hold outside text: what a terminal would act on is shown escaped
+                    // (line feeds inside a field are escaped where the row is made).
+                    println!("{}", printable_lines(s.trim_end_matches('\n')));
                 }
             }
         }
@@ -42,7 +46,7 @@ impl Output {
     /// Progress and notices: stderr, and only in human mode.
     pub fn progress(&self, msg: &str) {
         if self.format == Format::Human && !self.quiet {
-            eprintln!("{msg}");
+            eprintln!("{}", printable(msg));
         }
     }
 
