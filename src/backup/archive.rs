@@ -90,7 +90,7 @@ impl<R: Read> Read for Bounded<R> {
         let max = buf
             .len()
             .min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..max])?;
+        let n = self.inner.read(buf.get_mut(..max).unwrap_or_default())?;
         self.left -= n as u64;
         Ok(n)
     }

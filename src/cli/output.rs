@@ -28,10 +28,11 @@ impl Output {
     /// Prints a result: `human` renders it for people, `--json` prints `value` as one JSON document.
     pub fn emit<T: Serialize>(&self, value: &T, human: impl FnOnce(&T) -> String) {
         match self.format {
-            Format::Json => println!(
-                "{}",
-                serde_json::to_string_pretty(value).expect("results always serialize")
-            ),
+            // Results are structs with string keys: they serialize. Should one not, say so.
+            Format::Json => match serde_json::to_string_pretty(value) {
+                Ok(json) => println!("{json}"),
+                Err(e) => eprintln!("trustkey: the result does not serialize: {e}"),
+            },
             Format::Human => {
                 let s = human(value);
                 if !s.is_empty() {
@@ -62,7 +63,7 @@ impl Output {
             indicatif::ProgressStyle::with_template(
                 "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
             )
-            .expect("a valid template")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
         bar.set_message(what.to_string());

@@ -193,7 +193,8 @@ impl TrustDir {
 
     pub fn save_config(&self, cfg: &RepoConfig) -> Result<()> {
         let path = self.config_path(&cfg.gun);
-        let mut bytes = serde_json::to_vec_pretty(cfg).expect("config serializes");
+        let mut bytes = serde_json::to_vec_pretty(cfg)
+            .map_err(|e| Error::Metadata(format!("{}: {e}", path.display())))?;
         bytes.push(b'\n');
         fsio::create_private_dir(&self.gun_dir(&cfg.gun))?;
         fsio::write_atomic(&path, &bytes, fsio::SECRET_FILE_MODE, Overwrite::Replace)

@@ -25,11 +25,10 @@ fn write(out: &mut Vec<u8>, value: &Value) -> Result<(), String> {
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Number(n) => {
-            use std::io::Write as _;
             if let Some(i) = n.as_i64() {
-                write!(out, "{i}").expect("writing to a Vec cannot fail");
+                out.extend_from_slice(i.to_string().as_bytes());
             } else if let Some(u) = n.as_u64() {
-                write!(out, "{u}").expect("writing to a Vec cannot fail");
+                out.extend_from_slice(u.to_string().as_bytes());
             } else {
                 return Err(format!(
                     "canonical JSON allows only integers, not the number {n}"
@@ -86,12 +85,12 @@ fn write_string(out: &mut Vec<u8>, s: &str) {
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         if b == b'"' || b == b'\\' {
-            out.extend_from_slice(&bytes[start..i]);
+            out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
             out.push(b'\\');
             start = i;
         }
     }
-    out.extend_from_slice(&bytes[start..]);
+    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
     out.push(b'"');
 }
 

@@ -151,7 +151,11 @@ impl Hashes {
     /// Sets `alg`'s digest (replacing any).
     pub fn insert(&mut self, alg: &str, digest: String) {
         match self.0.binary_search_by(|(a, _)| a.as_ref().cmp(alg)) {
-            Ok(i) => self.0[i].1 = digest,
+            Ok(i) => {
+                if let Some(entry) = self.0.get_mut(i) {
+                    entry.1 = digest;
+                }
+            }
             Err(i) => self.0.insert(i, (alg_name(alg), digest)),
         }
     }
@@ -374,6 +378,11 @@ pub fn view<T: serde::de::DeserializeOwned>(signed: &Value, what: &str) -> Resul
 }
 
 /// The `signed` object of a typed view.
+#[allow(
+    clippy::expect_used,
+    reason = "the views hold strings, integers, string-keyed maps and JSON values: \
+              serde_json::to_value cannot fail on them"
+)]
 pub fn to_value<T: Serialize>(t: &T) -> Value {
     serde_json::to_value(t).expect("metadata always serializes")
 }

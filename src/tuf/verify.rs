@@ -190,7 +190,11 @@ pub fn signatures_and_view<T: serde::de::DeserializeOwned + Send>(
     std::thread::scope(|s| {
         let sig = s.spawn(|| signatures(dialect, meta, set));
         let view = view();
-        sig.join().expect("signature checks do not panic")?;
+        sig.join().unwrap_or_else(|_| {
+            Err(VerifyError::Malformed(format!(
+                "{what}: checking signatures failed"
+            )))
+        })?;
         Ok(view)
     })
 }

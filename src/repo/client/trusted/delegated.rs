@@ -202,6 +202,10 @@ impl Walk {
     }
 
     /// Keeps a verified role, in the order visited, and returns it.
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "the role was pushed at this index on the line before"
+    )]
     fn keep(&mut self, role: VerifiedRole) -> &VerifiedRole {
         let at = self.roles.len();
         self.roles.push(role);

@@ -590,3 +590,23 @@ fn an_unreadable_stored_root_fails_verification_in_both_dialects() {
         }
     }
 }
+
+/// An expiry whose UTC time lies outside years 0 to 9999 (`0000-01-01T00:00:00+01:00` is
+/// December of year -1 in UTC) used to panic when the expiry was shown: it is shown as it
+/// was written.
+#[test]
+fn an_expiry_outside_the_years_rfc_3339_can_write_is_reported() {
+    let d = Dialect::Notary;
+    let r = Repo::new(d);
+    let m = r.meta(1);
+    let mut ts = r.timestamp_view(1, &m.snapshot);
+    ts.common.expires = "0000-01-01T00:00:00+01:00".into();
+    let ts = r.sign(RoleName::Timestamp, &ts, &[&r.timestamp]);
+    let mut set = r.first_use(&m, TrustedState::default()).unwrap();
+    let e = rejection(d, set.update_timestamp(bytes(&ts)));
+    assert!(
+        matches!(&e, VerifyError::Expired { role, .. } if role == "timestamp"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("0000-01-01T00:00:00+01:00"), "{e}");
+}
