@@ -24,12 +24,23 @@ pub enum VerifyError {
         remote: String,
     },
 
-    /// A file longer than the client accepts for it.
+    /// A file longer than the client accepts for it (`actual`: its length, when the remote
+    /// knew it without sending it all).
     #[error("{file} from {remote} is larger than {max} bytes")]
     TooLarge {
         file: String,
         remote: String,
         max: u64,
+        actual: Option<u64>,
+    },
+
+    /// A role longer than its parent lists, refused before it was read to the end (its
+    /// length unknown).
+    #[error("{what}: longer than the {expected} bytes listed in {parent}")]
+    LongerThanListed {
+        what: String,
+        parent: String,
+        expected: u64,
     },
 
     /// A file that is not a regular file (a FIFO, a device, a directory): refused without

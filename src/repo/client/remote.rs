@@ -36,10 +36,16 @@ pub trait Remote {
 
 /// The error of a file over its bound.
 pub fn too_large(remote: &dyn Remote, name: &str, max_len: u64) -> Error {
+    too_large_at(remote, name, max_len, None)
+}
+
+/// The error of a file over its bound whose length (`actual`) the remote knows.
+fn too_large_at(remote: &dyn Remote, name: &str, max_len: u64, actual: Option<u64>) -> Error {
     Error::Verify(VerifyError::TooLarge {
         file: name.to_string(),
         remote: remote.describe(),
         max: max_len,
+        actual,
     })
 }
 
@@ -86,7 +92,7 @@ impl Remote for DirRemote {
             return Err(self.not_a_file(name));
         }
         if meta.len() > max_len {
-            return Err(too_large(self, name, max_len));
+            return Err(too_large_at(self, name, max_len, Some(meta.len())));
         }
         // The file may grow while it is read: never more than the bound and one byte.
         let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));

@@ -30,6 +30,13 @@ use crate::{Error, Result};
 /// `max_root_rotations` is 256).
 const MAX_ROOT_ROTATIONS: u64 = 256;
 
+/// The most a fetch reads of a file: a fixed bound, or the length its parent lists.
+#[derive(Debug, Clone, Copy)]
+enum Bound {
+    Fixed(u64),
+    Listed { len: u64, parent: RoleName },
+}
+
 /// Updates the client's trusted view of one repository from a remote.
 pub struct Updater<'a> {
     gun: Gun,
@@ -68,24 +75,27 @@ impl<'a> Updater<'a> {
             Dialect::Notary => role.file_name(),
             Dialect::Tuf => layout::role_file(role, set.listed_version(role), consistent),
         };
-        // Snapshot and targets are read up to the length their parent lists, if it lists one.
-        let bound = |set: &TrustedSet, role| set.listed_length(role).unwrap_or(UNLISTED_MAX_LEN);
         let timestamp = self.fetch(
             RoleName::Timestamp,
             &file(&set, RoleName::Timestamp),
-            TIMESTAMP_MAX_LEN,
+            Bound::Fixed(TIMESTAMP_MAX_LEN),
         )?;
         set.update_timestamp(timestamp)?;
+        // Snapshot and targets are read up to the length their parent lists, if it lists one.
+        let bound = |set: &TrustedSet, role, parent| match set.listed_length(role) {
+            Some(len) => Bound::Listed { len, parent },
+            None => Bound::Fixed(UNLISTED_MAX_LEN),
+        };
         let snapshot = self.fetch(
             RoleName::Snapshot,
             &file(&set, RoleName::Snapshot),
-            bound(&set, RoleName::Snapshot),
+            bound(&set, RoleName::Snapshot, RoleName::Timestamp),
         )?;
         set.update_snapshot(snapshot)?;
         let targets = self.fetch(
             RoleName::Targets,
             &file(&set, RoleName::Targets),
-            bound(&set, RoleName::Targets),
+            bound(&set, RoleName::Targets, RoleName::Snapshot),
         )?;
         set.update_targets(targets)?;
         while let Some(next) = set.next_delegation()? {
@@ -95,8 +105,14 @@ impl<'a> Updater<'a> {
                     layout::role_file_named(&quote(&next.role), next.version, consistent)
                 }
             };
-            let bytes =
-                self.fetch_named(&next.role, &file, next.length.unwrap_or(UNLISTED_MAX_LEN))?;
+            let bound = match next.length {
+                Some(len) => Bound::Listed {
+                    len,
+                    parent: RoleName::Snapshot,
+                },
+                None => Bound::Fixed(UNLISTED_MAX_LEN),
+            };
+            let bytes = self.fetch_named(&next.role, &file, bound)?;
             set.update_delegated_targets(&next.role, &next.parent, bytes)?;
         }
         let trusted = set.finish()?;
@@ -165,13 +181,37 @@ impl<'a> Updater<'a> {
         self.remote.get(name, ROOT_MAX_LEN)
     }
 
-    /// The file `name` of `role`, which must be there, within `max_len` bytes.
-    fn fetch(&self, role: RoleName, name: &str, max_len: u64) -> Result<Vec<u8>> {
-        self.fetch_named(role.as_str(), name, max_len)
+    /// The file `name` of `role`, which must be there, within its bound.
+    fn fetch(&self, role: RoleName, name: &str, bound: Bound) -> Result<Vec<u8>> {
+        self.fetch_named(role.as_str(), name, bound)
     }
 
-    fn fetch_named(&self, role: &str, name: &str, max_len: u64) -> Result<Vec<u8>> {
-        self.remote.get(name, max_len)?.ok_or_else(|| {
+    /// A file longer than the length its parent lists is that length's mismatch, as when it
+    /// is read whole (with its length, where the remote knew it).
+    fn fetch_named(&self, role: &str, name: &str, bound: Bound) -> Result<Vec<u8>> {
+        let got = match bound {
+            Bound::Fixed(max) => self.remote.get(name, max),
+            Bound::Listed { len, parent } => self.remote.get(name, len).map_err(|e| match e {
+                Error::Verify(VerifyError::TooLarge { actual, .. }) => {
+                    let (what, parent) = (role.to_string(), parent.to_string());
+                    Error::Verify(match actual {
+                        Some(actual) => VerifyError::LengthMismatch {
+                            what,
+                            parent,
+                            actual,
+                            expected: len,
+                        },
+                        None => VerifyError::LongerThanListed {
+                            what,
+                            parent,
+                            expected: len,
+                        },
+                    })
+                }
+                other => other,
+            }),
+        }?;
+        got.ok_or_else(|| {
             Error::Verify(VerifyError::Missing {
                 role: role.to_string(),
                 file: name.to_string(),

@@ -254,26 +254,75 @@ fn a_file_that_is_not_a_regular_file_is_refused() {
     }
 }
 
-/// Snapshot, targets and delegated roles are read up to the length their parent lists:
-/// one byte more is refused before it is parsed or hashed.
+/// A directory remote that records the bound each file was asked for with.
+struct Recording {
+    inner: DirRemote,
+    asked: std::cell::RefCell<Vec<(String, u64)>>,
+}
+
+impl crate::repo::client::Remote for Recording {
+    fn get(&self, name: &str, max_len: u64) -> Result<Option<Vec<u8>>> {
+        self.asked.borrow_mut().push((name.to_string(), max_len));
+        self.inner.get(name, max_len)
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+/// Every file is asked for with its bound: root and timestamp fixed, snapshot, targets and
+/// delegated roles the length their parent lists (before, every read was unbounded); and a
+/// role one byte longer than listed is refused, by the length the directory knows, unread.
 #[test]
 fn roles_are_read_up_to_their_listed_length() {
     for d in DIALECTS {
         let r = Repo::new(d);
         let m = r.delegating_meta(&["a/x"]);
+        let role_file = format!("{}.json", r.role_name());
         let listed = [
-            ("snapshot.json".to_string(), m.snapshot.length()),
-            ("targets.json".to_string(), m.targets.length()),
-            (format!("{}.json", r.role_name()), m.delegated[0].length()),
+            ("snapshot.json", m.snapshot.length(), "timestamp"),
+            ("targets.json", m.targets.length(), "snapshot"),
+            (role_file.as_str(), m.delegated[0].length(), "snapshot"),
         ];
-        for (name, len) in listed {
+        let l = laid(d, &m);
+        let remote = Recording {
+            inner: DirRemote {
+                dir: l.repo.clone(),
+            },
+            asked: Default::default(),
+        };
+        Updater::new(&l.td, &r.gun, &remote, r.opts())
+            .update()
+            .unwrap();
+        let first_root = match d {
+            Dialect::Notary => "root.json",
+            Dialect::Tuf => "1.root.json",
+        };
+        let asked = remote.asked.into_inner();
+        let bound = |name: &str| asked.iter().find(|(n, _)| n == name).map(|(_, b)| *b);
+        assert_eq!(bound(first_root), Some(ROOT_MAX_LEN), "{d}");
+        assert_eq!(bound("timestamp.json"), Some(TIMESTAMP_MAX_LEN), "{d}");
+        for (name, len, _) in listed {
+            assert_eq!(bound(name), Some(len), "{d}: {name}");
+        }
+        for (name, len, parent) in listed {
             let l = laid(d, &m);
             // Padding after the envelope: still valid JSON, one byte longer.
-            let mut b = std::fs::read(l.repo.join(&name)).unwrap();
+            let mut b = std::fs::read(l.repo.join(name)).unwrap();
             b.push(b' ');
-            std::fs::write(l.repo.join(&name), b).unwrap();
+            std::fs::write(l.repo.join(name), b).unwrap();
             let e = update_fails(&r, &l);
-            assert_too_large(d, &e, &name, len);
+            let what = name.trim_end_matches(".json");
+            assert_eq!(
+                e,
+                VerifyError::LengthMismatch {
+                    what: what.into(),
+                    parent: parent.into(),
+                    actual: len + 1,
+                    expected: len
+                },
+                "{d}"
+            );
         }
     }
 }
