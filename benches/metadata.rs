@@ -1,5 +1,5 @@
 //! Canonical JSON of a large targets role, against serde_json's plain (non-canonical) writer of
-//! the same value in the same process.
+//! the same value in the same process; and telling canonical text from other text.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Map, Value};
@@ -26,6 +26,19 @@ fn canonical(c: &mut Criterion) {
     });
     group.bench_function("trustkey_cjson", |b| {
         b.iter(|| trustkey::tuf::cjson::encode(&v).unwrap())
+    });
+    // What checking a file's signatures costs on top of the signature itself: the one-pass
+    // canonical check of the text as it stands (canonical files), against parsing it and
+    // encoding it again (every other file).
+    let text = trustkey::tuf::cjson::encode(&v).unwrap();
+    group.bench_function("is_canonical", |b| {
+        b.iter(|| assert!(trustkey::tuf::cjson::is_canonical(&text)))
+    });
+    group.bench_function("parse_and_reencode", |b| {
+        b.iter(|| {
+            let parsed: Value = serde_json::from_slice(&text).unwrap();
+            trustkey::tuf::cjson::encode(&parsed).unwrap()
+        })
     });
     group.finish();
 }

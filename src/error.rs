@@ -190,6 +190,8 @@ pub enum ServerFailure {
     Protocol,
     /// Valid HTTP, but the body is not what the API promises.
     BadResponse,
+    /// A redirect refused (from https to http, to another host, or too many).
+    Redirect,
 }
 
 fn join_serials(serials: &[u32]) -> String {
@@ -372,6 +374,10 @@ fn server_hint(kind: ServerFailure) -> Option<String> {
                                                                  at a notary server"
             .into(),
         ServerFailure::Timeout => "the server is slow or unreachable; try again later".into(),
+        ServerFailure::Redirect => "trustkey follows redirects only within the same host and \
+                                    never from https to http: if the new place is right, pass \
+                                    it with -s/--server"
+            .into(),
         _ => return None,
     })
 }

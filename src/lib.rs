@@ -12,6 +12,7 @@ pub mod piv;
 pub mod repo;
 pub mod secret;
 pub mod sign;
+pub mod text;
 pub mod token;
 pub mod tuf;
 pub mod uri;

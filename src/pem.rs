@@ -130,8 +130,8 @@ pub fn encode(label: &str, headers: &[(&str, &str)], der: &[u8]) -> Zeroizing<St
         out.push('\n');
     }
     for chunk in b64.as_bytes().chunks(LINE) {
-        // Base64 output is ASCII, so every chunk is valid UTF-8.
-        out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+        // Base64 output is ASCII, so every chunk is valid UTF-8 (lossless here).
+        out.push_str(&String::from_utf8_lossy(chunk));
         out.push('\n');
     }
     out.push_str("-----END ");

@@ -4,7 +4,7 @@
 //! works). Where a key lives, and how it is opened, is `keys`'s business.
 
 use p256::ecdsa::signature::Signer as _;
-use p256::pkcs8::EncodePublicKey;
+use p256::elliptic_curve::sec1::ToEncodedPoint;
 use rand_core::RngCore as _;
 use zeroize::Zeroizing;
 
@@ -59,9 +59,17 @@ impl<T: Signer + ?Sized> Signer for Box<T> {
 
 /// DER SubjectPublicKeyInfo of a P-256 public key.
 pub fn spki_der(key: &p256::PublicKey) -> Vec<u8> {
-    key.to_public_key_der()
-        .expect("a valid P-256 point always encodes")
-        .into_vec()
+    // SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING (0 unused bits) } around
+    // the uncompressed point: the same 26 bytes for every P-256 key.
+    const PREFIX: [u8; 26] = [
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
+        0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    ];
+    let point = key.to_encoded_point(false);
+    let mut der = Vec::with_capacity(PREFIX.len() + point.len());
+    der.extend_from_slice(&PREFIX);
+    der.extend_from_slice(point.as_bytes());
+    der
 }
 
 /// Verifies an ECDSA P-256 / SHA-256 signature over `msg`.
@@ -168,5 +176,15 @@ mod tests {
 
         let other = MemorySigner::generate("other");
         assert!(!challenge(&k, other.public_key()).unwrap().verified);
+    }
+
+    #[test]
+    fn spki_is_what_the_pkcs8_encoder_writes() {
+        use p256::pkcs8::EncodePublicKey;
+        for i in 0..20 {
+            let k = MemorySigner::generate(format!("k{i}"));
+            let der = k.public_key().to_public_key_der().unwrap();
+            assert_eq!(spki_der(k.public_key()), der.as_bytes());
+        }
     }
 }

@@ -46,16 +46,27 @@ pub fn attributes(s: &str, scheme: &str, no_scheme: &str) -> Result<Vec<Attribut
         );
     let mut out: Vec<Attribute> = Vec::new();
     for (attr, in_query) in raw {
-        let (name, value) = attr
-            .split_once('=')
-            .ok_or_else(|| bad(format!("attribute {attr:?} has no '='")))?;
+        let (name, value) = attr.split_once('=').ok_or_else(|| {
+            // The query is where a PIN would go: a bare value there is not echoed.
+            bad(if in_query {
+                "an attribute of the query has no '=' (name=value)".to_string()
+            } else {
+                format!("attribute {attr:?} has no '='")
+            })
+        })?;
         if out.iter().any(|a| a.name == name) {
             return Err(bad(format!("attribute {name} is given twice")));
         }
         if value.is_empty() {
             return Err(bad(format!("attribute {name} is empty")));
         }
-        let value = decode(value).map_err(|e| bad(format!("attribute {name}: {e}")))?;
+        let value = decode(value).map_err(|e| {
+            bad(if is_secret(name) {
+                format!("attribute {name}: bad percent-encoding")
+            } else {
+                format!("attribute {name}: {e}")
+            })
+        })?;
         out.push(Attribute {
             name: name.to_string(),
             value,
@@ -79,27 +90,55 @@ fn decode(raw: &str) -> Result<Vec<u8>, String> {
     Ok(percent_decode_str(raw).collect())
 }
 
-/// A URI as shown in errors: a `pin-value`, or a `pin-source` that is neither `env:` nor
-/// `file:` (most likely a PIN typed in the wrong place), is never echoed.
+/// Attributes whose values may be a PIN: never echoed unless they are a valid pin source.
+fn is_secret(name: &str) -> bool {
+    matches!(name, "pin-value" | "pin-source")
+}
+
+/// A URI as shown in errors: a `pin-value`, a `pin-source` that is not a valid `env:` or
+/// `file:` source (most likely a PIN typed in the wrong place, or one with bad
+/// percent-encoding), and a bare value without `name=` in the query are never echoed.
 pub fn redact(s: &str) -> String {
-    let mut out = s.to_string();
-    for attr in ["pin-value=", "pin-source="] {
-        let mut from = 0;
-        while let Some(at) = out[from..].find(attr).map(|i| from + i) {
-            let start = at + attr.len();
-            let end = out[start..]
-                .find(['&', ';'])
-                .map(|e| start + e)
-                .unwrap_or(out.len());
-            let value = &out[start..end];
-            let keep = attr == "pin-source=" && PinSource::parse(value).is_ok();
-            if !keep {
-                out.replace_range(start..end, "***");
-            }
-            from = start;
-        }
+    let (scheme, rest) = match s.split_once(':') {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, s),
+    };
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    let part = |text: &str, sep: char, in_query: bool| {
+        text.split(sep)
+            .map(|a| redact_attribute(a, in_query))
+            .collect::<Vec<_>>()
+            .join(&sep.to_string())
+    };
+    let mut out = String::with_capacity(s.len());
+    if let Some(scheme) = scheme {
+        out.push_str(scheme);
+        out.push(':');
+    }
+    out.push_str(&part(path, ';', false));
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(&part(q, '&', true));
     }
     out
+}
+
+fn redact_attribute(attr: &str, in_query: bool) -> String {
+    let valid_source = |v: &str| {
+        decode(v)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .is_some_and(|t| PinSource::parse(&t).is_ok())
+    };
+    match attr.split_once('=') {
+        None if in_query && !attr.is_empty() => "***".to_string(),
+        Some((name @ "pin-source", v)) if !valid_source(v) => format!("{name}=***"),
+        Some((name @ "pin-value", _)) => format!("{name}=***"),
+        _ => attr.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -138,6 +177,25 @@ mod tests {
         }
     }
 
+    /// A PIN never shows in an error: in `pin-value`, in a `pin-source` (also with bad
+    /// percent-encoding, once echoed with the reason), or bare in the query.
+    #[test]
+    fn pins_are_not_echoed() {
+        for s in [
+            "x:a=1?pin-value=1234%zz",
+            "x:a=1?pin-source=1234%zz",
+            "x:a=1;pin-source=1234%4",
+            "x:a=1?pin-source=env:X%zz1234",
+            "x:a=1?1234",
+            "x:a=1?c=3&1234",
+        ] {
+            let e = attributes(s, "x:", "no x").map(|_| ()).unwrap_err();
+            let line = e.to_string();
+            assert!(!line.contains("1234"), "{s}: {line}");
+            assert!(line.contains("***"), "{s}: {line}");
+        }
+    }
+
     #[test]
     fn redact_keeps_only_pin_sources() {
         assert_eq!(
@@ -148,5 +206,10 @@ mod tests {
             redact("yubikey:serial=1?pin-source=123456"),
             "yubikey:serial=1?pin-source=***"
         );
+        assert_eq!(
+            redact("pkcs11:token=a;object=b?pin-source=file:/run/p&module-path=/m.so"),
+            "pkcs11:token=a;object=b?pin-source=file:/run/p&module-path=/m.so"
+        );
+        assert_eq!(redact("pkcs11:token"), "pkcs11:token");
     }
 }

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 /// The layers, lowest first. A module may use `crate::Error`/`crate::Result` (re-exported from
 /// `error`) and modules of lower layers only; modules of one layer do not use each other.
 const LAYERS: &[&[&str]] = &[
+    // Text from outside made safe for a terminal: errors and output both escape with it.
+    &["text"],
     // Errors: everything fails with them.
     &["error"],
     // Foundations: secrets and the prompter; atomic owner-only writes; PEM armour; the one

@@ -90,7 +90,7 @@ impl<R: Read> Read for Bounded<R> {
         let max = buf
             .len()
             .min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..max])?;
+        let n = self.inner.read(buf.get_mut(..max).unwrap_or_default())?;
         self.left -= n as u64;
         Ok(n)
     }
@@ -232,7 +232,11 @@ pub fn read_archive(path: &Path) -> Result<Archive> {
                 "duplicate entry (an earlier entry has the same path)",
             ));
         }
-        total += size;
+        // A directory holds no data, whatever its header says (a hostile header's size could
+        // overflow the sum).
+        if !is_dir {
+            total = total.saturating_add(size);
+        }
         if total > MAX_TOTAL_BYTES {
             return Err(Error::Integrity(format!(
                 "{name}: entries total more than {MAX_TOTAL_BYTES} bytes ({} MiB) at {shown:?}; \
@@ -307,5 +311,37 @@ mod tests {
         assert!(normalize(b"private/\xff", false)
             .unwrap_err()
             .contains("UTF-8"));
+    }
+
+    /// A directory entry whose header claims 2^64 - 1 bytes, after a key: refused as an
+    /// unreadable archive (the tar reader cannot skip that far), and never added to the total
+    /// of entry sizes, which it would overflow.
+    #[test]
+    fn a_directory_claiming_a_huge_size_is_refused() {
+        let mut tar = tar::Builder::new(Vec::new());
+        // A key first, so that the total is not zero.
+        let mut f = tar::Header::new_gnu();
+        f.set_path("private/a.key").unwrap();
+        f.set_mode(0o600);
+        f.set_size(1);
+        f.set_cksum();
+        tar.append(&f, &b"k"[..]).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_path("private/").unwrap();
+        h.set_mode(0o700);
+        h.set_size(u64::MAX);
+        h.set_cksum();
+        tar.append(&h, &[][..]).unwrap();
+        let raw = tar.into_inner().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &raw).unwrap();
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("hostile.tar.gz");
+        std::fs::write(&path, gz.finish().unwrap()).unwrap();
+        match read_archive(&path) {
+            Err(Error::Integrity(line)) => assert!(line.contains("hostile.tar.gz"), "{line}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
 }

@@ -253,7 +253,9 @@ pub fn create(
         let dir_name = format!("{}/", src.path);
         if src.data.is_none() && dir_name.len() < 100 {
             // Directories with a trailing slash, as GNU tar writes them (`append_data` drops it).
-            h.as_old_mut().name[..dir_name.len()].copy_from_slice(dir_name.as_bytes());
+            if let Some(name) = h.as_old_mut().name.get_mut(..dir_name.len()) {
+                name.copy_from_slice(dir_name.as_bytes());
+            }
             h.set_cksum();
             builder.append(&h, data)
         } else {

@@ -47,10 +47,12 @@ fn plan<'a>(trust_dir: &Path, archive: &'a Archive, overwrite: Overwrite) -> Res
         let upto = if e.is_dir() {
             parts.len()
         } else {
-            parts.len() - 1
+            parts.len().saturating_sub(1)
         };
         for i in 1..=upto {
-            dirs.insert(parts[..i].join("/"));
+            if let Some(dir) = parts.get(..i) {
+                dirs.insert(dir.join("/"));
+            }
         }
     }
     let mut to_create = Vec::new();

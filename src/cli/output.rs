@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::text::{printable, printable_lines};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Human,
@@ -26,14 +28,17 @@ impl Output {
     /// Prints a result: `human` renders it for people, `--json` prints `value` as one JSON document.
     pub fn emit<T: Serialize>(&self, value: &T, human: impl FnOnce(&T) -> String) {
         match self.format {
-            Format::Json => println!(
-                "{}",
-                serde_json::to_string_pretty(value).expect("results always serialize")
-            ),
+            // Results are structs with string keys: they serialize. Should one not, say so.
+            Format::Json => match serde_json::to_string_pretty(value) {
+                Ok(json) => println!("{json}"),
+                Err(e) => eprintln!("trustkey: the result does not serialize: {e}"),
+            },
             Format::Human => {
                 let s = human(value);
                 if !s.is_empty() {
-                    println!("{}", s.trim_end_matches('\n'));
+                    // Rows hold outside text: what a terminal would act on is shown escaped
+                    // (line feeds inside a field are escaped where the row is made).
+                    println!("{}", printable_lines(s.trim_end_matches('\n')));
                 }
             }
         }
@@ -42,7 +47,7 @@ impl Output {
     /// Progress and notices: stderr, and only in human mode.
     pub fn progress(&self, msg: &str) {
         if self.format == Format::Human && !self.quiet {
-            eprintln!("{msg}");
+            eprintln!("{}", printable(msg));
         }
     }
 
@@ -58,7 +63,7 @@ impl Output {
             indicatif::ProgressStyle::with_template(
                 "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
             )
-            .expect("a valid template")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
         bar.set_message(what.to_string());

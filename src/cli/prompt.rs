@@ -7,6 +7,7 @@ use secrecy::SecretString;
 
 use super::output::Output;
 use crate::secret::Prompter;
+use crate::text::printable;
 use crate::{Error, Result};
 
 /// Prompts on the controlling terminal; refuses when there is none.
@@ -30,7 +31,7 @@ impl Prompter for TerminalPrompter {
                 prompt.trim_end_matches([':', ' '])
             )));
         }
-        let s = rpassword::prompt_password(prompt)
+        let s = rpassword::prompt_password(printable(prompt))
             .map_err(|e| Error::io("reading from the terminal", e))?;
         Ok(SecretString::from(s))
     }
@@ -40,10 +41,10 @@ impl Prompter for TerminalPrompter {
     }
 
     fn touch(&mut self, msg: &str) {
-        eprintln!("{msg}");
+        eprintln!("{}", printable(msg));
     }
 
     fn warn(&mut self, msg: &str) {
-        eprintln!("{msg}");
+        eprintln!("{}", printable(msg));
     }
 }

@@ -24,13 +24,29 @@ pub enum VerifyError {
         remote: String,
     },
 
-    /// A file longer than the client accepts for it.
+    /// A file longer than the client accepts for it (`actual`: its length, when the remote
+    /// knew it without sending it all).
     #[error("{file} from {remote} is larger than {max} bytes")]
     TooLarge {
         file: String,
         remote: String,
         max: u64,
+        actual: Option<u64>,
     },
+
+    /// A role longer than its parent lists, refused before it was read to the end (its
+    /// length unknown).
+    #[error("{what}: longer than the {expected} bytes listed in {parent}")]
+    LongerThanListed {
+        what: String,
+        parent: String,
+        expected: u64,
+    },
+
+    /// A file that is not a regular file (a FIFO, a device, a directory): refused without
+    /// reading from it.
+    #[error("{file} at {remote} is not a regular file")]
+    NotAFile { file: String, remote: String },
 
     #[error("{role}: no signatures")]
     NoSignatures { role: String },
@@ -195,6 +211,18 @@ pub enum VerifyError {
     #[error("more than {max} delegated roles")]
     TooManyRoles { max: usize },
 
+    /// Terminating delegations laid out so that checking targets against them would take
+    /// more than this many checks.
+    #[error(
+        "the terminating delegations would take more than {max} checks to search; refusing \
+         the repository"
+    )]
+    TooManyChecks { max: usize },
+
+    /// A role delegated more levels below targets than any client searches.
+    #[error("delegated role {role} is more than {max} delegations below targets")]
+    TooDeep { role: String, max: usize },
+
     #[error("target {target:?} is rejected: {reason}")]
     TargetRejected { target: String, reason: String },
 
@@ -264,6 +292,9 @@ pub enum RootPathError {
     UnexpectedVersion { found: u64, expected: u64 },
     #[error("{file} is missing from {remote}")]
     Missing { file: String, remote: String },
+    /// The trusted root has the last version there is (u64::MAX): nothing can follow it.
+    #[error("root version {version} is the last there can be; no root can follow it")]
+    NoNextVersion { version: u64 },
     #[error("more than {max} root versions in one update")]
     TooManyRotations { max: u64 },
 }

@@ -102,15 +102,17 @@ pub fn encrypt_pem(
 
     // Encrypt in place in a zeroizing buffer with room for the padding block.
     let plain = plain.as_bytes();
-    let mut buf = Zeroizing::new(vec![0u8; plain.len() + AES_BLOCK]);
-    buf[..plain.len()].copy_from_slice(plain);
-    let ct_len = params
+    // Room for the padding block from the start: the buffer never moves (no copy of the
+    // key left behind in freed memory).
+    let mut buf = Zeroizing::new(Vec::with_capacity(plain.len() + AES_BLOCK));
+    buf.extend_from_slice(plain);
+    buf.resize(plain.len() + AES_BLOCK, 0);
+    let encrypted = params
         .encrypt_in_place(pass, &mut buf, plain.len())
-        .map_err(|e| Error::Crypto(format!("encrypting the private key: {e}")))?
-        .len();
+        .map_err(|e| Error::Crypto(format!("encrypting the private key: {e}")))?;
     let info = pkcs8::EncryptedPrivateKeyInfo {
         encryption_algorithm: pkcs5::EncryptionScheme::Pbes2(params),
-        encrypted_data: &buf[..ct_len],
+        encrypted_data: encrypted,
     };
     let der = info
         .to_der()

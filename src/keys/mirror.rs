@@ -227,7 +227,10 @@ fn prepare_places(session: &Session, refs: &[KeyRef], opts: &PivOptions) -> Resu
     for r in refs {
         match r {
             KeyRef::Pkcs11(_) => {
-                places.push(Place::Pkcs11(tokens.next().expect("one target per URI")))
+                let t = tokens.next().ok_or_else(|| {
+                    Error::Mirror("fewer tokens prepared than PKCS#11 references".into())
+                })?;
+                places.push(Place::Pkcs11(t))
             }
             KeyRef::Yubikey(y) => {
                 // A YubiKey already named, directly or as a ykcs11 token (whose serial is the
@@ -281,13 +284,16 @@ pub fn place_with<R: Clone + Into<KeyRef>>(
     };
     let n = placed.targets.len();
     for i in 0..n {
-        match placed.targets[i].import(key) {
+        let Some(target) = placed.targets.get_mut(i) else {
+            break;
+        };
+        match target.import(key) {
             Ok(p) => placed.placements.push(p),
             Err(e) => {
-                let failed = placed.targets[i].desc();
+                let failed = target.desc();
                 // The failed place's own PKCS#11 objects go without a word (as before); a
                 // YubiKey says what happened to its slot.
-                if let Place::Pkcs11(t) = &mut placed.targets[i] {
+                if let Place::Pkcs11(t) = target {
                     if let Some(pair) = t.pair.take() {
                         keygen::destroy(&t.session, pair);
                     }
@@ -362,7 +368,9 @@ fn generate_checked(
     uri: &Pkcs11Uri,
 ) -> Result<(Target, p256::PublicKey, Placement)> {
     let mut targets = prepare(session, std::slice::from_ref(uri))?;
-    let t = &mut targets[0];
+    let Some(t) = targets.first_mut() else {
+        return Err(Error::Mirror(format!("no token prepared for {uri}")));
+    };
     let (pair, public) = keygen::generate(&t.token, &t.session, &t.uri)?;
     t.pair = Some(pair);
     let checked = challenge_on_token(t, pair, &public)
@@ -377,7 +385,9 @@ fn generate_checked(
                 piv: None,
             };
             t.pair = None;
-            let t = targets.pop().expect("one target");
+            let t = targets
+                .pop()
+                .ok_or_else(|| Error::Mirror(format!("no token prepared for {uri}")))?;
             Ok((t, public, placement))
         }
         Err(e) => {

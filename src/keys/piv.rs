@@ -175,11 +175,12 @@ impl PivTarget {
     }
 
     fn device(&mut self) -> Result<&mut Device> {
-        if self.device.is_none() {
+        let device = match self.device.take() {
+            Some(d) => d,
             // Only after a failed challenge: the connection went with the signer.
-            self.device = Some(piv::open(Some(self.serial))?);
-        }
-        Ok(self.device.as_mut().expect("just set"))
+            None => piv::open(Some(self.serial))?,
+        };
+        Ok(self.device.insert(device))
     }
 
     /// Imports `key` into the slot (with its certificate), signs a fresh challenge there and

@@ -152,10 +152,13 @@ pub fn verify_attestation(attestation: &[u8], chain: &[&[u8]], root: &[u8]) -> R
     }
     certs.push((root, "the root certificate".to_string()));
     for pair in certs.windows(2) {
-        check_signed_by(&pair[0].0, &pair[1].0, &pair[0].1)?;
+        if let [(cert, what), (issuer, _)] = pair {
+            check_signed_by(cert, issuer, what)?;
+        }
     }
-    let (root, root_what) = certs.last().expect("the root is there");
-    check_signed_by(root, root, root_what)?;
+    if let Some((root, root_what)) = certs.last() {
+        check_signed_by(root, root, root_what)?;
+    }
     for (c, what) in &certs {
         check_validity(c, what)?;
     }
@@ -172,29 +175,29 @@ pub fn verify_attestation(attestation: &[u8], chain: &[&[u8]], root: &[u8]) -> R
     };
     for ext in leaf.tbs_certificate.extensions.iter().flatten() {
         let v = ext.extn_value.as_bytes();
-        if ext.extn_id == OID_FIRMWARE && v.len() == 3 {
-            out.firmware = Some(format!("{}.{}.{}", v[0], v[1], v[2]));
+        if let (true, [major, minor, patch]) = (ext.extn_id == OID_FIRMWARE, v) {
+            out.firmware = Some(format!("{major}.{minor}.{patch}"));
         } else if ext.extn_id == OID_SERIAL {
             let n = der::asn1::Uint::from_der(v).map_err(|e| bad(format!("serial: {e}")))?;
             let b = n.as_bytes();
             if b.len() <= 4 {
                 out.serial = Some(b.iter().fold(0u32, |a, &x| (a << 8) | x as u32));
             }
-        } else if ext.extn_id == OID_POLICY && v.len() == 2 {
-            out.pin_policy = match v[0] {
+        } else if let (true, [pin, touch]) = (ext.extn_id == OID_POLICY, v) {
+            out.pin_policy = match pin {
                 1 => Some(PinPolicy::Never),
                 2 => Some(PinPolicy::Once),
                 3 => Some(PinPolicy::Always),
                 _ => None,
             };
-            out.touch_policy = match v[1] {
+            out.touch_policy = match touch {
                 1 => Some(TouchPolicy::Never),
                 2 => Some(TouchPolicy::Always),
                 3 => Some(TouchPolicy::Cached),
                 _ => None,
             };
-        } else if ext.extn_id == OID_FORM_FACTOR && v.len() == 1 {
-            out.form_factor = Some(v[0]);
+        } else if let (true, [form]) = (ext.extn_id == OID_FORM_FACTOR, v) {
+            out.form_factor = Some(*form);
         }
     }
     Ok(out)

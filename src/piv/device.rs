@@ -398,7 +398,8 @@ impl Device {
                     .meta(SlotId::Management(ManagementSlotId::Management))
                     .and_then(|m| m.default);
                 if default == Some(true) {
-                    MgmKey::from_bytes(DEFAULT_MGM_KEY).expect("the default key is valid")
+                    MgmKey::from_bytes(DEFAULT_MGM_KEY)
+                        .map_err(|e| self.err("using the default management key", e))?
                 } else {
                     let hex_key = match std::env::var("TRUSTKEY_MGM_KEY") {
                         Ok(v) if !v.is_empty() => SecretString::from(v),
@@ -506,7 +507,8 @@ impl Device {
         let mut serial = [0u8; 16];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut serial);
         serial[0] &= 0x7f;
-        let serial = SerialNumber::new(&serial).expect("16 bytes make a serial");
+        let serial = SerialNumber::new(&serial)
+            .map_err(|e| Error::Crypto(format!("certificate serial: {e}")))?;
         let validity = Validity::from_now(std::time::Duration::from_secs(10 * 365 * 24 * 3600))
             .map_err(|e| Error::Crypto(format!("certificate validity: {e}")))?;
         if policies.touch != TouchPolicy::Never {

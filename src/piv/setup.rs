@@ -129,7 +129,8 @@ impl Device {
         let mgm_default = status.management_key.is_default == Some(true);
         if mgm_default || opts.change_management_key {
             if mgm_default {
-                let key = MgmKey::from_bytes(DEFAULT_MGM_KEY).expect("the default key is valid");
+                let key = MgmKey::from_bytes(DEFAULT_MGM_KEY)
+                    .map_err(|e| self.err("using the default management key", e))?;
                 self.yk
                     .authenticate(key)
                     .map_err(|_| Error::PivManagementKey {

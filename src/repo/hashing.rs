@@ -7,7 +7,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, PoisonError};
 
 use ring::digest::{Context, SHA256, SHA512};
 
@@ -27,7 +27,7 @@ fn read_chunk(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     // Fill the whole chunk when possible: fewer, larger hash updates.
     let mut filled = 0;
     while filled < buf.len() {
-        match r.read(&mut buf[filled..]) {
+        match r.read(buf.get_mut(filled..).unwrap_or_default()) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -58,8 +58,9 @@ fn hash_with_buffer(
         if n == 0 {
             break;
         }
-        s256.update(&buf[..n]);
-        s512.update(&buf[..n]);
+        let data = buf.get(..n).unwrap_or_default();
+        s256.update(data);
+        s512.update(data);
         length += n as u64;
         progress(n as u64);
     }
@@ -97,7 +98,9 @@ pub fn hash_reader_split(mut r: impl Read, progress: &dyn Fn(u64)) -> std::io::R
                 }
                 None => Arc::new(vec![0u8; CHUNK]),
             };
-            let buf = Arc::get_mut(&mut chunk).expect("only this thread holds it");
+            let Some(buf) = Arc::get_mut(&mut chunk) else {
+                return Err(std::io::Error::other("a hashing buffer is still in use"));
+            };
             buf.resize(CHUNK, 0);
             let n = read_chunk(&mut r, buf)?;
             if n == 0 {
@@ -113,20 +116,27 @@ pub fn hash_reader_split(mut r: impl Read, progress: &dyn Fn(u64)) -> std::io::R
             pool.push_back(chunk);
         })();
         drop(tx);
-        let sha512 = h512.join().expect("the sha512 thread does not panic");
-        result.map(|()| Digests {
-            length,
-            sha256: finish(s256),
-            sha512,
+        let sha512 = h512
+            .join()
+            .map_err(|_| std::io::Error::other("the sha512 thread failed"));
+        result.and_then(|()| {
+            Ok(Digests {
+                length,
+                sha256: finish(s256),
+                sha512: sha512?,
+            })
         })
     })
 }
 
+/// The digest as an array of its algorithm's length (32 for SHA-256, 64 for SHA-512: each
+/// caller names its algorithm's length, so the copy is whole).
 fn finish<const N: usize>(c: Context) -> [u8; N] {
-    c.finish()
-        .as_ref()
-        .try_into()
-        .expect("the digest has its algorithm's length")
+    let mut out = [0u8; N];
+    for (o, b) in out.iter_mut().zip(c.finish().as_ref()) {
+        *o = *b;
+    }
+    out
 }
 
 pub fn hash_file(path: &Path, progress: &dyn Fn(u64)) -> std::io::Result<Digests> {
@@ -159,16 +169,19 @@ pub fn hash_files(
                     let Some(path) = paths.get(i) else { break };
                     let r = std::fs::File::open(path)
                         .and_then(|f| hash_with_buffer(f, &mut buf, progress));
-                    collected.lock().expect("no worker panics")[i] = Some(r);
+                    let mut results = collected.lock().unwrap_or_else(PoisonError::into_inner);
+                    if let Some(slot) = results.get_mut(i) {
+                        *slot = Some(r);
+                    }
                 }
             });
         }
     });
     collected
         .into_inner()
-        .expect("no worker panics")
+        .unwrap_or_else(PoisonError::into_inner)
         .into_iter()
-        .map(|r| r.expect("every index is hashed"))
+        .map(|r| r.unwrap_or_else(|| Err(std::io::Error::other("not hashed"))))
         .collect()
 }
 

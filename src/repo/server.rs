@@ -81,9 +81,16 @@ pub struct RemoteKey {
     pub raw: Vec<u8>,
 }
 
+/// How many redirects one request follows (each within the same host, never from https to
+/// http).
+pub const MAX_REDIRECTS: usize = 5;
+
 /// A notary-server at a base URL (`https://notary.example.com`).
 pub struct NotaryServer {
+    /// Where requests go: the base URL without userinfo (ureq sends none from the URL).
     base: String,
+    /// The base URL as messages show it: userinfo (`alice:pass@`) redacted to `***@`.
+    shown: String,
     agent: Agent,
     timeouts: Timeouts,
 }
@@ -91,7 +98,7 @@ pub struct NotaryServer {
 impl std::fmt::Debug for NotaryServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NotaryServer")
-            .field("base", &self.base)
+            .field("base", &self.shown)
             .finish_non_exhaustive()
     }
 }
@@ -105,7 +112,7 @@ impl NotaryServer {
 
     /// As [`NotaryServer::new`], with other time limits.
     pub fn with_timeouts(url: &str, tls_ca: Option<&Path>, timeouts: Timeouts) -> Result<Self> {
-        let base = normalize_base(url)?;
+        let (base, shown) = normalize_base(url)?;
         let roots = match tls_ca {
             Some(path) => RootCerts::from(read_ca_file(path)?),
             None => RootCerts::WebPki,
@@ -117,6 +124,8 @@ impl NotaryServer {
         let config = Agent::config_builder()
             .tls_config(tls)
             .http_status_as_error(false)
+            // Redirects are followed here (`follow`), each one checked first.
+            .max_redirects(0)
             .timeout_connect(Some(timeouts.connect))
             .timeout_resolve(Some(timeouts.connect))
             .timeout_per_read(Some(timeouts.read))
@@ -126,14 +135,87 @@ impl NotaryServer {
             .build();
         Ok(NotaryServer {
             base,
+            shown,
             agent: config.into(),
             timeouts,
         })
     }
 
-    /// The base URL, without a trailing slash.
+    /// The base URL as messages and the config show it: without a trailing slash, userinfo
+    /// redacted (`https://***@host`).
     pub fn url(&self) -> &str {
-        &self.base
+        &self.shown
+    }
+
+    /// For a server reached over plain `http://`, the warning to show once: nothing it
+    /// sends is protected in transit (metadata is still verified by its signatures, but the
+    /// uploads, keys and errors are not).
+    pub fn plain_http_warning(&self) -> Option<String> {
+        self.base.starts_with("http://").then(|| {
+            format!(
+                "warning: {} is plain HTTP: anyone on the network can read and change what \
+                 trustkey and the server exchange; use https://",
+                self.shown
+            )
+        })
+    }
+
+    /// `url` (a request URL under `base`) as messages show it.
+    fn show(&self, url: &str) -> String {
+        match url.strip_prefix(&self.base) {
+            Some(rest) => format!("{}{rest}", self.shown),
+            None => redact_url(url),
+        }
+    }
+
+    /// GET `url`, following at most [`MAX_REDIRECTS`] redirects, each within the same host
+    /// and never from https to http; returns the final URL and its response.
+    fn get(&self, url: &str) -> Result<(String, Response<Body>)> {
+        let mut current = url.to_string();
+        for _ in 0..=MAX_REDIRECTS {
+            let resp = self.send(&current, self.agent.get(&current).call())?;
+            match self.redirect(&current, &resp)? {
+                Some(next) => current = next,
+                None => return Ok((current, resp)),
+            }
+        }
+        Err(Error::Server {
+            url: self.show(url),
+            kind: ServerFailure::Redirect,
+            reason: format!("more than {MAX_REDIRECTS} redirects"),
+        })
+    }
+
+    /// Where a 3xx response with a `Location` sends the request, once that is allowed: the
+    /// same host, and https only to https.
+    fn redirect(&self, url: &str, resp: &Response<Body>) -> Result<Option<String>> {
+        if !resp.status().is_redirection() {
+            return Ok(None);
+        }
+        let Some(location) = resp
+            .headers()
+            .get(ureq::http::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Ok(None);
+        };
+        let refuse = |to: &str, why: &str| Error::Server {
+            url: self.show(url),
+            kind: ServerFailure::Redirect,
+            reason: format!("redirected to {}: refused ({why})", redact_url(to)),
+        };
+        let next = resolve_location(url, location).ok_or_else(|| refuse(location, "not a URL"))?;
+        let (from_scheme, from_host) = scheme_and_host(url).unwrap_or_default();
+        let Some((to_scheme, to_host)) = scheme_and_host(&next) else {
+            return Err(refuse(&next, "not an http or https URL"));
+        };
+        if from_scheme == "https" && to_scheme != "https" {
+            return Err(refuse(&next, "from https to http"));
+        }
+        if !from_host.eq_ignore_ascii_case(&to_host) {
+            return Err(refuse(&next, "to another host"));
+        }
+        Ok(Some(next))
     }
 
     /// `GET /v2/<gun>/_trust/tuf/<role>.key`: the server-held public key of `role`
@@ -142,10 +224,10 @@ impl NotaryServer {
     /// fetch it once, put that key into root, and publish.
     pub fn remote_key(&self, gun: &str, role: &str) -> Result<RemoteKey> {
         let url = self.tuf_url(gun, &format!("{role}.key"))?;
-        let resp = self.send(&url, self.agent.get(&url).call())?;
+        let (url, resp) = self.get(&url)?;
         let raw = self.read_ok(&url, resp, KEY_LIMIT)?;
         let (keytype, public_b64) = parse_key(&raw).map_err(|reason| Error::Server {
-            url: url.clone(),
+            url: self.show(&url),
             kind: ServerFailure::BadResponse,
             reason,
         })?;
@@ -160,12 +242,25 @@ impl NotaryServer {
     /// `None` when the server has no such file (404). `name` is a role (`root`), a
     /// checksummed name (`snapshot.<sha256 hex>`) or a versioned one (`3.root`).
     pub fn get_metadata(&self, gun: &str, name: &str) -> Result<Option<Vec<u8>>> {
+        self.get_metadata_within(gun, name, METADATA_LIMIT)
+    }
+
+    /// As [`get_metadata`](Self::get_metadata), reading at most `limit` bytes of the body
+    /// (and never more than [`METADATA_LIMIT`]): a longer body is a `ServerFailure::TooLarge`
+    /// error, found without reading past the limit.
+    pub fn get_metadata_within(
+        &self,
+        gun: &str,
+        name: &str,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>> {
         let url = self.tuf_url(gun, &format!("{name}.json"))?;
-        let resp = self.send(&url, self.agent.get(&url).call())?;
+        let (url, resp) = self.get(&url)?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        self.read_ok(&url, resp, METADATA_LIMIT).map(Some)
+        self.read_ok(&url, resp, limit.min(METADATA_LIMIT))
+            .map(Some)
     }
 
     /// `POST /v2/<gun>/_trust/tuf/`: uploads every file in one request, which the server
@@ -185,6 +280,17 @@ impl NotaryServer {
             )
             .send(&body[..]);
         let resp = self.send(&url, request)?;
+        // An upload is not sent again elsewhere: a redirect is refused, saying where to.
+        if let Some(to) = self.redirect(&url, &resp)? {
+            return Err(Error::Server {
+                url: self.show(&url),
+                kind: ServerFailure::Redirect,
+                reason: format!(
+                    "redirected to {}: uploads are not redirected; use that URL",
+                    redact_url(&to)
+                ),
+            });
+        }
         self.read_ok(&url, resp, MESSAGE_LIMIT).map(drop)
     }
 
@@ -206,7 +312,7 @@ impl NotaryServer {
         url: &str,
         result: std::result::Result<Response<Body>, ureq::Error>,
     ) -> Result<Response<Body>> {
-        result.map_err(|e| transport_error(url, &self.timeouts, e))
+        result.map_err(|e| transport_error(&self.show(url), &self.timeouts, e))
     }
 
     /// Reads a 2xx body within `limit`; any other status becomes an error carrying the
@@ -223,7 +329,7 @@ impl NotaryServer {
                 .take(MESSAGE_LIMIT)
                 .read_to_end(&mut body);
             return Err(Error::Server {
-                url: url.to_string(),
+                url: self.show(url),
                 kind: ServerFailure::Status(status.as_u16()),
                 reason: status_reason(status, &body),
             });
@@ -232,11 +338,13 @@ impl NotaryServer {
             .with_config()
             .limit(limit)
             .read_to_vec()
-            .map_err(|e| transport_error(url, &self.timeouts, e))
+            .map_err(|e| transport_error(&self.show(url), &self.timeouts, e))
     }
 }
 
-fn normalize_base(url: &str) -> Result<String> {
+/// The base URL for requests (no trailing slash, no userinfo) and as messages show it
+/// (userinfo redacted).
+fn normalize_base(url: &str) -> Result<(String, String)> {
     let url = url.trim();
     let with_scheme = if url.contains("://") {
         url.to_string()
@@ -246,15 +354,93 @@ fn normalize_base(url: &str) -> Result<String> {
     let lower = with_scheme.to_ascii_lowercase();
     if !(lower.starts_with("https://") || lower.starts_with("http://")) {
         return Err(Error::Usage(format!(
-            "server URL {url:?}: only https:// (or http://) is supported"
+            "server URL {:?}: only https:// (or http://) is supported",
+            redact_url(url)
         )));
     }
     let base = with_scheme.trim_end_matches('/').to_string();
-    let host = base.split_once("://").map_or("", |(_, rest)| rest);
+    let (scheme, rest) = base.split_once("://").unwrap_or((&base, ""));
+    let (userinfo, host) = split_userinfo(rest);
     if host.is_empty() || host.starts_with('/') || base.contains(char::is_whitespace) {
-        return Err(Error::Usage(format!("invalid server URL {url:?}")));
+        return Err(Error::Usage(format!(
+            "invalid server URL {:?}",
+            redact_url(url)
+        )));
     }
-    Ok(base)
+    let request = format!("{scheme}://{host}");
+    let shown = match userinfo {
+        Some(_) => format!("{scheme}://***@{host}"),
+        None => request.clone(),
+    };
+    Ok((request, shown))
+}
+
+/// `alice:pass@host/path` -> (`alice:pass`, `host/path`): the userinfo ends at the last `@`
+/// before the path.
+fn split_userinfo(rest: &str) -> (Option<&str>, &str) {
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = rest.get(..authority_end).unwrap_or(rest);
+    match authority.rfind('@') {
+        Some(at) => (rest.get(..at), rest.get(at + 1..).unwrap_or_default()),
+        None => (None, rest),
+    }
+}
+
+/// `url` with any userinfo replaced by `***`: `http://alice:pass@host/x` ->
+/// `http://***@host/x`. Credentials in a URL never appear in a message.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (Some(s), r),
+        None => (None, url),
+    };
+    let (userinfo, after) = split_userinfo(rest);
+    match (scheme, userinfo) {
+        (_, None) => url.to_string(),
+        (Some(s), Some(_)) => format!("{s}://***@{after}"),
+        (None, Some(_)) => format!("***@{after}"),
+    }
+}
+
+/// The lowercase scheme and the host (without port or userinfo) of an absolute http(s) URL.
+fn scheme_and_host(url: &str) -> Option<(String, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let (_, rest) = split_userinfo(rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        // An IPv6 literal: `[::1]:443`.
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    (!host.is_empty()).then(|| (scheme, host.to_ascii_lowercase()))
+}
+
+/// The absolute URL a `Location` header names, relative to the request's `url`.
+fn resolve_location(url: &str, location: &str) -> Option<String> {
+    let location = location.trim();
+    if location.is_empty() || location.contains(char::is_whitespace) {
+        return None;
+    }
+    if location.contains("://") {
+        return Some(location.to_string());
+    }
+    let (scheme, rest) = url.split_once("://")?;
+    if let Some(net_path) = location.strip_prefix("//") {
+        return Some(format!("{scheme}://{net_path}"));
+    }
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let origin = format!("{scheme}://{}", rest.get(..authority_end)?);
+    if location.starts_with('/') {
+        return Some(format!("{origin}{location}"));
+    }
+    // Relative to the request's directory.
+    let path = rest.get(authority_end..).unwrap_or_default();
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let dir = path.rfind('/').and_then(|i| path.get(..=i)).unwrap_or("/");
+    Some(format!("{origin}{dir}{location}"))
 }
 
 fn check_name(what: &str, name: &str) -> Result<()> {
@@ -350,15 +536,12 @@ fn server_message(body: &[u8]) -> String {
     one_line(&text, MAX)
 }
 
-/// Collapses whitespace (so the error stays on one line) and cuts at `max` characters.
+/// Collapses whitespace (so the error stays on one line), escapes what a terminal would act
+/// on (a server's message is outside text: an escape sequence in it must not reach the
+/// terminal), and cuts at `max` characters.
 fn one_line(text: &str, max: usize) -> String {
     let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if joined.chars().count() <= max {
-        joined
-    } else {
-        let cut: String = joined.chars().take(max).collect();
-        format!("{cut}…")
-    }
+    crate::text::truncate(&crate::text::printable(&joined), max).into_owned()
 }
 
 fn parse_key(raw: &[u8]) -> std::result::Result<(String, String), String> {
@@ -533,15 +716,79 @@ mod tests {
     #[test]
     fn base_url_is_normalized() {
         assert_eq!(
-            normalize_base("https://n.example.com/").unwrap(),
+            normalize_base("https://n.example.com/").unwrap().0,
             "https://n.example.com"
         );
         assert_eq!(
-            normalize_base("n.example.com:4443").unwrap(),
+            normalize_base("n.example.com:4443").unwrap().0,
             "https://n.example.com:4443"
         );
         assert!(normalize_base("ftp://n.example.com").is_err());
         assert!(normalize_base("https://").is_err());
+        assert!(normalize_base("https://alice:pass@").is_err());
+    }
+
+    /// Credentials in a server URL never reach a message: requests go without them (ureq
+    /// sends none from the URL), messages show `***@`.
+    #[test]
+    fn userinfo_is_redacted() {
+        let s = NotaryServer::new("http://alice:pa%40ss@127.0.0.1:1/", None).unwrap();
+        assert_eq!(s.url(), "http://***@127.0.0.1:1");
+        assert_eq!(s.base, "http://127.0.0.1:1");
+        assert!(!format!("{s:?}").contains("alice"));
+        let e = s.get_metadata("example.com/app", "root").unwrap_err();
+        let line = e.to_string();
+        assert!(
+            line.starts_with("notary server http://***@127.0.0.1:1/v2/"),
+            "{line}"
+        );
+        assert!(
+            !line.contains("alice") && !line.contains("pa%40ss"),
+            "{line}"
+        );
+        for bad in ["ftp://bob:secret@host", "https://bob:secret@"] {
+            let line = NotaryServer::new(bad, None).unwrap_err().to_string();
+            assert!(!line.contains("secret") && line.contains("***@"), "{line}");
+        }
+        assert_eq!(
+            redact_url("https://u:p@h:1/x?q=a@b"),
+            "https://***@h:1/x?q=a@b"
+        );
+        assert_eq!(redact_url("https://h/x@y"), "https://h/x@y");
+    }
+
+    #[test]
+    fn redirect_targets_resolve_and_name_their_host() {
+        let base = "https://n.example.com:4443/v2/a/_trust/tuf/root.json";
+        for (location, resolved) in [
+            ("https://other/x", "https://other/x"),
+            ("//other/x", "https://other/x"),
+            ("/v3/y", "https://n.example.com:4443/v3/y"),
+            (
+                "timestamp.json",
+                "https://n.example.com:4443/v2/a/_trust/tuf/timestamp.json",
+            ),
+        ] {
+            assert_eq!(resolve_location(base, location).as_deref(), Some(resolved));
+        }
+        assert_eq!(resolve_location(base, "a b"), None);
+        assert_eq!(
+            scheme_and_host("HTTPS://u:p@N.Example.com:1/x"),
+            Some(("https".into(), "n.example.com".into()))
+        );
+        assert_eq!(
+            scheme_and_host("http://[::1]:80/"),
+            Some(("http".into(), "::1".into()))
+        );
+        assert_eq!(scheme_and_host("ftp://h/"), None);
+    }
+
+    #[test]
+    fn plain_http_is_warned_about() {
+        let s = NotaryServer::new("http://n.example.com", None).unwrap();
+        assert!(s.plain_http_warning().unwrap().contains("plain HTTP"));
+        let s = NotaryServer::new("https://n.example.com", None).unwrap();
+        assert_eq!(s.plain_http_warning(), None);
     }
 
     #[test]
@@ -582,6 +829,17 @@ mod tests {
         assert_eq!(reason, "HTTP 502 Bad Gateway: <html> bad gateway</html>");
         let long = "x".repeat(2000);
         assert!(status_reason(StatusCode::INTERNAL_SERVER_ERROR, long.as_bytes()).len() < 500);
+        // A hostile body: escape sequences and CR shown, not acted on; still cut short.
+        let body = "\u{1b}]0;owned\u{7}\u{1b}[2Jfake\rtrustkey: all good \u{202e}".repeat(100);
+        let reason = status_reason(StatusCode::INTERNAL_SERVER_ERROR, body.as_bytes());
+        assert!(
+            !reason.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "{reason:?}"
+        );
+        assert!(reason.contains("\\e]0;owned\\u{7}\\e[2Jfake"), "{reason}");
+        assert!(reason.chars().count() < 450, "{reason}");
+        let body = br#"{"errors":[{"code":"X","message":"\u001b[31mred"}]}"#;
+        assert!(status_reason(StatusCode::BAD_REQUEST, body).contains("\\e[31mred"));
     }
 
     #[test]

@@ -104,8 +104,8 @@ impl Remote for Borrowed<'_> {
     }
 }
 
-/// `name` (`root.json`) from the server, within `max_len` bytes (the server's own response
-/// limit applies too).
+/// `name` (`root.json`) from the server, reading at most `max_len` bytes of the response
+/// (the server's own response limit applies too); a longer one is a verification failure.
 fn get_bounded(
     remote: &dyn Remote,
     server: &NotaryServer,
@@ -114,11 +114,17 @@ fn get_bounded(
     max_len: u64,
 ) -> Result<Option<Vec<u8>>> {
     let stem = name.strip_suffix(".json").unwrap_or(name);
-    let bytes = server.get_metadata(gun.as_str(), stem)?;
-    if bytes.as_ref().is_some_and(|b| b.len() as u64 > max_len) {
-        return Err(too_large(remote, name, max_len));
+    match server.get_metadata_within(gun.as_str(), stem, max_len) {
+        Err(Error::Server {
+            kind: crate::error::ServerFailure::TooLarge,
+            ..
+        }) => Err(too_large(
+            remote,
+            name,
+            max_len.min(super::server::METADATA_LIMIT),
+        )),
+        other => other,
     }
-    Ok(bytes)
 }
 
 fn describe(server: &NotaryServer, gun: &Gun) -> String {

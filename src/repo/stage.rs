@@ -86,7 +86,8 @@ impl Stage {
             return Self::clear(path);
         }
         // Compact: a stage of 100,000 targets is tens of megabytes.
-        let mut bytes = serde_json::to_vec(self).expect("stage serializes");
+        let mut bytes = serde_json::to_vec(self)
+            .map_err(|e| Error::Metadata(format!("{}: {e}", path.display())))?;
         bytes.push(b'\n');
         fsio::write_atomic(path, &bytes, fsio::SECRET_FILE_MODE, Overwrite::Replace)
     }
@@ -122,7 +123,7 @@ impl Stage {
             changes
                 .into_iter()
                 .enumerate()
-                .filter(|(i, c)| last[c.name()] == *i)
+                .filter(|(i, c)| last.get(c.name()) == Some(i))
                 .map(|(_, c)| c),
         );
     }

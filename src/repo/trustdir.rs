@@ -7,6 +7,7 @@
 //! TRUSTDIR/tuf/<gun>/published/          the publisher's copy of what it last published
 //! TRUSTDIR/tuf/<gun>/client/             a verifier's trusted state, separate from the above
 //! TRUSTDIR/tuf/<gun>/trustkey.lock       serializes trustkey processes working on this GUN
+//! TRUSTDIR/tuf/<gun>/client.lock         serializes updates of the client's trusted state
 //! ```
 
 use std::collections::BTreeMap;
@@ -127,9 +128,21 @@ impl TrustDir {
 
     /// Takes the GUN's lock, waiting (with a notice) while another trustkey holds it.
     pub fn lock(&self, gun: &Gun, notice: impl FnOnce(&str)) -> Result<RepoLock> {
+        self.lock_file(gun, "trustkey.lock", notice)
+    }
+
+    /// Takes the lock of the GUN's client state (`client/`), waiting (with a notice) while
+    /// another update holds it: an update reads the trusted versions, verifies, and stores
+    /// the new ones under it, so that two updates never store versions out of order. Apart
+    /// from [`lock`](Self::lock), which a publisher holds while it verifies what it builds on.
+    pub fn lock_client(&self, gun: &Gun, notice: impl FnOnce(&str)) -> Result<RepoLock> {
+        self.lock_file(gun, "client.lock", notice)
+    }
+
+    fn lock_file(&self, gun: &Gun, name: &str, notice: impl FnOnce(&str)) -> Result<RepoLock> {
         let dir = self.gun_dir(gun);
         fsio::create_private_dir(&dir)?;
-        let path = dir.join("trustkey.lock");
+        let path = dir.join(name);
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -180,7 +193,8 @@ impl TrustDir {
 
     pub fn save_config(&self, cfg: &RepoConfig) -> Result<()> {
         let path = self.config_path(&cfg.gun);
-        let mut bytes = serde_json::to_vec_pretty(cfg).expect("config serializes");
+        let mut bytes = serde_json::to_vec_pretty(cfg)
+            .map_err(|e| Error::Metadata(format!("{}: {e}", path.display())))?;
         bytes.push(b'\n');
         fsio::create_private_dir(&self.gun_dir(&cfg.gun))?;
         fsio::write_atomic(&path, &bytes, fsio::SECRET_FILE_MODE, Overwrite::Replace)
@@ -337,6 +351,14 @@ mod tests {
         let f = File::open(&path).unwrap();
         assert!(f.try_lock().is_err());
         drop(l);
+        assert!(f.try_lock().is_ok());
+        drop(f);
+        // The client's lock is another file: a publisher holding the GUN's lock can update.
+        let _l = td.lock(&gun, |_| {}).unwrap();
+        let c = td.lock_client(&gun, |_| {}).unwrap();
+        let f = File::open(td.gun_dir(&gun).join("client.lock")).unwrap();
+        assert!(f.try_lock().is_err());
+        drop(c);
         assert!(f.try_lock().is_ok());
     }
 }

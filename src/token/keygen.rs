@@ -58,8 +58,8 @@ fn public_template(label: &str, id: &[u8]) -> Vec<Attribute> {
 /// CKA_ID for a new key: the first 16 bytes of its canonical key ID, so `root list` and
 /// `pkcs11-tool` show a stable, recognisable ID.
 pub fn object_id(key: &p256::PublicKey) -> Vec<u8> {
-    let id = crate::tuf::keyid::canonical_key_id(key);
-    hex::decode(&id[..32]).expect("key IDs are hex")
+    let id = crate::tuf::keyid::canonical_key_id_bytes(key);
+    id.iter().take(16).copied().collect()
 }
 
 /// Generates a P-256 key pair on the token: sensitive, never extractable.

@@ -275,15 +275,16 @@ pub fn find_token(tokens: &Tokens, module_flag: Option<&str>, uri: &Pkcs11Uri) -
             });
         }
     }
-    match found.len() {
-        1 => Ok(found.pop().expect("one element")),
-        0 => Err(Error::TokenNotFound {
+    let count = found.len();
+    match found.pop() {
+        Some(token) if count == 1 => Ok(token),
+        None => Err(Error::TokenNotFound {
             selector: uri.token_desc(),
             available,
         }),
-        n => Err(Error::TokenAmbiguous {
+        Some(_) => Err(Error::TokenAmbiguous {
             selector: uri.token_desc(),
-            count: n,
+            count,
         }),
     }
 }

@@ -25,11 +25,10 @@ fn write(out: &mut Vec<u8>, value: &Value) -> Result<(), String> {
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Number(n) => {
-            use std::io::Write as _;
             if let Some(i) = n.as_i64() {
-                write!(out, "{i}").expect("writing to a Vec cannot fail");
+                out.extend_from_slice(i.to_string().as_bytes());
             } else if let Some(u) = n.as_u64() {
-                write!(out, "{u}").expect("writing to a Vec cannot fail");
+                out.extend_from_slice(u.to_string().as_bytes());
             } else {
                 return Err(format!(
                     "canonical JSON allows only integers, not the number {n}"
@@ -86,13 +85,196 @@ fn write_string(out: &mut Vec<u8>, s: &str) {
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         if b == b'"' || b == b'\\' {
-            out.extend_from_slice(&bytes[start..i]);
+            out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
             out.push(b'\\');
             start = i;
         }
     }
-    out.extend_from_slice(&bytes[start..]);
+    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
     out.push(b'"');
+}
+
+/// Whether `text` is canonical JSON already: what [`encode`] makes of it once parsed, byte for
+/// byte. One pass over the text, without parsing it into values: signatures are checked over
+/// the text itself only when this holds (a file signed over other text, say indented JSON, is
+/// not what its keys signed), and most files are canonical, so they are not re-encoded.
+///
+/// The grammar: no whitespace; `true`, `false`, `null`; integers in i64 or u64 range without
+/// leading zeros or `-0`; strings whose only escapes are `\"` and `\\` (every other character
+/// raw, control characters excepted as JSON forbids them); object keys strictly increasing by
+/// their bytes (so none twice).
+pub fn is_canonical(text: &[u8]) -> bool {
+    if std::str::from_utf8(text).is_err() {
+        return false;
+    }
+    let mut c = Checker { b: text, i: 0 };
+    c.value(0) && c.i == text.len()
+}
+
+/// Nesting deeper than serde_json parses is not canonical JSON of anything it parsed.
+const MAX_DEPTH: usize = 128;
+
+struct Checker<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Checker<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn value(&mut self, depth: usize) -> bool {
+        if depth > MAX_DEPTH {
+            return false;
+        }
+        match self.peek() {
+            Some(b'{') => self.object(depth),
+            Some(b'[') => self.array(depth),
+            Some(b'"') => self.string().is_some(),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => false,
+        }
+    }
+
+    fn literal(&mut self, lit: &[u8]) -> bool {
+        let end = self.i + lit.len();
+        if self.b.get(self.i..end) == Some(lit) {
+            self.i = end;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A string at `"`; its contents' span (escapes included), if it is canonical.
+    fn string(&mut self) -> Option<std::ops::Range<usize>> {
+        self.i += 1;
+        let start = self.i;
+        loop {
+            match self.peek()? {
+                b'"' => {
+                    let span = start..self.i;
+                    self.i += 1;
+                    return Some(span);
+                }
+                b'\\' => match self.b.get(self.i + 1)? {
+                    b'"' | b'\\' => self.i += 2,
+                    _ => return None,
+                },
+                c if c < 0x20 => return None,
+                _ => self.i += 1,
+            }
+        }
+    }
+
+    fn number(&mut self) -> bool {
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        let digits = self.i;
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.i += 1;
+        }
+        let leading_zero = self.peek_at(digits) == Some(b'0') && self.i > digits + 1;
+        if self.i == digits || leading_zero || matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+            return false;
+        }
+        let Some(text) = self
+            .b
+            .get(start..self.i)
+            .and_then(|t| std::str::from_utf8(t).ok())
+        else {
+            return false;
+        };
+        if digits > start {
+            text != "-0" && text.parse::<i64>().is_ok()
+        } else {
+            text.parse::<u64>().is_ok()
+        }
+    }
+
+    fn peek_at(&self, i: usize) -> Option<u8> {
+        self.b.get(i).copied()
+    }
+
+    fn array(&mut self, depth: usize) -> bool {
+        self.i += 1;
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            return true;
+        }
+        loop {
+            if !self.value(depth + 1) {
+                return false;
+            }
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    return true;
+                }
+                _ => return false,
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> bool {
+        self.i += 1;
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return true;
+        }
+        let mut prev: Option<std::ops::Range<usize>> = None;
+        loop {
+            if self.peek() != Some(b'"') {
+                return false;
+            }
+            let Some(key) = self.string() else {
+                return false;
+            };
+            if let Some(p) = prev {
+                if unescaped(self.b, p).cmp(unescaped(self.b, key.clone()))
+                    != std::cmp::Ordering::Less
+                {
+                    return false;
+                }
+            }
+            prev = Some(key);
+            if !self.literal(b":") || !self.value(depth + 1) {
+                return false;
+            }
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return true;
+                }
+                _ => return false,
+            }
+        }
+    }
+}
+
+/// The bytes of a canonical string's contents (`span`), its two escapes undone.
+fn unescaped(b: &[u8], span: std::ops::Range<usize>) -> impl Iterator<Item = u8> + '_ {
+    let mut escaped = false;
+    b.get(span)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(move |&c| {
+            if !escaped && c == b'\\' {
+                escaped = true;
+                None
+            } else {
+                escaped = false;
+                Some(c)
+            }
+        })
 }
 
 #[cfg(test)]
@@ -102,6 +284,85 @@ mod tests {
 
     fn enc(v: Value) -> String {
         String::from_utf8(encode(&v).unwrap()).unwrap()
+    }
+
+    /// `is_canonical` holds exactly when encoding the parsed text gives the text back.
+    #[track_caller]
+    fn agrees(text: &str) {
+        let reencoded = serde_json::from_str::<Value>(text)
+            .ok()
+            .and_then(|v| encode(&v).ok());
+        assert_eq!(
+            is_canonical(text.as_bytes()),
+            reencoded.as_deref() == Some(text.as_bytes()),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn tells_canonical_text() {
+        for t in [
+            r#"{"a":[true,null,{"c":-2,"d":"x"}],"b":1}"#,
+            r#"{"a": 1}"#,
+            r#"{"b":1,"a":2}"#,
+            r#"{"a":1,"a":2}"#,
+            r#"{"a":1.0}"#,
+            r#"{"a":1e2}"#,
+            r#"{"a":-0}"#,
+            r#"{"a":0}"#,
+            r#"{"a":01}"#,
+            r#"{"a":18446744073709551615}"#,
+            r#"{"a":18446744073709551616}"#,
+            r#"{"a":-9223372036854775808}"#,
+            r#"{"a":-9223372036854775809}"#,
+            r#"{"a":"x\ny"}"#,
+            r#"{"a":"x\u0041"}"#,
+            r#"{"a":"q\"b\\"}"#,
+            r##"{"\"":1,"#":2}"##,
+            r##"{"#":2,"\"":1}"##,
+            r#"{"B":2,"_":4,"a":1,"é":3}"#,
+            r#"{"é":3,"a":1}"#,
+            "[1,2,[],{}]",
+            "[1,2,]",
+            " {}",
+            "{} ",
+            "{}{}",
+            "",
+            "\"",
+            "tru",
+            "-",
+        ] {
+            agrees(t);
+        }
+        assert!(is_canonical(br#"{"a":[true,null,{"c":-2,"d":"x"}],"b":1}"#));
+        assert!(!is_canonical(b"{\n  \"a\": 1\n}"));
+        assert!(!is_canonical(b"{\"a\":\"\xff\"}"));
+    }
+
+    /// Random short texts over JSON's characters: the two answers agree on each.
+    #[test]
+    fn agrees_with_encoding_on_random_text() {
+        let alphabet: Vec<char> = r##"{}[]":,\ -019aAé#"##
+            .chars()
+            .chain("tnl".chars())
+            .collect();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..100_000 {
+            let len = (next() % 12) as usize;
+            let text: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            agrees(&text);
+        }
+        // And on real metadata, re-encoded.
+        let v = json!({"signed": {"_type": "Targets", "targets": {"a\"b": {"length": 1}}}});
+        agrees(&String::from_utf8(encode(&v).unwrap()).unwrap());
     }
 
     #[test]

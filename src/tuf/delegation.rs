@@ -55,10 +55,15 @@ pub fn check_name(dialect: Dialect, name: &str) -> Result<(), String> {
     }
 }
 
+/// What `path_hash_prefixes` are prefixes of: the hex sha256 of the target's name.
+pub fn target_hash(target: &str) -> String {
+    hex::encode(Sha256::digest(target.as_bytes()))
+}
+
 /// Whether `role` is trusted for `target`.
 pub fn covers(dialect: Dialect, role: &DelegatedRole, target: &str) -> bool {
     if let Some(prefixes) = &role.path_hash_prefixes {
-        let h = hex::encode(Sha256::digest(target.as_bytes()));
+        let h = target_hash(target);
         return prefixes.iter().any(|p| h.starts_with(p.as_str()));
     }
     let paths = role.paths.as_deref().unwrap_or_default();
@@ -85,39 +90,28 @@ pub fn path_pattern_matches(target: &str, pattern: &str) -> bool {
 fn fnmatch(s: &[u8], p: &[u8]) -> bool {
     let (mut si, mut pi) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
-    while si < s.len() {
-        if pi < p.len() {
-            match p[pi] {
-                b'*' => {
-                    star = Some((pi, si));
-                    pi += 1;
-                    continue;
-                }
-                b'?' => {
-                    si += 1;
-                    pi += 1;
-                    continue;
-                }
-                b'[' => {
-                    if let Some((matched, next)) = class(p, pi, s[si]) {
-                        if matched {
-                            si += 1;
-                            pi = next;
-                            continue;
-                        }
-                    } else if s[si] == b'[' {
-                        si += 1;
-                        pi += 1;
-                        continue;
-                    }
-                }
-                c if c == s[si] => {
-                    si += 1;
-                    pi += 1;
-                    continue;
-                }
-                _ => {}
+    while let Some(&sc) = s.get(si) {
+        // Where the pattern goes on if this character matches here.
+        let next = match p.get(pi) {
+            Some(b'*') => {
+                star = Some((pi, si));
+                pi += 1;
+                continue;
             }
+            Some(b'?') => Some(pi + 1),
+            Some(b'[') => match class(p, pi, sc) {
+                Some((true, next)) => Some(next),
+                Some((false, _)) => None,
+                // An unclosed `[` is a literal.
+                None => (sc == b'[').then_some(pi + 1),
+            },
+            Some(&c) if c == sc => Some(pi + 1),
+            _ => None,
+        };
+        if let Some(next) = next {
+            si += 1;
+            pi = next;
+            continue;
         }
         match star {
             Some((sp, ss)) => {
@@ -128,30 +122,35 @@ fn fnmatch(s: &[u8], p: &[u8]) -> bool {
             None => return false,
         }
     }
-    p[pi..].iter().all(|&c| c == b'*')
+    p.get(pi..).unwrap_or_default().iter().all(|&c| c == b'*')
 }
 
 /// A `[...]` class at `p[at]`: whether `c` matches, and the index after it; `None` when the
 /// class is not closed (then `[` is literal, as in Python).
 fn class(p: &[u8], at: usize, c: u8) -> Option<(bool, usize)> {
     let mut i = at + 1;
-    let negate = i < p.len() && p[i] == b'!';
+    let negate = p.get(i) == Some(&b'!');
     if negate {
         i += 1;
     }
     let start = i;
     let mut matched = false;
-    while i < p.len() && (p[i] != b']' || i == start) {
-        if i + 2 < p.len() && p[i + 1] == b'-' && p[i + 2] != b']' {
-            matched |= p[i] <= c && c <= p[i + 2];
-            i += 3;
-        } else {
-            matched |= p[i] == c;
-            i += 1;
+    loop {
+        // Running off the end: not closed.
+        let pc = *p.get(i)?;
+        if pc == b']' && i != start {
+            break;
         }
-    }
-    if i >= p.len() {
-        return None;
+        match (p.get(i + 1), p.get(i + 2)) {
+            (Some(b'-'), Some(&hi)) if hi != b']' => {
+                matched |= pc <= c && c <= hi;
+                i += 3;
+            }
+            _ => {
+                matched |= pc == c;
+                i += 1;
+            }
+        }
     }
     Some((matched != negate, i + 1))
 }
@@ -213,7 +212,7 @@ impl HashedBins {
     /// The bin of a target.
     pub fn bin_of(self, target: &str) -> u32 {
         let h = Sha256::digest(target.as_bytes());
-        let top = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+        let top = u32::from_be_bytes(h.first_chunk::<4>().copied().unwrap_or_default());
         let len = self.prefix_len();
         let prefix = (top >> (32 - 4 * len as u32)) as u64;
         (prefix / self.per_bin()) as u32

@@ -94,7 +94,7 @@ impl Dialect {
                 {
                     return Err(format!("spec_version {v:?} is not a version"));
                 }
-                if parts[0] != "1" {
+                if parts.first() != Some(&"1") {
                     return Err(format!("unsupported spec_version {v:?} (1.x expected)"));
                 }
                 Ok(())
@@ -231,6 +231,11 @@ impl Dialect {
     /// The root key as root metadata lists it. Notary: the certificate (`cert_pem`).
     /// Dialects without certificates list the bare key (`public_key`) instead; `init` asks
     /// `root_has_certificate` first.
+    #[allow(
+        clippy::expect_used,
+        reason = "given only the certificate `init` just made (never input), and only in the \
+                  Notary dialect: trustkey asks root_has_certificate first"
+    )]
     pub fn root_key(self, cert_pem: &str) -> Key {
         match self {
             Dialect::Notary => Key {
@@ -356,13 +361,15 @@ impl Dialect {
     }
 
     /// How `expires` is written: RFC 3339 in UTC, whole seconds (`2030-01-02T03:04:05Z`, the
-    /// only form TUF 1.0 allows).
+    /// only form TUF 1.0 allows). A time read from metadata may lie outside what RFC 3339
+    /// writes in UTC (`0000-01-01T00:00:00+01:00` is in year -1): it is then written in its
+    /// own offset, or else as `time` shows it.
     pub fn format_time(self, t: OffsetDateTime) -> String {
-        let t = t
-            .to_offset(time::UtcOffset::UTC)
-            .replace_nanosecond(0)
-            .expect("0 is a valid nanosecond");
-        t.format(&Rfc3339).expect("a UTC time always formats")
+        let whole = |t: OffsetDateTime| t.replace_nanosecond(0).unwrap_or(t);
+        t.checked_to_offset(time::UtcOffset::UTC)
+            .and_then(|utc| whole(utc).format(&Rfc3339).ok())
+            .or_else(|| whole(t).format(&Rfc3339).ok())
+            .unwrap_or_else(|| t.to_string())
     }
 
     /// Reads `expires`. Notary: leniently, any RFC 3339 offset and fractional seconds. TUF
@@ -402,9 +409,16 @@ impl Dialect {
 
 /// PEM SubjectPublicKeyInfo, LF line endings, ending with a newline (as `cryptography` writes).
 fn spki_pem(key: &p256::PublicKey) -> String {
-    use p256::pkcs8::{EncodePublicKey, LineEnding};
-    key.to_public_key_pem(LineEnding::LF)
-        .expect("a valid P-256 point always encodes")
+    let b64 = B64.encode(crate::sign::spki_der(key));
+    let mut pem = String::with_capacity(b64.len() + 64);
+    pem.push_str("-----BEGIN PUBLIC KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        // Base64 is ASCII: lossless.
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END PUBLIC KEY-----\n");
+    pem
 }
 
 fn notary_private_null() -> std::collections::BTreeMap<String, serde_json::Value> {
@@ -420,6 +434,16 @@ impl std::fmt::Display for Dialect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tuf_keys_are_pem_as_the_pkcs8_encoder_writes() {
+        use p256::pkcs8::{EncodePublicKey, LineEnding};
+        for i in 0..20 {
+            let k = crate::sign::MemorySigner::generate(format!("k{i}"));
+            let pem = k.public_key().to_public_key_pem(LineEnding::LF).unwrap();
+            assert_eq!(Dialect::Tuf.public_key(k.public_key()).keyval.public, pem);
+        }
+    }
     use crate::sign::{MemorySigner, Signer};
 
     #[test]

@@ -6,13 +6,25 @@ use sha2::{Digest, Sha256};
 use super::cjson;
 use super::model::Key;
 
-/// Hex sha256 of the canonical JSON of `v`.
+/// Hex sha256 of the canonical JSON of `v`, a key object (see [`key_id`]).
+#[allow(
+    clippy::expect_used,
+    reason = "keys from metadata are refused at parse if they hold a non-integer number \
+              (model::Key), and trustkey's own keys hold strings only"
+)]
 pub fn key_id_of_value(v: &serde_json::Value) -> String {
     let bytes = cjson::encode(v).expect("a key has no floats");
     hex::encode(Sha256::digest(bytes))
 }
 
-/// The ID of `key` as notary names it (over the whole key object).
+/// The ID of `key` as notary names it (over the whole key object). Every `Key` has a
+/// canonical form: one read from metadata holding a non-integer number is refused when it
+/// is parsed.
+#[allow(
+    clippy::expect_used,
+    reason = "keys from metadata are refused at parse if they hold a non-integer number \
+              (model::Key), and trustkey's own keys hold strings only"
+)]
 pub fn key_id(key: &Key) -> String {
     let bytes = cjson::encode_serialize(key).expect("a key has no floats");
     hex::encode(Sha256::digest(bytes))
@@ -22,10 +34,15 @@ pub fn key_id(key: &Key) -> String {
 /// `{"keytype":"ecdsa","keyval":{"private":null,"public":BASE64(SPKI DER)}}`.
 /// This is the private key's file name and what `notary key list` shows.
 pub fn canonical_key_id(key: &p256::PublicKey) -> String {
+    hex::encode(canonical_key_id_bytes(key))
+}
+
+/// [`canonical_key_id`] as the 32 bytes of the hash.
+pub fn canonical_key_id_bytes(key: &p256::PublicKey) -> [u8; 32] {
     let b64 = base64::engine::general_purpose::STANDARD.encode(crate::sign::spki_der(key));
     // Base64 never needs JSON escaping, so this literal is already canonical JSON.
     let json = format!(r#"{{"keytype":"ecdsa","keyval":{{"private":null,"public":"{b64}"}}}}"#);
-    hex::encode(Sha256::digest(json.as_bytes()))
+    Sha256::digest(json.as_bytes()).into()
 }
 
 /// The first 12 characters of a key ID, enough to tell keys apart in a message. Safe on any

@@ -80,7 +80,7 @@ impl From<RoleName> for KeyRole {
 pub struct Key {
     pub keytype: String,
     pub keyval: KeyVal,
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "integers_only")]
     pub extra: BTreeMap<String, Value>,
 }
 
@@ -89,7 +89,7 @@ pub struct KeyVal {
     pub public: String,
     /// Everything else, kept as parsed: notary writes `"private": null`, TUF 1.0 omits it,
     /// and the key ID is over whatever is there.
-    #[serde(flatten)]
+    #[serde(flatten, deserialize_with = "integers_only")]
     pub extra: BTreeMap<String, Value>,
 }
 
@@ -151,7 +151,11 @@ impl Hashes {
     /// Sets `alg`'s digest (replacing any).
     pub fn insert(&mut self, alg: &str, digest: String) {
         match self.0.binary_search_by(|(a, _)| a.as_ref().cmp(alg)) {
-            Ok(i) => self.0[i].1 = digest,
+            Ok(i) => {
+                if let Some(entry) = self.0.get_mut(i) {
+                    entry.1 = digest;
+                }
+            }
             Err(i) => self.0.insert(i, (alg_name(alg), digest)),
         }
     }
@@ -315,6 +319,33 @@ pub struct DelegatedRole {
     pub extra: BTreeMap<String, Value>,
 }
 
+/// A key's extra fields, refusing a number that is not an integer: a key ID is the hash of
+/// the key's canonical JSON, which has no such numbers, so a key holding one has no ID.
+/// Refused here, when metadata is parsed, every `Key` has a canonical form.
+fn integers_only<'de, D>(d: D) -> Result<BTreeMap<String, Value>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let m = BTreeMap::<String, Value>::deserialize(d)?;
+    if m.values().any(has_non_integer) {
+        return Err(serde::de::Error::custom(
+            "a key holds a number that is not an integer (canonical JSON has none)",
+        ));
+    }
+    Ok(m)
+}
+
+/// Whether `v` holds a number that is neither an i64 nor a u64 (the parser's nesting limit
+/// bounds the recursion).
+fn has_non_integer(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => !(n.is_i64() || n.is_u64()),
+        Value::Array(a) => a.iter().any(has_non_integer),
+        Value::Object(o) => o.values().any(has_non_integer),
+        Value::Null | Value::Bool(_) | Value::String(_) => false,
+    }
+}
+
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
@@ -347,6 +378,11 @@ pub fn view<T: serde::de::DeserializeOwned>(signed: &Value, what: &str) -> Resul
 }
 
 /// The `signed` object of a typed view.
+#[allow(
+    clippy::expect_used,
+    reason = "the views hold strings, integers, string-keyed maps and JSON values: \
+              serde_json::to_value cannot fail on them"
+)]
 pub fn to_value<T: Serialize>(t: &T) -> Value {
     serde_json::to_value(t).expect("metadata always serializes")
 }

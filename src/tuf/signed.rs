@@ -128,10 +128,10 @@ impl SignedMeta {
             (m, r)
         });
         let (sha256, sha512) = match hashing {
-            Some((a, b)) => (
-                a.join().expect("hashing does not panic"),
-                b.join().expect("hashing does not panic"),
-            ),
+            Some((a, b)) => {
+                let failed = |_| format!("{name}: hashing failed");
+                (a.join().map_err(failed)?, b.join().map_err(failed)?)
+            }
             None => (digest256(&bytes), digest512(&bytes)),
         };
         let (mut m, r) = parsed?;
@@ -146,7 +146,7 @@ impl SignedMeta {
 
     /// The text of the `signed` object, as it is in the file.
     pub fn signed_text(&self) -> &[u8] {
-        &self.bytes[self.signed.clone()]
+        self.bytes.get(self.signed.clone()).unwrap_or_default()
     }
 
     /// A typed view of the `signed` object, parsed from the file's text (no `Value` tree in
@@ -204,17 +204,20 @@ fn envelope(
 
 // ring's SHA-2: the fastest here for large files (repo::hashing uses it for targets too).
 fn digest256(b: &[u8]) -> [u8; 32] {
-    ring::digest::digest(&ring::digest::SHA256, b)
-        .as_ref()
-        .try_into()
-        .expect("SHA-256 is 32 bytes")
+    digest(&ring::digest::SHA256, b)
 }
 
 fn digest512(b: &[u8]) -> [u8; 64] {
-    ring::digest::digest(&ring::digest::SHA512, b)
-        .as_ref()
-        .try_into()
-        .expect("SHA-512 is 64 bytes")
+    digest(&ring::digest::SHA512, b)
+}
+
+/// The digest as an array of the algorithm's length (each caller names it: the copy is whole).
+fn digest<const N: usize>(alg: &'static ring::digest::Algorithm, b: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    for (o, d) in out.iter_mut().zip(ring::digest::digest(alg, b).as_ref()) {
+        *o = *d;
+    }
+    out
 }
 
 /// An envelope as notary writes it: Go's `encoding/json` over notary's `Signed` struct, so

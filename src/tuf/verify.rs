@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use time::OffsetDateTime;
 
+use super::cjson;
 use super::dialect::{Dialect, PublicKey};
 use super::model::{Common, DelegatedRole, FileMeta, Hashes, Key, MetaFile, RoleName, Root};
 use super::signed::SignedMeta;
@@ -112,10 +113,12 @@ fn checked_key(
 
 /// Counts distinct keys of `set` with a valid signature on `meta`; fails below the threshold.
 ///
-/// Signatures are over the canonical form of `signed`. The text in the file usually is that
-/// form already (notary writes it so, and trustkey's files of either dialect mostly are), so
-/// the text is tried first, and only if that does not meet the threshold is the object
-/// re-encoded canonically and tried again: what a key signed is exactly these bytes either way.
+/// Signatures are over the canonical form of `signed`, and only over it. The text in the file
+/// usually is that form already (notary writes it so, and trustkey's files of either dialect
+/// mostly are): then the text itself is checked, without parsing and re-encoding it. Text
+/// that is not canonical (indented, Go's escapes) is parsed and re-encoded, and the
+/// signatures are checked over that: a signature over the file's own non-canonical text is
+/// not one by its key (the `notary` client and python-tuf refuse it too).
 pub fn signatures(dialect: Dialect, meta: &SignedMeta, set: &RoleKeySet) -> Result<()> {
     let role = &meta.name;
     if meta.signatures.is_empty() {
@@ -149,13 +152,14 @@ pub fn signatures(dialect: Dialect, meta: &SignedMeta, set: &RoleKeySet) -> Resu
         (valid, problem)
     };
     let raw = meta.signed_text();
-    let (mut valid, mut problem) = count(raw);
-    if (valid.len() as u64) < set.threshold {
-        let canonical = meta.signed_bytes().map_err(VerifyError::Malformed)?;
-        if canonical != raw {
-            (valid, problem) = count(&canonical);
-        }
-    }
+    let reencoded;
+    let msg = if cjson::is_canonical(raw) {
+        raw
+    } else {
+        reencoded = meta.signed_bytes().map_err(VerifyError::Malformed)?;
+        &reencoded[..]
+    };
+    let (valid, problem) = count(msg);
     if (valid.len() as u64) < set.threshold {
         return Err(VerifyError::Threshold {
             role: role.clone(),
@@ -186,7 +190,11 @@ pub fn signatures_and_view<T: serde::de::DeserializeOwned + Send>(
     std::thread::scope(|s| {
         let sig = s.spawn(|| signatures(dialect, meta, set));
         let view = view();
-        sig.join().expect("signature checks do not panic")?;
+        sig.join().unwrap_or_else(|_| {
+            Err(VerifyError::Malformed(format!(
+                "{what}: checking signatures failed"
+            )))
+        })?;
         Ok(view)
     })
 }

@@ -110,21 +110,19 @@ fn out_of_order(call: &'static str, reason: &'static str) -> Error {
 
 impl TrustedSet {
     /// Starts from the root an earlier update trusted (`root`, as stored), and the versions
-    /// trusted then. A stored root that does not parse is an error of the client's state.
+    /// trusted then. A stored root that cannot be read leaves no trusted root to start from:
+    /// a verification failure (`UntrustedRoot`, exit 5, with the hint to re-pin), in both
+    /// dialects.
     pub fn new(
         gun: &Gun,
         opts: &VerifyOptions,
         root: Vec<u8>,
         prior: TrustedState,
     ) -> Result<Self> {
-        let root = SignedMeta::parse(RoleName::Root, root)
-            .map_err(|e| Error::Metadata(format!("trusted state: {e}")))?;
-        // Kept as it was: the Notary client reported a stored root it cannot read as an error
-        // of its state (exit 1), the TUF 1.0 client as a verification failure (exit 5).
-        let view = root.view("trusted root").map_err(|e| match opts.dialect {
-            Dialect::Notary => Error::Metadata(e),
-            Dialect::Tuf => malformed(e),
-        })?;
+        let unreadable =
+            |e: String| path_invalid(VerifyError::Malformed(format!("trusted state: {e}")));
+        let root = SignedMeta::parse(RoleName::Root, root).map_err(unreadable)?;
+        let view = root.view("trusted root").map_err(unreadable)?;
         Ok(Self::start(gun, opts, root, view, prior, false))
     }
 
@@ -195,6 +193,17 @@ impl TrustedSet {
         parent.meta.get(&self.dialect().meta_name(role))?.version
     }
 
+    /// The length `role`'s parent lists for it (snapshot's in timestamp, targets' in
+    /// snapshot), if it lists one: the most the client reads of it.
+    pub fn listed_length(&self, role: RoleName) -> Option<u64> {
+        let parent = match role {
+            RoleName::Snapshot => self.timestamp.as_ref(),
+            RoleName::Targets => self.snapshot.as_ref(),
+            RoleName::Root | RoleName::Timestamp => None,
+        }?;
+        parent.meta.get(&self.dialect().meta_name(role))?.length
+    }
+
     /// One step of root rotation: `bytes` is the next root version, signed by a threshold of
     /// the trusted root's keys and of its own. It is trusted from then on.
     pub fn update_root(&mut self, bytes: Vec<u8>) -> Result<()> {
@@ -206,7 +215,10 @@ impl TrustedSet {
         }
         let next = SignedMeta::parse(RoleName::Root, bytes)
             .map_err(|e| path_invalid(VerifyError::Malformed(e)))?;
-        let expected = self.root_version() + 1;
+        let version = self.root_version();
+        let expected = version
+            .checked_add(1)
+            .ok_or_else(|| path_fail(RootPathError::NoNextVersion { version }))?;
         self.step(next, expected)
     }
 

@@ -14,7 +14,7 @@
 
 use std::path::PathBuf;
 
-use super::remote::{Remote, UNBOUNDED};
+use super::remote::{Remote, ROOT_MAX_LEN, TIMESTAMP_MAX_LEN, UNLISTED_MAX_LEN};
 use super::trusted::TrustedSet;
 use super::{TrustedState, Verified, VerifyOptions};
 use crate::fsio::{self, Overwrite};
@@ -26,12 +26,21 @@ use crate::tuf::signed::SignedMeta;
 use crate::tuf::{RootPathError, VerifyError};
 use crate::{Error, Result};
 
-/// How many root versions one update may walk (python-tuf's `max_root_rotations` is 256).
+/// How many root versions one update may walk, in both dialects (python-tuf's
+/// `max_root_rotations` is 256).
 const MAX_ROOT_ROTATIONS: u64 = 256;
+
+/// The most a fetch reads of a file: a fixed bound, or the length its parent lists.
+#[derive(Debug, Clone, Copy)]
+enum Bound {
+    Fixed(u64),
+    Listed { len: u64, parent: RoleName },
+}
 
 /// Updates the client's trusted view of one repository from a remote.
 pub struct Updater<'a> {
     gun: Gun,
+    td: TrustDir,
     state_dir: PathBuf,
     remote: &'a dyn Remote,
     opts: VerifyOptions,
@@ -41,6 +50,7 @@ impl<'a> Updater<'a> {
     pub fn new(td: &TrustDir, gun: &Gun, remote: &'a dyn Remote, opts: VerifyOptions) -> Self {
         Updater {
             gun: gun.clone(),
+            td: td.clone(),
             state_dir: td.client_dir(gun),
             remote,
             opts,
@@ -48,8 +58,12 @@ impl<'a> Updater<'a> {
     }
 
     /// Downloads and verifies root, timestamp, snapshot, targets and the delegated roles; on
-    /// success the new state is trusted from then on.
+    /// success the new state is trusted from then on. The client's state is locked from
+    /// before it is read until the new one is stored: concurrent updates (two `verify`s) run
+    /// one after the other, each starting from what the one before stored, so trusted
+    /// versions never go down.
     pub fn update(&self) -> Result<Verified> {
+        let _lock = self.td.lock_client(&self.gun, |_| {})?;
         let mut set = match self.opts.dialect {
             Dialect::Notary => self.notary_root()?,
             Dialect::Tuf => self.tuf_root()?,
@@ -61,9 +75,29 @@ impl<'a> Updater<'a> {
             Dialect::Notary => role.file_name(),
             Dialect::Tuf => layout::role_file(role, set.listed_version(role), consistent),
         };
-        set.update_timestamp(self.fetch(RoleName::Timestamp, &file(&set, RoleName::Timestamp))?)?;
-        set.update_snapshot(self.fetch(RoleName::Snapshot, &file(&set, RoleName::Snapshot))?)?;
-        set.update_targets(self.fetch(RoleName::Targets, &file(&set, RoleName::Targets))?)?;
+        let timestamp = self.fetch(
+            RoleName::Timestamp,
+            &file(&set, RoleName::Timestamp),
+            Bound::Fixed(TIMESTAMP_MAX_LEN),
+        )?;
+        set.update_timestamp(timestamp)?;
+        // Snapshot and targets are read up to the length their parent lists, if it lists one.
+        let bound = |set: &TrustedSet, role, parent| match set.listed_length(role) {
+            Some(len) => Bound::Listed { len, parent },
+            None => Bound::Fixed(UNLISTED_MAX_LEN),
+        };
+        let snapshot = self.fetch(
+            RoleName::Snapshot,
+            &file(&set, RoleName::Snapshot),
+            bound(&set, RoleName::Snapshot, RoleName::Timestamp),
+        )?;
+        set.update_snapshot(snapshot)?;
+        let targets = self.fetch(
+            RoleName::Targets,
+            &file(&set, RoleName::Targets),
+            bound(&set, RoleName::Targets, RoleName::Snapshot),
+        )?;
+        set.update_targets(targets)?;
         while let Some(next) = set.next_delegation()? {
             let file = match self.opts.dialect {
                 Dialect::Notary => format!("{}.json", next.role),
@@ -71,7 +105,14 @@ impl<'a> Updater<'a> {
                     layout::role_file_named(&quote(&next.role), next.version, consistent)
                 }
             };
-            let bytes = self.fetch_named(&next.role, &file)?;
+            let bound = match next.length {
+                Some(len) => Bound::Listed {
+                    len,
+                    parent: RoleName::Snapshot,
+                },
+                None => Bound::Fixed(UNLISTED_MAX_LEN),
+            };
+            let bytes = self.fetch_named(&next.role, &file, bound)?;
             set.update_delegated_targets(&next.role, &next.parent, bytes)?;
         }
         let trusted = set.finish()?;
@@ -83,7 +124,7 @@ impl<'a> Updater<'a> {
     /// root up to it.
     fn notary_root(&self) -> Result<TrustedSet> {
         let latest = self
-            .get("root.json")?
+            .get_root("root.json")?
             .ok_or_else(|| self.no_repository("root.json"))?;
         let (stored, prior) = self.load_state()?;
         let Some(stored) = stored else {
@@ -91,10 +132,13 @@ impl<'a> Updater<'a> {
         };
         let mut set = TrustedSet::new(&self.gun, &self.opts, stored, prior)?;
         let versions = set.latest_root(latest.clone())?;
+        if !versions.is_empty() && versions.end() - versions.start() >= MAX_ROOT_ROTATIONS {
+            return Err(too_many_rotations());
+        }
         let last = *versions.end();
         for n in versions {
             let name = format!("{n}.root.json");
-            let bytes = match self.get(&name)? {
+            let bytes = match self.get_root(&name)? {
                 Some(b) => b,
                 None if n == last => latest.clone(),
                 None => return Err(self.root_missing(name)),
@@ -112,40 +156,62 @@ impl<'a> Updater<'a> {
             Some(root) => TrustedSet::new(&self.gun, &self.opts, root, prior)?,
             None => {
                 let first = self
-                    .get("1.root.json")?
+                    .get_root("1.root.json")?
                     .ok_or_else(|| self.no_repository("1.root.json"))?;
                 TrustedSet::first_use(&self.gun, &self.opts, first, prior)?
             }
         };
-        let start = set.root_version();
-        loop {
-            let n = set.root_version();
-            let Some(bytes) = self.get(&format!("{}.root.json", n + 1))? else {
+        let mut rotations = 0;
+        // The last version there can be (u64::MAX) has no next one.
+        while let Some(next) = set.root_version().checked_add(1) {
+            let Some(bytes) = self.get_root(&format!("{next}.root.json"))? else {
                 break;
             };
-            if n - start >= MAX_ROOT_ROTATIONS {
-                return Err(Error::Verify(VerifyError::UntrustedRoot(
-                    RootPathError::TooManyRotations {
-                        max: MAX_ROOT_ROTATIONS,
-                    },
-                )));
+            if rotations >= MAX_ROOT_ROTATIONS {
+                return Err(too_many_rotations());
             }
+            rotations += 1;
             set.update_root(bytes)?;
         }
         Ok(set)
     }
 
-    fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        self.remote.get(name, UNBOUNDED)
+    /// A root version, within the bound for roots.
+    fn get_root(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.remote.get(name, ROOT_MAX_LEN)
     }
 
-    /// The file `name` of `role`, which must be there.
-    fn fetch(&self, role: RoleName, name: &str) -> Result<Vec<u8>> {
-        self.fetch_named(role.as_str(), name)
+    /// The file `name` of `role`, which must be there, within its bound.
+    fn fetch(&self, role: RoleName, name: &str, bound: Bound) -> Result<Vec<u8>> {
+        self.fetch_named(role.as_str(), name, bound)
     }
 
-    fn fetch_named(&self, role: &str, name: &str) -> Result<Vec<u8>> {
-        self.get(name)?.ok_or_else(|| {
+    /// A file longer than the length its parent lists is that length's mismatch, as when it
+    /// is read whole (with its length, where the remote knew it).
+    fn fetch_named(&self, role: &str, name: &str, bound: Bound) -> Result<Vec<u8>> {
+        let got = match bound {
+            Bound::Fixed(max) => self.remote.get(name, max),
+            Bound::Listed { len, parent } => self.remote.get(name, len).map_err(|e| match e {
+                Error::Verify(VerifyError::TooLarge { actual, .. }) => {
+                    let (what, parent) = (role.to_string(), parent.to_string());
+                    Error::Verify(match actual {
+                        Some(actual) => VerifyError::LengthMismatch {
+                            what,
+                            parent,
+                            actual,
+                            expected: len,
+                        },
+                        None => VerifyError::LongerThanListed {
+                            what,
+                            parent,
+                            expected: len,
+                        },
+                    })
+                }
+                other => other,
+            }),
+        }?;
+        got.ok_or_else(|| {
             Error::Verify(VerifyError::Missing {
                 role: role.to_string(),
                 file: name.to_string(),
@@ -181,23 +247,35 @@ impl<'a> Updater<'a> {
         Ok((root, state))
     }
 
+    /// Stores the versions, then the root: if the process stops in between, the next update
+    /// starts from the older root (and walks up to this one again) with the newer versions,
+    /// never from older versions.
     fn save_state(&self, root: &SignedMeta, state: &TrustedState) -> Result<()> {
         fsio::create_private_dir(&self.state_dir)?;
-        fsio::write_atomic(
-            &self.state_dir.join("root.json"),
-            &root.bytes,
-            fsio::PUBLIC_FILE_MODE,
-            Overwrite::Replace,
-        )?;
-        let mut b = serde_json::to_vec_pretty(state).expect("state serializes");
+        let mut b = serde_json::to_vec_pretty(state)
+            .map_err(|e| Error::Metadata(format!("the client's state: {e}")))?;
         b.push(b'\n');
         fsio::write_atomic(
             &self.state_dir.join("state.json"),
             &b,
             fsio::PUBLIC_FILE_MODE,
             Overwrite::Replace,
+        )?;
+        fsio::write_atomic(
+            &self.state_dir.join("root.json"),
+            &root.bytes,
+            fsio::PUBLIC_FILE_MODE,
+            Overwrite::Replace,
         )
     }
+}
+
+fn too_many_rotations() -> Error {
+    Error::Verify(VerifyError::UntrustedRoot(
+        RootPathError::TooManyRotations {
+            max: MAX_ROOT_ROTATIONS,
+        },
+    ))
 }
 
 /// Python's `urllib.parse.quote(name, "")`: what python-tuf requests for a role name.

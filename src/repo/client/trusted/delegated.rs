@@ -9,8 +9,16 @@
 //! role lists outside the paths delegated to it (through every delegation on the way down) is
 //! rejected and reported (`Verified::rejected`). TUF 1.0 `terminating`: once a terminating
 //! delegation was searched, targets it covers are not taken from later roles.
+//!
+//! Bounds. `verify` and `list` walk every role (every target listed, every role verified:
+//! one bad role fails the update), where python-tuf looks one target up at a time, visiting
+//! at most 32 roles (`max_delegations`). So that no lookup python-tuf can make goes deeper,
+//! and no delegated signer can make the walk endless with its own key, a role more than 32
+//! delegations below targets is refused ([`MAX_DELEGATION_DEPTH`]); a walk visits at most
+//! 100,000 roles; and targets are checked against earlier terminating roles within a budget
+//! ([`MAX_BLOCKER_CHECKS`]). Time and memory are linear in roles and targets.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::{fail, malformed, out_of_order, Phase, TrustedSet};
 use crate::repo::client::{Rejected, VerifiedRole};
@@ -26,6 +34,84 @@ use crate::Result;
 /// More roles than any repository trustkey knows of (65,536 hashed bins and then some).
 const MAX_ROLES: usize = 100_000;
 
+/// How many delegations deep a role may be (targets' own are 1). python-tuf visits at most 32
+/// roles (`max_delegations`) to look a target up, so it never reaches a role deeper than
+/// this; trustkey refuses a repository that delegates deeper, when it would fetch such a
+/// role, rather than walk an unbounded chain any delegated signer can extend with its own key.
+pub const MAX_DELEGATION_DEPTH: usize = 32;
+
+/// How many times one walk may check a target against a terminating role's chain. Targets
+/// are checked only against terminating roles whose paths could cover them, so repositories
+/// spend a few checks per target; delegations made to defeat that (thousands of terminating
+/// roles with patterns like `*x1`, `*x2`) are refused rather than checked for minutes.
+pub const MAX_BLOCKER_CHECKS: usize = 10_000_000;
+
+/// The terminating roles searched so far, indexed by the literal start of their own paths:
+/// a role can cover a target only if one of its paths' literal prefixes (up to the first
+/// `*`, `?` or `[` in TUF 1.0; the whole prefix in Notary) starts the target, or, for hash
+/// prefixes, starts the target's hash.
+#[derive(Debug, Default)]
+struct Blockers {
+    by_prefix: HashMap<String, Vec<usize>>,
+    by_hash_prefix: HashMap<String, Vec<usize>>,
+    /// The lengths of the prefixes indexed, shortest first.
+    prefix_lens: BTreeSet<usize>,
+    hash_prefix_lens: BTreeSet<usize>,
+    /// Checks made so far, and the budget (`MAX_BLOCKER_CHECKS` unless a test sets another).
+    checks: usize,
+    budget: Option<usize>,
+}
+
+impl Blockers {
+    fn insert(&mut self, d: Dialect, at: usize, entry: &DelegatedRole) {
+        for p in entry.path_hash_prefixes.iter().flatten() {
+            self.hash_prefix_lens.insert(p.len());
+            self.by_hash_prefix.entry(p.clone()).or_default().push(at);
+        }
+        for p in entry.paths.iter().flatten() {
+            let literal = match d {
+                Dialect::Notary => p.as_str(),
+                Dialect::Tuf => p.split(['*', '?', '[']).next().unwrap_or_default(),
+            };
+            self.prefix_lens.insert(literal.len());
+            self.by_prefix
+                .entry(literal.to_string())
+                .or_default()
+                .push(at);
+        }
+    }
+
+    /// The terminating roles that could cover `target`, in the order searched.
+    fn candidates(&self, target: &str) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut look = |map: &HashMap<String, Vec<usize>>, key: &str, lens: &BTreeSet<usize>| {
+            for &len in lens.range(..=key.len()) {
+                if let Some(found) = key.get(..len).and_then(|k| map.get(k)) {
+                    out.extend_from_slice(found);
+                }
+            }
+        };
+        look(&self.by_prefix, target, &self.prefix_lens);
+        if !self.hash_prefix_lens.is_empty() {
+            let h = delegation::target_hash(target);
+            look(&self.by_hash_prefix, &h, &self.hash_prefix_lens);
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Takes one check from the budget; false once it is spent.
+    fn spend(&mut self) -> bool {
+        self.checks = self.checks.saturating_add(1);
+        self.checks <= self.budget()
+    }
+
+    fn budget(&self) -> usize {
+        self.budget.unwrap_or(MAX_BLOCKER_CHECKS)
+    }
+}
+
 /// The next delegated role to fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NextRole {
@@ -34,13 +120,20 @@ pub struct NextRole {
     pub parent: String,
     /// The version snapshot lists for it (TUF 1.0 consistent snapshots name the file by it).
     pub version: Option<u64>,
+    /// The length snapshot lists for it, if any: the most the client reads of it.
+    pub length: Option<u64>,
 }
 
-/// What is kept of each trusted targets role for its children.
+/// What is kept of each trusted targets role for its children: its own delegation entry and
+/// its parent (the chain down from targets is followed through parents, not copied into each
+/// role: memory stays linear in the number of roles).
 #[derive(Debug)]
 struct Node {
-    /// The delegation entries from targets down to this role (empty for targets).
-    chain: Vec<DelegatedRole>,
+    /// The parent's index in `Walk::nodes` and the entry delegating to this role (`None`
+    /// for targets).
+    up: Option<(usize, DelegatedRole)>,
+    /// Delegations from targets down to this role (0 for targets).
+    depth: usize,
     /// The roles it delegates to, by name (the first entry of a name), with their keys.
     children: HashMap<String, (DelegatedRole, RoleKeySet)>,
 }
@@ -49,15 +142,17 @@ struct Node {
 /// each target.
 #[derive(Debug, Default)]
 pub(super) struct Walk {
-    nodes: HashMap<String, Node>,
+    /// Trusted roles, in the order visited; `by_name` indexes them.
+    nodes: Vec<Node>,
+    by_name: HashMap<String, usize>,
     /// (role, parent) still to visit; the next one last.
     pending: Vec<(String, String)>,
     /// Roles visited (verified, or skipped as snapshot does not list them).
     visited: HashSet<String>,
     /// Targets some role provides already.
     found: HashSet<String>,
-    /// The chains of terminating delegations searched so far.
-    blockers: Vec<Vec<DelegatedRole>>,
+    /// The terminating roles searched so far.
+    blockers: Blockers,
     roles: Vec<VerifiedRole>,
     rejected: Vec<Rejected>,
     /// Versions of the delegated roles verified.
@@ -74,10 +169,11 @@ impl Walk {
             self.found.extend(view.targets.keys().cloned());
         }
         self.visited.insert(TARGETS.to_string());
-        self.nodes.insert(
-            TARGETS.to_string(),
+        self.insert(
+            TARGETS,
             Node {
-                chain: Vec::new(),
+                up: None,
+                depth: 0,
                 children,
             },
         );
@@ -88,7 +184,28 @@ impl Walk {
         }))
     }
 
+    /// Another budget of target checks against terminating roles (tests).
+    #[cfg(test)]
+    pub(super) fn set_check_budget(&mut self, checks: usize) {
+        self.blockers.budget = Some(checks);
+    }
+
+    fn insert(&mut self, name: &str, node: Node) -> usize {
+        let at = self.nodes.len();
+        self.nodes.push(node);
+        self.by_name.insert(name.to_string(), at);
+        at
+    }
+
+    fn node(&self, name: &str) -> Option<&Node> {
+        self.by_name.get(name).and_then(|&i| self.nodes.get(i))
+    }
+
     /// Keeps a verified role, in the order visited, and returns it.
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "the role was pushed at this index on the line before"
+    )]
     fn keep(&mut self, role: VerifiedRole) -> &VerifiedRole {
         let at = self.roles.len();
         self.roles.push(role);
@@ -101,16 +218,31 @@ impl Walk {
         (self.roles, self.rejected, self.versions)
     }
 
-    /// A delegated role, verified, reached through `chain`: drops and records the targets
-    /// outside its paths, keeps those no earlier role provides, and queues its children.
+    /// A delegated role, verified, delegated by the trusted role `parent` with `entry`:
+    /// drops and records the targets outside its paths, keeps those no earlier role
+    /// provides, and queues its children. The work is linear in its targets times its depth
+    /// (bounded) and the terminating roles searched before it.
     fn add(
         &mut self,
         d: Dialect,
         name: &str,
-        chain: Vec<DelegatedRole>,
+        (parent, entry): (usize, DelegatedRole),
         view: Targets,
     ) -> Result<&VerifiedRole> {
+        let depth = self.nodes.get(parent).map_or(0, |p| p.depth) + 1;
+        let terminating = entry.terminating == Some(true);
+        let (order, children) = children(d, name, &view.delegations)?;
+        let at = self.insert(
+            name,
+            Node {
+                up: Some((parent, entry)),
+                depth,
+                children,
+            },
+        );
         let mut targets = view.targets;
+        let nodes = &self.nodes;
+        let (chain, path) = chain_of(nodes, at);
         // A target outside the paths delegated to the role (through every delegation on the
         // way down) is rejected, as notary and python-tuf clients reject it: it is not listed,
         // and `verify --target` of it says why.
@@ -133,27 +265,43 @@ impl Walk {
             }
         });
         // The first role that lists a target provides it; a terminating delegation searched
-        // before (not an ancestor) hides what it covers.
-        let is_ancestor = |b: &[DelegatedRole]| chain.starts_with(b);
-        let active: Vec<&Vec<DelegatedRole>> =
-            self.blockers.iter().filter(|b| !is_ancestor(b)).collect();
+        // before (not an ancestor) hides what it covers: each target is checked against the
+        // chains of the terminating roles whose own paths could cover it (an index by the
+        // paths' literal prefixes), within a budget of checks for the whole walk.
+        let blockers = &mut self.blockers;
         let found = &self.found;
+        let mut over_budget = false;
         targets.retain(|target, _| {
-            !found.contains(target)
-                && !active
-                    .iter()
-                    .any(|b| b.iter().all(|e| delegation::covers(d, e, target)))
+            if found.contains(target) {
+                return false;
+            }
+            let blocked = blockers.candidates(target).into_iter().any(|b| {
+                if path.contains(&b) {
+                    return false;
+                }
+                over_budget |= !blockers.spend();
+                let (entries, _) = chain_of(nodes, b);
+                entries.iter().all(|e| delegation::covers(d, e, target))
+            });
+            !blocked
         });
-        self.found.extend(targets.keys().cloned());
-        if chain.last().is_some_and(|e| e.terminating == Some(true)) {
-            self.blockers.push(chain.clone());
+        if over_budget {
+            return Err(fail(VerifyError::TooManyChecks {
+                max: self.blockers.budget(),
+            }));
         }
-        let (order, children) = children(d, name, &view.delegations)?;
+        self.found.extend(targets.keys().cloned());
+        if terminating {
+            if let Some(Node {
+                up: Some((_, e)), ..
+            }) = self.nodes.get(at)
+            {
+                self.blockers.insert(d, at, e);
+            }
+        }
         self.pending
             .extend(order.into_iter().rev().map(|c| (c, name.to_string())));
         self.visited.insert(name.to_string());
-        self.nodes
-            .insert(name.to_string(), Node { chain, children });
         Ok(self.keep(VerifiedRole {
             name: name.to_string(),
             version: view.common.version,
@@ -182,11 +330,18 @@ impl TrustedSet {
                 return Err(fail(VerifyError::TooManyRoles { max: MAX_ROLES }));
             }
             if let Some(entry) = self.snapshot_entry(&role)? {
-                let version = entry.version;
+                let depth = self.walk.node(&parent).map_or(0, |p| p.depth) + 1;
+                if depth > MAX_DELEGATION_DEPTH {
+                    return Err(fail(VerifyError::TooDeep {
+                        role,
+                        max: MAX_DELEGATION_DEPTH,
+                    }));
+                }
                 return Ok(Some(NextRole {
+                    version: entry.version,
+                    length: entry.length,
                     role,
                     parent,
-                    version,
                 }));
             }
         }
@@ -225,16 +380,21 @@ impl TrustedSet {
         if self.phase != Phase::Targets {
             return Err(out_of_order(CALL, "targets is not trusted yet"));
         }
-        let Some(node) = self.walk.nodes.get(parent) else {
+        let Some(&parent_at) = self.walk.by_name.get(parent) else {
             return Err(out_of_order(CALL, "its parent is not trusted yet"));
         };
-        let Some((entry, keys)) = node.children.get(role) else {
+        let Some((entry, keys)) = self
+            .walk
+            .nodes
+            .get(parent_at)
+            .and_then(|node| node.children.get(role))
+        else {
             return Err(fail(VerifyError::NotDelegated {
                 parent: parent.to_string(),
                 role: role.to_string(),
             }));
         };
-        if self.walk.nodes.contains_key(role) {
+        if self.walk.by_name.contains_key(role) {
             return Err(out_of_order(CALL, "the role is trusted already"));
         }
         let d = self.dialect();
@@ -253,13 +413,27 @@ impl TrustedSet {
         let trusted = self.prior.delegations.get(role).copied();
         verify::version(role, t.common.version, trusted)?;
         verify::expiry(d, role, &t.common, self.opts.now)?;
-        let mut chain = node.chain.clone();
-        chain.push(entry.clone());
+        let entry = entry.clone();
         self.walk
             .versions
             .insert(role.to_string(), t.common.version);
-        self.walk.add(d, role, chain, t)
+        self.walk.add(d, role, (parent_at, entry), t)
     }
+}
+
+/// The delegation entries from targets down to the role `at` of `nodes` (at most
+/// [`MAX_DELEGATION_DEPTH`]), and the indices of the role and its ancestors.
+fn chain_of(nodes: &[Node], at: usize) -> (Vec<&DelegatedRole>, Vec<usize>) {
+    let mut entries = Vec::new();
+    let mut path = vec![at];
+    let mut node = nodes.get(at);
+    while let Some((parent, entry)) = node.and_then(|n| n.up.as_ref()) {
+        entries.push(entry);
+        path.push(*parent);
+        node = nodes.get(*parent);
+    }
+    entries.reverse();
+    (entries, path)
 }
 
 /// The roles `parent` delegates to, in the order listed, each checked (name, keys).

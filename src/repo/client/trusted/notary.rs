@@ -29,11 +29,15 @@ impl TrustedSet {
                 new: ln,
             }));
         }
-        if latest.bytes == self.root.bytes {
-            return Ok(tn + 1..=tn);
+        if latest.bytes != self.root.bytes {
+            self.latest = Some((latest, ln));
         }
-        self.latest = Some((latest, ln));
-        Ok(tn + 1..=ln)
+        // The versions after the trusted one, up to the latest: none when they are the same
+        // version (also at u64::MAX, which has no next version).
+        Ok(match tn.checked_add(1) {
+            Some(next) if next <= ln => next..=ln,
+            _ => RangeInclusive::new(1, 0),
+        })
     }
 
     /// Snapshot lists root in the Notary dialect: the root we trust must be that one.

@@ -21,6 +21,7 @@ use crate::tuf::{build, cert, VerifyError};
 use crate::{Error, Result};
 
 mod delegated;
+mod hostile;
 mod roles;
 mod rotation;
 

@@ -26,6 +26,7 @@ fn rejects_a_delegated_target_outside_its_paths() {
                     Dialect::Notary => None,
                     Dialect::Tuf => Some(1),
                 },
+                length: Some(m.delegated[0].length()),
             },
             "{d}"
         );
