@@ -13,7 +13,7 @@
 # Installs what it needs on first use: Debian's gcc and make (AFL++ is built from source by
 # `cargo install cargo-afl`), then cargo-afl itself. Limits: FUZZ_MEM_MB (default 1024, afl-fuzz
 # -m: the address space of the target; more is a finding), FUZZ_TIMEOUT_MS (default 2000, -t:
-# longer is a hang). FUZZ_NICE (default 10).
+# longer is a hang). FUZZ_NICE (default 10). FUZZ_DRIVER: a driver built earlier (not rebuilt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -39,10 +39,11 @@ install_tools() {
 }
 
 build() {
+  [ -n "${FUZZ_DRIVER:-}" ] && return 0
   log "building the AFL++ driver (fuzz/, release, instrumented)"
   (cd fuzz && nice -n "${FUZZ_NICE:-10}" cargo afl build --release --quiet)
 }
-driver="$root/fuzz/target/release/trustkey-fuzz"
+driver=${FUZZ_DRIVER:-$root/fuzz/target/release/trustkey-fuzz}
 
 cmd=${1:-}
 case "$cmd" in
@@ -67,7 +68,10 @@ build
 
 if [ "${1:-}" = --replay ]; then
   shift
-  exec "$driver" "$harness" "$@"
+  for f in "$@"; do
+    "$driver" "$harness" "$f" || log "$f: the harness failed (above)"
+  done
+  exit 0
 fi
 
 seconds=${1:-600}
