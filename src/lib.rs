@@ -6,6 +6,8 @@ pub mod backup;
 pub mod cli;
 pub mod error;
 pub mod fsio;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod keys;
 pub mod pem;
 pub mod piv;

@@ -5,7 +5,7 @@
 //! Parsing is strict: an attribute without `=`, an empty or repeated one, or bad
 //! percent-encoding is an error, so a typo never silently selects another key.
 
-use percent_encoding::percent_decode_str;
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 
 use crate::secret::PinSource;
 use crate::Error;
@@ -16,6 +16,22 @@ pub struct Attribute {
     pub name: String,
     pub value: Vec<u8>,
     pub in_query: bool,
+}
+
+/// Characters escaped in a value written into a reference: what [`attributes`] splits on or
+/// decodes (`;`, `?`, `&`, `%`), and what would not show (controls, space, `"`). `/`, `:` and
+/// `=` stay, so that `pin-source=file:/run/pin` reads as typed.
+const VALUE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'%')
+    .add(b';')
+    .add(b'?')
+    .add(b'&');
+
+/// `value` as it goes into a reference, so that [`attributes`] reads it back unchanged.
+pub fn encode_value(value: &str) -> String {
+    utf8_percent_encode(value, VALUE).to_string()
 }
 
 /// Splits `s` (which must start with `scheme`) into attributes, refusing an attribute without

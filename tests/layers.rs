@@ -32,6 +32,8 @@ const LAYERS: &[&[&str]] = &[
     // Repositories: trust dir, staging, publishing, the notary server, the client.
     &["repo"],
     &["backup"],
+    // Fuzzing harnesses: they reach every parser of outside data, so they sit above them all.
+    &["fuzz"],
     // The command line: flags, rendering, the terminal prompter. Above it only src/main.rs,
     // the binary, which is not a module of the library.
     &["cli"],

@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -170,10 +170,15 @@ fn refused_type(entry: &tar::Entry<'_, impl Read>) -> Option<String> {
 pub fn read_archive(path: &Path) -> Result<Archive> {
     let file = fs::File::open(path)
         .map_err(|e| Error::io(format!("opening backup {}", path.display()), e))?;
-    let name = path.display().to_string();
+    read_archive_from(BufReader::new(file), &path.display().to_string())
+}
+
+/// [`read_archive`] of the tar.gz bytes `gz` reads; `name` names the archive in errors.
+pub fn read_archive_from(gz: impl BufRead, name: &str) -> Result<Archive> {
+    let name = name.to_string();
     let tripped = Rc::new(Cell::new(false));
     let bounded = Bounded {
-        inner: flate2::read::MultiGzDecoder::new(BufReader::new(file)),
+        inner: flate2::bufread::MultiGzDecoder::new(gz),
         left: MAX_STREAM_BYTES,
         tripped: tripped.clone(),
     };

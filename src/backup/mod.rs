@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 use crate::error::Error;
 use crate::Result;
 
-pub use archive::{read_archive, Archive, Entry, EntryKind};
+pub use archive::{read_archive, read_archive_from, Archive, Entry, EntryKind};
 pub use create::{create, CreateReport, Listed};
 pub use restore::{restore, RestoreReport};
 pub use verify::{match_published, verify, verify_file, KeyCheck, Status, VerifyReport};

@@ -48,7 +48,11 @@ impl fmt::Display for YubikeyRef {
         }
         write!(f, "slot={}", self.slot)?;
         if let Some(p) = &self.pin_source {
-            write!(f, "?pin-source={p}")?;
+            write!(
+                f,
+                "?pin-source={}",
+                crate::uri::encode_value(&p.to_string())
+            )?;
         }
         Ok(())
     }
@@ -143,5 +147,23 @@ mod tests {
         assert_eq!(r.pin_source, Some(PinSource::File("/run/pin".into())));
         assert_eq!(yk(&r.to_string()).unwrap(), r);
         assert_eq!(yk("yubikey:slot=9C").unwrap().slot, Slot::Signature);
+    }
+
+    /// Found by fuzzing (key_reference): a pin-source holding `&`, `;`, `?` or `%` printed raw
+    /// read back as another file (`file:/pin&` as `file:/pin`).
+    #[test]
+    fn a_pin_source_prints_as_it_parses() {
+        for s in [
+            "yubikey:serial=7;pin-source=file:/ikey&",
+            "yubikey:pin-source=file:/a%3Bb",
+            "yubikey:?pin-source=file:/a%25b%3Fc",
+            "yubikey:?pin-source=file:/a b",
+        ] {
+            let r = yk(s).unwrap();
+            assert_eq!(yk(&r.to_string()).unwrap(), r, "{s} printed as {r}");
+        }
+        let r = yk("yubikey:pin-source=file:/ikey&").unwrap();
+        assert_eq!(r.pin_source, Some(PinSource::File("/ikey&".into())));
+        assert_eq!(r.to_string(), "yubikey:slot=9c?pin-source=file:/ikey%26");
     }
 }

@@ -481,7 +481,7 @@ fn read_ca_file(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
 }
 
 /// "HTTP 400 Bad Request: <server message> (<code>: <detail>)", on one line.
-fn status_reason(status: StatusCode, body: &[u8]) -> String {
+pub(crate) fn status_reason(status: StatusCode, body: &[u8]) -> String {
     let mut out = format!("HTTP {}", status.as_u16());
     if let Some(text) = status.canonical_reason() {
         let _ = write!(out, " {text}");
@@ -544,7 +544,7 @@ fn one_line(text: &str, max: usize) -> String {
     crate::text::truncate(&crate::text::printable(&joined), max).into_owned()
 }
 
-fn parse_key(raw: &[u8]) -> std::result::Result<(String, String), String> {
+pub(crate) fn parse_key(raw: &[u8]) -> std::result::Result<(String, String), String> {
     let v: serde_json::Value =
         serde_json::from_slice(raw).map_err(|e| format!("key response is not JSON: {e}"))?;
     let keytype = v

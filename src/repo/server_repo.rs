@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 
 use super::client::{too_large, Remote};
-use super::server::NotaryServer;
+use super::server::{NotaryServer, RemoteKey};
 use super::trustdir::{Gun, RepoConfig, ServerConfig};
 use crate::tuf::dialect::Dialect;
 use crate::tuf::model::{Key, KeyVal, RoleName};
@@ -146,24 +146,28 @@ pub fn server_key(
         )));
     }
     let remote = server.remote_key(gun.as_str(), role.as_str())?;
-    let bad = |reason: String| Error::Server {
+    listed_key(remote).map_err(|reason| Error::Server {
         url: server.url().to_string(),
         kind: crate::error::ServerFailure::BadResponse,
         reason: format!("the {role} key of {gun}: {reason}"),
-    };
+    })
+}
+
+/// A key the server sent, checked (an ECDSA P-256 SubjectPublicKeyInfo), as root lists it.
+pub(crate) fn listed_key(remote: RemoteKey) -> std::result::Result<Key, String> {
     if remote.keytype != crate::tuf::dialect::NOTARY_KEYTYPE_ECDSA {
-        return Err(bad(format!(
+        return Err(format!(
             "key type {:?} is not supported (trustkey verifies ecdsa P-256 keys)",
             remote.keytype
-        )));
+        ));
     }
     let der = B64
         .decode(remote.public_b64.as_bytes())
-        .map_err(|_| bad("its public key is not base64".into()))?;
+        .map_err(|_| "its public key is not base64".to_string())?;
     {
         use p256::pkcs8::DecodePublicKey;
         p256::PublicKey::from_public_key_der(&der)
-            .map_err(|_| bad("not a P-256 SubjectPublicKeyInfo".into()))?;
+            .map_err(|_| "not a P-256 SubjectPublicKeyInfo".to_string())?;
     }
     // Exactly the server's encoding: the server compares key IDs, which hash this text.
     Ok(Key {

@@ -76,9 +76,14 @@ impl Stage {
     pub fn load(path: &Path) -> Result<Self> {
         match read_optional(path)? {
             None => Ok(Stage::default()),
-            Some(b) => serde_json::from_slice(&b)
-                .map_err(|e| Error::Metadata(format!("{}: {e}", path.display()))),
+            Some(b) => Self::from_bytes(&b, path),
         }
+    }
+
+    /// The stage file's contents (`path` names it in errors).
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| Error::Metadata(format!("{}: {e}", path.display())))
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {

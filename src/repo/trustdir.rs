@@ -179,16 +179,7 @@ impl TrustDir {
             }
             Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
         };
-        let cfg: RepoConfig = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Metadata(format!("{}: {e}", path.display())))?;
-        if &cfg.gun != gun {
-            return Err(Error::Metadata(format!(
-                "{} is the config of {}, not {gun}",
-                path.display(),
-                cfg.gun
-            )));
-        }
-        Ok(cfg)
+        RepoConfig::from_bytes(&bytes, &path, gun)
     }
 
     pub fn save_config(&self, cfg: &RepoConfig) -> Result<()> {
@@ -293,6 +284,21 @@ pub struct TufOptions {
 }
 
 impl RepoConfig {
+    /// The config file's contents, which must be the config of `gun` (`path` names the file
+    /// in errors).
+    pub fn from_bytes(bytes: &[u8], path: &Path, gun: &Gun) -> Result<Self> {
+        let cfg: RepoConfig = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Metadata(format!("{}: {e}", path.display())))?;
+        if &cfg.gun != gun {
+            return Err(Error::Metadata(format!(
+                "{} is the config of {}, not {gun}",
+                path.display(),
+                cfg.gun
+            )));
+        }
+        Ok(cfg)
+    }
+
     pub fn key_id(&self, role: RoleName) -> Result<&str> {
         self.key_ids.get(&role).map(String::as_str).ok_or_else(|| {
             Error::Metadata(format!("the config of {} has no {role} key ID", self.gun))

@@ -88,10 +88,14 @@ impl fmt::Display for Pkcs11Uri {
         write!(f, "pkcs11:{}", path.join(";"))?;
         let mut query = Vec::new();
         if let Some(p) = &self.module_path {
-            query.push(format!("module-path={}", p.display()));
+            let p = p.to_string_lossy();
+            query.push(format!("module-path={}", crate::uri::encode_value(&p)));
         }
         if let Some(p) = &self.pin_source {
-            query.push(format!("pin-source={p}"));
+            query.push(format!(
+                "pin-source={}",
+                crate::uri::encode_value(&p.to_string())
+            ));
         }
         if !query.is_empty() {
             write!(f, "?{}", query.join("&"))?;
@@ -184,6 +188,23 @@ mod tests {
         assert_eq!(u.module_path, Some(PathBuf::from("/usr/lib/x.so")));
         // Display round-trips.
         assert_eq!(parse(&u.to_string()).unwrap(), u);
+    }
+
+    /// Found by fuzzing (key_reference): a pin-source or module-path holding `&`, `;` or `%`
+    /// printed raw read back as another path (`file:/p&x` as `file:/p`).
+    #[test]
+    fn query_values_print_as_they_parse() {
+        for s in [
+            "pkcs11:token=a;pin-source=file:/p&x",
+            "pkcs11:token=a;module-path=/m%3Bx.so",
+            "pkcs11:token=a?module-path=/m%25.so&pin-source=file:/p%3Fq",
+        ] {
+            let u = parse(s).unwrap();
+            assert_eq!(parse(&u.to_string()).unwrap(), u, "{s} printed as {u}");
+        }
+        let u = parse("pkcs11:token=a;pin-source=file:/p&x").unwrap();
+        assert_eq!(u.pin_source, Some(PinSource::File("/p&x".into())));
+        assert_eq!(u.to_string(), "pkcs11:token=a?pin-source=file:/p%26x");
     }
 
     #[test]
