@@ -194,7 +194,11 @@ struct Tee<R, W> {
 impl<R: std::io::Read, W: Write> std::io::Read for Tee<R, W> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.r.read(buf)?;
-        self.w.write_all(&buf[..n])?;
+        // A reader never reports more than it was given; if one did, nothing is written.
+        let read = buf
+            .get(..n)
+            .ok_or_else(|| std::io::Error::other("read past the buffer"))?;
+        self.w.write_all(read)?;
         Ok(n)
     }
 }

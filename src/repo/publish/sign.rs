@@ -75,7 +75,14 @@ pub fn load_keys(
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().expect("key decryption does not panic"))
+            .map(|h| {
+                h.join().map_err(|_| {
+                    Error::io(
+                        "decrypting the repository keys",
+                        std::io::Error::other("a decryption thread failed"),
+                    )
+                })?
+            })
             .collect()
     })
 }
