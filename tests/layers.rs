@@ -635,3 +635,48 @@ fn the_reader_sees_code_not_comments_or_strings() {
         [format!("src/b.rs: {} lines", MAX_LINES + 1)]
     );
 }
+
+/// The layer table of docs/ARCHITECTURE.md: for each `| N | `a`, `b` | ... |` row, the layer
+/// number and the modules named in its second column.
+fn documented_layers(doc: &str) -> BTreeMap<usize, BTreeSet<String>> {
+    let mut out: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+    for line in doc.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let (Some(n), Some(mods)) = (cells.get(1), cells.get(2)) else {
+            continue;
+        };
+        let Ok(n) = n.parse::<usize>() else { continue };
+        let names = mods
+            .split(',')
+            .map(|m| m.trim().trim_matches('`').to_string())
+            .filter(|m| !m.is_empty());
+        out.entry(n).or_default().extend(names);
+    }
+    out
+}
+
+#[test]
+fn the_architecture_document_shows_these_layers() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ARCHITECTURE.md"))
+            .expect("docs/ARCHITECTURE.md");
+    let documented = documented_layers(&doc);
+    let actual: BTreeMap<usize, BTreeSet<String>> = LAYERS
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i, l.iter().map(|m| m.to_string()).collect()))
+        .collect();
+    assert_eq!(
+        documented, actual,
+        "docs/ARCHITECTURE.md's layer table differs from LAYERS in tests/layers.rs; update the one that is wrong"
+    );
+}
+
+#[test]
+fn the_document_reader_reads_layer_rows() {
+    let doc = "| layer | modules | job |\n|---|---|---|\n| 0 | `text` | x |\n| 2 | `a` | y |\n| 2 | `b`, `c` | z |\n";
+    let got = documented_layers(doc);
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[&2].len(), 3);
+    assert!(got[&0].contains("text"));
+}
