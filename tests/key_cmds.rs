@@ -231,3 +231,97 @@ fn a_delegation_key_under_either_header_imports_and_changes_passphrase() {
             .args(["key", "passwd", &key_id]),
     );
 }
+
+/// Issue 20, defect 11: a passphrase trustkey creates a key file or escrow with is checked by
+/// a strength estimate, from a prompt or any of the variables (trustkey's, notary's, docker's):
+/// `password`, `12345678`, `abababab` are refused with one line and exit 3 before anything is
+/// written or any token touched. Unlocking an existing file takes any passphrase.
+#[test]
+fn weak_passphrases_are_refused_at_creation_from_every_source() {
+    let hsm = Hsm::with_root("root");
+    let gun = "example.com/weak";
+    let strong = [
+        ("TRUSTKEY_TARGETS_PASSPHRASE", "targets-pass-1"),
+        ("TRUSTKEY_SNAPSHOT_PASSPHRASE", "snapshot-pass-1"),
+        ("TRUSTKEY_TIMESTAMP_PASSPHRASE", "timestamp-pass-1"),
+    ];
+    let private = hsm.trust_dir.join("private");
+    let one_line_refusal = |code: i32, err: &str, what: &str| {
+        assert_eq!(code, 3, "{what}: {err}");
+        assert_eq!(err.lines().count(), 2, "{what}: error and hint: {err}");
+        assert!(err.contains("too weak: strength 0 of 4"), "{what}: {err}");
+        assert!(
+            err.contains("at least 4 of 4"),
+            "{what}: the hint says the bar: {err}"
+        );
+    };
+    for weak in ["password", "12345678", "abababab"] {
+        for var in [
+            "TRUSTKEY_TARGETS_PASSPHRASE",
+            "NOTARY_TARGETS_PASSPHRASE",
+            "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE",
+        ] {
+            let (code, err) = run_fails(
+                hsm.trustkey()
+                    .env(var, weak)
+                    .env("TRUSTKEY_SNAPSHOT_PASSPHRASE", "snapshot-pass-1")
+                    .args(["init", gun, "--root", "pkcs11:token=root"]),
+            );
+            one_line_refusal(code, &err, &format!("{var}={weak}"));
+            if weak != "password" {
+                // (zxcvbn's warning may say "password".)
+                assert!(!err.contains(weak), "the passphrase is not echoed: {err}");
+            }
+            assert!(!private.exists(), "nothing written");
+        }
+    }
+    // The root escrow (the root key's only copy off the tokens): refused before a key is made.
+    hsm.add_token("root2");
+    let escrow = hsm.path().join("escrow.p8");
+    let (code, err) = run_fails(
+        hsm.trustkey()
+            .env("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", "abababab")
+            .args([
+                "root",
+                "create",
+                "--token",
+                "pkcs11:token=root2",
+                "--escrow",
+            ])
+            .arg(&escrow),
+    );
+    one_line_refusal(code, &err, "escrow");
+    assert!(!escrow.exists());
+    let objects = run_ok(
+        hsm.pkcs11_tool()
+            .args(["--token-label", "root2", "--list-objects"]),
+    );
+    assert!(!objects.contains("root"), "no key placed: {objects}");
+
+    // A new passphrase for an existing key (`key passwd`).
+    run_ok(
+        hsm.trustkey_with(&strong)
+            .args(["init", gun, "--root", "pkcs11:token=root"]),
+    );
+    let listed = json(&run_ok(hsm.trustkey().args(["--json", "key", "list"])));
+    let targets = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["role"] == "targets")
+        .expect("a targets key");
+    let id = targets["key_id"].as_str().unwrap();
+    let path = hsm.trust_dir.join(format!("private/{id}.key"));
+    let before = std::fs::read(&path).unwrap();
+    let (code, err) = run_fails(
+        hsm.trustkey_with(&strong)
+            .env("TRUSTKEY_NEW_PASSPHRASE", "12345678")
+            .args(["key", "passwd", id]),
+    );
+    one_line_refusal(code, &err, "key passwd");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the key file is unchanged"
+    );
+}
