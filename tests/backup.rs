@@ -801,3 +801,76 @@ fn verify_unlocks_delegation_keys_of_both_dialects() {
         "{bad}"
     );
 }
+
+/// Issue 20, defect 13: a backup holding a key that asks for 4e9 PBKDF2 iterations (twenty
+/// minutes of CPU) is refused at once, naming the limit; the other keys are still checked.
+#[test]
+fn verify_refuses_a_key_asking_for_billions_of_iterations_at_once() {
+    use der::Encode as _;
+    let t = tempfile::tempdir().unwrap();
+    let (td, _, ids) = real_backup(t.path());
+    let salt = [7u8; 16];
+    let iv = [9u8; 16];
+    let params = pkcs5::pbes2::Parameters {
+        kdf: pkcs5::pbes2::Pbkdf2Params {
+            salt: &salt,
+            iteration_count: 4_000_000_000,
+            key_length: None,
+            prf: pkcs5::pbes2::Pbkdf2Prf::HmacWithSha1,
+        }
+        .into(),
+        encryption: pkcs5::pbes2::EncryptionScheme::Aes256Cbc { iv: &iv },
+    };
+    let der = pkcs8::EncryptedPrivateKeyInfo {
+        encryption_algorithm: pkcs5::EncryptionScheme::Pbes2(params),
+        encrypted_data: &[0u8; 144],
+    }
+    .to_der()
+    .unwrap();
+    let hostile = trustkey::pem::encode(
+        "ENCRYPTED PRIVATE KEY",
+        &[("gun", "example.com/app"), ("role", "snapshot")],
+        &der,
+    );
+    write_file(
+        &td.join(format!("private/{KEY_B}.key")),
+        hostile.as_bytes(),
+        0o600,
+    );
+    let out = t.path().join("hostile.tgz");
+    assert!(create_backup(&td, &out, &[]).status.success());
+
+    let mut c = trustkey(&td);
+    c.args(["--json", "backup", "verify"])
+        .arg(&out)
+        .env("TRUSTKEY_TARGETS_PASSPHRASE", "targets pass 1")
+        .env("TRUSTKEY_SNAPSHOT_PASSPHRASE", "snapshot pass 2");
+    let start = std::time::Instant::now();
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed().as_secs() >= 30 {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("backup verify still running after 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let keys = v["keys"].as_array().unwrap();
+    let bad = keys.iter().find(|k| k["key_id"] == KEY_B).unwrap();
+    let error = bad["error"].as_str().unwrap();
+    assert!(
+        error.contains("4000000000 PBKDF2 iterations") && error.contains("limit of 13000000"),
+        "{error}"
+    );
+    for id in &ids {
+        let k = keys.iter().find(|k| k["key_id"] == id.as_str()).unwrap();
+        assert_eq!(k["status"], "ok", "{k}");
+    }
+}
