@@ -83,14 +83,18 @@ fn populated_trust_dir(root: &Path) -> PathBuf {
     td
 }
 
-/// Every path under `dir` (relative), with its mode and, for files, its bytes.
+/// Every path under `dir` (relative), with its mode and, for files, its bytes (a symbolic
+/// link: mode 0 and its target).
 fn tree(dir: &Path) -> BTreeMap<String, (u32, Option<Vec<u8>>)> {
     fn go(d: &Path, base: &Path, out: &mut BTreeMap<String, (u32, Option<Vec<u8>>)>) {
         for e in fs::read_dir(d).unwrap() {
             let p = e.unwrap().path();
             let rel = p.strip_prefix(base).unwrap().display().to_string();
             let m = fs::symlink_metadata(&p).unwrap();
-            if m.is_dir() {
+            if m.file_type().is_symlink() {
+                let target = fs::read_link(&p).unwrap();
+                out.insert(rel, (0, Some(target.into_os_string().into_encoded_bytes())));
+            } else if m.is_dir() {
                 out.insert(rel, (mode(&p), None));
                 go(&p, base, out);
             } else {
@@ -872,5 +876,79 @@ fn verify_refuses_a_key_asking_for_billions_of_iterations_at_once() {
     for id in &ids {
         let k = keys.iter().find(|k| k["key_id"] == id.as_str()).unwrap();
         assert_eq!(k["status"], "ok", "{k}");
+    }
+}
+
+/// Issue 20, defect 15: `backup restore` never follows a symbolic link already in the trust
+/// dir (private/sub -> outside, private/ itself, escrow/): refused with one line, nothing
+/// written anywhere.
+#[test]
+fn restore_refuses_symlinked_directories_in_the_trust_dir() {
+    let t = tempfile::tempdir().unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    append_raw(&mut b, "private/", tar::EntryType::Directory, b"");
+    append_raw(&mut b, "private/sub/", tar::EntryType::Directory, b"");
+    append_raw(
+        &mut b,
+        &format!("private/sub/{KEY_A}.key"),
+        tar::EntryType::Regular,
+        &fake_pem("targets", "example.com/app", 1),
+    );
+    append_raw(&mut b, "escrow/", tar::EntryType::Directory, b"");
+    append_raw(
+        &mut b,
+        "escrow/root.p8",
+        tar::EntryType::Regular,
+        &fake_pem("root", "", 3),
+    );
+    let archive = t.path().join("backup.tgz");
+    fs::write(&archive, gz(b.into_inner().unwrap())).unwrap();
+
+    let outside = t.path().join("outside");
+    fs::DirBuilder::new().mode(0o777).create(&outside).unwrap();
+    fs::set_permissions(&outside, fs::Permissions::from_mode(0o777)).unwrap();
+    for (link, why) in [
+        ("private/sub", "a subdirectory of private/"),
+        ("private", "private/ itself"),
+        ("escrow", "escrow/"),
+    ] {
+        let td = t.path().join("trust");
+        let _ = fs::remove_dir_all(&td);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(td.join("private"))
+            .unwrap();
+        if link == "private" {
+            fs::remove_dir(td.join("private")).unwrap();
+        }
+        std::os::unix::fs::symlink(&outside, td.join(link)).unwrap();
+        let before = tree(&td);
+        for force in [false, true] {
+            let mut c = trustkey(&td);
+            c.args(["backup", "restore"]).arg(&archive);
+            if force {
+                c.arg("--force");
+            }
+            let o = run(c);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{why}: {err}");
+            assert_eq!(err.lines().count(), 1, "{why}: one line: {err}");
+            assert!(
+                err.contains(&format!("{} is a symbolic link", td.join(link).display())),
+                "{why}: {err}"
+            );
+            assert_eq!(tree(&td), before, "{why}: nothing written");
+            assert_eq!(
+                fs::read_dir(&outside).unwrap().count(),
+                0,
+                "{why}: nothing written outside the trust dir"
+            );
+            assert_eq!(
+                mode(&outside),
+                0o777,
+                "{why}: the link's target is left alone"
+            );
+        }
     }
 }

@@ -325,3 +325,77 @@ fn weak_passphrases_are_refused_at_creation_from_every_source() {
         "the key file is unchanged"
     );
 }
+
+/// Issue 20, defect 14: a group- or world-accessible `private/` (and the trust dir holding it,
+/// as old docker installs left them) is made 0700 with a notice; a symbolic link in place of
+/// `private/` is refused with one line and its target left alone. Never silently used.
+#[test]
+fn an_open_private_dir_is_tightened_and_a_linked_one_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
+    let chmod =
+        |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    let hsm = Hsm::new();
+    let private = hsm.trust_dir.join("private");
+    std::fs::create_dir_all(&private).unwrap();
+    let key = fixture("targets");
+    let copied = private.join(key.file_name().unwrap());
+    std::fs::copy(&key, &copied).unwrap();
+    chmod(&copied, 0o600);
+    chmod(&private, 0o755);
+    chmod(&hsm.trust_dir, 0o755);
+    let out = hsm
+        .trustkey()
+        .args(["--quiet", "key", "list"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&stem(&copied)),
+        "the key is listed"
+    );
+    for dir in [&private, &hsm.trust_dir] {
+        assert_eq!(mode(dir), 0o700, "{}", dir.display());
+        assert!(
+            err.contains(&format!("{} was mode 0755", dir.display())),
+            "a notice, even under --quiet: {err}"
+        );
+    }
+    // Owner-only already: nothing to say.
+    let out = hsm.trustkey().args(["key", "list"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // private/ a symbolic link to a world-writable directory: refused, for reading and writing.
+    let elsewhere = hsm.path().join("elsewhere");
+    std::fs::rename(&private, &elsewhere).unwrap();
+    chmod(&elsewhere, 0o777);
+    std::os::unix::fs::symlink(&elsewhere, &private).unwrap();
+    for args in [
+        &["key", "list"][..],
+        &["key", "import", key.to_str().unwrap(), "--force"][..],
+    ] {
+        let (code, err) = run_fails(
+            hsm.trustkey()
+                .env("NOTARY_TARGETS_PASSPHRASE", NOTARY_PASS)
+                .args(args),
+        );
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(
+            err.contains(&format!("{} is a symbolic link", private.display())),
+            "{err}"
+        );
+    }
+    assert_eq!(mode(&elsewhere), 0o777, "the link's target is left alone");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 1);
+}
+
+fn stem(p: &Path) -> String {
+    p.file_stem().unwrap().to_string_lossy().into_owned()
+}
