@@ -508,6 +508,12 @@ mod tests {
             assert!(matches!(e, Error::WeakPassphrase { .. }), "{weak}: {e}");
             assert_eq!(e.exit_code(), crate::error::exit::AUTH);
         }
-        assert!(check_strength("correct horse battery staple", "k").is_ok());
+        for strong in [
+            "correct horse battery staple",
+            "copper-lantern-77",
+            "targets-pass-1",
+        ] {
+            check_strength(strong, "k").unwrap();
+        }
     }
 }
