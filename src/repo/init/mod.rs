@@ -11,6 +11,7 @@ pub use create::{
 };
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
@@ -19,7 +20,7 @@ use super::expiry::Expiries;
 use super::inventory::find_targets_key;
 use super::retire::retire_key_file;
 use super::server_repo::{server_key, ServerAddress};
-use super::trustdir::{Gun, TrustDir, TufOptions};
+use super::trustdir::{Gun, RepoLock, TrustDir, TufOptions};
 use crate::keys::discovery::{discover, RootFilter};
 use crate::keys::store::load_signer;
 use crate::keys::uri::KeyRef;
@@ -63,8 +64,39 @@ fn on_server(td: &TrustDir, gun: &Gun) -> Error {
     ))
 }
 
-/// Creates the repository `req` describes (see the module's documentation).
+/// Creates the repository `req` describes (see the module's documentation). A failed init
+/// of a new GUN leaves the trust dir as it was: the directories it made for the GUN (its lock
+/// among them) go again, removed while the lock is still held.
 pub fn initialize(session: &Session, td: &TrustDir, req: &InitRequest<'_>) -> Result<Initialized> {
+    let gun_dir = td.gun_dir(req.gun);
+    // The GUN's directory and those above it up to the trust dir that do not exist yet.
+    let new_dirs: Vec<PathBuf> = gun_dir
+        .ancestors()
+        .take_while(|d| d.starts_with(&td.root) && !d.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    let mut lock = None;
+    let result = initialize_locked(session, td, req, &mut lock);
+    if result.is_err() && lock.is_some() {
+        if let Some((gun, above)) = new_dirs.split_first() {
+            // Only this init wrote below the GUN's directory (it holds the lock); a directory
+            // above is removed only when empty (another GUN may have been made there).
+            let _ = std::fs::remove_dir_all(gun);
+            for d in above {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+    }
+    drop(lock);
+    result
+}
+
+fn initialize_locked(
+    session: &Session,
+    td: &TrustDir,
+    req: &InitRequest<'_>,
+    held: &mut Option<RepoLock>,
+) -> Result<Initialized> {
     let gun = req.gun;
     if req.tuf.is_some() && req.dialect != Dialect::Tuf {
         return Err(Error::Usage(
@@ -98,7 +130,7 @@ pub fn initialize(session: &Session, td: &TrustDir, req: &InitRequest<'_>) -> Re
         Some(r) => r.clone(),
         None => discover(session, RootFilter::Default)?.the_root()?,
     };
-    let _lock = td.lock(gun, |m| session.prompter().notice(m))?;
+    *held = Some(td.lock(gun, |m| session.prompter().notice(m))?);
     let old = if req.force && td.config_path(gun).exists() {
         let old = td.load_config(gun)?;
         if old.server.is_some() {
