@@ -75,6 +75,12 @@ pub fn initialize(session: &Session, td: &TrustDir, req: &InitRequest<'_>) -> Re
         .take_while(|d| d.starts_with(&td.root) && !d.exists())
         .map(Path::to_path_buf)
         .collect();
+    // private/ and the trust dir itself, if new: removed again only when left empty.
+    let private = td.root.join("private");
+    let new_top: Vec<PathBuf> = [private, td.root.clone()]
+        .into_iter()
+        .filter(|d| !d.exists())
+        .collect();
     let mut lock = None;
     let result = initialize_locked(session, td, req, &mut lock);
     if result.is_err() && lock.is_some() {
@@ -85,6 +91,11 @@ pub fn initialize(session: &Session, td: &TrustDir, req: &InitRequest<'_>) -> Re
             for d in above {
                 let _ = std::fs::remove_dir(d);
             }
+        }
+    }
+    if result.is_err() {
+        for d in &new_top {
+            let _ = std::fs::remove_dir(d);
         }
     }
     drop(lock);
