@@ -188,7 +188,7 @@ impl Saved {
 }
 
 /// Lines a command may print on stderr besides its error: the notice to touch a token.
-fn is_notice(line: &str) -> bool {
+pub fn is_notice(line: &str) -> bool {
     line.starts_with("hint: ") || (line.starts_with("Signing on ") && line.ends_with("..."))
 }
 
