@@ -7,7 +7,7 @@
 mod create;
 
 pub use create::{
-    create, ensure_new, recreate, InitKey, Initialized, KeySource, NewRepo, DISK_ROLES,
+    create, ensure_new, recreate, InitKey, Initialized, KeySource, NewKeyFiles, NewRepo, DISK_ROLES,
 };
 
 use std::collections::BTreeMap;
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-use super::delegations::{signers::new_bins_key, BinsConfig};
+use super::delegations::{signers::new_bins_key, BinsConfig, KeyLocation};
 use super::expiry::Expiries;
 use super::inventory::find_targets_key;
 use super::retire::retire_key_file;
@@ -214,8 +214,15 @@ fn initialize_locked(
         expiries: req.expiries,
         now: req.now,
     };
+    // The key files of a new repository go again if a later step fails (its GUN's directory
+    // goes too); those of a re-created one stay, its saved config names them.
+    let mut written = NewKeyFiles::default();
     let done = match &old {
-        None => create(td, &repo)?,
+        None => {
+            let done = create(td, &repo)?;
+            written = NewKeyFiles::new(done.written.clone());
+            done
+        }
         Some(old) => {
             let done = recreate(td, old, &repo)?;
             for role in DISK_ROLES {
@@ -234,6 +241,9 @@ fn initialize_locked(
     if let (Some(b), Some(pass)) = (req.hashed_bins, &bins_pass) {
         let mut cfg = td.load_config(gun)?;
         let key = new_bins_key(td, req.dialect, pass)?;
+        if let KeyLocation::File { key_file_id } = &key.location {
+            written.add(td.key_path(key_file_id));
+        }
         session.prompter().notice(&format!(
             "{} hashed bins ({} .. {}), signed with the key {}",
             b.count,
@@ -247,5 +257,6 @@ fn initialize_locked(
         });
         td.save_config(&cfg)?;
     }
+    written.keep();
     Ok(done)
 }
