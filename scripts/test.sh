@@ -11,6 +11,8 @@ cargo clippy --no-default-features --all-targets --quiet -- -D warnings
 # The virtual YubiKey the PIV tests use (tests/virtual-piv, its own workspace).
 scripts/virtual-piv.sh build
 cargo fmt --check --manifest-path tests/virtual-piv/Cargo.toml
+# The PKCS#11 fault module the fault tests build and load (tests/pkcs11-fault, its own workspace).
+cargo fmt --check --manifest-path tests/pkcs11-fault/Cargo.toml
 cargo test --all-targets
 # The lean binary (no PIV): the library's tests and every integration test that runs the binary
 # through code the feature changes. Left out, as they run once above: the yubikey* tests (they

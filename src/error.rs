@@ -46,6 +46,9 @@ pub enum Error {
         available: Vec<String>,
     },
 
+    #[error("{token} was removed during the command ({op} failed)")]
+    TokenRemoved { token: String, op: &'static str },
+
     #[error("{selector} matches {count} tokens; name one by serial")]
     TokenAmbiguous { selector: String, count: usize },
 
@@ -258,6 +261,7 @@ impl Error {
             NoModule
             | ModuleLoad { .. }
             | TokenNotFound { .. }
+            | TokenRemoved { .. }
             | TokenAmbiguous { .. }
             | KeyNotFound { .. }
             | NotFound(_)
@@ -301,6 +305,7 @@ impl Error {
             TokenNotFound { .. } => {
                 "insert the token, or run `trustkey token list` to see labels and serials".into()
             }
+            TokenRemoved { .. } => "insert the token again and run the command again".into(),
             KeyNotFound { .. } => "run `trustkey token list` to see the keys on each token".into(),
             WrongPin { .. } => "check the PIN and run the command again; trustkey never \
                                 retries a PIN by itself"

@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
 
 use crate::keys::uri::KeyRef;
 use crate::keys::{Session, Signer};
+use crate::repo::server::Timeouts;
 use crate::secret::Prompter;
 use crate::{Error, Result};
 use output::Output;
@@ -133,6 +134,8 @@ pub struct Ctx {
     pub trust_dir: PathBuf,
     pub server: Option<String>,
     pub tlscacert: Option<PathBuf>,
+    /// The notary-server time limits (`TRUSTKEY_HTTP_TIMEOUT_SECS`).
+    pub timeouts: Timeouts,
     pub output: Output,
     pub verbose: u8,
     pub session: Session,
@@ -151,6 +154,7 @@ impl Ctx {
             trust_dir,
             server: g.server.clone(),
             tlscacert: g.tlscacert.clone(),
+            timeouts: http_timeouts(std::env::var_os(HTTP_TIMEOUT_VAR).as_deref())?,
             output,
             verbose: g.verbose,
             session: Session::new(g.module.clone(), prompter)
@@ -172,6 +176,36 @@ impl Ctx {
     pub fn finish(self) -> Result<()> {
         self.session.finish()
     }
+}
+
+/// Sets the connect and per-read limits of notary-server requests, in whole seconds (e.g. a
+/// short one for tests; the overall limit stays).
+const HTTP_TIMEOUT_VAR: &str = "TRUSTKEY_HTTP_TIMEOUT_SECS";
+
+/// The time limits `TRUSTKEY_HTTP_TIMEOUT_SECS` sets (1 to the overall limit), else the
+/// defaults.
+fn http_timeouts(value: Option<&std::ffi::OsStr>) -> Result<Timeouts> {
+    let default = Timeouts::default();
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    let max = default.total.as_secs();
+    let secs = value
+        .to_str()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| (1..=max).contains(s))
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{HTTP_TIMEOUT_VAR}={}: expected whole seconds from 1 to {max}",
+                crate::text::printable(&value.to_string_lossy())
+            ))
+        })?;
+    let limit = std::time::Duration::from_secs(secs);
+    Ok(Timeouts {
+        connect: limit,
+        read: limit,
+        total: default.total,
+    })
 }
 
 fn default_trust_dir() -> Result<PathBuf> {
@@ -251,6 +285,26 @@ mod tests {
             let name = v.to_possible_value().expect("not hidden");
             let policy = crate::piv::TouchPolicy::from(*v);
             assert_eq!(serde_json::to_value(policy).unwrap(), name.get_name());
+        }
+    }
+
+    #[test]
+    fn http_timeout_is_whole_seconds_within_the_overall_limit() {
+        use std::ffi::OsStr;
+        use std::time::Duration;
+        assert_eq!(http_timeouts(None).unwrap(), Timeouts::default());
+        let t = http_timeouts(Some(OsStr::new("2"))).unwrap();
+        assert_eq!(
+            (t.connect, t.read),
+            (Duration::from_secs(2), Duration::from_secs(2))
+        );
+        assert_eq!(t.total, Timeouts::default().total);
+        assert!(http_timeouts(Some(OsStr::new("300"))).is_ok());
+        for bad in ["0", "301", "-1", "0.5", "", "1s"] {
+            let err = http_timeouts(Some(OsStr::new(bad)))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("TRUSTKEY_HTTP_TIMEOUT_SECS"), "{bad}: {err}");
         }
     }
 }

@@ -315,22 +315,44 @@ pub fn place_with<R: Clone + Into<KeyRef>>(
 }
 
 /// [`generate`], and a signer over the new key in the same session or connection (a new root
-/// signs its first root metadata right away: `root rotate`).
+/// signs its first root metadata right away: `root rotate`). On a PKCS#11 token, also the
+/// means to remove the new key again if what follows fails.
 pub fn generate_signer_at(
     session: &Session,
     r: &KeyRef,
     opts: &PivOptions,
-) -> Result<(Box<dyn Signer>, Placement)> {
+) -> Result<(Box<dyn Signer>, Placement, Option<Unused>)> {
     Ok(match r {
         KeyRef::Pkcs11(uri) => {
-            let (s, p) = generate_signer(session, uri)?;
-            (session.announced(s), p)
+            let (s, p, unused) = generate_signer(session, uri)?;
+            (session.announced(s), p, Some(unused))
         }
         KeyRef::Yubikey(y) => {
             let (s, p) = super::piv::generate_signer(session, y, *opts)?;
-            (Box::new(s), p)
+            (Box::new(s), p, None)
         }
     })
+}
+
+/// A key just generated on a token that its command may not keep: [`Unused::remove`] deletes
+/// it, so that a failed command leaves the token as it was.
+pub struct Unused {
+    token: Token,
+    // A session of its own, opened while the token is logged in: it keeps the login (which
+    // ends with a token's last session) for as long as the key may have to go.
+    session: Pkcs11Session,
+    pair: KeyPair,
+}
+
+impl Unused {
+    /// Deletes both objects of the key. Says what was done.
+    pub fn remove(self) -> Result<String> {
+        self.session
+            .destroy_object(self.pair.private)
+            .and_then(|()| self.session.destroy_object(self.pair.public))
+            .map_err(|e| self.token.err("C_DestroyObject", e))?;
+        Ok(format!("removed the new key from {}", self.token.desc()))
+    }
 }
 
 /// Generates the root where `r` names: on a PKCS#11 token, or on a YubiKey (with `opts`'
@@ -351,22 +373,43 @@ pub fn generate_on_token(
     session: &Session,
     uri: &Pkcs11Uri,
 ) -> Result<(p256::PublicKey, Placement)> {
-    let (_, public, placement) = generate_checked(session, uri)?;
+    let (_, public, placement, _) = generate_checked(session, uri)?;
     Ok((public, placement))
 }
 
 /// As [`generate_on_token`], and returns a signer over the new key in the same logged-in
 /// session (closing the token's last session would log it out).
-pub fn generate_signer(session: &Session, uri: &Pkcs11Uri) -> Result<(TokenSigner, Placement)> {
-    let (t, public, placement) = generate_checked(session, uri)?;
-    let signer = TokenSigner::with_session(t.token, t.session, uri, public)?;
-    Ok((signer, placement))
+pub fn generate_signer(
+    session: &Session,
+    uri: &Pkcs11Uri,
+) -> Result<(TokenSigner, Placement, Unused)> {
+    let (t, public, placement, pair) = generate_checked(session, uri)?;
+    let unused = match t.token.open_session(true) {
+        Ok(session) => Unused {
+            token: t.token.clone(),
+            session,
+            pair,
+        },
+        Err(e) => {
+            keygen::destroy(&t.session, pair);
+            return Err(e);
+        }
+    };
+    match TokenSigner::with_session(t.token, t.session, uri, public) {
+        Ok(signer) => Ok((signer, placement, unused)),
+        Err(e) => {
+            let note = unused
+                .remove()
+                .map_or_else(|_| String::new(), |n| format!("; {n}"));
+            Err(Error::Mirror(format!("{e}{note}")))
+        }
+    }
 }
 
 fn generate_checked(
     session: &Session,
     uri: &Pkcs11Uri,
-) -> Result<(Target, p256::PublicKey, Placement)> {
+) -> Result<(Target, p256::PublicKey, Placement, KeyPair)> {
     let mut targets = prepare(session, std::slice::from_ref(uri))?;
     let Some(t) = targets.first_mut() else {
         return Err(Error::Mirror(format!("no token prepared for {uri}")));
@@ -388,7 +431,7 @@ fn generate_checked(
             let t = targets
                 .pop()
                 .ok_or_else(|| Error::Mirror(format!("no token prepared for {uri}")))?;
-            Ok((t, public, placement))
+            Ok((t, public, placement, pair))
         }
         Err(e) => {
             rollback(&mut targets);

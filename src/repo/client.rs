@@ -27,7 +27,7 @@ mod updater;
 pub use check::{check, list_targets, no_place, Check, ListedTarget, Place};
 pub use remote::{too_large, DirRemote, Remote, ROOT_MAX_LEN, TIMESTAMP_MAX_LEN, UNLISTED_MAX_LEN};
 pub use trusted::{NextRole, Trusted, TrustedSet};
-pub use updater::Updater;
+pub use updater::{PendingState, Updater};
 
 /// What the client trusts after a successful update.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

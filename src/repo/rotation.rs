@@ -172,14 +172,21 @@ pub fn rotate_root(session: &Session, td: &TrustDir, r: &RootRotation<'_>) -> Re
     reroot::check_root_signer(&cfg, old_signer.as_ref())?;
     let key_ref = r.token.to_string();
     let (done, tokens) = if r.mirrors.is_empty() {
-        let (signer, placement) = mirror::generate_signer_at(session, &r.token, r.piv)?;
+        let (signer, placement, unused) = mirror::generate_signer_at(session, &r.token, r.piv)?;
         let public = *signer.public_key();
         let change = Change::RootKey {
             signer: signer.as_ref(),
             key_ref,
         };
-        let done = reroot::resign(td, &mut cfg, old_signer.as_ref(), change, r.expiries, r.now)
-            .map_err(|e| left_behind(e, &r.token, &public))?;
+        let done =
+            match reroot::resign(td, &mut cfg, old_signer.as_ref(), change, r.expiries, r.now) {
+                Ok(done) => done,
+                // The new key goes again, unless its token is gone too: then say where it is.
+                Err(e) => match unused.map(mirror::Unused::remove) {
+                    Some(Ok(note)) => return Err(Error::Mirror(format!("{e}; {note}"))),
+                    _ => return Err(left_behind(e, &r.token, &public)),
+                },
+            };
         (done, vec![placement])
     } else {
         let key = MemorySigner::generate("new root key (in memory)");

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 
 use super::client::{too_large, Remote};
-use super::server::{NotaryServer, RemoteKey};
+use super::server::{NotaryServer, RemoteKey, Timeouts};
 use super::trustdir::{Gun, RepoConfig, ServerConfig};
 use crate::tuf::dialect::Dialect;
 use crate::tuf::model::{Key, KeyVal, RoleName};
@@ -21,6 +21,8 @@ use crate::{Error, Result};
 pub struct ServerAddress {
     pub url: Option<String>,
     pub tlscacert: Option<PathBuf>,
+    /// The time limits of every request to it.
+    pub timeouts: Timeouts,
 }
 
 impl ServerAddress {
@@ -54,7 +56,8 @@ impl ServerAddress {
             }
             (None, None) => return Ok(None),
         };
-        let server = NotaryServer::new(&chosen.url, chosen.tlscacert.as_deref())?;
+        let server =
+            NotaryServer::with_timeouts(&chosen.url, chosen.tlscacert.as_deref(), self.timeouts)?;
         let chosen = ServerConfig {
             url: server.url().to_string(),
             ..chosen
@@ -234,6 +237,7 @@ mod tests {
         ServerAddress {
             url: url.map(String::from),
             tlscacert: None,
+            timeouts: Timeouts::default(),
         }
     }
 
@@ -273,6 +277,7 @@ mod tests {
         let err = ServerAddress {
             url: Some("https://notary.example.com".into()),
             tlscacert: Some("relative-ca.crt".into()),
+            timeouts: Timeouts::default(),
         }
         .resolve(None)
         .unwrap_err();

@@ -124,6 +124,7 @@ impl Tokens {
 }
 
 /// One token found on a module.
+#[derive(Clone)]
 pub struct Token {
     pub ctx: Pkcs11,
     pub module: PathBuf,
@@ -146,9 +147,9 @@ impl Token {
 
     pub fn err(&self, op: &'static str, source: CkError) -> Error {
         if let CkError::Pkcs11(RvError::TokenNotPresent | RvError::DeviceRemoved, _) = source {
-            return Error::TokenNotFound {
-                selector: format!("{} (removed during the command)", self.desc()),
-                available: vec![],
+            return Error::TokenRemoved {
+                token: self.desc(),
+                op,
             };
         }
         Error::Token {
@@ -240,18 +241,21 @@ impl Token {
 pub fn find_token(tokens: &Tokens, module_flag: Option<&str>, uri: &Pkcs11Uri) -> Result<Token> {
     let module = resolve_module(module_flag, uri.module_path.as_deref())?;
     let ctx = tokens.module(&module)?;
-    let slots = ctx
-        .get_slots_with_initialized_token()
-        .map_err(|e| Error::ModuleLoad {
-            path: module.clone(),
-            reason: format!("C_GetSlotList: {e}"),
-        })?;
+    // Slots with a token, each read once below: a token pulled meanwhile is passed over (not
+    // an error about the module).
+    let slots = ctx.get_slots_with_token().map_err(|e| Error::ModuleLoad {
+        path: module.clone(),
+        reason: format!("C_GetSlotList: {e}"),
+    })?;
     let mut found = Vec::new();
     let mut available = Vec::new();
     for slot in slots {
         let Ok(info) = ctx.get_token_info(slot) else {
             continue;
         };
+        if !info.token_initialized() {
+            continue;
+        }
         let label = info.label().trim().to_string();
         let serial = info.serial_number().trim().to_string();
         available.push(format!("{label:?} (serial {serial})"));

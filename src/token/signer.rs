@@ -57,11 +57,12 @@ impl TokenSigner {
         public: p256::PublicKey,
     ) -> Result<Self> {
         let key = find_one(&token, &session, uri, ObjectClass::PRIVATE_KEY)?;
+        // cryptoki leaves out an attribute the module does not know; any other failure is the
+        // token's (read as "no" it would fail later at C_Sign, naming the wrong cause).
         let always_auth = session
             .get_attributes(key, &[AttributeType::AlwaysAuthenticate])
-            .ok()
+            .map_err(|e| token.err("C_GetAttributeValue", e))?
             .into_iter()
-            .flatten()
             .any(|a| matches!(a, Attribute::AlwaysAuthenticate(true)));
         if always_auth {
             return Err(Error::Crypto(format!(

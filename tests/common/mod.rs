@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod card;
+pub mod fault_proxy;
+pub mod faults;
 pub mod notary_server;
 pub mod pytuf;
 

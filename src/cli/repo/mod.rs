@@ -373,6 +373,7 @@ fn server_address(ctx: &Ctx) -> ServerAddress {
     ServerAddress {
         url: ctx.server.clone(),
         tlscacert: ctx.tlscacert.clone(),
+        timeouts: ctx.timeouts,
     }
 }
 
@@ -401,6 +402,7 @@ mod tests {
             ServerAddress {
                 url: Some("x.example.com".into()),
                 tlscacert: Some(ca),
+                timeouts: crate::repo::server::Timeouts::default(),
             }
         );
     }

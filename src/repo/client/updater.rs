@@ -19,7 +19,7 @@ use super::trusted::TrustedSet;
 use super::{TrustedState, Verified, VerifyOptions};
 use crate::fsio::{self, Overwrite};
 use crate::repo::layout;
-use crate::repo::trustdir::{read_optional, Gun, TrustDir};
+use crate::repo::trustdir::{read_optional, Gun, RepoLock, TrustDir};
 use crate::tuf::dialect::Dialect;
 use crate::tuf::model::RoleName;
 use crate::tuf::signed::SignedMeta;
@@ -63,7 +63,16 @@ impl<'a> Updater<'a> {
     /// one after the other, each starting from what the one before stored, so trusted
     /// versions never go down.
     pub fn update(&self) -> Result<Verified> {
-        let _lock = self.td.lock_client(&self.gun, |_| {})?;
+        let (verified, pending) = self.verify()?;
+        pending.store()?;
+        Ok(verified)
+    }
+
+    /// As [`update`](Self::update), but the new state is stored only by
+    /// [`PendingState::store`] (a publisher's, once its upload went through: a failed publish
+    /// leaves the trust dir as it was); the client's state stays locked until then.
+    pub fn verify(&self) -> Result<(Verified, PendingState)> {
+        let lock = self.td.lock_client(&self.gun, |_| {})?;
         let mut set = match self.opts.dialect {
             Dialect::Notary => self.notary_root()?,
             Dialect::Tuf => self.tuf_root()?,
@@ -116,8 +125,13 @@ impl<'a> Updater<'a> {
             set.update_delegated_targets(&next.role, &next.parent, bytes)?;
         }
         let trusted = set.finish()?;
-        self.save_state(&trusted.root, &trusted.state)?;
-        Ok(trusted.verified)
+        let pending = PendingState {
+            _lock: lock,
+            state_dir: self.state_dir.clone(),
+            root: trusted.root,
+            state: trusted.state,
+        };
+        Ok((trusted.verified, pending))
     }
 
     /// Notary: `root.json`, pinned on first use; otherwise every version from the trusted
@@ -246,13 +260,25 @@ impl<'a> Updater<'a> {
         };
         Ok((root, state))
     }
+}
 
+/// A verified state not stored yet, the client's state locked meanwhile (dropped: nothing is
+/// stored).
+#[derive(Debug)]
+pub struct PendingState {
+    _lock: RepoLock,
+    state_dir: PathBuf,
+    root: SignedMeta,
+    state: TrustedState,
+}
+
+impl PendingState {
     /// Stores the versions, then the root: if the process stops in between, the next update
     /// starts from the older root (and walks up to this one again) with the newer versions,
     /// never from older versions.
-    fn save_state(&self, root: &SignedMeta, state: &TrustedState) -> Result<()> {
+    pub fn store(self) -> Result<()> {
         fsio::create_private_dir(&self.state_dir)?;
-        let mut b = serde_json::to_vec_pretty(state)
+        let mut b = serde_json::to_vec_pretty(&self.state)
             .map_err(|e| Error::Metadata(format!("the client's state: {e}")))?;
         b.push(b'\n');
         fsio::write_atomic(
@@ -263,7 +289,7 @@ impl<'a> Updater<'a> {
         )?;
         fsio::write_atomic(
             &self.state_dir.join("root.json"),
-            &root.bytes,
+            &self.root.bytes,
             fsio::PUBLIC_FILE_MODE,
             Overwrite::Replace,
         )

@@ -2,6 +2,7 @@
 //! root key (on its token), with the root certificate the Notary dialect needs.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use secrecy::SecretString;
 use serde::Serialize;
@@ -38,6 +39,40 @@ pub struct Initialized {
     pub root_key_id: String,
     pub keys: Vec<InitKey>,
     pub root_version: u64,
+    /// The key files this init wrote (none existed before), for the caller to remove again
+    /// if a later step of its own fails.
+    #[serde(skip)]
+    pub written: Vec<PathBuf>,
+}
+
+/// Key files an init wrote, each new (written with [`Overwrite::Refuse`], so it did not exist
+/// before): removed again when dropped, unless [`NewKeyFiles::keep`] was called first. A
+/// failed init thus leaves `private/` as it found it, and never removes a key it did not make.
+#[derive(Debug, Default)]
+pub struct NewKeyFiles(Vec<PathBuf>);
+
+impl NewKeyFiles {
+    pub fn new(written: Vec<PathBuf>) -> Self {
+        NewKeyFiles(written)
+    }
+
+    pub fn add(&mut self, path: PathBuf) {
+        self.0.push(path);
+    }
+
+    /// The files written so far stay (a saved config names them); returns them.
+    pub fn keep(&mut self) -> Vec<PathBuf> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl Drop for NewKeyFiles {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            // Best effort: the step that failed is the error to report.
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// Fails if `gun` is already initialized in `td` (checked before any passphrase or PIN).
@@ -227,6 +262,7 @@ fn sign_root(td: &TrustDir, repo: &NewRepo<'_>, old: Option<&RepoConfig>) -> Res
     }];
     let mut key_ids = BTreeMap::from([(RoleName::Root, root_tuf_id)]);
     let mut key_files = BTreeMap::new();
+    let mut written = NewKeyFiles::default();
     for (role, id, file_id) in existing_files {
         if id != file_id {
             key_files.insert(role, file_id);
@@ -234,6 +270,7 @@ fn sign_root(td: &TrustDir, repo: &NewRepo<'_>, old: Option<&RepoConfig>) -> Res
     }
     for (role, id, file_id, pem) in &sealed {
         let path = write_key(&td.root, file_id, pem, Overwrite::Refuse)?;
+        written.add(path.clone());
         key_ids.insert(*role, id.clone());
         if id != file_id {
             key_files.insert(*role, file_id.clone());
@@ -321,5 +358,6 @@ fn sign_root(td: &TrustDir, repo: &NewRepo<'_>, old: Option<&RepoConfig>) -> Res
         root_key_id: cfg.root_key_id,
         keys: out_keys,
         root_version,
+        written: written.keep(),
     })
 }

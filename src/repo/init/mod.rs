@@ -7,19 +7,20 @@
 mod create;
 
 pub use create::{
-    create, ensure_new, recreate, InitKey, Initialized, KeySource, NewRepo, DISK_ROLES,
+    create, ensure_new, recreate, InitKey, Initialized, KeySource, NewKeyFiles, NewRepo, DISK_ROLES,
 };
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-use super::delegations::{signers::new_bins_key, BinsConfig};
+use super::delegations::{signers::new_bins_key, BinsConfig, KeyLocation};
 use super::expiry::Expiries;
 use super::inventory::find_targets_key;
 use super::retire::retire_key_file;
 use super::server_repo::{server_key, ServerAddress};
-use super::trustdir::{Gun, TrustDir, TufOptions};
+use super::trustdir::{Gun, RepoLock, TrustDir, TufOptions};
 use crate::keys::discovery::{discover, RootFilter};
 use crate::keys::store::load_signer;
 use crate::keys::uri::KeyRef;
@@ -63,8 +64,50 @@ fn on_server(td: &TrustDir, gun: &Gun) -> Error {
     ))
 }
 
-/// Creates the repository `req` describes (see the module's documentation).
+/// Creates the repository `req` describes (see the module's documentation). A failed init
+/// of a new GUN leaves the trust dir as it was: the directories it made for the GUN (its lock
+/// among them) go again, removed while the lock is still held.
 pub fn initialize(session: &Session, td: &TrustDir, req: &InitRequest<'_>) -> Result<Initialized> {
+    let gun_dir = td.gun_dir(req.gun);
+    // The GUN's directory and those above it up to the trust dir that do not exist yet.
+    let new_dirs: Vec<PathBuf> = gun_dir
+        .ancestors()
+        .take_while(|d| d.starts_with(&td.root) && !d.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    // private/ and the trust dir itself, if new: removed again only when left empty.
+    let private = td.root.join("private");
+    let new_top: Vec<PathBuf> = [private, td.root.clone()]
+        .into_iter()
+        .filter(|d| !d.exists())
+        .collect();
+    let mut lock = None;
+    let result = initialize_locked(session, td, req, &mut lock);
+    if result.is_err() && lock.is_some() {
+        if let Some((gun, above)) = new_dirs.split_first() {
+            // Only this init wrote below the GUN's directory (it holds the lock); a directory
+            // above is removed only when empty (another GUN may have been made there).
+            let _ = std::fs::remove_dir_all(gun);
+            for d in above {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+    }
+    if result.is_err() {
+        for d in &new_top {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+    drop(lock);
+    result
+}
+
+fn initialize_locked(
+    session: &Session,
+    td: &TrustDir,
+    req: &InitRequest<'_>,
+    held: &mut Option<RepoLock>,
+) -> Result<Initialized> {
     let gun = req.gun;
     if req.tuf.is_some() && req.dialect != Dialect::Tuf {
         return Err(Error::Usage(
@@ -98,7 +141,7 @@ pub fn initialize(session: &Session, td: &TrustDir, req: &InitRequest<'_>) -> Re
         Some(r) => r.clone(),
         None => discover(session, RootFilter::Default)?.the_root()?,
     };
-    let _lock = td.lock(gun, |m| session.prompter().notice(m))?;
+    *held = Some(td.lock(gun, |m| session.prompter().notice(m))?);
     let old = if req.force && td.config_path(gun).exists() {
         let old = td.load_config(gun)?;
         if old.server.is_some() {
@@ -171,8 +214,15 @@ pub fn initialize(session: &Session, td: &TrustDir, req: &InitRequest<'_>) -> Re
         expiries: req.expiries,
         now: req.now,
     };
+    // The key files of a new repository go again if a later step fails (its GUN's directory
+    // goes too); those of a re-created one stay, its saved config names them.
+    let mut written = NewKeyFiles::default();
     let done = match &old {
-        None => create(td, &repo)?,
+        None => {
+            let done = create(td, &repo)?;
+            written = NewKeyFiles::new(done.written.clone());
+            done
+        }
         Some(old) => {
             let done = recreate(td, old, &repo)?;
             for role in DISK_ROLES {
@@ -191,6 +241,9 @@ pub fn initialize(session: &Session, td: &TrustDir, req: &InitRequest<'_>) -> Re
     if let (Some(b), Some(pass)) = (req.hashed_bins, &bins_pass) {
         let mut cfg = td.load_config(gun)?;
         let key = new_bins_key(td, req.dialect, pass)?;
+        if let KeyLocation::File { key_file_id } = &key.location {
+            written.add(td.key_path(key_file_id));
+        }
         session.prompter().notice(&format!(
             "{} hashed bins ({} .. {}), signed with the key {}",
             b.count,
@@ -204,5 +257,6 @@ pub fn initialize(session: &Session, td: &TrustDir, req: &InitRequest<'_>) -> Re
         });
         td.save_config(&cfg)?;
     }
+    written.keep();
     Ok(done)
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 use super::{Ahead, Destination, Outgoing};
-use crate::repo::client::{Updater, VerifyOptions};
+use crate::repo::client::{PendingState, Updater, VerifyOptions};
 use crate::repo::server::NotaryServer;
 use crate::repo::server_repo::{not_for_server, remote};
 use crate::repo::trustdir::{Gun, RepoConfig, ServerConfig, TrustDir};
@@ -26,6 +26,9 @@ pub struct Server {
     config: ServerConfig,
     /// Whether root goes up: the server has none yet, or another one.
     send_root: bool,
+    /// The server's copy as verified (the publisher's client state), stored once the upload
+    /// went through: a failed publish changes nothing in the trust dir.
+    verified: Option<PendingState>,
 }
 
 impl Server {
@@ -34,6 +37,7 @@ impl Server {
             server,
             config,
             send_root: true,
+            verified: None,
         }
     }
 }
@@ -78,13 +82,14 @@ impl Destination for Server {
                 now,
             },
         );
-        let verified = updater.update().map_err(|e| match e {
+        let (verified, pending) = updater.verify().map_err(|e| match e {
             Error::Verify(e) => Error::Verify(crate::tuf::VerifyError::NotBuildingOn {
                 repo: format!("{gun} on {}", self.server.url()),
                 source: Box::new(e),
             }),
             other => other,
         })?;
+        self.verified = Some(pending);
         let snapshot = verified
             .versions
             .get(&RoleName::Snapshot)
@@ -118,6 +123,9 @@ impl Destination for Server {
             files.push(("snapshot", &sm.bytes));
         }
         self.server.publish(cfg.gun.as_str(), &files)?;
+        if let Some(pending) = self.verified.take() {
+            pending.store()?;
+        }
         cfg.server = Some(self.config.clone());
         Ok(())
     }
