@@ -7,15 +7,18 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use percent_encoding::utf8_percent_encode;
 use ureq::http::{Response, StatusCode};
 use ureq::tls::{PemItem, RootCerts, TlsConfig, TlsProvider};
 use ureq::{Agent, Body};
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result, ServerFailure};
 
+mod auth;
 mod failure;
 mod url;
 
@@ -82,6 +85,9 @@ pub struct NotaryServer {
     shown: String,
     agent: Agent,
     timeouts: Timeouts,
+    /// The `Authorization` header the last challenge was answered with (a bearer token or
+    /// basic credentials), sent with every later request; never shown.
+    authorization: Mutex<Option<Zeroizing<String>>>,
 }
 
 impl std::fmt::Debug for NotaryServer {
@@ -127,6 +133,7 @@ impl NotaryServer {
             shown,
             agent: config.into(),
             timeouts,
+            authorization: Mutex::new(None),
         })
     }
 
@@ -162,7 +169,13 @@ impl NotaryServer {
     fn get(&self, url: &str) -> Result<(String, Response<Body>)> {
         let mut current = url.to_string();
         for _ in 0..=MAX_REDIRECTS {
-            let resp = self.send(&current, self.agent.get(&current).call())?;
+            let resp = self.send_authorized(&current, &|auth| {
+                let mut req = self.agent.get(&current);
+                if let Some(auth) = auth {
+                    req = req.header("Authorization", auth);
+                }
+                req.call()
+            })?;
             match self.redirect(&current, &resp)? {
                 Some(next) => current = next,
                 None => return Ok((current, resp)),
@@ -260,15 +273,16 @@ impl NotaryServer {
         }
         let url = self.tuf_url(gun, "")?;
         let (boundary, body) = multipart(files)?;
-        let request = self
-            .agent
-            .post(&url)
-            .header(
+        let resp = self.send_authorized(&url, &|auth| {
+            let mut req = self.agent.post(&url).header(
                 "Content-Type",
                 format!("multipart/form-data; boundary={boundary}"),
-            )
-            .send(&body[..]);
-        let resp = self.send(&url, request)?;
+            );
+            if let Some(auth) = auth {
+                req = req.header("Authorization", auth);
+            }
+            req.send(&body[..])
+        })?;
         // An upload is not sent again elsewhere: a redirect is refused, saying where to.
         if let Some(to) = self.redirect(&url, &resp)? {
             return Err(Error::Server {

@@ -63,6 +63,31 @@ impl ServerAddress {
     }
 }
 
+/// The variable Docker reads for its notary-server; trustkey's default server for commands
+/// that read or publish one (not `init`, where no server means a directory repository).
+pub const DEFAULT_SERVER_VAR: &str = "DOCKER_CONTENT_TRUST_SERVER";
+
+impl ServerAddress {
+    /// As [`resolve`](Self::resolve), with `DOCKER_CONTENT_TRUST_SERVER` as the server when
+    /// neither the command nor the repository's config names one.
+    pub fn resolve_or_default(
+        &self,
+        remembered: Option<&RepoConfig>,
+    ) -> Result<Option<(NotaryServer, ServerConfig)>> {
+        if let Some(found) = self.resolve(remembered)? {
+            return Ok(Some(found));
+        }
+        match std::env::var(DEFAULT_SERVER_VAR) {
+            Ok(url) if !url.trim().is_empty() => ServerAddress {
+                url: Some(url),
+                tlscacert: self.tlscacert.clone(),
+            }
+            .resolve(None),
+            _ => Ok(None),
+        }
+    }
+}
+
 /// notary-server as a [`Remote`]: `root.json` is `GET /v2/<gun>/_trust/tuf/root.json`, and so
 /// on; a 404 is `None`, every other failure an error naming the server.
 #[derive(Debug)]
