@@ -2,6 +2,7 @@
 //! client that checks what was published. The flags are defined here; each handler calls the
 //! library (`repo::init`, `repo::targets`, `repo::publish`, `repo::client`) and renders.
 
+mod migrate;
 mod publish;
 mod stage;
 mod verify;
@@ -244,6 +245,48 @@ Examples:
         #[arg(long, value_name = "NAME=FILE")]
         target: Vec<String>,
     },
+    /// Carry a Docker Content Trust repository from a notary-server into a new TUF repository
+    /// in a directory (for publishers leaving notary.docker.io).
+    ///
+    /// Reads GUN from the notary-server and verifies it as `verify -s` does; then creates a TUF
+    /// 1.0 repository (as `init --dialect tuf`: a root signed on your token, new keys on disk)
+    /// listing every signed target with its name, length and hashes, and publishes its
+    /// metadata to DIR/<gun>/metadata/. A delegated role (targets/releases) stays a delegation
+    /// (`releases`, its targets' names as its paths) when its private key is in the trust dir;
+    /// otherwise top-level targets carries its targets. The output says which, per role.
+    #[command(after_help = "\
+Registry auth: NOTARY_AUTH (base64 of user:password) or the Docker config's credentials
+(DOCKER_CONFIG, `docker login`); DOCKER_CONTENT_TRUST_SERVER is the server when -s is not given.
+Passphrases for the new keys: TRUSTKEY_{TARGETS,SNAPSHOT,TIMESTAMP}_PASSPHRASE; for kept
+delegation keys: TRUSTKEY_DELEGATION_PASSPHRASE (or notary's NOTARY_*_PASSPHRASE).
+
+Examples:
+  trustkey migrate docker.io/acme/app -s https://notary.docker.io --to /srv/tuf --dialect tuf
+  trustkey migrate docker.io/acme/app -s https://notary.docker.io --to /srv/tuf --dialect tuf \\
+      --root 'pkcs11:token=rootA;object=root' --as tuf.acme.example/app")]
+    Migrate {
+        /// The repository on the notary-server (GUN), e.g. docker.io/acme/app.
+        gun: Gun,
+        /// Where the new repository is published: DIR/<gun>/metadata/.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+        /// The new repository's dialect (tuf: the TUF 1.0 specification).
+        #[arg(long, value_enum)]
+        dialect: DialectArg,
+        /// The new root key: a pkcs11: URI or yubikey:serial=N (default: the one EC key
+        /// labelled `root` on the module's tokens).
+        #[arg(long, value_name = "URI")]
+        root: Option<String>,
+        /// The new repository's GUN (default: the same as the source's).
+        #[arg(long = "as", value_name = "GUN")]
+        rename: Option<Gun>,
+        /// Trust only a source root with this key ID.
+        #[arg(long, value_name = "ID")]
+        root_keyid: Option<String>,
+        /// How long the new root metadata is valid: root=DURATION (default 10y).
+        #[arg(long, value_name = "ROLE=DURATION")]
+        expires: Vec<ExpiryArg>,
+    },
 }
 
 /// `--dialect`: the command line's names for `tuf::dialect::Dialect` (the library has no clap).
@@ -343,6 +386,27 @@ impl RepoCmd {
                 let dialect = dialect.map(Into::into);
                 verify::verify(ctx, &td, &gun, place, root_keyid, dialect, &files)
             }
+            RepoCmd::Migrate {
+                gun,
+                to,
+                dialect,
+                root,
+                rename,
+                root_keyid,
+                expires,
+            } => migrate::migrate(
+                ctx,
+                &td,
+                migrate::MigrateFlags {
+                    gun,
+                    to,
+                    dialect: dialect.into(),
+                    root,
+                    rename,
+                    root_keyid,
+                    expires,
+                },
+            ),
         }
     }
 }
