@@ -59,7 +59,7 @@ fn render(m: &Migrated) -> String {
         let how = match (&r.why_not, r.kept, r.source == r.signed_by) {
             (_, true, _) => format!("kept as the delegation {}", r.signed_by),
             (Some(why), _, _) => format!("carried by targets ({why})"),
-            (None, _, true) => "carried by targets".to_string(),
+            (None, _, true) => format!("signed by {}", r.signed_by),
             (None, _, false) => format!("carried by {}", r.signed_by),
         };
         s += &format!("  {:<24} {:>6} targets  {how}\n", r.source, r.targets);
