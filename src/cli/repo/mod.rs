@@ -116,6 +116,30 @@ Examples:
         #[arg(long, value_name = "ROLE")]
         role: Option<String>,
     },
+    /// Stage a target known by its size and digests, without a file (as `notary addhash`):
+    /// an image manifest signed by digest.
+    #[command(after_help = "\
+Examples:
+  trustkey addhash example.com/app v1.0 1024 --sha256 3b5c...e1
+  trustkey addhash example.com/app v1.0 1024 --sha256 3b5c...e1 --sha512 9f86...08 --role targets/releases
+A tuf-dialect repository has no file to copy for it: publish with --metadata-only.")]
+    Addhash {
+        /// The repository (GUN), e.g. example.com/app.
+        gun: Gun,
+        /// The target's name in the repository.
+        name: String,
+        /// The target's size in bytes.
+        size: u64,
+        /// Its SHA-256 digest, hex.
+        #[arg(long, value_name = "HEX")]
+        sha256: String,
+        /// Its SHA-512 digest, hex (optional: Docker signs manifests by sha256 only).
+        #[arg(long, value_name = "HEX")]
+        sha512: Option<String>,
+        /// The delegated role that signs it (e.g. targets/releases).
+        #[arg(long, value_name = "ROLE")]
+        role: Option<String>,
+    },
     /// Stage the removal of a target.
     #[command(after_help = "Examples:\n  trustkey remove example.com/app v0.9")]
     Remove {
@@ -352,6 +376,22 @@ impl RepoCmd {
                     _ => return Err(Error::Usage("add needs NAME FILE, or --dir DIR".into())),
                 };
                 stage::add(ctx, &td, gun, files, role.as_deref())
+            }
+            RepoCmd::Addhash {
+                gun,
+                name,
+                size,
+                sha256,
+                sha512,
+                role,
+            } => {
+                let t = crate::repo::targets::HashedTarget {
+                    name,
+                    length: size,
+                    sha256,
+                    sha512,
+                };
+                stage::addhash(ctx, &td, gun, t, role.as_deref())
             }
             RepoCmd::Remove { gun, name, role } => {
                 stage::remove(ctx, &td, gun, name, role.as_deref())
