@@ -64,6 +64,12 @@ pub struct Global {
     /// CA certificate file for the server's TLS certificate.
     #[arg(long, global = true, value_name = "FILE")]
     pub tlscacert: Option<PathBuf>,
+    /// Client certificate (PEM) for servers that require one; with --tlskey.
+    #[arg(long, global = true, value_name = "FILE", requires = "tlskey")]
+    pub tlscert: Option<PathBuf>,
+    /// Private key (PEM, unencrypted) of --tlscert.
+    #[arg(long, global = true, value_name = "FILE", requires = "tlscert")]
+    pub tlskey: Option<PathBuf>,
     /// PKCS#11 module: a path to the .so, or a profile name (softhsm, ykcs11, opensc).
     #[arg(
         long,
@@ -133,6 +139,8 @@ pub struct Ctx {
     pub trust_dir: PathBuf,
     pub server: Option<String>,
     pub tlscacert: Option<PathBuf>,
+    /// `--tlscert/--tlskey`.
+    pub client_cert: Option<crate::repo::server::ClientCertFiles>,
     pub output: Output,
     pub verbose: u8,
     pub session: Session,
@@ -151,6 +159,13 @@ impl Ctx {
             trust_dir,
             server: g.server.clone(),
             tlscacert: g.tlscacert.clone(),
+            client_cert: match (&g.tlscert, &g.tlskey) {
+                (Some(cert), Some(key)) => Some(crate::repo::server::ClientCertFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                _ => None,
+            },
             output,
             verbose: g.verbose,
             session: Session::new(g.module.clone(), prompter)

@@ -109,6 +109,7 @@ pub fn migrate(session: &Session, td: &TrustDir, req: &MigrateRequest<'_>) -> Re
     let place = Place::Server(ServerAddress {
         url: Some(server_url.clone()),
         tlscacert: req.server.tlscacert.clone(),
+        client_cert: req.server.client_cert.clone(),
     });
     let (v, _) = check(
         td,

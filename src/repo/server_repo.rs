@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 
 use super::client::{too_large, Remote};
-use super::server::{NotaryServer, RemoteKey};
+use super::server::{ClientCertFiles, NotaryServer, RemoteKey, Timeouts};
 use super::trustdir::{Gun, RepoConfig, ServerConfig};
 use crate::tuf::dialect::Dialect;
 use crate::tuf::model::{Key, KeyVal, RoleName};
@@ -21,6 +21,8 @@ use crate::{Error, Result};
 pub struct ServerAddress {
     pub url: Option<String>,
     pub tlscacert: Option<PathBuf>,
+    /// `--tlscert/--tlskey`: a client certificate for the TLS handshake (not remembered).
+    pub client_cert: Option<ClientCertFiles>,
 }
 
 impl ServerAddress {
@@ -54,7 +56,12 @@ impl ServerAddress {
             }
             (None, None) => return Ok(None),
         };
-        let server = NotaryServer::new(&chosen.url, chosen.tlscacert.as_deref())?;
+        let server = NotaryServer::with_client_cert(
+            &chosen.url,
+            chosen.tlscacert.as_deref(),
+            self.client_cert.as_ref(),
+            Timeouts::default(),
+        )?;
         let chosen = ServerConfig {
             url: server.url().to_string(),
             ..chosen
@@ -81,6 +88,7 @@ impl ServerAddress {
             Ok(url) if !url.trim().is_empty() => ServerAddress {
                 url: Some(url),
                 tlscacert: self.tlscacert.clone(),
+                client_cert: self.client_cert.clone(),
             }
             .resolve(None),
             _ => Ok(None),
@@ -259,6 +267,7 @@ mod tests {
         ServerAddress {
             url: url.map(String::from),
             tlscacert: None,
+            client_cert: None,
         }
     }
 
@@ -298,6 +307,7 @@ mod tests {
         let err = ServerAddress {
             url: Some("https://notary.example.com".into()),
             tlscacert: Some("relative-ca.crt".into()),
+            client_cert: None,
         }
         .resolve(None)
         .unwrap_err();

@@ -472,11 +472,12 @@ fn place(ctx: &Ctx, repo: Option<PathBuf>) -> Result<crate::repo::client::Place>
     })
 }
 
-/// The notary-server the command line names (-s/--server, --tlscacert).
+/// The notary-server the command line names (-s/--server, --tlscacert, --tlscert/--tlskey).
 fn server_address(ctx: &Ctx) -> ServerAddress {
     ServerAddress {
         url: ctx.server.clone(),
         tlscacert: ctx.tlscacert.clone(),
+        client_cert: ctx.client_cert.clone(),
     }
 }
 
@@ -505,6 +506,7 @@ mod tests {
             ServerAddress {
                 url: Some("x.example.com".into()),
                 tlscacert: Some(ca),
+                client_cert: None,
             }
         );
     }
