@@ -78,11 +78,22 @@ pub enum Error {
     #[error("{0}")]
     Mirror(String),
 
-    #[error("wrong passphrase for {what}")]
+    /// A key file or escrow did not decrypt: its format cannot tell a wrong passphrase from
+    /// damage to the encrypted bytes (damage it can tell is `KeyFile`, exit 6).
+    #[error("wrong passphrase for {what}, or the file is damaged")]
     WrongPassphrase { what: String },
 
     #[error("{0}")]
     Passphrase(String),
+
+    /// A new passphrase under the minimum strength (`secret::check_strength`), which gives
+    /// the thresholds for the hint.
+    #[error("{reason}")]
+    WeakPassphrase {
+        reason: String,
+        min_len: usize,
+        min_score: u8,
+    },
 
     #[error("{path}: {reason}")]
     KeyFile { path: PathBuf, reason: String },
@@ -242,7 +253,8 @@ impl Error {
             | PivDefaultCredentials { .. }
             | PivManagementKey { .. }
             | WrongPassphrase { .. }
-            | Passphrase(_) => exit::AUTH,
+            | Passphrase(_)
+            | WeakPassphrase { .. } => exit::AUTH,
             NoModule
             | ModuleLoad { .. }
             | TokenNotFound { .. }
@@ -303,8 +315,17 @@ impl Error {
                                   pin-source=file:PATH to the URI, or run on a terminal"
                 .into(),
             WrongPassphrase { .. } => "check the passphrase (or the TRUSTKEY_*_PASSPHRASE / \
-                                       NOTARY_*_PASSPHRASE variable) and run again"
+                                       NOTARY_*_PASSPHRASE variable) and run again; if it is \
+                                       right, the file is damaged: restore it from a backup"
                 .into(),
+            WeakPassphrase {
+                min_len, min_score, ..
+            } => format!(
+                "choose a passphrase of {min_len} or more characters that the zxcvbn estimate \
+                 rates at least {min_score} of 4 (over 10^10 guesses: a copied key file can be \
+                 attacked offline): several uncommon words, or a random string from a password \
+                 manager"
+            ),
             Server { kind, .. } => return server_hint(*kind),
             Verify(VerifyError::UntrustedRoot(_)) => {
                 "the repository's root does not chain to the root this client trusts: an attack, \

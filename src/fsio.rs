@@ -19,22 +19,64 @@ pub enum Overwrite {
     Replace,
 }
 
-/// Creates `dir` (and missing parents) as 0700, and tightens it to 0700 if it exists.
+/// Creates `dir` (and missing parents) as 0700; an existing one is tightened to 0700, and
+/// refused if it is a symbolic link ([`secure_dir`]).
 pub fn create_private_dir(dir: &Path) -> Result<()> {
+    if secure_dir(dir)? != DirState::Missing {
+        return Ok(());
+    }
     fs::DirBuilder::new()
         .recursive(true)
         .mode(SECRET_DIR_MODE)
         .create(dir)
         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-    let mode = fs::metadata(dir)
-        .map_err(|e| Error::io(format!("reading {}", dir.display()), e))?
-        .permissions()
-        .mode();
-    if mode & 0o077 != 0 {
-        fs::set_permissions(dir, fs::Permissions::from_mode(SECRET_DIR_MODE))
-            .map_err(|e| Error::io(format!("restricting {}", dir.display()), e))?;
+    // The umask may have taken bits away, never added them; and another process may have made
+    // it first: check again.
+    secure_dir(dir).map(|_| ())
+}
+
+/// What [`secure_dir`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirState {
+    Missing,
+    /// Owner-only already.
+    Private,
+    /// Group or world could reach it, with this mode; it is 0700 now.
+    Tightened(u32),
+}
+
+/// Makes an existing directory that holds secrets owner-only, and refuses one that is a
+/// symbolic link (its target, and who else may write there, is not the trust dir's to decide)
+/// or not a directory. A group- or world-accessible directory is tightened rather than refused:
+/// notary creates 0700, but docker's trust dir may be 0755 on old installs, and refusing would
+/// leave the user to run chmod for the same result; the caller tells the user. A missing
+/// directory is left missing (created 0700 when something is written).
+pub fn secure_dir(dir: &Path) -> Result<DirState> {
+    let meta = match fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DirState::Missing),
+        Err(e) => return Err(Error::io(format!("reading {}", dir.display()), e)),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(Error::Usage(format!(
+            "{} is a symbolic link; trustkey keeps keys only in a directory of its own: \
+             replace the link with the directory it points to (mode 0700)",
+            dir.display()
+        )));
     }
-    Ok(())
+    if !meta.is_dir() {
+        return Err(Error::Usage(format!(
+            "{} is not a directory",
+            dir.display()
+        )));
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 == 0 {
+        return Ok(DirState::Private);
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(SECRET_DIR_MODE))
+        .map_err(|e| Error::io(format!("restricting {}", dir.display()), e))?;
+    Ok(DirState::Tightened(mode))
 }
 
 /// Creates `dir` (and missing parents) with ordinary permissions.
@@ -120,5 +162,27 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"two");
         // No temp files left behind.
         assert_eq!(fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn secure_dir_tightens_and_refuses_links() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("private");
+        assert_eq!(secure_dir(&d).unwrap(), DirState::Missing);
+        fs::create_dir(&d).unwrap();
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(secure_dir(&d).unwrap(), DirState::Tightened(0o755));
+        assert_eq!(
+            fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        assert_eq!(secure_dir(&d).unwrap(), DirState::Private);
+        let link = t.path().join("link");
+        std::os::unix::fs::symlink(&d, &link).unwrap();
+        let e = secure_dir(&link).unwrap_err().to_string();
+        assert!(e.contains("is a symbolic link"), "{e}");
+        let file = t.path().join("file");
+        fs::write(&file, b"").unwrap();
+        assert!(secure_dir(&file).is_err());
     }
 }

@@ -335,21 +335,45 @@ pub fn replacement_passphrase(what: &str, prompter: &mut dyn Prompter) -> Result
     Ok(a)
 }
 
-/// Minimum strength: as long as notary requires, and not a single repeated character.
+/// The least zxcvbn score (0 to 4) a new passphrase must reach: 4, more than 10^10 guesses.
+/// A key file or escrow is attacked offline: whoever copies it guesses at leisure, slowed only
+/// by PBKDF2 (1,300,000 rounds of HMAC-SHA1 in trustkey's files: a few thousand guesses a
+/// second on one GPU). Score 3 (10^8 guesses) would fall in hours on one GPU, 4 needs
+/// GPU-months; zxcvbn's own guidance gives 4 for "strong protection from offline slow-hash"
+/// attacks. Three common words with a separator (`targets-pass-1`) already reach 4.
+pub const MIN_PASSPHRASE_SCORE: u8 = 4;
+
+/// Minimum strength of a passphrase trustkey creates a key file or escrow with: as long as
+/// notary requires, and a zxcvbn strength estimate of at least [`MIN_PASSPHRASE_SCORE`]
+/// (dictionary words, keyboard walks, repeats and sequences such as `password`, `12345678`
+/// and `abababab` score 0). Not applied when unlocking an existing file.
 pub fn check_strength(p: &str, what: &str) -> Result<()> {
     if p.chars().count() < MIN_PASSPHRASE_LEN {
-        return Err(Error::Passphrase(format!(
+        return Err(weak(format!(
             "the passphrase for {what} is too short: use at least {MIN_PASSPHRASE_LEN} characters"
         )));
     }
-    let mut chars = p.chars();
-    let first = chars.next();
-    if chars.all(|c| Some(c) == first) {
-        return Err(Error::Passphrase(format!(
-            "the passphrase for {what} repeats one character; choose a stronger one"
+    let estimate = zxcvbn::zxcvbn(p, &["trustkey", "notary", "docker"]);
+    let score = u8::from(estimate.score());
+    if score < MIN_PASSPHRASE_SCORE {
+        let why = estimate
+            .feedback()
+            .and_then(|f| f.warning())
+            .map(|w| format!(" ({})", w.to_string().trim_end_matches('.').to_lowercase()))
+            .unwrap_or_default();
+        return Err(weak(format!(
+            "the passphrase for {what} is too weak: strength {score} of 4{why}"
         )));
     }
     Ok(())
+}
+
+fn weak(reason: String) -> Error {
+    Error::WeakPassphrase {
+        reason,
+        min_len: MIN_PASSPHRASE_LEN,
+        min_score: MIN_PASSPHRASE_SCORE,
+    }
 }
 
 #[cfg(test)]
@@ -471,8 +495,25 @@ mod tests {
 
     #[test]
     fn strength() {
-        assert!(check_strength("short", "k").is_err());
-        assert!(check_strength("aaaaaaaaaa", "k").is_err());
-        assert!(check_strength("correct horse", "k").is_ok());
+        for weak in [
+            "short",
+            "aaaaaaaaaa",
+            "password",
+            "12345678",
+            "abababab",
+            "Password1!",
+            "correct horse",
+        ] {
+            let e = check_strength(weak, "k").unwrap_err();
+            assert!(matches!(e, Error::WeakPassphrase { .. }), "{weak}: {e}");
+            assert_eq!(e.exit_code(), crate::error::exit::AUTH);
+        }
+        for strong in [
+            "correct horse battery staple",
+            "copper-lantern-77",
+            "targets-pass-1",
+        ] {
+            check_strength(strong, "k").unwrap();
+        }
     }
 }

@@ -83,14 +83,18 @@ fn populated_trust_dir(root: &Path) -> PathBuf {
     td
 }
 
-/// Every path under `dir` (relative), with its mode and, for files, its bytes.
+/// Every path under `dir` (relative), with its mode and, for files, its bytes (a symbolic
+/// link: mode 0 and its target).
 fn tree(dir: &Path) -> BTreeMap<String, (u32, Option<Vec<u8>>)> {
     fn go(d: &Path, base: &Path, out: &mut BTreeMap<String, (u32, Option<Vec<u8>>)>) {
         for e in fs::read_dir(d).unwrap() {
             let p = e.unwrap().path();
             let rel = p.strip_prefix(base).unwrap().display().to_string();
             let m = fs::symlink_metadata(&p).unwrap();
-            if m.is_dir() {
+            if m.file_type().is_symlink() {
+                let target = fs::read_link(&p).unwrap();
+                out.insert(rel, (0, Some(target.into_os_string().into_encoded_bytes())));
+            } else if m.is_dir() {
                 out.insert(rel, (mode(&p), None));
                 go(&p, base, out);
             } else {
@@ -800,4 +804,151 @@ fn verify_unlocks_delegation_keys_of_both_dialects() {
         bad["error"].as_str().unwrap().contains("unknown role"),
         "{bad}"
     );
+}
+
+/// Issue 20, defect 13: a backup holding a key that asks for 4e9 PBKDF2 iterations (twenty
+/// minutes of CPU) is refused at once, naming the limit; the other keys are still checked.
+#[test]
+fn verify_refuses_a_key_asking_for_billions_of_iterations_at_once() {
+    use der::Encode as _;
+    let t = tempfile::tempdir().unwrap();
+    let (td, _, ids) = real_backup(t.path());
+    let salt = [7u8; 16];
+    let iv = [9u8; 16];
+    let params = pkcs5::pbes2::Parameters {
+        kdf: pkcs5::pbes2::Pbkdf2Params {
+            salt: &salt,
+            iteration_count: 4_000_000_000,
+            key_length: None,
+            prf: pkcs5::pbes2::Pbkdf2Prf::HmacWithSha1,
+        }
+        .into(),
+        encryption: pkcs5::pbes2::EncryptionScheme::Aes256Cbc { iv: &iv },
+    };
+    let der = pkcs8::EncryptedPrivateKeyInfo {
+        encryption_algorithm: pkcs5::EncryptionScheme::Pbes2(params),
+        encrypted_data: &[0u8; 144],
+    }
+    .to_der()
+    .unwrap();
+    let hostile = trustkey::pem::encode(
+        "ENCRYPTED PRIVATE KEY",
+        &[("gun", "example.com/app"), ("role", "snapshot")],
+        &der,
+    );
+    write_file(
+        &td.join(format!("private/{KEY_B}.key")),
+        hostile.as_bytes(),
+        0o600,
+    );
+    let out = t.path().join("hostile.tgz");
+    assert!(create_backup(&td, &out, &[]).status.success());
+
+    let mut c = trustkey(&td);
+    c.args(["--json", "backup", "verify"])
+        .arg(&out)
+        .env("TRUSTKEY_TARGETS_PASSPHRASE", "targets pass 1")
+        .env("TRUSTKEY_SNAPSHOT_PASSPHRASE", "snapshot pass 2");
+    let start = std::time::Instant::now();
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed().as_secs() >= 30 {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("backup verify still running after 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let keys = v["keys"].as_array().unwrap();
+    let bad = keys.iter().find(|k| k["key_id"] == KEY_B).unwrap();
+    let error = bad["error"].as_str().unwrap();
+    assert!(
+        error.contains("4000000000 PBKDF2 iterations") && error.contains("limit of 13000000"),
+        "{error}"
+    );
+    for id in &ids {
+        let k = keys.iter().find(|k| k["key_id"] == id.as_str()).unwrap();
+        assert_eq!(k["status"], "ok", "{k}");
+    }
+}
+
+/// Issue 20, defect 15: `backup restore` never follows a symbolic link already in the trust
+/// dir (private/sub -> outside, private/ itself, escrow/): refused with one line, nothing
+/// written anywhere.
+#[test]
+fn restore_refuses_symlinked_directories_in_the_trust_dir() {
+    let t = tempfile::tempdir().unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    append_raw(&mut b, "private/", tar::EntryType::Directory, b"");
+    append_raw(&mut b, "private/sub/", tar::EntryType::Directory, b"");
+    append_raw(
+        &mut b,
+        &format!("private/sub/{KEY_A}.key"),
+        tar::EntryType::Regular,
+        &fake_pem("targets", "example.com/app", 1),
+    );
+    append_raw(&mut b, "escrow/", tar::EntryType::Directory, b"");
+    append_raw(
+        &mut b,
+        "escrow/root.p8",
+        tar::EntryType::Regular,
+        &fake_pem("root", "", 3),
+    );
+    let archive = t.path().join("backup.tgz");
+    fs::write(&archive, gz(b.into_inner().unwrap())).unwrap();
+
+    let outside = t.path().join("outside");
+    fs::DirBuilder::new().mode(0o777).create(&outside).unwrap();
+    fs::set_permissions(&outside, fs::Permissions::from_mode(0o777)).unwrap();
+    for (link, why) in [
+        ("private/sub", "a subdirectory of private/"),
+        ("private", "private/ itself"),
+        ("escrow", "escrow/"),
+    ] {
+        let td = t.path().join("trust");
+        let _ = fs::remove_dir_all(&td);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(td.join("private"))
+            .unwrap();
+        if link == "private" {
+            fs::remove_dir(td.join("private")).unwrap();
+        }
+        std::os::unix::fs::symlink(&outside, td.join(link)).unwrap();
+        let before = tree(&td);
+        for force in [false, true] {
+            let mut c = trustkey(&td);
+            c.args(["backup", "restore"]).arg(&archive);
+            if force {
+                c.arg("--force");
+            }
+            let o = run(c);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{why}: {err}");
+            assert_eq!(err.lines().count(), 1, "{why}: one line: {err}");
+            assert!(
+                err.contains(&format!("{} is a symbolic link", td.join(link).display())),
+                "{why}: {err}"
+            );
+            assert_eq!(tree(&td), before, "{why}: nothing written");
+            assert_eq!(
+                fs::read_dir(&outside).unwrap().count(),
+                0,
+                "{why}: nothing written outside the trust dir"
+            );
+            assert_eq!(
+                mode(&outside),
+                0o777,
+                "{why}: the link's target is left alone"
+            );
+        }
+    }
 }

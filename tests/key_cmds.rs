@@ -231,3 +231,171 @@ fn a_delegation_key_under_either_header_imports_and_changes_passphrase() {
             .args(["key", "passwd", &key_id]),
     );
 }
+
+/// Issue 20, defect 11: a passphrase trustkey creates a key file or escrow with is checked by
+/// a strength estimate, from a prompt or any of the variables (trustkey's, notary's, docker's):
+/// `password`, `12345678`, `abababab` are refused with one line and exit 3 before anything is
+/// written or any token touched. Unlocking an existing file takes any passphrase.
+#[test]
+fn weak_passphrases_are_refused_at_creation_from_every_source() {
+    let hsm = Hsm::with_root("root");
+    let gun = "example.com/weak";
+    let strong = [
+        ("TRUSTKEY_TARGETS_PASSPHRASE", "targets-pass-1"),
+        ("TRUSTKEY_SNAPSHOT_PASSPHRASE", "snapshot-pass-1"),
+        ("TRUSTKEY_TIMESTAMP_PASSPHRASE", "timestamp-pass-1"),
+    ];
+    let private = hsm.trust_dir.join("private");
+    let one_line_refusal = |code: i32, err: &str, what: &str| {
+        assert_eq!(code, 3, "{what}: {err}");
+        assert_eq!(err.lines().count(), 2, "{what}: error and hint: {err}");
+        assert!(err.contains("too weak: strength 0 of 4"), "{what}: {err}");
+        assert!(
+            err.contains("at least 4 of 4"),
+            "{what}: the hint says the bar: {err}"
+        );
+    };
+    for weak in ["password", "12345678", "abababab"] {
+        for var in [
+            "TRUSTKEY_TARGETS_PASSPHRASE",
+            "NOTARY_TARGETS_PASSPHRASE",
+            "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE",
+        ] {
+            let (code, err) = run_fails(
+                hsm.trustkey()
+                    .env(var, weak)
+                    .env("TRUSTKEY_SNAPSHOT_PASSPHRASE", "snapshot-pass-1")
+                    .args(["init", gun, "--root", "pkcs11:token=root"]),
+            );
+            one_line_refusal(code, &err, &format!("{var}={weak}"));
+            if weak != "password" {
+                // (zxcvbn's warning may say "password".)
+                assert!(!err.contains(weak), "the passphrase is not echoed: {err}");
+            }
+            assert!(!private.exists(), "nothing written");
+        }
+    }
+    // The root escrow (the root key's only copy off the tokens): refused before a key is made.
+    hsm.add_token("root2");
+    let escrow = hsm.path().join("escrow.p8");
+    let (code, err) = run_fails(
+        hsm.trustkey()
+            .env("DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE", "abababab")
+            .args([
+                "root",
+                "create",
+                "--token",
+                "pkcs11:token=root2",
+                "--escrow",
+            ])
+            .arg(&escrow),
+    );
+    one_line_refusal(code, &err, "escrow");
+    assert!(!escrow.exists());
+    let objects = run_ok(
+        hsm.pkcs11_tool()
+            .args(["--token-label", "root2", "--list-objects"]),
+    );
+    assert!(!objects.contains("root"), "no key placed: {objects}");
+
+    // A new passphrase for an existing key (`key passwd`).
+    run_ok(
+        hsm.trustkey_with(&strong)
+            .args(["init", gun, "--root", "pkcs11:token=root"]),
+    );
+    let listed = json(&run_ok(hsm.trustkey().args(["--json", "key", "list"])));
+    let targets = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["role"] == "targets")
+        .expect("a targets key");
+    let id = targets["key_id"].as_str().unwrap();
+    let path = hsm.trust_dir.join(format!("private/{id}.key"));
+    let before = std::fs::read(&path).unwrap();
+    let (code, err) = run_fails(
+        hsm.trustkey_with(&strong)
+            .env("TRUSTKEY_NEW_PASSPHRASE", "12345678")
+            .args(["key", "passwd", id]),
+    );
+    one_line_refusal(code, &err, "key passwd");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the key file is unchanged"
+    );
+}
+
+/// Issue 20, defect 14: a group- or world-accessible `private/` (and the trust dir holding it,
+/// as old docker installs left them) is made 0700 with a notice; a symbolic link in place of
+/// `private/` is refused with one line and its target left alone. Never silently used.
+#[test]
+fn an_open_private_dir_is_tightened_and_a_linked_one_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
+    let chmod =
+        |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    let hsm = Hsm::new();
+    let private = hsm.trust_dir.join("private");
+    std::fs::create_dir_all(&private).unwrap();
+    let key = fixture("targets");
+    let copied = private.join(key.file_name().unwrap());
+    std::fs::copy(&key, &copied).unwrap();
+    chmod(&copied, 0o600);
+    chmod(&private, 0o755);
+    chmod(&hsm.trust_dir, 0o755);
+    let out = hsm
+        .trustkey()
+        .args(["--quiet", "key", "list"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&stem(&copied)),
+        "the key is listed"
+    );
+    for dir in [&private, &hsm.trust_dir] {
+        assert_eq!(mode(dir), 0o700, "{}", dir.display());
+        assert!(
+            err.contains(&format!("{} was mode 0755", dir.display())),
+            "a notice, even under --quiet: {err}"
+        );
+    }
+    // Owner-only already: nothing to say.
+    let out = hsm.trustkey().args(["key", "list"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // private/ a symbolic link to a world-writable directory: refused, for reading and writing.
+    let elsewhere = hsm.path().join("elsewhere");
+    std::fs::rename(&private, &elsewhere).unwrap();
+    chmod(&elsewhere, 0o777);
+    std::os::unix::fs::symlink(&elsewhere, &private).unwrap();
+    for args in [
+        &["key", "list"][..],
+        &["key", "import", key.to_str().unwrap(), "--force"][..],
+    ] {
+        let (code, err) = run_fails(
+            hsm.trustkey()
+                .env("NOTARY_TARGETS_PASSPHRASE", NOTARY_PASS)
+                .args(args),
+        );
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(
+            err.contains(&format!("{} is a symbolic link", private.display())),
+            "{err}"
+        );
+    }
+    assert_eq!(mode(&elsewhere), 0o777, "the link's target is left alone");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 1);
+}
+
+fn stem(p: &Path) -> String {
+    p.file_stem().unwrap().to_string_lossy().into_owned()
+}

@@ -369,3 +369,190 @@ fn notary_lists_and_decrypts_keys_trustkey_wrote() {
         assert_eq!(meta, Some(KeyMeta::new(role.clone(), gun.clone())));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Damaged and hostile key files (issue 20, defects 12 and 13)
+
+/// `pem` with its encrypted bytes (and, if given, its PBKDF2 iteration count) changed by the
+/// caller, re-armoured with the same headers.
+fn reencrypted(pem: &str, edit: impl FnOnce(&mut Vec<u8>), iterations: Option<u32>) -> String {
+    use der::{Decode as _, Encode as _};
+    let block = &trustkey::pem::blocks(pem).unwrap()[0];
+    let der = block.decode().unwrap();
+    let info = pkcs8::EncryptedPrivateKeyInfo::from_der(&der).unwrap();
+    let mut data = info.encrypted_data.to_vec();
+    edit(&mut data);
+    let pkcs5::EncryptionScheme::Pbes2(mut params) = info.encryption_algorithm else {
+        panic!("PBES2")
+    };
+    if let (Some(n), pkcs5::pbes2::Kdf::Pbkdf2(k)) = (iterations, &mut params.kdf) {
+        k.iteration_count = n;
+    }
+    let out = pkcs8::EncryptedPrivateKeyInfo {
+        encryption_algorithm: pkcs5::EncryptionScheme::Pbes2(params),
+        encrypted_data: &data,
+    }
+    .to_der()
+    .unwrap();
+    let headers: Vec<(&str, &str)> = ["gun", "role"]
+        .into_iter()
+        .filter_map(|h| block.header(h).map(|v| (h, v)))
+        .collect();
+    trustkey::pem::encode(block.label, &headers, &out).to_string()
+}
+
+/// Runs `cmd`, killing it and failing the test if it takes longer than `secs`.
+fn within(secs: u64, cmd: &mut Command) -> Output {
+    let start = std::time::Instant::now();
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed().as_secs() >= secs {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("{cmd:?} still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// `trustkey key import FILE` into a fresh trust dir, the passphrase from notary's variable.
+fn import(dir: &Path, file: &Path, passphrase: &str) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trustkey"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TRUSTKEY_") || k.ends_with("_PASSPHRASE") {
+            c.env_remove(k);
+        }
+    }
+    c.arg("-d")
+        .arg(dir.join("trust"))
+        .args(["key", "import"])
+        .arg(file)
+        .env("NOTARY_TARGETS_PASSPHRASE", passphrase)
+        .stdin(std::process::Stdio::null());
+    within(30, &mut c)
+}
+
+/// Defect 12: what the format shows to be damage is reported as damage (exit 6), not as a wrong
+/// passphrase; what it cannot tell (a bad padding) says both.
+#[test]
+fn a_damaged_key_file_is_told_from_a_wrong_passphrase() {
+    let key = SecretKey::random(&mut OsRng);
+    let right = "targets-pass-1";
+    let meta = KeyMeta::new("targets", "example.com/app");
+    let good = encrypt_pem(&key, &pass(right), Some(&meta))
+        .unwrap()
+        .to_string();
+    let damaged = |r: Result<(SecretKey, Option<KeyMeta>), Error>| match r {
+        Err(Error::KeyFile { reason, .. }) => reason,
+        Err(e) => panic!("expected a damaged key file, got {e}"),
+        Ok(_) => panic!("expected a damaged key file, got a key"),
+    };
+
+    // A byte flipped in the middle: the first block still decrypts to an EC key's start, so
+    // the passphrase is right and the file is damaged.
+    let mid = reencrypted(
+        &good,
+        |d| {
+            let at = d.len() - 40;
+            d[at] ^= 0x10
+        },
+        None,
+    );
+    let r = damaged(decrypt_pem(&mid, &pass(right), "k"));
+    assert!(
+        r.contains("damaged") && r.contains("passphrase is right"),
+        "{r}"
+    );
+    // Cut by a byte: not whole cipher blocks.
+    let cut = reencrypted(&good, |d| d.truncate(d.len() - 1), None);
+    let r = damaged(decrypt_pem(&cut, &pass(right), "k"));
+    assert!(r.contains("damaged") && r.contains("whole number"), "{r}");
+    // The armour's base64 broken.
+    let body_line = good.lines().nth(4).unwrap();
+    let broken = good.replacen(body_line, &format!("!{}", &body_line[1..]), 1);
+    let r = damaged(decrypt_pem(&broken, &pass(right), "k"));
+    assert!(r.contains("damaged"), "{r}");
+
+    // The last byte flipped breaks the padding: as a wrong passphrase does. Both say both.
+    let last = reencrypted(&good, |d| *d.last_mut().unwrap() ^= 0x01, None);
+    for (pem, p) in [(&last, right), (&good, "snapshot-pass-1")] {
+        let e = decrypt_pem(pem, &pass(p), "the targets key")
+            .map(|_| ())
+            .unwrap_err();
+        assert!(matches!(e, Error::WrongPassphrase { .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "wrong passphrase for the targets key, or the file is damaged"
+        );
+        assert_eq!(e.exit_code(), 3);
+    }
+
+    // Through the command line: damage exits 6, a wrong passphrase 3; one line and a hint.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("damaged.key");
+    fs::write(&file, &mid).unwrap();
+    let out = import(dir.path(), &file, right);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{err}");
+    assert!(err.contains("the key file is damaged"), "{err}");
+    assert_eq!(
+        err.lines().filter(|l| !l.starts_with("hint:")).count(),
+        1,
+        "{err}"
+    );
+    fs::write(&file, &good).unwrap();
+    let out = import(dir.path(), &file, "snapshot-pass-1");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("or the file is damaged"), "{err}");
+    assert!(!dir.path().join("trust/private").exists());
+}
+
+/// Defect 13: a key file asking for billions of PBKDF2 iterations is refused at once, with one
+/// line naming the limit; the iterations notary (2048) and trustkey use still open.
+#[test]
+fn a_key_file_asking_for_billions_of_iterations_is_refused_at_once() {
+    let key = SecretKey::random(&mut OsRng);
+    let p = "targets-pass-1";
+    let meta = KeyMeta::new("targets", "example.com/app");
+    let good = encrypt_pem(&key, &pass(p), Some(&meta))
+        .unwrap()
+        .to_string();
+    let hostile = reencrypted(&good, |_| {}, Some(4_000_000_000));
+    let start = std::time::Instant::now();
+    let e = decrypt_pem(&hostile, &pass(p), "k")
+        .map(|_| ())
+        .unwrap_err();
+    assert!(start.elapsed().as_secs() < 2, "{:?}", start.elapsed());
+    let text = e.to_string();
+    assert!(
+        text.contains("4000000000 PBKDF2 iterations") && text.contains("limit of 13000000"),
+        "{text}"
+    );
+    // notary's count opens.
+    let notary_like = reencrypted(&good, |_| {}, Some(2048));
+    // (Re-encrypted under 2048 iterations it is a different key stream: a wrong-passphrase
+    // failure, not a refusal, shows the count itself is accepted.)
+    let e = decrypt_pem(&notary_like, &pass(p), "k")
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(e, Error::WrongPassphrase { .. }), "{e}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hostile.key");
+    fs::write(&file, &hostile).unwrap();
+    let out = import(dir.path(), &file, p);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{err}");
+    assert!(err.contains("limit of 13000000"), "{err}");
+    assert_eq!(
+        err.lines().filter(|l| !l.starts_with("hint:")).count(),
+        1,
+        "{err}"
+    );
+}

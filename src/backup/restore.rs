@@ -29,12 +29,18 @@ pub struct RestoreReport {
 
 /// What restore will do, decided before anything is written.
 struct Plan<'a> {
+    /// The trust dir (it may be a symbolic link: where it lives is the user's choice).
+    root: PathBuf,
+    /// Directories below it that exist already (made owner-only before anything is written).
+    existing: Vec<PathBuf>,
     dirs: Vec<PathBuf>,
     files: Vec<PlannedFile<'a>>,
 }
 
 struct PlannedFile<'a> {
     dest: PathBuf,
+    /// `dest` relative to the trust dir, as the archive names it.
+    rel: &'a str,
     bytes: &'a [u8],
     /// The current content, when `--force` replaces it (put back if the restore fails).
     old: Option<Zeroizing<Vec<u8>>>,
@@ -68,26 +74,22 @@ fn plan<'a>(trust_dir: &Path, archive: &'a Archive, overwrite: Overwrite) -> Res
     }
     missing_roots.reverse();
     to_create.extend(missing_roots);
-    // BTreeSet order puts every parent before its children.
+    // BTreeSet order puts every parent before its children. Each is looked at itself, never
+    // through a symbolic link: a link planted inside the trust dir (private/sub -> /elsewhere)
+    // would have the restore write keys outside it (issue 20, defect 15).
+    let mut existing = Vec::new();
     for rel in &dirs {
         let dest = trust_dir.join(rel);
-        match fs::metadata(&dest) {
-            Ok(m) if m.is_dir() => {}
+        match fs::symlink_metadata(&dest) {
+            Ok(m) if m.file_type().is_symlink() => return Err(linked(&dest)),
+            Ok(m) if m.is_dir() => existing.push(dest),
             Ok(_) => {
                 return Err(Error::Usage(format!(
                     "{} exists and is not a directory; nothing was restored",
                     dest.display()
                 )))
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if fs::symlink_metadata(&dest).is_ok() {
-                    return Err(Error::Usage(format!(
-                        "{} is a dangling symbolic link; nothing was restored",
-                        dest.display()
-                    )));
-                }
-                to_create.push(dest)
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => to_create.push(dest),
             Err(e) => return Err(Error::io(format!("reading {}", dest.display()), e)),
         }
     }
@@ -112,7 +114,12 @@ fn plan<'a>(trust_dir: &Path, archive: &'a Archive, overwrite: Overwrite) -> Res
                 Overwrite::Replace => Some(read_bounded(&dest, &m)?),
             },
         };
-        files.push(PlannedFile { dest, bytes, old });
+        files.push(PlannedFile {
+            dest,
+            rel,
+            bytes,
+            old,
+        });
     }
     if let Some(first) = conflicts.first() {
         let more = match conflicts.len() {
@@ -125,9 +132,36 @@ fn plan<'a>(trust_dir: &Path, archive: &'a Archive, overwrite: Overwrite) -> Res
         )));
     }
     Ok(Plan {
+        root: trust_dir.to_path_buf(),
+        existing,
         dirs: to_create,
         files,
     })
+}
+
+fn linked(dir: &Path) -> Error {
+    Error::Usage(format!(
+        "{} is a symbolic link; restore writes only into directories of the trust dir itself; \
+         nothing was restored",
+        dir.display()
+    ))
+}
+
+/// Refuses a symbolic link on the way from the trust dir to `rel`'s directory, looked at
+/// again just before writing (the plan saw none, but the directory may have changed since).
+fn no_links_on_the_way(root: &Path, rel: &str) -> Result<()> {
+    let mut dir = root.to_path_buf();
+    let mut parts: Vec<&str> = rel.split('/').collect();
+    parts.pop();
+    for part in parts {
+        dir.push(part);
+        let m = fs::symlink_metadata(&dir)
+            .map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+        if !m.is_dir() || m.file_type().is_symlink() {
+            return Err(linked(&dir));
+        }
+    }
+    Ok(())
 }
 
 /// Writes one file: `fsio::write_atomic` in real use; tests inject failures.
@@ -147,6 +181,9 @@ fn apply(plan: &Plan<'_>, write: &mut WriteFn<'_>) -> Result<Applied> {
     let mut made_dirs: Vec<&Path> = Vec::new();
     let mut done: Vec<&PlannedFile<'_>> = Vec::new();
     let result = (|| -> Result<()> {
+        for d in &plan.existing {
+            fsio::secure_dir(d)?;
+        }
         for d in &plan.dirs {
             fs::DirBuilder::new()
                 .mode(SECRET_DIR_MODE)
@@ -163,6 +200,7 @@ fn apply(plan: &Plan<'_>, write: &mut WriteFn<'_>) -> Result<Applied> {
             } else {
                 Overwrite::Refuse
             };
+            no_links_on_the_way(&plan.root, f.rel)?;
             write(&f.dest, f.bytes, ow)?;
             done.push(f);
         }
@@ -338,5 +376,29 @@ mod tests {
         assert_eq!(mode(&td), 0o700);
         assert_eq!(mode(&td.join("private")), 0o700);
         assert_eq!(mode(&td.join("private/a.key")), 0o600);
+    }
+
+    /// A directory swapped for a symbolic link after the plan saw it: the write is refused
+    /// and what was written before is undone.
+    #[test]
+    fn a_link_planted_after_the_plan_is_refused_at_the_write() {
+        let t = tempfile::tempdir().unwrap();
+        let td = t.path().join("trust");
+        let outside = t.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        fsio::create_private_dir(&td.join("private/sub")).unwrap();
+        let ar = archive_of(&[("private/a.key", b"a"), ("private/sub/c.key", b"c")]);
+        let p = plan(&td, &ar, Overwrite::Refuse).unwrap();
+        fs::remove_dir(td.join("private/sub")).unwrap();
+        std::os::unix::fs::symlink(&outside, td.join("private/sub")).unwrap();
+        let err = apply(&p, &mut |path, bytes, ow| {
+            fsio::write_atomic(path, bytes, SECRET_FILE_MODE, ow)
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("sub is a symbolic link"), "{err}");
+        assert!(err.contains("nothing was restored"), "{err}");
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+        assert!(!td.join("private/a.key").exists());
     }
 }

@@ -221,6 +221,12 @@ pub fn run(cli: Cli) -> Result<()> {
         _ => {}
     }
     let ctx = Ctx::new(&cli.global)?;
+    // Secrets' directories are checked before any command uses them (token and YubiKey
+    // commands do not touch the trust dir).
+    if !matches!(cli.command, Command::Token(_) | Command::Yubikey(_)) {
+        crate::repo::trustdir::TrustDir::new(&ctx.trust_dir)
+            .secure(|m| ctx.with_prompter(|p| p.warn(m)))?;
+    }
     let result = match cli.command {
         Command::Completions { .. } | Command::Manpages { .. } => Ok(()),
         Command::Token(c) => c.run(&ctx),

@@ -31,6 +31,10 @@ use zeroize::Zeroizing;
 use crate::pem;
 use crate::{Error, Result};
 
+mod kdf;
+use kdf::{check_kdf, starts_like_ec_pkcs8};
+pub use kdf::{MAX_KDF_ITERATIONS, MAX_SCRYPT_MEMORY, MAX_SCRYPT_WORK, SALT_LEN_RANGE};
+
 /// PBKDF2-HMAC-SHA1 iterations for keys trustkey writes (current guidance for the SHA-1 PRF).
 pub const KDF_ITERATIONS: u32 = 1_300_000;
 /// PBKDF2 salt length for keys trustkey writes.
@@ -196,7 +200,13 @@ pub fn parse_plain_pem(pem: &str, what: &str) -> Result<(p256::SecretKey, Option
 
 /// Why a key could not be read, before the file's name is attached.
 enum Failure {
+    /// The padding (or what it wrapped) did not check out: a wrong passphrase, or damage in
+    /// the encrypted bytes; the format cannot tell them apart.
     WrongPassphrase,
+    /// Certainly damaged: the armour, the structure around the encrypted bytes, or (the
+    /// passphrase being right, as the first decrypted block shows) the key inside is broken.
+    Damaged(String),
+    /// Not a key trustkey reads, or parameters it refuses.
     Malformed(String),
 }
 
@@ -205,6 +215,10 @@ impl Failure {
         match self {
             Failure::WrongPassphrase => Error::WrongPassphrase {
                 what: what.to_string(),
+            },
+            Failure::Damaged(reason) => Error::KeyFile {
+                path: path.to_path_buf(),
+                reason: format!("the key file is damaged: {reason}"),
             },
             Failure::Malformed(reason) => Error::KeyFile {
                 path: path.to_path_buf(),
@@ -229,14 +243,22 @@ fn decrypt_inner(
         };
         return Err(Failure::Malformed(reason));
     };
-    let der = block.decode().map_err(Failure::Malformed)?;
+    let der = block.decode().map_err(Failure::Damaged)?;
     let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice())
-        .map_err(|e| Failure::Malformed(format!("not a PKCS#8 EncryptedPrivateKeyInfo: {e}")))?;
+        .map_err(|e| Failure::Damaged(format!("not a PKCS#8 EncryptedPrivateKeyInfo: {e}")))?;
     let pkcs5::EncryptionScheme::Pbes2(params) = &info.encryption_algorithm else {
         return Err(Failure::Malformed(
             "the key uses PBES1 encryption; only PBES2 is supported".into(),
         ));
     };
+    check_kdf(params)?;
+    // CBC: whole blocks, at least one. Anything else was cut or padded on its way.
+    let len = info.encrypted_data.len();
+    if len == 0 || len % AES_BLOCK != 0 {
+        return Err(Failure::Damaged(format!(
+            "{len} encrypted bytes, not a whole number of {AES_BLOCK}-byte blocks"
+        )));
+    }
     let mut buf = Zeroizing::new(info.encrypted_data.to_vec());
     let plain = match params.decrypt_in_place(passphrase.expose_secret().as_bytes(), &mut buf) {
         Ok(plain) => plain,
@@ -251,7 +273,12 @@ fn decrypt_inner(
         }
     };
     let secret = secret_from_pkcs8(plain).map_err(|p| match p {
-        // Padding that happened to look valid over garbage: still the wrong passphrase.
+        // The first block decrypted to the start of an EC key: the passphrase is right (a
+        // wrong one gives random bytes), so a later block is damaged.
+        Problem::Malformed(r) if starts_like_ec_pkcs8(plain) => Failure::Damaged(format!(
+            "the passphrase is right but the key inside is broken ({r})"
+        )),
+        // Padding that happened to look valid over garbage: the wrong passphrase, or damage.
         Problem::Malformed(_) => Failure::WrongPassphrase,
         Problem::Unsupported(r) => Failure::Malformed(r),
     })?;

@@ -34,6 +34,8 @@ pub fn write_key(
         )));
     }
     let path = key_path(trust_dir, key_id);
+    // Never through a symbolic link, into a directory others can read (issue 20, defect 14).
+    crate::fsio::create_private_dir(&trust_dir.join("private"))?;
     write_secret(&path, pem.as_bytes(), overwrite)?;
     Ok(path)
 }
@@ -148,6 +150,7 @@ pub fn import(trust_dir: &Path, req: &Import<'_>, prompter: &SharedPrompter) -> 
     } else {
         Overwrite::Refuse
     };
+    crate::fsio::create_private_dir(&trust_dir.join("private"))?;
     write_secret(&dest, sealed.as_bytes(), overwrite)?;
     Ok(Stored {
         key_id,

@@ -97,6 +97,47 @@ impl TrustDir {
         self.root.join("private")
     }
 
+    /// Checks the directories that hold secrets before a command uses them (issue 20, defect
+    /// 14): `private/`, `private/retired/` and `escrow/` must not be symbolic links (refused:
+    /// keys would be read from and written to wherever the link points), and are made
+    /// owner-only if group or world could reach them, with a notice through `warn`
+    /// ([`fsio::secure_dir`] says why tightening beats refusing). The trust dir itself is
+    /// tightened too when it holds keys; it may be a link (the user's choice of where it
+    /// lives), but not a link to a group- or world-accessible directory left so.
+    pub fn secure(&self, mut warn: impl FnMut(&str)) -> Result<()> {
+        let private = self.private_dir();
+        let escrow = self.root.join("escrow");
+        let mut holds_keys = false;
+        for dir in [&private, &private.join("retired"), &escrow] {
+            match fsio::secure_dir(dir)? {
+                fsio::DirState::Missing => {}
+                fsio::DirState::Private => holds_keys = true,
+                fsio::DirState::Tightened(mode) => {
+                    holds_keys = true;
+                    warn(&tightened(dir, mode));
+                }
+            }
+        }
+        if !holds_keys {
+            return Ok(());
+        }
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&self.root)
+            .map_err(|e| Error::io(format!("reading {}", self.root.display()), e))?
+            .permissions()
+            .mode()
+            & 0o7777;
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(
+                &self.root,
+                std::fs::Permissions::from_mode(fsio::SECRET_DIR_MODE),
+            )
+            .map_err(|e| Error::io(format!("restricting {}", self.root.display()), e))?;
+            warn(&tightened(&self.root, mode));
+        }
+        Ok(())
+    }
+
     /// Where notary keeps (and looks for) a key: `private/<key id>.key`.
     pub fn key_path(&self, key_id: &str) -> PathBuf {
         crate::keys::store::key_path(&self.root, key_id)
@@ -195,6 +236,14 @@ impl TrustDir {
     pub fn read_published(&self, gun: &Gun, name: &str) -> Result<Option<Vec<u8>>> {
         read_optional(&self.published_dir(gun).join(name))
     }
+}
+
+fn tightened(dir: &Path, mode: u32) -> String {
+    format!(
+        "{} was mode {mode:04o}, open to other users; made it 0700 (owner only): it holds \
+         private keys",
+        dir.display()
+    )
 }
 
 pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
