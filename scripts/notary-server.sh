@@ -12,6 +12,8 @@
 # DIR/env is shell-sourceable:
 #   NOTARY_URL=https://127.0.0.1:PORT
 #   NOTARY_CA=DIR/ca.crt
+# With NOTARY_HARNESS_AUTH='{"type": "token", "options": {...}}' set at start, the server's config
+# gets that "auth" section (registry token auth in front of the API).
 # With NOTARY_HARNESS_WATCH_PID=PID set at start, a watchdog stops both daemons once process PID
 # is gone (tests set it to their own pid, so a killed test run leaves nothing behind).
 set -euo pipefail
@@ -236,6 +238,7 @@ EOF
     "tls_client_cert": "$d/client.crt",
     "tls_client_key": "$d/client.key"
   },
+  ${NOTARY_HARNESS_AUTH:+\"auth\": $NOTARY_HARNESS_AUTH,}
   "logging": { "level": "info" },
   "storage": { "backend": "memory" }
 }

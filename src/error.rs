@@ -390,8 +390,10 @@ fn server_hint(kind: ServerFailure) -> Option<String> {
                                --tlscacert FILE; check that the URL's host name matches the \
                                server's certificate"
             .into(),
-        ServerFailure::Status(401 | 403) => "the server refused access: check credentials and \
-                                             that you may write to this repository"
+        ServerFailure::Status(401 | 403) => "the server refused access: check the credentials \
+                                             (NOTARY_AUTH = base64 of user:password, or `docker \
+                                             login` for the registry) and that you may use this \
+                                             repository"
             .into(),
         ServerFailure::Status(404) => "check the GUN and the server URL; a new repository \
                                        needs `trustkey init` and `publish` first"

@@ -65,6 +65,12 @@ pub struct Global {
     /// CA certificate file for the server's TLS certificate.
     #[arg(long, global = true, value_name = "FILE")]
     pub tlscacert: Option<PathBuf>,
+    /// Client certificate (PEM) for servers that require one; with --tlskey.
+    #[arg(long, global = true, value_name = "FILE", requires = "tlskey")]
+    pub tlscert: Option<PathBuf>,
+    /// Private key (PEM, unencrypted) of --tlscert.
+    #[arg(long, global = true, value_name = "FILE", requires = "tlscert")]
+    pub tlskey: Option<PathBuf>,
     /// PKCS#11 module: a path to the .so, or a profile name (softhsm, ykcs11, opensc).
     #[arg(
         long,
@@ -136,6 +142,8 @@ pub struct Ctx {
     pub tlscacert: Option<PathBuf>,
     /// The notary-server time limits (`TRUSTKEY_HTTP_TIMEOUT_SECS`).
     pub timeouts: Timeouts,
+    /// `--tlscert/--tlskey`.
+    pub client_cert: Option<crate::repo::server::ClientCertFiles>,
     pub output: Output,
     pub verbose: u8,
     pub session: Session,
@@ -155,6 +163,13 @@ impl Ctx {
             server: g.server.clone(),
             tlscacert: g.tlscacert.clone(),
             timeouts: http_timeouts(std::env::var_os(HTTP_TIMEOUT_VAR).as_deref())?,
+            client_cert: match (&g.tlscert, &g.tlskey) {
+                (Some(cert), Some(key)) => Some(crate::repo::server::ClientCertFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                _ => None,
+            },
             output,
             verbose: g.verbose,
             session: Session::new(g.module.clone(), prompter)

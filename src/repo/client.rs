@@ -68,6 +68,9 @@ pub struct VerifiedRole {
     pub name: String,
     pub version: u64,
     pub targets: BTreeMap<String, FileMeta>,
+    /// The keys and threshold its parent delegates it to (`None` for targets).
+    #[serde(skip)]
+    pub delegated_to: Option<verify::RoleKeySet>,
 }
 
 impl Verified {

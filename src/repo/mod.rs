@@ -7,6 +7,7 @@ pub mod hashing;
 pub mod init;
 pub mod inventory;
 pub mod layout;
+pub mod migrate;
 pub mod publish;
 pub mod retire;
 pub mod root;

@@ -7,15 +7,18 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use percent_encoding::utf8_percent_encode;
 use ureq::http::{Response, StatusCode};
-use ureq::tls::{PemItem, RootCerts, TlsConfig, TlsProvider};
+use ureq::tls::{ClientCert, PemItem, RootCerts, TlsConfig, TlsProvider};
 use ureq::{Agent, Body};
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result, ServerFailure};
 
+mod auth;
 mod failure;
 mod url;
 
@@ -82,6 +85,9 @@ pub struct NotaryServer {
     shown: String,
     agent: Agent,
     timeouts: Timeouts,
+    /// The `Authorization` header the last challenge was answered with (a bearer token or
+    /// basic credentials), sent with every later request; never shown.
+    authorization: Mutex<Option<Zeroizing<String>>>,
 }
 
 impl std::fmt::Debug for NotaryServer {
@@ -101,14 +107,27 @@ impl NotaryServer {
 
     /// As [`NotaryServer::new`], with other time limits.
     pub fn with_timeouts(url: &str, tls_ca: Option<&Path>, timeouts: Timeouts) -> Result<Self> {
+        Self::with_client_cert(url, tls_ca, None, timeouts)
+    }
+
+    /// As [`NotaryServer::with_timeouts`], presenting a client certificate in the TLS
+    /// handshake (`--tlscert/--tlskey`), for servers (or proxies) that require one.
+    pub fn with_client_cert(
+        url: &str,
+        tls_ca: Option<&Path>,
+        client: Option<&ClientCertFiles>,
+        timeouts: Timeouts,
+    ) -> Result<Self> {
         let (base, shown) = normalize_base(url)?;
         let roots = match tls_ca {
             Some(path) => RootCerts::from(read_ca_file(path)?),
             None => RootCerts::WebPki,
         };
+        let client_cert = client.map(read_client_cert).transpose()?;
         let tls = TlsConfig::builder()
             .provider(TlsProvider::Rustls)
             .root_certs(roots)
+            .client_cert(client_cert)
             .build();
         let config = Agent::config_builder()
             .tls_config(tls)
@@ -127,6 +146,7 @@ impl NotaryServer {
             shown,
             agent: config.into(),
             timeouts,
+            authorization: Mutex::new(None),
         })
     }
 
@@ -162,7 +182,13 @@ impl NotaryServer {
     fn get(&self, url: &str) -> Result<(String, Response<Body>)> {
         let mut current = url.to_string();
         for _ in 0..=MAX_REDIRECTS {
-            let resp = self.send(&current, self.agent.get(&current).call())?;
+            let resp = self.send_authorized(&current, &|auth| {
+                let mut req = self.agent.get(&current);
+                if let Some(auth) = auth {
+                    req = req.header("Authorization", auth);
+                }
+                req.call()
+            })?;
             match self.redirect(&current, &resp)? {
                 Some(next) => current = next,
                 None => return Ok((current, resp)),
@@ -260,15 +286,16 @@ impl NotaryServer {
         }
         let url = self.tuf_url(gun, "")?;
         let (boundary, body) = multipart(files)?;
-        let request = self
-            .agent
-            .post(&url)
-            .header(
+        let resp = self.send_authorized(&url, &|auth| {
+            let mut req = self.agent.post(&url).header(
                 "Content-Type",
                 format!("multipart/form-data; boundary={boundary}"),
-            )
-            .send(&body[..]);
-        let resp = self.send(&url, request)?;
+            );
+            if let Some(auth) = auth {
+                req = req.header("Authorization", auth);
+            }
+            req.send(&body[..])
+        })?;
         // An upload is not sent again elsewhere: a redirect is refused, saying where to.
         if let Some(to) = self.redirect(&url, &resp)? {
             return Err(Error::Server {
@@ -331,9 +358,41 @@ impl NotaryServer {
     }
 }
 
+/// A client certificate (PEM, with its chain) and its private key (PEM, unencrypted), as
+/// `--tlscert FILE --tlskey FILE` name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+fn read_client_cert(files: &ClientCertFiles) -> Result<ClientCert> {
+    let certs = read_pem_certs("--tlscert", &files.cert)?;
+    let pem = Zeroizing::new(
+        std::fs::read(&files.key)
+            .map_err(|e| Error::io(format!("reading --tlskey {}", files.key.display()), e))?,
+    );
+    let key = ureq::tls::parse_pem(&pem)
+        .find_map(|item| match item {
+            Ok(PemItem::PrivateKey(k)) => Some(k.to_owned()),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "--tlskey {}: no unencrypted PEM private key found",
+                files.key.display()
+            ))
+        })?;
+    Ok(ClientCert::new_with_certs(&certs, key))
+}
+
 fn read_ca_file(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
+    read_pem_certs("--tlscacert", path)
+}
+
+fn read_pem_certs(flag: &str, path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
     let pem = std::fs::read(path)
-        .map_err(|e| Error::io(format!("reading --tlscacert {}", path.display()), e))?;
+        .map_err(|e| Error::io(format!("reading {flag} {}", path.display()), e))?;
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
         match item {
@@ -341,7 +400,7 @@ fn read_ca_file(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
             Ok(_) => {}
             Err(e) => {
                 return Err(Error::Usage(format!(
-                    "--tlscacert {}: not a PEM certificate file ({e})",
+                    "{flag} {}: not a PEM certificate file ({e})",
                     path.display()
                 )))
             }
@@ -349,7 +408,7 @@ fn read_ca_file(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
     }
     if certs.is_empty() {
         return Err(Error::Usage(format!(
-            "--tlscacert {}: no PEM certificate found",
+            "{flag} {}: no PEM certificate found",
             path.display()
         )));
     }

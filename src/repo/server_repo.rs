@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 
 use super::client::{too_large, Remote};
-use super::server::{NotaryServer, RemoteKey, Timeouts};
+use super::server::{ClientCertFiles, NotaryServer, RemoteKey, Timeouts};
 use super::trustdir::{Gun, RepoConfig, ServerConfig};
 use crate::tuf::dialect::Dialect;
 use crate::tuf::model::{Key, KeyVal, RoleName};
@@ -23,6 +23,8 @@ pub struct ServerAddress {
     pub tlscacert: Option<PathBuf>,
     /// The time limits of every request to it.
     pub timeouts: Timeouts,
+    /// `--tlscert/--tlskey`: a client certificate for the TLS handshake (not remembered).
+    pub client_cert: Option<ClientCertFiles>,
 }
 
 impl ServerAddress {
@@ -56,13 +58,44 @@ impl ServerAddress {
             }
             (None, None) => return Ok(None),
         };
-        let server =
-            NotaryServer::with_timeouts(&chosen.url, chosen.tlscacert.as_deref(), self.timeouts)?;
+        let server = NotaryServer::with_client_cert(
+            &chosen.url,
+            chosen.tlscacert.as_deref(),
+            self.client_cert.as_ref(),
+            self.timeouts,
+        )?;
         let chosen = ServerConfig {
             url: server.url().to_string(),
             ..chosen
         };
         Ok(Some((server, chosen)))
+    }
+}
+
+/// The variable Docker reads for its notary-server; trustkey's default server for commands
+/// that read or publish one (not `init`, where no server means a directory repository).
+pub const DEFAULT_SERVER_VAR: &str = "DOCKER_CONTENT_TRUST_SERVER";
+
+impl ServerAddress {
+    /// As [`resolve`](Self::resolve), with `DOCKER_CONTENT_TRUST_SERVER` as the server when
+    /// neither the command nor the repository's config names one.
+    pub fn resolve_or_default(
+        &self,
+        remembered: Option<&RepoConfig>,
+    ) -> Result<Option<(NotaryServer, ServerConfig)>> {
+        if let Some(found) = self.resolve(remembered)? {
+            return Ok(Some(found));
+        }
+        match std::env::var(DEFAULT_SERVER_VAR) {
+            Ok(url) if !url.trim().is_empty() => ServerAddress {
+                url: Some(url),
+                tlscacert: self.tlscacert.clone(),
+                client_cert: self.client_cert.clone(),
+                timeouts: self.timeouts,
+            }
+            .resolve(None),
+            _ => Ok(None),
+        }
     }
 }
 
@@ -238,6 +271,7 @@ mod tests {
             url: url.map(String::from),
             tlscacert: None,
             timeouts: Timeouts::default(),
+            client_cert: None,
         }
     }
 
@@ -278,6 +312,7 @@ mod tests {
             url: Some("https://notary.example.com".into()),
             tlscacert: Some("relative-ca.crt".into()),
             timeouts: Timeouts::default(),
+            client_cert: None,
         }
         .resolve(None)
         .unwrap_err();

@@ -164,6 +164,10 @@ pub fn apply<'a>(
                 } => {
                     let mut hashes = crate::tuf::model::Hashes::new();
                     for (alg, h) in [("sha256", sha256), ("sha512", sha512)] {
+                        // A target known by one digest (an image manifest: sha256 only).
+                        if h.is_empty() {
+                            continue;
+                        }
                         let raw = hex::decode(h).map_err(|_| {
                             Error::Metadata(format!("staged {name}: {alg} is not hex"))
                         })?;

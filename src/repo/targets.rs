@@ -167,3 +167,60 @@ pub fn stage_removal(
     stage.save(&path)?;
     Ok(change)
 }
+
+/// A target known by its digests rather than a file (`addhash`): an image manifest signed by
+/// digest, as `notary addhash` and `docker trust sign` do.
+#[derive(Debug, Clone)]
+pub struct HashedTarget {
+    pub name: String,
+    pub length: u64,
+    /// Hex (either case).
+    pub sha256: String,
+    /// Hex (either case); none: the target is listed with sha256 only.
+    pub sha512: Option<String>,
+}
+
+/// Stages `t` for `role` (or the role its name routes to). A tuf-dialect repository lists it
+/// too, but has no file to copy: publish it with `--metadata-only`.
+pub fn stage_hash(
+    td: &TrustDir,
+    gun: &Gun,
+    t: HashedTarget,
+    role: Option<&str>,
+    prompter: &SharedPrompter,
+) -> Result<Change> {
+    let cfg = td.load_config(gun)?;
+    check_target_name(&t.name)?;
+    if layout::targets_dir(cfg.dialect, Path::new("")).is_some() {
+        layout::check_target_path(&t.name)?;
+    }
+    let sha256 = hex_digest("--sha256", &t.sha256, 32)?;
+    let sha512 = match &t.sha512 {
+        Some(h) => hex_digest("--sha512", h, 64)?,
+        None => String::new(),
+    };
+    let role = signing_role(&cfg, &t.name, role)?;
+    let change = Change::Add {
+        name: t.name,
+        length: t.length,
+        sha256,
+        sha512,
+        path: None,
+        role,
+    };
+    stage_adds(td, gun, std::slice::from_ref(&change), prompter)?;
+    Ok(change)
+}
+
+/// A digest given in hex: `bytes` long, lowercased.
+fn hex_digest(flag: &str, s: &str, bytes: usize) -> Result<String> {
+    let s = s.trim().to_ascii_lowercase();
+    if s.len() != bytes * 2 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::Usage(format!(
+            "{flag}: expected {} hex digits, got {} characters",
+            bytes * 2,
+            s.chars().count()
+        )));
+    }
+    Ok(s)
+}

@@ -14,19 +14,28 @@ pub struct NotaryServer {
 
 impl NotaryServer {
     pub fn start() -> Self {
+        Self::start_with_auth(None)
+    }
+
+    /// A server whose config has this `auth` section (JSON): registry token auth.
+    pub fn start_with_auth(auth: Option<&str>) -> Self {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/notary-server.sh");
         let mut s = NotaryServer {
             dir: tempfile::tempdir().unwrap(),
             url: String::new(),
             ca: PathBuf::new(),
         };
-        run_ok(
-            Command::new("bash")
-                .arg(&script)
-                .arg("start")
-                .arg(s.dir.path())
-                .env("NOTARY_HARNESS_WATCH_PID", std::process::id().to_string()),
-        );
+        let mut start = Command::new("bash");
+        start
+            .arg(&script)
+            .arg("start")
+            .arg(s.dir.path())
+            .env("NOTARY_HARNESS_WATCH_PID", std::process::id().to_string())
+            .env_remove("NOTARY_HARNESS_AUTH");
+        if let Some(auth) = auth {
+            start.env("NOTARY_HARNESS_AUTH", auth);
+        }
+        run_ok(&mut start);
         let env = std::fs::read_to_string(s.dir.path().join("env")).unwrap();
         for line in env.lines() {
             match line.split_once('=') {

@@ -2,6 +2,7 @@
 //! client that checks what was published. The flags are defined here; each handler calls the
 //! library (`repo::init`, `repo::targets`, `repo::publish`, `repo::client`) and renders.
 
+mod migrate;
 mod publish;
 mod stage;
 mod verify;
@@ -112,6 +113,30 @@ Examples:
         prefix: String,
         /// The delegated role that signs these targets (e.g. targets/releases; see
         /// `delegation list`); its paths must cover them.
+        #[arg(long, value_name = "ROLE")]
+        role: Option<String>,
+    },
+    /// Stage a target known by its size and digests, without a file (as `notary addhash`):
+    /// an image manifest signed by digest.
+    #[command(after_help = "\
+Examples:
+  trustkey addhash example.com/app v1.0 1024 --sha256 3b5c...e1
+  trustkey addhash example.com/app v1.0 1024 --sha256 3b5c...e1 --sha512 9f86...08 --role targets/releases
+A tuf-dialect repository has no file to copy for it: publish with --metadata-only.")]
+    Addhash {
+        /// The repository (GUN), e.g. example.com/app.
+        gun: Gun,
+        /// The target's name in the repository.
+        name: String,
+        /// The target's size in bytes.
+        size: u64,
+        /// Its SHA-256 digest, hex.
+        #[arg(long, value_name = "HEX")]
+        sha256: String,
+        /// Its SHA-512 digest, hex (optional: Docker signs manifests by sha256 only).
+        #[arg(long, value_name = "HEX")]
+        sha512: Option<String>,
+        /// The delegated role that signs it (e.g. targets/releases).
         #[arg(long, value_name = "ROLE")]
         role: Option<String>,
     },
@@ -244,6 +269,48 @@ Examples:
         #[arg(long, value_name = "NAME=FILE")]
         target: Vec<String>,
     },
+    /// Carry a Docker Content Trust repository from a notary-server into a new TUF repository
+    /// in a directory (for publishers leaving notary.docker.io).
+    ///
+    /// Reads GUN from the notary-server and verifies it as `verify -s` does; then creates a TUF
+    /// 1.0 repository (as `init --dialect tuf`: a root signed on your token, new keys on disk)
+    /// listing every signed target with its name, length and hashes, and publishes its
+    /// metadata to DIR/<gun>/metadata/. A delegated role (targets/releases) stays a delegation
+    /// (`releases`, its targets' names as its paths) when its private key is in the trust dir;
+    /// otherwise top-level targets carries its targets. The output says which, per role.
+    #[command(after_help = "\
+Registry auth: NOTARY_AUTH (base64 of user:password) or the Docker config's credentials
+(DOCKER_CONFIG, `docker login`); DOCKER_CONTENT_TRUST_SERVER is the server when -s is not given.
+Passphrases for the new keys: TRUSTKEY_{TARGETS,SNAPSHOT,TIMESTAMP}_PASSPHRASE; for kept
+delegation keys: TRUSTKEY_DELEGATION_PASSPHRASE (or notary's NOTARY_*_PASSPHRASE).
+
+Examples:
+  trustkey migrate docker.io/acme/app -s https://notary.docker.io --to /srv/tuf --dialect tuf
+  trustkey migrate docker.io/acme/app -s https://notary.docker.io --to /srv/tuf --dialect tuf \\
+      --root 'pkcs11:token=rootA;object=root' --as tuf.acme.example/app")]
+    Migrate {
+        /// The repository on the notary-server (GUN), e.g. docker.io/acme/app.
+        gun: Gun,
+        /// Where the new repository is published: DIR/<gun>/metadata/.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+        /// The new repository's dialect (tuf: the TUF 1.0 specification).
+        #[arg(long, value_enum)]
+        dialect: DialectArg,
+        /// The new root key: a pkcs11: URI or yubikey:serial=N (default: the one EC key
+        /// labelled `root` on the module's tokens).
+        #[arg(long, value_name = "URI")]
+        root: Option<String>,
+        /// The new repository's GUN (default: the same as the source's).
+        #[arg(long = "as", value_name = "GUN")]
+        rename: Option<Gun>,
+        /// Trust only a source root with this key ID.
+        #[arg(long, value_name = "ID")]
+        root_keyid: Option<String>,
+        /// How long the new root metadata is valid: root=DURATION (default 10y).
+        #[arg(long, value_name = "ROLE=DURATION")]
+        expires: Vec<ExpiryArg>,
+    },
 }
 
 /// `--dialect`: the command line's names for `tuf::dialect::Dialect` (the library has no clap).
@@ -310,6 +377,22 @@ impl RepoCmd {
                 };
                 stage::add(ctx, &td, gun, files, role.as_deref())
             }
+            RepoCmd::Addhash {
+                gun,
+                name,
+                size,
+                sha256,
+                sha512,
+                role,
+            } => {
+                let t = crate::repo::targets::HashedTarget {
+                    name,
+                    length: size,
+                    sha256,
+                    sha512,
+                };
+                stage::addhash(ctx, &td, gun, t, role.as_deref())
+            }
             RepoCmd::Remove { gun, name, role } => {
                 stage::remove(ctx, &td, gun, name, role.as_deref())
             }
@@ -343,6 +426,27 @@ impl RepoCmd {
                 let dialect = dialect.map(Into::into);
                 verify::verify(ctx, &td, &gun, place, root_keyid, dialect, &files)
             }
+            RepoCmd::Migrate {
+                gun,
+                to,
+                dialect,
+                root,
+                rename,
+                root_keyid,
+                expires,
+            } => migrate::migrate(
+                ctx,
+                &td,
+                migrate::MigrateFlags {
+                    gun,
+                    to,
+                    dialect: dialect.into(),
+                    root,
+                    rename,
+                    root_keyid,
+                    expires,
+                },
+            ),
         }
     }
 }
@@ -368,12 +472,13 @@ fn place(ctx: &Ctx, repo: Option<PathBuf>) -> Result<crate::repo::client::Place>
     })
 }
 
-/// The notary-server the command line names (-s/--server, --tlscacert).
+/// The notary-server the command line names (-s/--server, --tlscacert, --tlscert/--tlskey).
 fn server_address(ctx: &Ctx) -> ServerAddress {
     ServerAddress {
         url: ctx.server.clone(),
         tlscacert: ctx.tlscacert.clone(),
         timeouts: ctx.timeouts,
+        client_cert: ctx.client_cert.clone(),
     }
 }
 
@@ -403,6 +508,7 @@ mod tests {
                 url: Some("x.example.com".into()),
                 tlscacert: Some(ca),
                 timeouts: crate::repo::server::Timeouts::default(),
+                client_cert: None,
             }
         );
     }

@@ -142,7 +142,7 @@ pub(super) fn publish(
 /// `publish` to a notary-server: -s URL, or the server the GUN's config remembers.
 fn publish_server_cmd(ctx: &Ctx, td: &TrustDir, req: &PublishRequest<'_>) -> Result<()> {
     let first = td.load_config(req.gun)?;
-    let Some((server, chosen)) = server_address(ctx).resolve(Some(&first))? else {
+    let Some((server, chosen)) = server_address(ctx).resolve_or_default(Some(&first))? else {
         return Err(no_place());
     };
     let mut dest = Server::new(server, chosen);

@@ -61,6 +61,24 @@ pub(super) fn add(
     Ok(())
 }
 
+pub(super) fn addhash(
+    ctx: &Ctx,
+    td: &TrustDir,
+    gun: Gun,
+    target: targets::HashedTarget,
+    role: Option<&str>,
+) -> Result<()> {
+    let change = targets::stage_hash(td, &gun, target, role, ctx.session.prompter())?;
+    ctx.output.emit(
+        &Staged {
+            gun: &gun,
+            change: &change,
+        },
+        |s| describe_change(s.change),
+    );
+    Ok(())
+}
+
 pub(super) fn remove(
     ctx: &Ctx,
     td: &TrustDir,

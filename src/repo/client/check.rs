@@ -63,7 +63,7 @@ pub fn check(
         Place::Directory(repo) => Box::new(DirRemote {
             dir: layout::metadata_dir(dialect, &gun_repo_dir(&repo, gun)),
         }),
-        Place::Server(address) => match address.resolve(cfg.as_ref())? {
+        Place::Server(address) => match address.resolve_or_default(cfg.as_ref())? {
             Some((server, _)) => Box::new(ServerRemote {
                 server,
                 gun: gun.clone(),

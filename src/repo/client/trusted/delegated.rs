@@ -181,6 +181,7 @@ impl Walk {
             name: TARGETS.into(),
             version: view.common.version,
             targets: view.targets,
+            delegated_to: None,
         }))
     }
 
@@ -226,7 +227,7 @@ impl Walk {
         &mut self,
         d: Dialect,
         name: &str,
-        (parent, entry): (usize, DelegatedRole),
+        (parent, entry, keys): (usize, DelegatedRole, RoleKeySet),
         view: Targets,
     ) -> Result<&VerifiedRole> {
         let depth = self.nodes.get(parent).map_or(0, |p| p.depth) + 1;
@@ -306,6 +307,7 @@ impl Walk {
             name: name.to_string(),
             version: view.common.version,
             targets,
+            delegated_to: Some(keys),
         }))
     }
 }
@@ -413,11 +415,11 @@ impl TrustedSet {
         let trusted = self.prior.delegations.get(role).copied();
         verify::version(role, t.common.version, trusted)?;
         verify::expiry(d, role, &t.common, self.opts.now)?;
-        let entry = entry.clone();
+        let (entry, keys) = (entry.clone(), keys.clone());
         self.walk
             .versions
             .insert(role.to_string(), t.common.version);
-        self.walk.add(d, role, (parent_at, entry), t)
+        self.walk.add(d, role, (parent_at, entry, keys), t)
     }
 }
 
