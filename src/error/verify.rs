@@ -308,6 +308,9 @@ pub enum DelegationProblem {
     NotValidUnder { parent: String },
     #[error("has the name of a top-level role")]
     TopLevelName,
+    /// TUF 1.0: a name whose file would be a top-level or versioned file's (`2.root`, `Root`).
+    #[error("has a name whose file would be a top-level or versioned file's (N.<role>.json)")]
+    SharesAFile,
     #[error("must have exactly one of paths and path_hash_prefixes")]
     PathsAndPrefixes,
     #[error("has no terminating field")]

@@ -129,9 +129,89 @@ pub fn target_file(name: &str, sha256_hex: &str, consistent: bool) -> PathBuf {
     }
 }
 
+/// Whether `dir` is a published repository's directory, in either dialect: it holds
+/// `root.json` (Notary) or `metadata/root.json` (TUF 1.0).
+fn holds_repository(dir: &Path) -> bool {
+    let file = |p: PathBuf| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file());
+    file(dir.join("root.json")) || file(dir.join("metadata").join("root.json"))
+}
+
+/// Refuses to publish `gun` into `repo_dir` (at `DIR/<gun>`) when another GUN's repository
+/// there would share files with it: one whose directory is above (`col.example/x` for
+/// `col.example/x/targets`), or, on the GUN's first publish there, one below (whose files
+/// would be among its own: a target named `metadata/timestamp.json` of `col.example/x` is the
+/// timestamp of `col.example/x/targets`). Once a GUN is published, nothing can be published
+/// below it, so its own later publishes need not look down again.
+pub fn check_nesting(repo_dir: &Path, gun: &str) -> Result<()> {
+    let refuse = |other: &str, above: bool| {
+        let (outer, inner) = if above { (other, gun) } else { (gun, other) };
+        Err(Error::Usage(format!(
+            "{inner} and {outer} cannot both be published to {}: the directory of {inner} is \
+             inside that of {outer}, and their files would overwrite each other; publish one \
+             of them to another --repo",
+            repo_dir.display()
+        )))
+    };
+    let parts: Vec<&str> = gun.split('/').collect();
+    let mut dir = repo_dir.to_path_buf();
+    for (i, part) in parts.iter().enumerate() {
+        dir.push(part);
+        if i + 1 < parts.len() && holds_repository(&dir) {
+            return refuse(&parts[..=i].join("/"), true);
+        }
+    }
+    if holds_repository(&dir) {
+        return Ok(());
+    }
+    let mut pending = vec![dir.clone()];
+    while let Some(d) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let sub = entry.path();
+            if holds_repository(&sub) {
+                let rel = sub.strip_prefix(repo_dir).unwrap_or(&sub);
+                return refuse(&rel.to_string_lossy(), false);
+            }
+            pending.push(sub);
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nested_guns() {
+        let t = tempfile::tempdir().unwrap();
+        let repo = t.path();
+        assert!(check_nesting(repo, "col.example/x").is_ok());
+        std::fs::create_dir_all(repo.join("col.example/x/targets/metadata")).unwrap();
+        std::fs::write(repo.join("col.example/x/targets/metadata/root.json"), b"{}").unwrap();
+        // Below a GUN published first, and above one published first.
+        let e = check_nesting(repo, "col.example/x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the directory of col.example/x/targets is inside"),
+            "{e}"
+        );
+        assert!(check_nesting(repo, "col.example/x/targets").is_ok());
+        std::fs::write(repo.join("col.example/x/root.json"), b"{}").unwrap();
+        let e = check_nesting(repo, "col.example/x/targets/y")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is inside that of col.example/x,"), "{e}");
+        // Published already: its own directory is not looked through again.
+        assert!(check_nesting(repo, "col.example/x").is_ok());
+        assert!(check_nesting(repo, "col.example/other").is_ok());
+    }
 
     #[test]
     fn target_paths() {

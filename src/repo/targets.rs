@@ -2,6 +2,7 @@
 //! signs it, its file hashed once (length, sha256, sha512; files in parallel), and the change
 //! recorded in the GUN's stage for the next `publish`.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::delegations::{role_label, TARGETS};
@@ -35,15 +36,22 @@ pub fn plan_adds(
     let copies_targets = layout::targets_dir(cfg.dialect, Path::new("")).is_some();
     let mut absolute = Vec::with_capacity(files.len());
     let mut roles = Vec::with_capacity(files.len());
+    let consistent = cfg.tuf_options().consistent_snapshot;
     for (name, file) in files {
         check_target_name(&name)?;
         if copies_targets {
             layout::check_target_path(&name)?;
+            check_name_lengths(&name, consistent)?;
         }
         roles.push(signing_role(&cfg, &name, role)?);
         let file = std::path::absolute(&file)
             .map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
         absolute.push((name, file));
+    }
+    if copies_targets {
+        // Checked again under the lock when the hashed files are staged; here it fails early.
+        let stage = Stage::load(&td.staged_path(gun))?;
+        check_files_and_dirs(td, &cfg, &stage, absolute.iter().map(|(n, _)| n.as_str()))?;
     }
     let total_bytes = absolute
         .iter()
@@ -92,11 +100,89 @@ pub fn stage_adds(
     changes: &[Change],
     prompter: &SharedPrompter,
 ) -> Result<()> {
+    let cfg = td.load_config(gun)?;
     let _lock = td.lock(gun, |m| prompter.notice(m))?;
     let path = td.staged_path(gun);
     let mut stage = Stage::load(&path)?;
+    if layout::targets_dir(cfg.dialect, Path::new("")).is_some() {
+        check_files_and_dirs(td, &cfg, &stage, changes.iter().map(Change::name))?;
+    }
     stage.push_many(changes.to_vec());
     stage.save(&path)
+}
+
+/// The longest file name and path Linux takes (NAME_MAX, and PATH_MAX without its NUL).
+const NAME_MAX: usize = 255;
+const PATH_MAX: usize = 4095;
+
+/// A target's file under `targets/` must be a path the file system takes: each component at
+/// most NAME_MAX bytes, counting the `<hex sha256>.` consistent snapshots put before the last
+/// one, and the whole under PATH_MAX (`publish` adds the repository's directory to it, and
+/// checks that when it writes).
+fn check_name_lengths(name: &str, consistent: bool) -> Result<()> {
+    let prefix = if consistent { 65 } else { 0 };
+    let last = name.rsplit('/').next().unwrap_or(name);
+    let too_long = name.split('/').any(|c| c.len() > NAME_MAX) || last.len() + prefix > NAME_MAX;
+    if too_long || name.len() + prefix > PATH_MAX {
+        return Err(Error::Usage(format!(
+            "target name {name:?} is too long for a file under targets/ (each /-separated \
+             part at most {} bytes{}, the whole at most {PATH_MAX})",
+            NAME_MAX,
+            if consistent {
+                ", the last one at most 190 as consistent snapshots put its sha256 before it"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses target names of which one would be a file and another a directory of the same
+/// name under `targets/` (`q` and `q/y`), among `names`, the staged additions and every role's
+/// published targets (less those staged for removal).
+fn check_files_and_dirs<'a>(
+    td: &TrustDir,
+    cfg: &RepoConfig,
+    stage: &Stage,
+    names: impl Iterator<Item = &'a str> + Clone,
+) -> Result<()> {
+    let mut all: BTreeSet<String> = BTreeSet::new();
+    let mut roles = vec![TARGETS.to_string()];
+    roles.extend(cfg.delegated_roles().into_iter().map(|r| r.role.name));
+    for role in roles {
+        all.extend(published_base(td, &cfg.gun, &role)?.0.into_keys());
+    }
+    for c in &stage.changes {
+        match c {
+            Change::Add { name, .. } => all.insert(name.clone()),
+            Change::Remove { name, .. } => all.remove(name),
+        };
+    }
+    all.extend(names.clone().map(str::to_string));
+    for name in names {
+        let as_dir = format!("{name}/");
+        let under = all
+            .range(as_dir.clone()..)
+            .next()
+            .filter(|n| n.starts_with(&as_dir));
+        let above = name
+            .match_indices('/')
+            .filter_map(|(i, _)| name.get(..i))
+            .find(|p| all.contains(*p));
+        let clash = match (under, above) {
+            (Some(other), _) => Some((name, other.as_str())),
+            (None, Some(file)) => Some((file, name)),
+            (None, None) => None,
+        };
+        if let Some((file, other)) = clash {
+            return Err(Error::Usage(format!(
+                "targets {file:?} and {other:?}: {file:?} would be both a file and a directory \
+                 under targets/; rename one of them"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Every regular file under `dir`, named `prefix` + its path relative to `dir` (with `/`),

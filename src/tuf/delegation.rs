@@ -37,22 +37,44 @@ pub fn check_name(dialect: Dialect, name: &str) -> Result<(), String> {
             Ok(())
         }
         Dialect::Tuf => {
+            if shares_a_metadata_file(name) {
+                return Err(format!(
+                    "delegation {name:?}: its file {name}.json would be a top-level role's \
+                     (root, targets, snapshot, timestamp) or a versioned file's (N.<role>.json); \
+                     choose a name that is neither and does not start with digits and a dot"
+                ));
+            }
             let ok = !name.is_empty()
                 && name.len() < 256
                 && name
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-                && !name.starts_with('.')
-                && name.parse::<RoleName>().is_err();
+                && !name.starts_with('.');
             if !ok {
                 return Err(format!(
-                    "delegation {name:?}: use letters, digits, ., - and _ (not a top-level role \
-                     name); the role's file is <name>.json"
+                    "delegation {name:?}: use letters, digits, ., - and _ (not starting with .); \
+                     the role's file is <name>.json"
                 ));
             }
             Ok(())
         }
     }
+}
+
+/// Whether a TUF 1.0 delegated role named `name`, whose file is `<name>.json` (or
+/// `<V>.<name>.json` with consistent snapshots), could share a file with a top-level role: it
+/// is a top-level role's name (in any case: some file systems ignore case), or it starts with
+/// digits and a dot, the shape of every versioned file (`2.root.json`, `7.snapshot.json`,
+/// `3.<role>.json`). Notary names (`targets/<name>`, no dots) cannot collide: their files are
+/// below `targets/`, and checksummed names (`<role>.<sha256>.json`) need a dot in the role.
+pub fn shares_a_metadata_file(name: &str) -> bool {
+    let versioned = name
+        .split_once('.')
+        .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    versioned
+        || RoleName::ALL
+            .into_iter()
+            .any(|r| r.as_str().eq_ignore_ascii_case(name))
 }
 
 /// What `path_hash_prefixes` are prefixes of: the hex sha256 of the target's name.
@@ -332,8 +354,22 @@ mod tests {
         ] {
             assert!(check_name(Dialect::Notary, bad).is_err(), "{bad}");
         }
-        assert!(check_name(Dialect::Tuf, "releases").is_ok());
-        for bad in ["targets", "a/b", "", ".x"] {
+        for good in ["releases", "v1.2", "a1.root", "root.x", "x.1"] {
+            assert!(check_name(Dialect::Tuf, good).is_ok(), "{good}");
+        }
+        for bad in [
+            "targets",
+            "a/b",
+            "",
+            ".x",
+            "2.root",
+            "1.root",
+            "10.snapshot",
+            "3.releases",
+            "Root",
+            "TIMESTAMP",
+            "0.x",
+        ] {
             assert!(check_name(Dialect::Tuf, bad).is_err(), "{bad}");
         }
     }

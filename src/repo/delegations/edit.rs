@@ -15,7 +15,7 @@ use crate::repo::publish;
 use crate::repo::stage::Stage;
 use crate::repo::trustdir::{Gun, RepoConfig, TrustDir};
 use crate::secret::{new_passphrase, unlock_passphrase, KeyRole};
-use crate::tuf::delegation::{check_name, describe_paths};
+use crate::tuf::delegation::{check_name, describe_paths, shares_a_metadata_file};
 use crate::tuf::dialect::Dialect;
 use crate::tuf::keyid::short;
 use crate::{Error, Result};
@@ -186,7 +186,16 @@ pub fn remove<'a>(
     role: &'a str,
     key: Option<&str>,
 ) -> Result<Removed<'a>> {
-    td.load_config(gun)?;
+    let cfg = td.load_config(gun)?;
+    // A name whose file is a top-level or versioned one's (`1.root`) is refused before anything
+    // is looked up, so that no publisher file is ever removed for it; one that a config made
+    // before this check still lists is taken out of the config, its "file" left alone.
+    let shares_a_file = cfg.dialect == Dialect::Tuf && shares_a_metadata_file(role);
+    if shares_a_file && cfg.delegation(role).is_none() {
+        return Err(Error::Usage(
+            check_name(cfg.dialect, role).err().unwrap_or_default(),
+        ));
+    }
     let _lock = td.lock(gun, |m| session.prompter().notice(m))?;
     let mut cfg = td.load_config(gun)?;
     let idx = cfg
@@ -235,7 +244,11 @@ pub fn remove<'a>(
             cfg.delegations.remove(idx);
             // Its targets go with it; a delegation added later under this name starts empty.
             let copy = td.published_dir(gun).join(format!("{role}.json"));
-            if let Err(e) = std::fs::remove_file(&copy) {
+            let removed = match shares_a_file {
+                true => Ok(()),
+                false => std::fs::remove_file(&copy),
+            };
+            if let Err(e) = removed {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     return Err(Error::io(format!("removing {}", copy.display()), e));
                 }

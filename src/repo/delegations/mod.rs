@@ -150,6 +150,23 @@ impl RepoConfig {
         })
     }
 
+    /// Refuses to sign a delegation whose file would be a top-level or versioned file's (a
+    /// config written before `delegation add` refused such names): it would overwrite that file.
+    pub fn check_delegation_names(&self) -> Result<()> {
+        match self
+            .delegations
+            .iter()
+            .find(|e| self.dialect == Dialect::Tuf && delegation::shares_a_metadata_file(&e.name))
+        {
+            Some(e) => Err(Error::Usage(format!(
+                "{}: delegation {:?} would overwrite {}.json; remove it with `trustkey \
+                 delegation remove {} {}` first",
+                self.gun, e.name, e.name, self.gun, e.name
+            ))),
+            None => Ok(()),
+        }
+    }
+
     pub fn delegation(&self, name: &str) -> Option<&DelegationConfig> {
         self.delegations.iter().find(|d| d.name == name)
     }

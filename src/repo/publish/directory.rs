@@ -7,11 +7,10 @@
 //! from the files `add` hashed.
 
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use super::files::{self, Pending};
 use super::{Ahead, Destination, Outgoing};
-use crate::fsio;
 use crate::repo::layout;
 use crate::repo::server_repo::not_for_dir;
 use crate::repo::stage::{Change, Stage};
@@ -54,7 +53,7 @@ impl Destination for Directory {
         if !cfg.server_roles.is_empty() {
             return Err(not_for_dir(&cfg.gun, cfg));
         }
-        Ok(())
+        layout::check_nesting(&self.dir, cfg.gun.as_str())
     }
 
     fn signs_every_role(&self) -> bool {
@@ -107,21 +106,28 @@ impl Destination for Directory {
             [snapshot, timestamp],
         );
         let gun_dir = gun_repo_dir(&self.dir, gun);
+        let mut pending = Pending::default();
         if let (Some(dir), false) = (
             layout::targets_dir(dialect, &gun_dir),
             self.options.metadata_only,
         ) {
-            copy_targets(out.stage, &dir, opts.consistent_snapshot)?;
+            stage_targets(&mut pending, out.stage, &dir, opts.consistent_snapshot)?;
         }
-        write_all_or_nothing(&layout::metadata_dir(dialect, &gun_dir), &files)
+        let meta_dir = layout::metadata_dir(dialect, &gun_dir);
+        stage_metadata(&mut pending, &meta_dir, &files)?;
+        pending
+            .commit()
+            .map_err(|e| published_nothing(&meta_dir, e))
     }
 }
 
-/// Copies the files of the staged additions into `dir` (`<name>`, or `<hex sha256>.<name>`
-/// with consistent snapshots), each checked, while it is copied, to still have the length and
-/// hashes `add` recorded. All are copied to temp files first; any mismatch leaves `dir` as it was.
-fn copy_targets(stage: &Stage, dir: &Path, consistent: bool) -> Result<()> {
-    let mut temps = Vec::new();
+/// Target files go in first, then metadata, timestamp last. With consistent snapshots a
+/// target's name holds its hash: new bytes get a new name, and no reader of the old metadata
+/// sees them. Without consistent snapshots a target whose bytes change keeps its name: from
+/// its rename until timestamp's a reader of the old metadata gets the new bytes and fails
+/// their hash check (exit 5, nothing trusted), and succeeds when it reads again; the metadata
+/// of such repositories changes in place as well. Only consistent snapshots avoid that window.
+fn stage_targets(pending: &mut Pending, stage: &Stage, dir: &Path, consistent: bool) -> Result<()> {
     for c in &stage.changes {
         let Change::Add {
             name,
@@ -141,48 +147,77 @@ fn copy_targets(stage: &Stage, dir: &Path, consistent: bool) -> Result<()> {
             ))
         })?;
         let dest = dir.join(layout::target_file(name, sha256, consistent));
-        let parent = dest.parent().unwrap_or(dir);
-        fsio::create_dir(parent)?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".trustkey-")
-            .suffix(".tmp")
-            .permissions(std::fs::Permissions::from_mode(fsio::PUBLIC_FILE_MODE))
-            .tempfile_in(parent)
-            .map_err(|e| Error::io(format!("creating a temp file in {}", parent.display()), e))?;
-        let f = std::fs::File::open(src)
-            .map_err(|e| Error::io(format!("reading target {name:?} from {}", src.display()), e))?;
-        let d = crate::repo::hashing::hash_reader_split(
-            Tee {
-                r: f,
-                w: tmp.as_file_mut(),
-            },
-            &|_| {},
-        )
-        .map_err(|e| {
-            Error::io(
-                format!("copying {} to {}", src.display(), dest.display()),
-                e,
+        let changed = |what: String| {
+            Error::Usage(format!(
+                "target {name:?}: {} changed since it was added ({what}); run `trustkey add` \
+                 again",
+                src.display()
+            ))
+        };
+        let d = pending.copy(dest.clone(), |tmp| {
+            let f = std::fs::File::open(src).map_err(|e| {
+                Error::io(format!("reading target {name:?} from {}", src.display()), e)
+            })?;
+            crate::repo::hashing::hash_reader_split(
+                Tee {
+                    r: files::bounded(f, *length),
+                    w: tmp,
+                },
+                &|_| {},
             )
+            .map_err(|e| {
+                Error::io(
+                    format!("copying {} to {}", src.display(), dest.display()),
+                    e,
+                )
+            })
         })?;
+        if d.length > *length {
+            return Err(changed(format!("longer than the {length} bytes recorded")));
+        }
         if d.length != *length
             || hex::encode(d.sha256) != *sha256
             || hex::encode(d.sha512) != *sha512
         {
-            return Err(Error::Usage(format!(
-                "target {name:?}: {} changed since it was added; run `trustkey add` again",
-                src.display()
-            )));
+            return Err(changed("its length or hashes differ".into()));
         }
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| Error::io(format!("writing {}", dest.display()), e))?;
-        temps.push((dest, tmp));
-    }
-    for (dest, tmp) in temps {
-        tmp.persist(&dest)
-            .map_err(|e| Error::io(format!("renaming into {}", dest.display()), e.error))?;
     }
     Ok(())
+}
+
+/// The metadata files, to go into `dir`.
+fn stage_metadata<B: std::ops::Deref<Target = Vec<u8>>>(
+    pending: &mut Pending,
+    dir: &Path,
+    files: &[(String, B)],
+) -> Result<()> {
+    for (name, bytes) in files {
+        pending
+            .bytes(dir.join(name), bytes)
+            .map_err(|e| nothing(dir, e, format!("writing {name}")))?;
+    }
+    Ok(())
+}
+
+fn nothing(dir: &Path, e: std::io::Error, what: String) -> Error {
+    Error::io(
+        format!(
+            "publishing to {} failed ({what}); nothing was written",
+            dir.display()
+        ),
+        e,
+    )
+}
+
+/// A failed rename, said as a failed publish (the renames done were undone).
+fn published_nothing(dir: &Path, e: Error) -> Error {
+    match e {
+        Error::Io { source, what } => Error::io(
+            format!("publishing to {} failed ({what})", dir.display()),
+            source,
+        ),
+        other => other,
+    }
 }
 
 /// A reader that writes what it reads: hashing and copying in one pass.
@@ -213,62 +248,12 @@ pub fn gun_repo_dir(repo_dir: &Path, gun: &Gun) -> PathBuf {
 }
 
 /// Writes every file into `dir`: first all of them to temp files (fsynced), then renames them
-/// in order. Any failure before the renames leaves `dir` as it was.
+/// in order. Any failure leaves `dir` as it was.
 pub fn write_all_or_nothing<B: std::ops::Deref<Target = Vec<u8>>>(
     dir: &Path,
     files: &[(String, B)],
 ) -> Result<()> {
-    let nothing = |e: std::io::Error, what: String| {
-        Error::io(
-            format!(
-                "publishing to {} failed ({what}); nothing was written",
-                dir.display()
-            ),
-            e,
-        )
-    };
-    fsio::create_dir(dir).map_err(|e| match e {
-        Error::Io { source, what } => nothing(source, what),
-        other => other,
-    })?;
-    for (name, _) in files {
-        let p = dir.join(name);
-        if let Some(parent) = p.parent().filter(|p| *p != dir) {
-            // Delegated roles of the Notary dialect: `targets/releases.json`.
-            fsio::create_dir(parent).map_err(|e| match e {
-                Error::Io { source, what } => nothing(source, what),
-                other => other,
-            })?;
-        }
-        if p.is_dir() {
-            return Err(nothing(
-                std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
-                format!("{} is a directory", p.display()),
-            ));
-        }
-    }
-    let mut temps = Vec::with_capacity(files.len());
-    for (name, bytes) in files {
-        let parent = dir.join(name);
-        let parent = parent.parent().unwrap_or(dir);
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".trustkey-")
-            .suffix(".tmp")
-            .permissions(std::fs::Permissions::from_mode(fsio::PUBLIC_FILE_MODE))
-            .tempfile_in(parent)
-            .map_err(|e| nothing(e, format!("creating a temp file for {name}")))?;
-        tmp.write_all(bytes)
-            .and_then(|()| tmp.as_file().sync_all())
-            .map_err(|e| nothing(e, format!("writing {name}")))?;
-        temps.push((name, tmp));
-    }
-    for (name, tmp) in temps {
-        let p = dir.join(name);
-        tmp.persist(&p)
-            .map_err(|e| Error::io(format!("renaming into {}", p.display()), e.error))?;
-    }
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    let mut pending = Pending::default();
+    stage_metadata(&mut pending, dir, files)?;
+    pending.commit().map_err(|e| published_nothing(dir, e))
 }

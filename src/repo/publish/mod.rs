@@ -9,6 +9,7 @@
 //! notary-server ([`Server`], `server.rs`). What is signed is `sign.rs`.
 
 mod directory;
+mod files;
 mod server;
 mod sign;
 
@@ -250,6 +251,7 @@ pub fn sign_and_deliver(
     dest: &mut dyn Destination,
 ) -> Result<Published> {
     dest.accepts(cfg)?;
+    cfg.check_delegation_names()?;
     let gun = cfg.gun.clone();
     let dialect = cfg.dialect;
     let keys = signing.keys;

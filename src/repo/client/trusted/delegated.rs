@@ -492,6 +492,11 @@ fn check_role_name(d: Dialect, parent: &str, role: &DelegatedRole) -> Result<()>
             if name.parse::<RoleName>().is_ok() {
                 return bad(DelegationProblem::TopLevelName);
             }
+            // Fail closed on a name whose file is another's (`2.root` without consistent
+            // snapshots is `2.root.json`): the publisher refuses them too.
+            if delegation::shares_a_metadata_file(name) {
+                return bad(DelegationProblem::SharesAFile);
+            }
             if role.paths.is_some() == role.path_hash_prefixes.is_some() {
                 return bad(DelegationProblem::PathsAndPrefixes);
             }

@@ -211,6 +211,29 @@ fn rejects_a_delegated_role_snapshot_does_not_list() {
     }
 }
 
+/// A TUF delegation whose file would be a root's (`2.root.json`) or another versioned file's
+/// fails closed, named as such, before anything is fetched for it.
+#[test]
+fn rejects_a_delegation_named_like_a_versioned_file() {
+    let d = Dialect::Tuf;
+    for bad in ["2.root", "1.root", "3.targets", "Root"] {
+        let r = Repo::new(d);
+        let mut tv = r.delegating_targets(1);
+        tv.delegations.as_mut().unwrap().roles[0].name = bad.into();
+        let m = r.publish(1, r.root(1, 0, &[0]), r.targets(&tv), vec![]);
+        let e = rejection(d, r.run(&m, TrustedState::default()));
+        assert_eq!(
+            e,
+            VerifyError::BadDelegation {
+                parent: "targets".into(),
+                role: bad.into(),
+                problem: DelegationProblem::SharesAFile,
+            },
+            "{bad}"
+        );
+    }
+}
+
 #[test]
 fn rejects_an_invalid_delegation_name() {
     for d in DIALECTS {
