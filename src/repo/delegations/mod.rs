@@ -73,8 +73,17 @@ pub struct DelegationConfig {
 /// Hashed bins: `count` delegations signed with one key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BinsConfig {
+    /// Checked as `init --hashed-bins` checks it: a config edited to 0 must not divide by zero.
+    #[serde(deserialize_with = "bins_count")]
     pub count: u32,
     pub key: DelegationKey,
+}
+
+fn bins_count<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<u32, D::Error> {
+    let n = <u32 as Deserialize>::deserialize(d)?;
+    HashedBins::new(n)
+        .map(|b| b.count)
+        .map_err(serde::de::Error::custom)
 }
 
 impl BinsConfig {
@@ -275,5 +284,22 @@ mod tests {
         assert_eq!(d.roles.len(), 17);
         assert_eq!(d.keys.len(), 2);
         assert_eq!(d.roles[0].terminating, Some(false));
+    }
+}
+
+#[cfg(test)]
+mod bins_config_tests {
+    use super::BinsConfig;
+
+    /// Found by the `config` fuzz harness: a count of 0 in the config divided by zero.
+    #[test]
+    fn a_bins_count_that_init_would_refuse_is_refused_in_the_config() {
+        for count in [0, 3, 1 << 20] {
+            let err =
+                serde_json::from_str::<BinsConfig>(&format!(r#"{{"count":{count},"key":{{}}}}"#))
+                    .unwrap_err()
+                    .to_string();
+            assert!(err.contains("power of two"), "{count}: {err}");
+        }
     }
 }
