@@ -155,10 +155,14 @@ impl Hsm {
         c
     }
 
-    /// [`Hsm::trustkey`] that also sees smart cards (the virtual YubiKey).
+    /// [`Hsm::trustkey`] that also sees smart cards: the virtual YubiKey on this test
+    /// process's own pcscd once a [`card::Card`] started it, else the system's (a real one).
     pub fn trustkey_with_cards(&self) -> Command {
         let mut c = self.trustkey();
-        c.env_remove("PCSCLITE_CSOCK_NAME");
+        match std::env::var_os("PCSCLITE_CSOCK_NAME") {
+            Some(socket) => c.env("PCSCLITE_CSOCK_NAME", socket),
+            None => c.env_remove("PCSCLITE_CSOCK_NAME"),
+        };
         c
     }
 
