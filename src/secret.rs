@@ -181,6 +181,9 @@ impl std::fmt::Display for PinSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PinSource::Env(n) => write!(f, "env:{n}"),
+            // `file://` is read as a prefix too, so a path that itself starts with `//` keeps
+            // it spelled out, or it would read back as another path (found by fuzzing).
+            PinSource::File(p) if p.starts_with("//") => write!(f, "file://{}", p.display()),
             PinSource::File(p) => write!(f, "file:{}", p.display()),
         }
     }
@@ -379,6 +382,30 @@ fn weak(reason: String) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (key_reference, 13 crashes): `file:////O` is the path `//O`, which
+    /// printed as `file://O` and read back as the path `O`.
+    #[test]
+    fn a_pin_file_path_starting_with_two_slashes_prints_as_it_parses() {
+        for s in [
+            "file:////O",
+            "file://///x",
+            "file://a",
+            "file:/a",
+            "file:a",
+            "file:////",
+        ] {
+            let p = PinSource::parse(s).unwrap();
+            assert_eq!(
+                PinSource::parse(&p.to_string()).unwrap(),
+                p,
+                "{s} printed as {p}"
+            );
+        }
+        let p = PinSource::parse("file:////O").unwrap();
+        assert_eq!(p, PinSource::File("//O".into()));
+        assert_eq!(p.to_string(), "file:////O");
+    }
 
     #[test]
     fn key_role_for_role() {
