@@ -327,10 +327,8 @@ fn notary_two_publishers_sign_with_their_own_tokens() {
     let snap = s.read_json("snapshot.json");
     assert!(snap["signed"]["meta"].get("targets/qa").is_none(), "{snap}");
     let out = s.ok(&["delegation", "list", GUN]);
-    assert!(
-        out.contains("targets/releases  paths \"releases/stable/\""),
-        "{out}"
-    );
+    let row = table_row(&out, "targets/releases");
+    assert_eq!(row[1], "\"releases/stable/\"", "{out}");
     assert!(!out.contains("targets/qa"), "{out}");
     // `key list` shows where the delegation's key is: alice's token.
     let keys = s.ok(&["key", "list"]);
@@ -721,10 +719,8 @@ fn tuf_delegation_and_hashed_bins_read_by_python_tuf() {
         repo.to_str().unwrap(),
     ]));
     let out = s.ok(&["delegation", "list", GUN]);
-    assert!(
-        out.contains("releases  paths \"releases/*\"  threshold 1  terminating"),
-        "{out}"
-    );
+    let row = table_row(&out, "releases");
+    assert_eq!(row[1..4], ["\"releases/*\"", "1", "yes"], "{out}");
     assert!(out.contains("hashed bins: 16 (bins-0 .. bins-f)"), "{out}");
 
     // --metadata-only: the target is listed, its file is served from elsewhere.
@@ -898,4 +894,32 @@ fn notary_server_takes_delegated_roles_and_refuses_a_removed_key() {
     ]);
     admin(&["publish", GUN]);
     assert_eq!(list(Some("targets/releases")).len(), 2);
+}
+
+/// The cells of the table row of `delegation list` (columns two or more spaces apart) whose
+/// first cell is `role`.
+fn table_row(out: &str, role: &str) -> Vec<String> {
+    let header: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("ROLE"))
+        .unwrap_or_else(|| panic!("no table: {out}"))
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header[..4],
+        ["ROLE", "PATHS", "THRESHOLD", "TERMINATING"],
+        "{out}"
+    );
+    out.lines()
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .find(|cells| cells.first().map(String::as_str) == Some(role))
+        .unwrap_or_else(|| panic!("no row {role}: {out}"))
 }

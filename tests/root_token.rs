@@ -191,9 +191,7 @@ fn mirrored_root_on_two_tokens_with_escrow_and_duplicate() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("wrong passphrase"), "{err}");
     let list = hsm.ok(&["token", "list"]);
-    assert!(
-        !list.contains("rootD\" serial") || !after_label(&list, "rootD").contains("key \"root\"")
-    );
+    assert!(!list.contains("rootD\" serial") || !after_label(&list, "rootD").contains("\"root\""));
 }
 
 /// The lines of `token list` that follow the token `label`, up to the next slot.
@@ -253,7 +251,7 @@ fn mirror_to_a_missing_token_leaves_nothing_behind() {
     );
     // Nothing on the first token.
     let list = hsm.ok(&["token", "list"]);
-    assert!(!after_label(&list, "rootA").contains("key"), "{list}");
+    assert!(!after_label(&list, "rootA").contains("KEY ID"), "{list}");
     let objs = run_ok(hsm.pkcs11_tool().args([
         "--token-label",
         "rootA",

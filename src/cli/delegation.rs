@@ -5,6 +5,7 @@
 
 use clap::Subcommand;
 
+use super::table::Table;
 use super::Ctx;
 use crate::keys::piv::PivOptions;
 use crate::keys::uri::KeyRef;
@@ -123,7 +124,7 @@ impl DelegationCmd {
                     format!(
                         "staged: delegation {} ({}; {} of {} key(s): {}); publish to sign it\n",
                         l.name,
-                        l.paths,
+                        l.paths_shown,
                         l.threshold,
                         l.keys.len(),
                         l.keys
@@ -152,19 +153,51 @@ fn list(ctx: &Ctx, td: &TrustDir, gun: &Gun) -> Result<()> {
         if a.delegations.is_empty() && a.hashed_bins.is_none() {
             s += &format!("{} has no delegations\n", a.gun);
         }
-        for l in &a.delegations {
-            s += &format!(
-                "{}  paths {}  threshold {}{}  published v{} ({} targets)\n",
-                l.name,
-                l.paths,
-                l.threshold,
-                if l.terminating { "  terminating" } else { "" },
-                l.published_version,
-                l.published_targets
-            );
-            for k in &l.keys {
-                s += &format!("    key {}  {}\n", k.key_id, k.location);
+        if !a.delegations.is_empty() {
+            let mut t = Table::new(&[
+                "ROLE",
+                "PATHS",
+                "THRESHOLD",
+                "TERMINATING",
+                "PUBLISHED",
+                "KEY ID",
+                "LOCATION",
+            ]);
+            for l in &a.delegations {
+                let published =
+                    format!("v{} ({} targets)", l.published_version, l.published_targets);
+                let threshold = l.threshold.to_string();
+                let terminating = if l.terminating { "yes" } else { "no" };
+                let mut first = true;
+                for k in &l.keys {
+                    if first {
+                        t.row([
+                            &l.name,
+                            &l.paths_shown,
+                            &threshold,
+                            terminating,
+                            &published,
+                            &k.key_id,
+                            &k.location,
+                        ]);
+                    } else {
+                        t.row(["", "", "", "", "", &k.key_id, &k.location]);
+                    }
+                    first = false;
+                }
+                if first {
+                    t.row([
+                        &l.name,
+                        &l.paths_shown,
+                        &threshold,
+                        terminating,
+                        &published,
+                        "",
+                        "",
+                    ]);
+                }
             }
+            s += &t.render();
         }
         if let Some(b) = &a.hashed_bins {
             s += &format!(

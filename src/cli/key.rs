@@ -127,16 +127,11 @@ fn list(ctx: &Ctx) -> Result<()> {
         if keys.is_empty() {
             return format!("no keys in {}", ctx.trust_dir.join("private").display());
         }
-        let mut s = format!(
-            "{:<10} {:<30} {:<64} {:<8} LOCATION\n",
-            "ROLE", "GUN", "KEY ID", "STATUS"
-        );
+        let mut t = super::table::Table::new(&["ROLE", "GUN", "KEY ID", "STATUS", "LOCATION"]);
         for k in keys {
-            s += &format!(
-                "{:<10} {:<30} {:<64} {:<8} {}\n",
-                k.role, k.gun, k.key_id, k.status, k.location
-            );
+            t.row([&k.role, &k.gun, &k.key_id, k.status, &k.location]);
         }
+        let s = t.render();
         s
     });
     Ok(())

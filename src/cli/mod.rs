@@ -8,6 +8,7 @@ pub mod output;
 pub mod prompt;
 pub mod repo;
 pub mod root;
+pub mod table;
 pub mod token;
 pub mod yubikey;
 

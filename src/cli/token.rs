@@ -3,6 +3,7 @@
 use clap::Subcommand;
 use serde::Serialize;
 
+use super::table::Table;
 use super::Ctx;
 use crate::token::{report_slots, resolve_module, SlotReport};
 use crate::Result;
@@ -71,17 +72,19 @@ fn list(ctx: &Ctx) -> Result<()> {
                 slot.model.as_deref().unwrap_or(""),
                 slot.pin_summary.unwrap_or("unknown"),
             );
-            for k in &slot.keys {
-                s += &format!(
-                    "  {:<7} key {:?} id {}{}\n",
-                    k.class,
-                    k.label,
-                    k.id,
-                    k.key_id
-                        .as_ref()
-                        .map(|id| format!(" key ID {id}"))
-                        .unwrap_or_default()
-                );
+            if !slot.keys.is_empty() {
+                let mut t = Table::new(&["CLASS", "LABEL", "ID", "KEY ID"]);
+                for k in &slot.keys {
+                    t.row([
+                        k.class,
+                        &format!("{:?}", k.label),
+                        &k.id,
+                        k.key_id.as_deref().unwrap_or(""),
+                    ]);
+                }
+                for line in t.render().lines() {
+                    s += &format!("  {line}\n");
+                }
             }
             if let Some(n) = &slot.note {
                 s += &format!("  (keys not listed: {n})\n");

@@ -214,17 +214,8 @@ Examples:
     List {
         /// The repository (GUN), e.g. example.com/app.
         gun: Gun,
-        /// The static repository: the GUN's files are in DIR/<gun>/. (Or -s URL: a
-        /// notary-server.)
-        #[arg(long, value_name = "DIR")]
-        repo: Option<PathBuf>,
-        /// Trust only a root with this key ID (root metadata's, or the canonical one `root list`
-        /// shows); checked on first use and whenever given.
-        #[arg(long, value_name = "ID")]
-        root_keyid: Option<String>,
-        /// The repository's dialect (default: the one it was initialized with here, else notary).
-        #[arg(long, value_enum)]
-        dialect: Option<DialectArg>,
+        #[command(flatten)]
+        client: verify::ClientFlags,
         /// Only the targets this role provides (as `notary list -r targets/releases`).
         #[arg(short = 'r', long, value_name = "ROLE")]
         role: Option<String>,
@@ -254,17 +245,8 @@ Examples:
     Verify {
         /// The repository (GUN), e.g. example.com/app.
         gun: Gun,
-        /// The static repository: the GUN's files are in DIR/<gun>/. (Or -s URL: a
-        /// notary-server.)
-        #[arg(long, value_name = "DIR")]
-        repo: Option<PathBuf>,
-        /// Trust only a root with this key ID (root metadata's, or the canonical one `root list`
-        /// shows); checked on first use and whenever given.
-        #[arg(long, value_name = "ID")]
-        root_keyid: Option<String>,
-        /// The repository's dialect (default: the one it was initialized with here, else notary).
-        #[arg(long, value_enum)]
-        dialect: Option<DialectArg>,
+        #[command(flatten)]
+        client: verify::ClientFlags,
         /// Check a local file against a target: NAME=FILE. Repeatable.
         #[arg(long, value_name = "NAME=FILE")]
         target: Vec<String>,
@@ -403,28 +385,14 @@ impl RepoCmd {
                 expires,
                 metadata_only,
             } => publish::publish(ctx, &td, gun, repo, &expires, metadata_only),
-            RepoCmd::List {
-                gun,
-                repo,
-                root_keyid,
-                dialect,
-                role,
-            } => {
-                let place = place(ctx, repo)?;
-                let dialect = dialect.map(Into::into);
-                verify::list(ctx, &td, &gun, place, root_keyid, dialect, role)
-            }
+            RepoCmd::List { gun, client, role } => verify::list(ctx, &td, &gun, client, role),
             RepoCmd::Verify {
                 gun,
-                repo,
-                root_keyid,
-                dialect,
+                client,
                 target,
             } => {
                 let files = verify::target_files(&target)?;
-                let place = place(ctx, repo)?;
-                let dialect = dialect.map(Into::into);
-                verify::verify(ctx, &td, &gun, place, root_keyid, dialect, &files)
+                verify::verify(ctx, &td, &gun, client, &files)
             }
             RepoCmd::Migrate {
                 gun,

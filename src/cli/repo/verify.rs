@@ -7,11 +7,39 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::Ctx;
-use crate::repo::client::{check, check_target_file, list_targets, Check, Place};
+use crate::repo::client::{check, check_target_file, list_targets, Check};
 use crate::repo::trustdir::{Gun, TrustDir};
-use crate::tuf::dialect::Dialect;
 use crate::tuf::model::RoleName;
 use crate::{Error, Result};
+
+/// Where a client reads a repository and what it trusts: the flags `list` and `verify` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClientFlags {
+    /// The static repository: the GUN's files are in DIR/<gun>/. (Or -s URL: a
+    /// notary-server.)
+    #[arg(long, value_name = "DIR")]
+    repo: Option<PathBuf>,
+    /// Trust only a root with this key ID (root metadata's, or the canonical one `root list`
+    /// shows); checked on first use and whenever given.
+    #[arg(long, value_name = "ID")]
+    root_keyid: Option<String>,
+    /// The repository's dialect (default: the one it was initialized with here, else notary).
+    #[arg(long, value_enum)]
+    dialect: Option<super::DialectArg>,
+}
+
+impl ClientFlags {
+    /// The client's check of `gun` these flags ask for.
+    fn check<'a>(self, ctx: &Ctx, gun: &'a Gun) -> Result<Check<'a>> {
+        Ok(Check {
+            gun,
+            place: super::place(ctx, self.repo)?,
+            root_key_id: self.root_keyid,
+            dialect: self.dialect.map(Into::into),
+            now: OffsetDateTime::now_utc(),
+        })
+    }
+}
 
 /// `--target NAME=FILE`, each.
 pub(super) fn target_files(args: &[String]) -> Result<Vec<(String, PathBuf)>> {
@@ -29,35 +57,22 @@ pub(super) fn list(
     ctx: &Ctx,
     td: &TrustDir,
     gun: &Gun,
-    place: Place,
-    root_key_id: Option<String>,
-    dialect: Option<Dialect>,
+    flags: ClientFlags,
     role: Option<String>,
 ) -> Result<()> {
-    let req = Check {
-        gun,
-        place,
-        root_key_id,
-        dialect,
-        now: OffsetDateTime::now_utc(),
-    };
+    let req = flags.check(ctx, gun)?;
     let (v, dialect) = check(td, req, ctx.session.prompter())?;
     let rows = list_targets(&v, dialect, role.as_deref())?;
     ctx.output.emit(&rows, |rows| {
         if rows.is_empty() {
             return format!("no targets in {gun}");
         }
-        let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
-        let mut s = format!(
-            "{:<w$}  {:<64}  {:>12}  ROLE\n",
-            "NAME", "DIGEST", "SIZE (BYTES)"
-        );
+        let mut t =
+            crate::cli::table::Table::new(&["NAME", "DIGEST", "SIZE (BYTES)", "ROLE"]).right(2);
         for r in rows {
-            s += &format!(
-                "{:<w$}  {}  {:>12}  {}\n",
-                r.name, r.sha256, r.length, r.role
-            );
+            t.row([&r.name, &r.sha256, &r.length.to_string(), &r.role]);
         }
+        let s = t.render();
         s
     });
     Ok(())
@@ -79,18 +94,10 @@ pub(super) fn verify(
     ctx: &Ctx,
     td: &TrustDir,
     gun: &Gun,
-    place: Place,
-    root_key_id: Option<String>,
-    dialect: Option<Dialect>,
+    flags: ClientFlags,
     files: &[(String, PathBuf)],
 ) -> Result<()> {
-    let req = Check {
-        gun,
-        place,
-        root_key_id,
-        dialect,
-        now: OffsetDateTime::now_utc(),
-    };
+    let req = flags.check(ctx, gun)?;
     let (v, dialect) = check(td, req, ctx.session.prompter())?;
     let mut checked = Vec::new();
     for (name, file) in files {

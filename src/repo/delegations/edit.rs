@@ -286,7 +286,11 @@ pub struct ListedKey {
 pub struct Listed {
     pub name: String,
     pub threshold: u64,
-    pub paths: String,
+    /// The paths (notary: prefixes; tuf: glob patterns) it may sign.
+    pub paths: Vec<String>,
+    /// The paths as people read them (`"releases/"`, `no paths`).
+    #[serde(skip)]
+    pub paths_shown: String,
     pub terminating: bool,
     pub keys: Vec<ListedKey>,
     /// The version last published from here (0: never).
@@ -296,7 +300,7 @@ pub struct Listed {
 
 impl Listed {
     fn of(td: &TrustDir, cfg: &RepoConfig, e: &DelegationConfig) -> Self {
-        let paths = cfg
+        let paths_shown = cfg
             .delegated_roles()
             .into_iter()
             .find(|s| s.role.name == e.name)
@@ -311,7 +315,8 @@ impl Listed {
         Listed {
             name: e.name.clone(),
             threshold: e.threshold,
-            paths,
+            paths: e.paths.clone(),
+            paths_shown,
             terminating: e.terminating,
             keys: e
                 .keys
