@@ -131,8 +131,7 @@ fn list(ctx: &Ctx) -> Result<()> {
         for k in keys {
             t.row([&k.role, &k.gun, &k.key_id, k.status, &k.location]);
         }
-        let s = t.render();
-        s
+        t.render()
     });
     Ok(())
 }

@@ -72,8 +72,7 @@ pub(super) fn list(
         for r in rows {
             t.row([&r.name, &r.sha256, &r.length.to_string(), &r.role]);
         }
-        let s = t.render();
-        s
+        t.render()
     });
     Ok(())
 }
