@@ -50,7 +50,7 @@ fn token_signing(c: &mut Criterion) {
     session
         .login(UserType::User, Some(&SecretString::from("123456")))
         .unwrap();
-    let (pair, public) = keygen::generate(&token, &session, &uri).unwrap();
+    let (pair, public) = keygen::generate(&token, &session, &uri, "trustkey bench").unwrap();
 
     // What trustkey signs: metadata of about a kilobyte.
     let msg = vec![b'x'; 1024];

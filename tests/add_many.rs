@@ -81,7 +81,7 @@ fn add_a_directory_publish_and_verify() {
     ]);
     let listed = json(&out);
     let mut got = std::collections::BTreeMap::new();
-    for t in listed.as_array().unwrap() {
+    for t in listed["targets"].as_array().unwrap() {
         got.insert(
             t["name"].as_str().unwrap().to_string(),
             t["length"].as_u64().unwrap(),

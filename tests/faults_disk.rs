@@ -167,7 +167,7 @@ fn publish_and_key_passwd_and_backup_on_a_full_disk() {
 
     let list = common::run_ok(&mut d.tk(&["--json", "key", "list"]));
     let keys = common::json(&list);
-    let id = keys
+    let id = keys["keys"]
         .as_array()
         .unwrap()
         .iter()

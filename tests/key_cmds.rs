@@ -70,8 +70,8 @@ fn import_a_notary_key_then_list_export_and_passwd() {
 
     // key list, ours and notary's.
     let list = json(&hsm.ok(&["--json", "key", "list"]));
-    assert_eq!(list[0]["key_id"], key_id.as_str());
-    assert_eq!(list[0]["role"], "targets");
+    assert_eq!(list["keys"][0]["key_id"], key_id.as_str());
+    assert_eq!(list["keys"][0]["role"], "targets");
     let nl = notary_key_list(&hsm.trust_dir);
     let line = nl
         .lines()
@@ -304,7 +304,7 @@ fn weak_passphrases_are_refused_at_creation_from_every_source() {
             .args(["init", gun, "--root", "pkcs11:token=root"]),
     );
     let listed = json(&run_ok(hsm.trustkey().args(["--json", "key", "list"])));
-    let targets = listed
+    let targets = listed["keys"]
         .as_array()
         .unwrap()
         .iter()

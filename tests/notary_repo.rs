@@ -269,7 +269,7 @@ fn init_add_publish_list_verify() {
         "--repo",
         &s.repo_str(),
     ])));
-    let names: Vec<&str> = v
+    let names: Vec<&str> = v["targets"]
         .as_array()
         .unwrap()
         .iter()

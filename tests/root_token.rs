@@ -167,7 +167,7 @@ fn mirrored_root_on_two_tokens_with_escrow_and_duplicate() {
 
     // root list: one key, held by three tokens.
     let list = json(&hsm.ok(&["--json", "root", "list"]));
-    let keys = list.as_array().unwrap();
+    let keys = list["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1, "{list}");
     assert_eq!(keys[0]["key_id"], key_id.as_str());
     let mut labels: Vec<&str> = keys[0]["holders"]

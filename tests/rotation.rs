@@ -259,7 +259,7 @@ fn key_rotate_recovers_lost_keys_and_pinned_clients_follow() {
 
     // key list: root keys from the config, active keys, retired keys.
     let list = json(&s.ok(&["--json", "key", "list"]));
-    let rows = list.as_array().unwrap();
+    let rows = list["keys"].as_array().unwrap();
     let row = |id: &str| {
         rows.iter()
             .find(|k| k["key_id"] == id)

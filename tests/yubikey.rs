@@ -50,8 +50,8 @@ fn status_shows_serial_retries_defaults_and_advisory() {
     let list = common::json(&common::run_ok(
         card.trustkey("unused").args(["yubikey", "list", "--json"]),
     ));
-    assert_eq!(list[0]["serial"], card.serial);
-    assert_eq!(list[0]["firmware"], "5.4.3");
+    assert_eq!(list["yubikeys"][0]["serial"], card.serial);
+    assert_eq!(list["yubikeys"][0]["firmware"], "5.4.3");
 
     let s = card.status();
     assert_eq!(s["serial"], card.serial);

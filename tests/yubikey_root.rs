@@ -84,7 +84,8 @@ fn slot(card: &Card, slot: &str) -> Option<serde_json::Value> {
 /// `root list --json` as (key ID, [holder URIs]).
 fn root_list(hsm: &Hsm) -> Vec<(String, Vec<String>)> {
     let v = json(&run_ok(tk(hsm, "unused").args(["--json", "root", "list"])));
-    v.as_array()
+    v["keys"]
+        .as_array()
         .unwrap()
         .iter()
         .map(|k| {
@@ -318,7 +319,7 @@ fn two_yubikeys_hold_one_root() {
     let list = json(&run_ok(
         tk(&hsm, "unused").args(["--json", "yubikey", "list"]),
     ));
-    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(list["yubikeys"].as_array().unwrap().len(), 2, "{list}");
     for serial in [card.serial, backup.serial] {
         run_ok(
             tk(&hsm, "unused")

@@ -123,7 +123,7 @@ impl KeyCmd {
 
 fn list(ctx: &Ctx) -> Result<()> {
     let keys = inventory::all_keys(&TrustDir::new(&ctx.trust_dir))?;
-    ctx.output.emit(&keys, |keys| {
+    ctx.output.emit_list("keys", &keys, |keys| {
         if keys.is_empty() {
             return format!("no keys in {}", ctx.trust_dir.join("private").display());
         }
@@ -131,7 +131,17 @@ fn list(ctx: &Ctx) -> Result<()> {
         for k in keys {
             t.row([&k.role, &k.gun, &k.key_id, k.status, &k.location]);
         }
-        t.render()
+        let mut s = t.render();
+        for k in keys {
+            if let Some(ids) = &k.root_key {
+                s += &format!(
+                    "root key of {}: {}\n",
+                    k.gun,
+                    super::output::root_key_ids(ids)
+                );
+            }
+        }
+        s
     });
     Ok(())
 }
@@ -180,6 +190,7 @@ fn import(
         gun: k.gun,
         location: k.path.display().to_string(),
         status: ACTIVE,
+        root_key: None,
     };
     ctx.output.emit(&entry, |e| {
         format!(

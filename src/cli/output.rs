@@ -3,6 +3,17 @@
 use serde::Serialize;
 
 use crate::text::{printable, printable_lines};
+use crate::tuf::keyid::{KeyIdKind, RootKeyIds};
+
+/// A root key's IDs as every command shows them, labelled: `canonical key ID X, certificate
+/// key ID Y` (notary dialect), `canonical key ID X, metadata key ID Y` (tuf dialect).
+pub fn root_key_ids(k: &RootKeyIds) -> String {
+    let mut s = format!("{} {}", KeyIdKind::Canonical.label(), k.canonical_key_id);
+    if !k.metadata_key_id.is_empty() && k.metadata_key_id != k.canonical_key_id {
+        s += &format!(", {} {}", k.metadata_kind().label(), k.metadata_key_id);
+    }
+    s
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -25,22 +36,28 @@ impl Output {
         }
     }
 
-    /// Prints a result: `human` renders it for people, `--json` prints `value` as one JSON document.
+    /// Prints a result: `human` renders it for people, `--json` prints `value` (a struct: a
+    /// JSON object) as one JSON document, with `"schema": SCHEMA` (docs/json.md).
     pub fn emit<T: Serialize>(&self, value: &T, human: impl FnOnce(&T) -> String) {
         match self.format {
-            // Results are structs with string keys: they serialize. Should one not, say so.
-            Format::Json => match serde_json::to_string_pretty(value) {
-                Ok(json) => println!("{json}"),
-                Err(e) => eprintln!("trustkey: the result does not serialize: {e}"),
-            },
-            Format::Human => {
-                let s = human(value);
-                if !s.is_empty() {
-                    // Rows hold outside text: what a terminal would act on is shown escaped
-                    // (line feeds inside a field are escaped where the row is made).
-                    println!("{}", printable_lines(s.trim_end_matches('\n')));
-                }
+            Format::Json => print_document(serde_json::to_value(value)),
+            Format::Human => print_human(human(value)),
+        }
+    }
+
+    /// A list result: `--json` prints `{"schema": 1, "<key>": [...]}`, never a bare array,
+    /// so every document is an object that can grow fields.
+    pub fn emit_list<T: Serialize>(
+        &self,
+        key: &str,
+        items: &[T],
+        human: impl FnOnce(&[T]) -> String,
+    ) {
+        match self.format {
+            Format::Json => {
+                print_document(serde_json::to_value(items).map(|v| serde_json::json!({ key: v })))
             }
+            Format::Human => print_human(human(items)),
         }
     }
 
@@ -68,5 +85,40 @@ impl Output {
         );
         bar.set_message(what.to_string());
         bar
+    }
+}
+
+/// The version of the `--json` documents (docs/json.md, docs/json-schema/): every document
+/// carries it as `"schema"`; it changes only when a field changes meaning or goes away.
+pub const SCHEMA: u64 = 1;
+
+/// `value` with `"schema": SCHEMA`; a value that is not an object is an error (results are
+/// structs, lists go through `emit_list`).
+pub fn document(value: serde_json::Value) -> Result<serde_json::Value, String> {
+    match value {
+        serde_json::Value::Object(mut m) => {
+            m.insert("schema".into(), SCHEMA.into());
+            Ok(serde_json::Value::Object(m))
+        }
+        other => Err(format!("a result is not a JSON object: {other}")),
+    }
+}
+
+fn print_document(value: serde_json::Result<serde_json::Value>) {
+    // Results are structs with string keys: they serialize. Should one not, say so.
+    match value.map_err(|e| e.to_string()).and_then(document) {
+        Ok(v) => match serde_json::to_string_pretty(&v) {
+            Ok(json) => println!("{json}"),
+            Err(e) => eprintln!("trustkey: the result does not serialize: {e}"),
+        },
+        Err(e) => eprintln!("trustkey: the result does not serialize: {e}"),
+    }
+}
+
+fn print_human(s: String) {
+    if !s.is_empty() {
+        // Rows hold outside text: what a terminal would act on is shown escaped (line feeds
+        // inside a field are escaped where the row is made).
+        println!("{}", printable_lines(s.trim_end_matches('\n')));
     }
 }

@@ -318,16 +318,36 @@ struct Holder {
     uri: String,
 }
 
+/// A repository in the trust dir whose root the key is.
+#[derive(Debug, Serialize)]
+struct RootOf {
+    gun: String,
+    root_key: crate::tuf::keyid::RootKeyIds,
+}
+
 #[derive(Debug, Serialize)]
 struct RootKey {
+    /// The canonical key ID.
     key_id: String,
     holders: Vec<Holder>,
+    repositories: Vec<RootOf>,
 }
 
 /// Root keys on the PKCS#11 module's tokens (if a module is configured) and on the YubiKeys
 /// plugged in (if PC/SC runs); an error only when neither can be looked at.
 fn list(ctx: &Ctx) -> Result<()> {
-    let found = discover(&ctx.session, RootFilter::AnyButDelegations)?;
+    let td = TrustDir::new(&ctx.trust_dir);
+    let not_roots = crate::repo::inventory::delegation_key_ids(&td)?;
+    let found = discover(&ctx.session, RootFilter::AnyButDelegations, &not_roots)?;
+    let uses: Vec<(String, crate::tuf::keyid::RootKeyIds)> = crate::repo::retire::configs(&td)?
+        .iter()
+        .map(|cfg| {
+            (
+                cfg.gun.to_string(),
+                crate::repo::inventory::root_key_ids(cfg),
+            )
+        })
+        .collect();
     if let Some(e) = found.unlisted_token {
         return Err(e);
     }
@@ -349,17 +369,40 @@ fn list(ctx: &Ctx) -> Result<()> {
     }
     let keys: Vec<RootKey> = by_key
         .into_iter()
-        .map(|(key_id, holders)| RootKey { key_id, holders })
+        .map(|(key_id, holders)| RootKey {
+            repositories: uses
+                .iter()
+                .filter(|(_, ids)| ids.canonical_key_id == key_id)
+                .map(|(gun, ids)| RootOf {
+                    gun: gun.clone(),
+                    root_key: ids.clone(),
+                })
+                .collect(),
+            key_id,
+            holders,
+        })
         .collect();
-    ctx.output.emit(&keys, |keys| {
+    ctx.output.emit_list("keys", &keys, |keys| {
         if keys.is_empty() {
             return "no EC keys on any token or YubiKey".into();
         }
         let mut s = String::new();
         for k in keys {
-            s += &format!("key ID {} on {} token(s)\n", k.key_id, k.holders.len());
+            s += &format!(
+                "{} {} on {} token(s)\n",
+                crate::tuf::keyid::KeyIdKind::Canonical.label(),
+                k.key_id,
+                k.holders.len()
+            );
             for h in &k.holders {
                 s += &format!("  {}  {}\n", h.token, h.uri);
+            }
+            for r in &k.repositories {
+                s += &format!(
+                    "  root key of {}: {}\n",
+                    r.gun,
+                    super::output::root_key_ids(&r.root_key)
+                );
             }
         }
         s

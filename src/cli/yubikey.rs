@@ -91,7 +91,7 @@ impl YubikeyCmd {
         match self {
             YubikeyCmd::List => {
                 let list = piv::list()?;
-                ctx.output.emit(&list, |l| {
+                ctx.output.emit_list("yubikeys", &list, |l| {
                     if l.is_empty() {
                         return "no YubiKey found".into();
                     }

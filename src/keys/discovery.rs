@@ -3,6 +3,7 @@
 //! rule, [`RootFilter`]. `root list` shows what it finds; `init` takes the one root key found
 //! when none is named ([`Discovery::the_root`]).
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use super::piv::{DELEGATION_SUBJECT, ROOT_SUBJECT};
@@ -18,15 +19,25 @@ pub enum RootFilter {
     /// object label), and YubiKey keys whose certificate names a trustkey root (CN "trustkey
     /// root", as `root create` writes it).
     Default,
-    /// Every key that may be a root key (`root list`): every EC key on a PKCS#11 token, and
-    /// every YubiKey key but those whose certificate marks a delegation key (CN "trustkey
-    /// delegation"). A key on a PKCS#11 token carries no such mark, so a delegation key
-    /// generated on one is listed too.
+    /// Every key that may be a root key (`root list`): every EC key on a PKCS#11 token and
+    /// on a YubiKey but delegation keys.
     AnyButDelegations,
 }
 
+/// A delegation key is never a root key, whichever filter: on a YubiKey its slot's
+/// certificate says so (CN "trustkey delegation"), on a PKCS#11 token its CKA_SUBJECT does
+/// (trustkey writes the same name there when it generates one), and either way the trust
+/// dir's delegations may name it (`not_roots` of [`discover`]: a key made elsewhere and
+/// added with `delegation add --key pkcs11:...`).
+fn is_delegation(subject: Option<&str>) -> bool {
+    subject.and_then(|s| s.strip_prefix("CN=")) == Some(DELEGATION_SUBJECT)
+}
+
 impl RootFilter {
-    fn takes_pkcs11(self, object_label: &str) -> bool {
+    fn takes_pkcs11(self, object_label: &str, subject: Option<&str>) -> bool {
+        if is_delegation(subject) {
+            return false;
+        }
         match self {
             RootFilter::Default => object_label == DEFAULT_OBJECT,
             RootFilter::AnyButDelegations => true,
@@ -34,10 +45,12 @@ impl RootFilter {
     }
 
     fn takes_yubikey(self, subject: &str) -> bool {
-        let cn = subject.strip_prefix("CN=");
+        if is_delegation(Some(subject)) {
+            return false;
+        }
         match self {
-            RootFilter::Default => cn == Some(ROOT_SUBJECT),
-            RootFilter::AnyButDelegations => cn != Some(DELEGATION_SUBJECT),
+            RootFilter::Default => subject.strip_prefix("CN=") == Some(ROOT_SUBJECT),
+            RootFilter::AnyButDelegations => true,
         }
     }
 }
@@ -73,10 +86,15 @@ pub struct Discovery {
     pub unlisted_yubikeys: Option<Error>,
 }
 
-/// Looks through the module's tokens and the YubiKeys for the keys `filter` takes. Never asks
-/// for a PIN (public objects and certificates only). Fails when neither a module nor PC/SC is
-/// at hand.
-pub fn discover(session: &Session, filter: RootFilter) -> Result<Discovery> {
+/// Looks through the module's tokens and the YubiKeys for the keys `filter` takes, leaving out
+/// the keys whose canonical IDs are in `not_roots` (the delegation keys the trust dir knows).
+/// Never asks for a PIN (public objects and certificates only). Fails when neither a module
+/// nor PC/SC is at hand.
+pub fn discover(
+    session: &Session,
+    filter: RootFilter,
+    not_roots: &BTreeSet<String>,
+) -> Result<Discovery> {
     let module = match crate::token::resolve_module(session.module(), None) {
         Ok(path) => Some(path),
         Err(Error::NoModule) => None,
@@ -100,7 +118,9 @@ pub fn discover(session: &Session, filter: RootFilter) -> Result<Discovery> {
             for k in objects {
                 // Public halves only: they carry the key.
                 let Some(key_id) = k.key_id else { continue };
-                if !filter.takes_pkcs11(&k.label) {
+                if !filter.takes_pkcs11(&k.label, k.subject.as_deref())
+                    || not_roots.contains(&key_id)
+                {
                     continue;
                 }
                 let uri = Pkcs11Uri {
@@ -124,7 +144,8 @@ pub fn discover(session: &Session, filter: RootFilter) -> Result<Discovery> {
     match super::piv::list_keys() {
         Ok(found) => {
             for (serial, slot, subject, public) in found {
-                if !filter.takes_yubikey(&subject) {
+                let key_id = canonical_key_id(&public);
+                if !filter.takes_yubikey(&subject) || not_roots.contains(&key_id) {
                     continue;
                 }
                 let r = YubikeyRef {
@@ -133,7 +154,7 @@ pub fn discover(session: &Session, filter: RootFilter) -> Result<Discovery> {
                     pin_source: None,
                 };
                 keys.push(FoundKey {
-                    key_id: canonical_key_id(&public),
+                    key_id,
                     key: r.into(),
                     device: crate::piv::desc(serial),
                     label: subject,
@@ -208,11 +229,16 @@ mod tests {
     #[test]
     fn the_filter_is_one_decision_per_device_kind() {
         use RootFilter::*;
-        assert!(Default.takes_pkcs11("root"));
-        assert!(!Default.takes_pkcs11("releases"));
-        assert!(AnyButDelegations.takes_pkcs11("releases"));
         let root = format!("CN={ROOT_SUBJECT}");
         let delegation = format!("CN={DELEGATION_SUBJECT}");
+        assert!(Default.takes_pkcs11("root", None));
+        assert!(Default.takes_pkcs11("root", Some(&root)));
+        assert!(!Default.takes_pkcs11("releases", None));
+        assert!(AnyButDelegations.takes_pkcs11("releases", None));
+        // A delegation key generated on a PKCS#11 token is marked as on a YubiKey, and is no
+        // root key whatever its label (the default label is `root`).
+        assert!(!AnyButDelegations.takes_pkcs11("releases", Some(&delegation)));
+        assert!(!Default.takes_pkcs11("root", Some(&delegation)));
         assert!(Default.takes_yubikey(&root));
         assert!(!Default.takes_yubikey(&delegation));
         assert!(!Default.takes_yubikey("CN=someone else"));

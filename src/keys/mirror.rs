@@ -324,7 +324,7 @@ pub fn generate_signer_at(
 ) -> Result<(Box<dyn Signer>, Placement, Option<Unused>)> {
     Ok(match r {
         KeyRef::Pkcs11(uri) => {
-            let (s, p, unused) = generate_signer(session, uri)?;
+            let (s, p, unused) = generate_signer(session, uri, opts.subject)?;
             (session.announced(s), p, Some(unused))
         }
         KeyRef::Yubikey(y) => {
@@ -363,17 +363,20 @@ pub fn generate(
     opts: &PivOptions,
 ) -> Result<(p256::PublicKey, Placement)> {
     match r {
-        KeyRef::Pkcs11(uri) => generate_on_token(session, uri),
+        KeyRef::Pkcs11(uri) => generate_on_token(session, uri, opts.subject),
         KeyRef::Yubikey(y) => super::piv::generate(session, y, *opts),
     }
 }
 
 /// Generates a key pair on one token (it never leaves it) and checks it like a mirror.
+/// `subject` (CN) marks what the key is for, as a YubiKey slot's certificate does
+/// (`ROOT_SUBJECT`, `DELEGATION_SUBJECT`): root discovery leaves delegation keys out.
 pub fn generate_on_token(
     session: &Session,
     uri: &Pkcs11Uri,
+    subject: &str,
 ) -> Result<(p256::PublicKey, Placement)> {
-    let (_, public, placement, _) = generate_checked(session, uri)?;
+    let (_, public, placement, _) = generate_checked(session, uri, subject)?;
     Ok((public, placement))
 }
 
@@ -382,8 +385,9 @@ pub fn generate_on_token(
 pub fn generate_signer(
     session: &Session,
     uri: &Pkcs11Uri,
+    subject: &str,
 ) -> Result<(TokenSigner, Placement, Unused)> {
-    let (t, public, placement, pair) = generate_checked(session, uri)?;
+    let (t, public, placement, pair) = generate_checked(session, uri, subject)?;
     let unused = match t.token.open_session(true) {
         Ok(session) => Unused {
             token: t.token.clone(),
@@ -409,12 +413,13 @@ pub fn generate_signer(
 fn generate_checked(
     session: &Session,
     uri: &Pkcs11Uri,
+    subject: &str,
 ) -> Result<(Target, p256::PublicKey, Placement, KeyPair)> {
     let mut targets = prepare(session, std::slice::from_ref(uri))?;
     let Some(t) = targets.first_mut() else {
         return Err(Error::Mirror(format!("no token prepared for {uri}")));
     };
-    let (pair, public) = keygen::generate(&t.token, &t.session, &t.uri)?;
+    let (pair, public) = keygen::generate(&t.token, &t.session, &t.uri, subject)?;
     t.pair = Some(pair);
     let checked = challenge_on_token(t, pair, &public)
         .and_then(|()| keygen::security(&t.token, &t.session, pair.private));

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 
 use super::trustdir::Gun;
 use crate::tuf::dialect::Dialect;
+use crate::tuf::keyid::{KeyIdKind, RootKeyIds};
 use crate::tuf::model::{FileMeta, RoleName};
 use crate::tuf::verify;
 use crate::tuf::VerifyError;
@@ -45,6 +46,10 @@ pub struct Verified {
     pub versions: BTreeMap<RoleName, u64>,
     /// The root key IDs the client now trusts (as listed in root metadata).
     pub root_key_ids: Vec<String>,
+    /// The root keys the client now trusts, each with both its IDs.
+    pub root_keys: Vec<RootKeyIds>,
+    /// `--root-keyid`: the root key it named, and which of its IDs it was.
+    pub pin_match: Option<PinMatch>,
     /// targets, then the delegated roles in the order they were visited, each with the
     /// targets it provides (a target is in one role only).
     pub roles: Vec<VerifiedRole>,
@@ -52,6 +57,14 @@ pub struct Verified {
     pub rejected: Vec<Rejected>,
     /// Whether this run pinned the root (first use).
     pub pinned_now: bool,
+}
+
+/// The root key `--root-keyid` matched, and which of its two IDs the pin was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PinMatch {
+    pub pin: String,
+    pub matched: KeyIdKind,
+    pub key: RootKeyIds,
 }
 
 /// A target a role lists but may not sign.

@@ -10,9 +10,10 @@ use serde::Serialize;
 
 use super::delegations::KeyLocation;
 use super::retire::{self, retired_dir, KeyUse};
-use super::trustdir::{Gun, TrustDir};
+use super::trustdir::{Gun, RepoConfig, TrustDir};
 use crate::keys::file;
 use crate::secret::SharedPrompter;
+use crate::tuf::keyid::RootKeyIds;
 use crate::tuf::model::RoleName;
 use crate::{Error, Result};
 
@@ -26,6 +27,22 @@ pub struct KeyEntry {
     pub location: String,
     /// [`ACTIVE`], or [`RETIRED`] (rotated out, kept until `key remove`).
     pub status: &'static str,
+    /// An active root key's two IDs (`key_id` is the canonical one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root_key: Option<RootKeyIds>,
+}
+
+/// The root key of a repository, both its IDs, from the repository's config.
+pub fn root_key_ids(cfg: &RepoConfig) -> RootKeyIds {
+    RootKeyIds {
+        canonical_key_id: cfg.root_key_id.clone(),
+        metadata_key_id: cfg
+            .key_ids
+            .get(&RoleName::Root)
+            .cloned()
+            .unwrap_or_default(),
+        certificate: cfg.dialect.root_has_certificate(),
+    }
 }
 
 pub const ACTIVE: &str = "active";
@@ -81,6 +98,7 @@ fn key_files_in(dir: &Path, status: &'static str) -> Result<Vec<KeyEntry>> {
             gun: meta.map(|m| m.gun).unwrap_or_default(),
             location: path.display().to_string(),
             status,
+            root_key: None,
         });
     }
     Ok(out)
@@ -96,6 +114,7 @@ pub fn root_keys(td: &TrustDir) -> Result<Vec<KeyEntry>> {
             gun: cfg.gun.to_string(),
             location: cfg.root_key.clone(),
             status: ACTIVE,
+            root_key: Some(root_key_ids(&cfg)),
         });
         for r in cfg.retired.iter().filter(|r| r.role == RoleName::Root) {
             out.push(KeyEntry {
@@ -104,6 +123,7 @@ pub fn root_keys(td: &TrustDir) -> Result<Vec<KeyEntry>> {
                 gun: cfg.gun.to_string(),
                 location: r.location.clone(),
                 status: RETIRED,
+                root_key: None,
             });
         }
     }
@@ -123,8 +143,28 @@ fn delegation_token_keys(td: &TrustDir) -> Result<Vec<KeyEntry>> {
                         gun: cfg.gun.to_string(),
                         location: uri.clone(),
                         status: ACTIVE,
+                        root_key: None,
                     });
                 }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The canonical IDs of every delegation key the repositories in the trust dir name (on
+/// tokens or on disk): none of them is a root key.
+pub fn delegation_key_ids(td: &TrustDir) -> Result<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    for cfg in retire::configs(td)? {
+        let keys = cfg
+            .delegations
+            .iter()
+            .flat_map(|d| &d.keys)
+            .chain(cfg.hashed_bins.as_ref().map(|b| &b.key));
+        for k in keys {
+            if let Ok(pk) = cfg.dialect.decode_key(&k.key) {
+                out.insert(crate::tuf::keyid::canonical_key_id(&pk.key));
             }
         }
     }

@@ -55,6 +55,13 @@ fn public_template(label: &str, id: &[u8]) -> Vec<Attribute> {
     ]
 }
 
+fn with_subject(mut t: Vec<Attribute>, subject: &str) -> Vec<Attribute> {
+    if let Some(der) = subject_der(subject) {
+        t.push(Attribute::Subject(der));
+    }
+    t
+}
+
 /// CKA_ID for a new key: the first 16 bytes of its canonical key ID, so `root list` and
 /// `pkcs11-tool` show a stable, recognisable ID.
 pub fn object_id(key: &p256::PublicKey) -> Vec<u8> {
@@ -62,11 +69,32 @@ pub fn object_id(key: &p256::PublicKey) -> Vec<u8> {
     id.iter().take(16).copied().collect()
 }
 
-/// Generates a P-256 key pair on the token: sensitive, never extractable.
+/// CKA_SUBJECT of a new key: the DER name `CN=<subject>`, which says what the key is for (as a
+/// YubiKey slot's certificate subject does); `None` when the name cannot be encoded.
+pub fn subject_der(subject: &str) -> Option<Vec<u8>> {
+    use der::Encode;
+    let name: x509_cert::name::Name = format!("CN={subject}").parse().ok()?;
+    name.to_der().ok()
+}
+
+/// The subject a key object's CKA_SUBJECT names (`CN=...`), if it is a readable DER name.
+pub fn subject_of(der_bytes: &[u8]) -> Option<String> {
+    use der::Decode;
+    if der_bytes.is_empty() {
+        return None;
+    }
+    x509_cert::name::Name::from_der(der_bytes)
+        .ok()
+        .map(|n| n.to_string())
+}
+
+/// Generates a P-256 key pair on the token: sensitive, never extractable; CKA_SUBJECT
+/// `CN=<subject>` on both halves says what it is for.
 pub fn generate(
     token: &Token,
     session: &Session,
     uri: &Pkcs11Uri,
+    subject: &str,
 ) -> Result<(KeyPair, p256::PublicKey)> {
     let label = uri.object_label();
     // The final ID depends on the public key, which does not exist yet: generate under a
@@ -77,8 +105,8 @@ pub fn generate(
     let (public, private) = session
         .generate_key_pair(
             &Mechanism::EccKeyPairGen,
-            &public_template(label, &id),
-            &private_template(label, &id),
+            &with_subject(public_template(label, &id), subject),
+            &with_subject(private_template(label, &id), subject),
         )
         .map_err(|e| token.err("C_GenerateKeyPair", e))?;
     let pair = KeyPair { private, public };

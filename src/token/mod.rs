@@ -354,6 +354,9 @@ pub struct KeyObject {
     pub class: &'static str,
     /// Canonical key ID of the public key, when the token exposes it.
     pub key_id: Option<String>,
+    /// CKA_SUBJECT (`CN=trustkey delegation` on a delegation key trustkey generated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     #[serde(skip)]
     pub public_key: Option<p256::PublicKey>,
 }
@@ -372,7 +375,7 @@ pub fn list_keys(token: &Token, session: &Session) -> Result<Vec<KeyObject>> {
         .map(|h| (h, "public"))
         .chain(privs.into_iter().map(|h| (h, "private")))
     {
-        let (label, id) = label_and_id(token, session, h)?;
+        let (label, id, subject) = label_and_id(token, session, h)?;
         let public_key = if class == "public" {
             read_ec_point(session, h).ok()
         } else {
@@ -384,12 +387,18 @@ pub fn list_keys(token: &Token, session: &Session) -> Result<Vec<KeyObject>> {
             class,
             key_id: public_key.as_ref().map(crate::tuf::keyid::canonical_key_id),
             public_key,
+            subject,
         });
     }
     Ok(out)
 }
 
-fn label_and_id(token: &Token, session: &Session, h: ObjectHandle) -> Result<(String, Vec<u8>)> {
+/// A key object's label, CKA_ID and subject (when it has a readable one).
+fn label_and_id(
+    token: &Token,
+    session: &Session,
+    h: ObjectHandle,
+) -> Result<(String, Vec<u8>, Option<String>)> {
     let attrs = session
         .get_attributes(h, &[AttributeType::Label, AttributeType::Id])
         .map_err(|e| token.err("C_GetAttributeValue", e))?;
@@ -402,7 +411,17 @@ fn label_and_id(token: &Token, session: &Session, h: ObjectHandle) -> Result<(St
             _ => {}
         }
     }
-    Ok((label, id))
+    // Asked apart: a module without CKA_SUBJECT on keys still lists them.
+    let subject = session
+        .get_attributes(h, &[AttributeType::Subject])
+        .ok()
+        .into_iter()
+        .flatten()
+        .find_map(|a| match a {
+            Attribute::Subject(s) => keygen::subject_of(&s),
+            _ => None,
+        });
+    Ok((label, id, subject))
 }
 
 /// The template that selects a key object of `class` by the URI's label and id.

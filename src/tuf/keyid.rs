@@ -45,6 +45,63 @@ pub fn canonical_key_id_bytes(key: &p256::PublicKey) -> [u8; 32] {
     Sha256::digest(json.as_bytes()).into()
 }
 
+/// The two IDs of one root key: the bare key's canonical ID (its key file's or token's name,
+/// `root list`, `root check`) and the ID root metadata lists it under (notary dialect: the ID
+/// of its certificate; tuf dialect: the ID of its PEM key object). Every command that shows a
+/// root key shows both, labelled with [`KeyIdKind::label`]; `--root-keyid` takes either.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RootKeyIds {
+    pub canonical_key_id: String,
+    pub metadata_key_id: String,
+    /// Whether root metadata lists the key as a certificate (notary dialect).
+    pub certificate: bool,
+}
+
+impl RootKeyIds {
+    /// What the metadata key ID is: a certificate's ID, or a key object's.
+    pub fn metadata_kind(&self) -> KeyIdKind {
+        if self.certificate {
+            KeyIdKind::Certificate
+        } else {
+            KeyIdKind::Metadata
+        }
+    }
+
+    /// Which of the two IDs `id` is, if either.
+    pub fn matches(&self, id: &str) -> Option<KeyIdKind> {
+        if id == self.canonical_key_id {
+            Some(KeyIdKind::Canonical)
+        } else if id == self.metadata_key_id {
+            Some(self.metadata_kind())
+        } else {
+            None
+        }
+    }
+}
+
+/// Which ID of a root key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyIdKind {
+    /// The bare key's canonical ID.
+    Canonical,
+    /// The ID of the key's certificate in root metadata (notary dialect).
+    Certificate,
+    /// The ID of the key object in root metadata (tuf dialect).
+    Metadata,
+}
+
+impl KeyIdKind {
+    /// The label every command shows before an ID of this kind.
+    pub fn label(self) -> &'static str {
+        match self {
+            KeyIdKind::Canonical => "canonical key ID",
+            KeyIdKind::Certificate => "certificate key ID",
+            KeyIdKind::Metadata => "metadata key ID",
+        }
+    }
+}
+
 /// The first 12 characters of a key ID, enough to tell keys apart in a message. Safe on any
 /// string (an ID read from metadata may not be hex).
 pub fn short(id: &str) -> &str {
@@ -69,6 +126,24 @@ mod tests {
         assert_eq!(short(""), "");
         // Twelve characters, never a cut through one.
         assert_eq!(short("ééééééééééééé"), "éééééééééééé");
+    }
+
+    #[test]
+    fn a_root_key_is_matched_by_either_id() {
+        let ids = RootKeyIds {
+            canonical_key_id: "aa".into(),
+            metadata_key_id: "bb".into(),
+            certificate: true,
+        };
+        assert_eq!(ids.matches("aa"), Some(KeyIdKind::Canonical));
+        assert_eq!(ids.matches("bb"), Some(KeyIdKind::Certificate));
+        assert_eq!(ids.matches("cc"), None);
+        let tuf = RootKeyIds {
+            certificate: false,
+            ..ids
+        };
+        assert_eq!(tuf.matches("bb"), Some(KeyIdKind::Metadata));
+        assert_eq!(KeyIdKind::Certificate.label(), "certificate key ID");
     }
 
     #[test]

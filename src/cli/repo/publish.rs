@@ -99,6 +99,10 @@ pub(super) fn init(ctx: &Ctx, td: &TrustDir, gun: &Gun, flags: InitFlags) -> Res
         for k in &d.keys {
             s += &format!("  {:<9} {}  {}\n", k.role.as_str(), k.key_id, k.location);
         }
+        s += &format!(
+            "root key: {}\n",
+            crate::cli::output::root_key_ids(&d.root_key)
+        );
         s
     });
     Ok(())

@@ -125,6 +125,7 @@ pub(super) fn status(ctx: &Ctx, td: &TrustDir, gun: Gun) -> Result<()> {
     #[derive(Serialize)]
     struct Status<'a> {
         gun: &'a Gun,
+        root_key: crate::tuf::keyid::RootKeyIds,
         versions: &'a BTreeMap<RoleName, u64>,
         changes: &'a [Change],
         delegations_changed: bool,
@@ -132,6 +133,7 @@ pub(super) fn status(ctx: &Ctx, td: &TrustDir, gun: Gun) -> Result<()> {
     ctx.output.emit(
         &Status {
             gun: &gun,
+            root_key: crate::repo::inventory::root_key_ids(&cfg),
             versions: &cfg.versions,
             changes: &stage.changes,
             delegations_changed: stage.delegations_changed,
@@ -141,6 +143,10 @@ pub(super) fn status(ctx: &Ctx, td: &TrustDir, gun: Gun) -> Result<()> {
                 "{}: published targets version {}\n",
                 s.gun,
                 s.versions.get(&RoleName::Targets).copied().unwrap_or(0)
+            );
+            out += &format!(
+                "root key: {}\n",
+                crate::cli::output::root_key_ids(&s.root_key)
             );
             if s.changes.is_empty() && !s.delegations_changed {
                 out += "no staged changes\n";

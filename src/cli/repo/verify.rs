@@ -7,8 +7,10 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::Ctx;
-use crate::repo::client::{check, check_target_file, list_targets, Check};
+use crate::cli::output::root_key_ids;
+use crate::repo::client::{check, check_target_file, list_targets, Check, PinMatch};
 use crate::repo::trustdir::{Gun, TrustDir};
+use crate::tuf::keyid::RootKeyIds;
 use crate::tuf::model::RoleName;
 use crate::{Error, Result};
 
@@ -63,7 +65,7 @@ pub(super) fn list(
     let req = flags.check(ctx, gun)?;
     let (v, dialect) = check(td, req, ctx.session.prompter())?;
     let rows = list_targets(&v, dialect, role.as_deref())?;
-    ctx.output.emit(&rows, |rows| {
+    ctx.output.emit_list("targets", &rows, |rows| {
         if rows.is_empty() {
             return format!("no targets in {gun}");
         }
@@ -84,6 +86,9 @@ struct VerifyReport {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     delegations: BTreeMap<String, u64>,
     root_key_ids: Vec<String>,
+    root_keys: Vec<RootKeyIds>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pin_match: Option<PinMatch>,
     pinned_now: bool,
     targets: usize,
     checked_files: Vec<String>,
@@ -108,6 +113,8 @@ pub(super) fn verify(
         versions: v.versions.clone(),
         delegations: v.delegation_versions(),
         root_key_ids: v.root_key_ids.clone(),
+        root_keys: v.root_keys.clone(),
+        pin_match: v.pin_match.clone(),
         pinned_now: v.pinned_now,
         targets: v.target_count(),
         checked_files: checked,
@@ -135,10 +142,25 @@ pub(super) fn verify(
             },
             r.targets
         );
+        for k in &r.root_keys {
+            s += &format!("root key: {}\n", root_key_ids(k));
+        }
         if r.pinned_now {
             s += &format!(
                 "pinned root key {} on first use\n",
-                r.root_key_ids.join(", ")
+                r.root_keys
+                    .iter()
+                    .map(|k| k.canonical_key_id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if let Some(m) = &r.pin_match {
+            s += &format!(
+                "--root-keyid {} matched the {} of root key {}\n",
+                m.pin,
+                m.matched.label(),
+                m.key.canonical_key_id
             );
         }
         for n in &r.checked_files {

@@ -23,11 +23,11 @@
 
 use std::collections::BTreeMap;
 
-use super::{TrustedState, Verified, VerifiedRole, VerifyOptions};
+use super::{PinMatch, TrustedState, Verified, VerifiedRole, VerifyOptions};
 use crate::repo::delegations::TARGETS;
 use crate::repo::trustdir::Gun;
 use crate::tuf::dialect::Dialect;
-use crate::tuf::keyid::canonical_key_id;
+use crate::tuf::keyid::{canonical_key_id, RootKeyIds};
 use crate::tuf::model::{Common, MetaList, RoleName, Root, Targets};
 use crate::tuf::signed::SignedMeta;
 use crate::tuf::verify::{self, RoleKeySet};
@@ -63,6 +63,8 @@ pub struct TrustedSet {
     /// The versions trusted before this update.
     prior: TrustedState,
     pinned_now: bool,
+    /// The root key `--root-keyid` matched in the root last checked.
+    pin_match: Option<PinMatch>,
     phase: Phase,
     root: SignedMeta,
     root_view: Root,
@@ -138,10 +140,12 @@ impl TrustedSet {
     ) -> Result<Self> {
         let root = SignedMeta::parse(RoleName::Root, root).map_err(malformed)?;
         let (view, set) = root_keys(gun, opts, &root)?;
-        check_pin(opts, &set)?;
+        let pin_match = check_pin(opts, &set)?;
         verify::signatures(opts.dialect, &root, &set)
             .map_err(|e| path_fail(RootPathError::NotSelfSigned(Box::new(e))))?;
-        Ok(Self::start(gun, opts, root, view, prior, true))
+        let mut t = Self::start(gun, opts, root, view, prior, true);
+        t.pin_match = pin_match;
+        Ok(t)
     }
 
     fn start(
@@ -157,6 +161,7 @@ impl TrustedSet {
             opts: opts.clone(),
             prior,
             pinned_now,
+            pin_match: None,
             phase: Phase::Root,
             root,
             start: view.clone(),
@@ -266,7 +271,7 @@ impl TrustedSet {
             }
         }
         let (_, set) = root_keys(&self.gun, &self.opts, &self.root)?;
-        check_pin(&self.opts, &set)?;
+        self.pin_match = check_pin(&self.opts, &set)?;
         self.check_common(RoleName::Root, &self.root_view.common)?;
         if self.dialect() == Dialect::Tuf {
             self.forget_if_keys_rotated();
@@ -399,6 +404,7 @@ impl TrustedSet {
         let (Some(ts), Some(sn)) = (&self.timestamp, &self.snapshot) else {
             return Err(out_of_order("finish", "targets is not trusted yet"));
         };
+        let root_keys = self.root_key_ids();
         let (roles, rejected, delegations) = self.walk.into_parts();
         let targets_version = roles.first().map_or(0, |r| r.version);
         let versions = BTreeMap::from([
@@ -415,6 +421,8 @@ impl TrustedSet {
                 .role(RoleName::Root)
                 .map(|r| r.keyids.clone())
                 .unwrap_or_default(),
+            root_keys,
+            pin_match: self.pin_match.clone(),
             roles,
             rejected,
             pinned_now: self.pinned_now,
@@ -427,6 +435,23 @@ impl TrustedSet {
             },
             root: self.root,
         })
+    }
+}
+
+impl TrustedSet {
+    /// Both IDs of each key of the trusted root.
+    fn root_key_ids(&self) -> Vec<RootKeyIds> {
+        RoleKeySet::from_root(self.dialect(), &self.root_view, RoleName::Root)
+            .map(|set| set.keys.iter().map(|(id, pk)| ids_of(id, pk)).collect())
+            .unwrap_or_default()
+    }
+}
+
+fn ids_of(metadata_key_id: &str, pk: &crate::tuf::dialect::PublicKey) -> RootKeyIds {
+    RootKeyIds {
+        canonical_key_id: canonical_key_id(&pk.key),
+        metadata_key_id: metadata_key_id.to_string(),
+        certificate: pk.cert.is_some(),
     }
 }
 
@@ -464,16 +489,21 @@ fn root_keys(gun: &Gun, opts: &VerifyOptions, root: &SignedMeta) -> Result<(Root
 }
 
 /// `--root-keyid`: one of the root keys must have this ID (as root metadata lists it, or the
-/// bare key's canonical ID, as `root list` shows it).
-fn check_pin(opts: &VerifyOptions, set: &RoleKeySet) -> Result<()> {
-    if let Some(pin) = &opts.root_key_id {
-        let matches = set
-            .keys
-            .iter()
-            .any(|(id, pk)| id == pin || canonical_key_id(&pk.key) == *pin);
-        if !matches {
-            return Err(path_fail(RootPathError::PinMismatch { pin: pin.clone() }));
-        }
-    }
-    Ok(())
+/// bare key's canonical ID, as `root list` shows it); the key it matched and which ID it was.
+fn check_pin(opts: &VerifyOptions, set: &RoleKeySet) -> Result<Option<PinMatch>> {
+    let Some(pin) = &opts.root_key_id else {
+        return Ok(None);
+    };
+    set.keys
+        .iter()
+        .map(|(id, pk)| ids_of(id, pk))
+        .find_map(|key| {
+            key.matches(pin).map(|matched| PinMatch {
+                pin: pin.clone(),
+                matched,
+                key,
+            })
+        })
+        .map(Some)
+        .ok_or_else(|| path_fail(RootPathError::PinMismatch { pin: pin.clone() }))
 }

@@ -37,6 +37,8 @@ pub struct Initialized {
     pub dialect: Dialect,
     /// The root key's canonical ID (as `root list` shows it).
     pub root_key_id: String,
+    /// The root key's two IDs (canonical, and as root metadata lists it).
+    pub root_key: crate::tuf::keyid::RootKeyIds,
     pub keys: Vec<InitKey>,
     pub root_version: u64,
     /// The key files this init wrote (none existed before), for the caller to remove again
@@ -355,6 +357,7 @@ fn sign_root(td: &TrustDir, repo: &NewRepo<'_>, old: Option<&RepoConfig>) -> Res
     Ok(Initialized {
         gun: gun.clone(),
         dialect,
+        root_key: crate::repo::inventory::root_key_ids(&cfg),
         root_key_id: cfg.root_key_id,
         keys: out_keys,
         root_version,

@@ -139,7 +139,12 @@ fn initialize_locked(
     let server = req.server.resolve(None)?;
     let root_ref = match &req.root {
         Some(r) => r.clone(),
-        None => discover(session, RootFilter::Default)?.the_root()?,
+        None => discover(
+            session,
+            RootFilter::Default,
+            &crate::repo::inventory::delegation_key_ids(td)?,
+        )?
+        .the_root()?,
     };
     *held = Some(td.lock(gun, |m| session.prompter().notice(m))?);
     let old = if req.force && td.config_path(gun).exists() {

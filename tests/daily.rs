@@ -1,0 +1,208 @@
+//! The publisher's daily surface (issue 18): root key IDs shown alike by every command,
+//! `--json` as a contract, the expiry watch (`--expiring-within`, exit 7), `reset` and
+//! `delete`, and client state kept per dialect.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use common::{json, run_ok, Hsm, Publisher as _};
+
+const GUN: &str = "example.com/app";
+const PASS: [(&str, &str); 4] = [
+    ("TRUSTKEY_TARGETS_PASSPHRASE", "targets-pass-1"),
+    ("TRUSTKEY_SNAPSHOT_PASSPHRASE", "snapshot-pass-1"),
+    ("TRUSTKEY_TIMESTAMP_PASSPHRASE", "timestamp-pass-1"),
+    ("TRUSTKEY_DELEGATION_PASSPHRASE", "delegation-pass-1"),
+];
+
+/// A SoftHSM whose token rootA holds the root key, and a trust dir where `GUN` is
+/// initialized (notary dialect unless told) and published to `repo/`.
+struct Setup {
+    hsm: Hsm,
+}
+
+impl_publisher!(Setup, PASS);
+
+impl Setup {
+    fn new(init: &[&str]) -> (Self, String) {
+        let hsm = Hsm::with_root("rootA");
+        let s = Setup { hsm };
+        let mut args = vec!["init", GUN];
+        args.extend_from_slice(init);
+        let out = s.ok(&args);
+        (s, out)
+    }
+
+    fn repo(&self) -> PathBuf {
+        self.path().join("repo")
+    }
+
+    fn repo_str(&self) -> String {
+        self.repo().display().to_string()
+    }
+
+    fn publish(&self, extra: &[&str]) -> String {
+        let repo = self.repo_str();
+        let mut args = vec!["publish", GUN, "--repo", &repo];
+        args.extend_from_slice(extra);
+        self.ok(&args)
+    }
+
+    fn config(&self) -> serde_json::Value {
+        json(
+            &std::fs::read_to_string(self.hsm.trust_dir.join("tuf/example.com/app/trustkey.json"))
+                .unwrap(),
+        )
+    }
+
+    /// `trustkey` as a client with its own trust dir (`clients/<name>`).
+    fn client(&self, name: &str) -> std::process::Command {
+        self.hsm.client("clients", name)
+    }
+}
+
+/// The labelled IDs a command printed: every ID after `canonical key ID `, every ID after
+/// `certificate key ID `, and whether one line shows both (`canonical key ID X, certificate
+/// key ID Y`).
+fn labelled_ids(out: &str) -> (BTreeSet<String>, BTreeSet<String>, bool) {
+    let after = |line: &str, label: &str| -> Option<String> {
+        let (_, rest) = line.split_once(label)?;
+        let id: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+        Some(id)
+    };
+    let (mut canonical, mut cert, mut both) = (BTreeSet::new(), BTreeSet::new(), false);
+    for line in out.lines() {
+        let c = after(line, "canonical key ID ");
+        let m = after(line, "certificate key ID ");
+        both |= c.is_some() && m.is_some() && line.contains(", certificate key ID ");
+        canonical.extend(c);
+        cert.extend(m);
+    }
+    (canonical, cert, both)
+}
+
+#[test]
+fn init_verify_status_root_list_and_key_list_show_the_same_root_key_ids_labelled() {
+    let (s, init) = Setup::new(&[]);
+    s.publish(&[]);
+    let cfg = s.config();
+    let canonical = cfg["root_key_id"].as_str().unwrap().to_string();
+    let cert = cfg["key_ids"]["root"].as_str().unwrap().to_string();
+    assert_ne!(
+        canonical, cert,
+        "notary: the certificate has an ID of its own"
+    );
+    let want = (
+        BTreeSet::from([canonical.clone()]),
+        BTreeSet::from([cert.clone()]),
+        true,
+    );
+
+    let repo = s.repo_str();
+    let verify = run_ok(s.client("c1").args(["verify", GUN, "--repo", &repo]));
+    let status = s.ok(&["status", GUN]);
+    let root_list = s.ok(&["root", "list"]);
+    let key_list = s.ok(&["key", "list"]);
+    for (cmd, out) in [
+        ("init", &init),
+        ("verify", &verify),
+        ("status", &status),
+        ("root list", &root_list),
+        ("key list", &key_list),
+    ] {
+        assert_eq!(labelled_ids(out), want, "{cmd}:\n{out}");
+    }
+    // --json carries both, named alike.
+    let want = serde_json::json!({
+        "canonical_key_id": canonical, "metadata_key_id": cert, "certificate": true
+    });
+    let v = json(&run_ok(
+        s.client("c1")
+            .args(["--json", "verify", GUN, "--repo", &repo]),
+    ));
+    assert_eq!(v["root_keys"], serde_json::json!([want]), "{v}");
+    let v = json(&s.ok(&["--json", "root", "list"]));
+    assert_eq!(v["keys"][0]["repositories"][0]["root_key"], want, "{v}");
+    let v = json(&s.ok(&["--json", "init", "example.com/other"]));
+    assert_eq!(v["root_key"]["canonical_key_id"], canonical.as_str(), "{v}");
+
+    // --root-keyid takes either ID and says which it matched.
+    for (pin, kind) in [
+        (&canonical, "canonical key ID"),
+        (&cert, "certificate key ID"),
+    ] {
+        let out = run_ok(s.client(&format!("pin-{kind}")).args([
+            "verify",
+            GUN,
+            "--repo",
+            &repo,
+            "--root-keyid",
+            pin,
+        ]));
+        assert!(
+            out.contains(&format!(
+                "--root-keyid {pin} matched the {kind} of root key {canonical}"
+            )),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn a_delegation_key_on_a_pkcs11_token_is_no_root_key() {
+    let (s, _) = Setup::new(&[]);
+    s.hsm.add_token("alice");
+    s.ok(&[
+        "delegation",
+        "add",
+        GUN,
+        "targets/releases",
+        "--key",
+        "pkcs11:token=alice;object=releases",
+        "--generate",
+    ]);
+    let cfg = s.config();
+    let root = cfg["root_key_id"].as_str().unwrap();
+    let token_list = s.ok(&["--json", "token", "list"]);
+    assert!(token_list.contains("releases"), "{token_list}");
+    // The owner's trust dir, which knows the delegation, and a publisher's empty one: each
+    // lists the root key only.
+    let other = s.path().join("publisher-trust");
+    for listed in [
+        s.ok(&["--json", "root", "list"]),
+        run_ok(s.hsm.trustkey_in(&other).args(["--json", "root", "list"])),
+    ] {
+        let v = json(&listed);
+        let ids: Vec<&str> = v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["key_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, [root], "{v}");
+    }
+    // `key list` shows it under its role.
+    let keys = s.ok(&["key", "list"]);
+    assert!(
+        keys.lines()
+            .any(|l| l.starts_with("targets/releases") && l.contains("object=releases")),
+        "{keys}"
+    );
+    // A delegation key labelled `root` (the default object label) is not taken by `init`.
+    s.hsm.add_token("bob");
+    s.ok(&[
+        "delegation",
+        "add",
+        GUN,
+        "targets/qa",
+        "--key",
+        "pkcs11:token=bob",
+        "--generate",
+        "--paths",
+        "qa/",
+    ]);
+    let init = s.ok(&["--json", "init", "example.com/second"]);
+    assert_eq!(json(&init)["root_key_id"], root, "{init}");
+}
