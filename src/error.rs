@@ -70,6 +70,16 @@ pub enum Error {
     #[error("{0}")]
     PinUnavailable(String),
 
+    /// A PIN or passphrase that was needed and not given: `set` names the variables that
+    /// would have given it (the hint names them, not some other secret's).
+    #[error("{reason}")]
+    SecretUnavailable {
+        reason: String,
+        set: Vec<String>,
+        /// Whether a terminal would have been asked (not when a pin-source names the source).
+        terminal: bool,
+    },
+
     #[error("PKCS#11 {op} failed on {token}: {source}")]
     Token {
         token: String,
@@ -251,6 +261,7 @@ impl Error {
             | PinLocked { .. }
             | FinalPinTry { .. }
             | PinUnavailable(_)
+            | SecretUnavailable { .. }
             | PivPinBlocked { .. }
             | PivPukBlocked { .. }
             | PivDefaultCredentials { .. }
@@ -319,6 +330,15 @@ impl Error {
             PinUnavailable(_) => "set TRUSTKEY_PIN, add pin-source=env:NAME or \
                                   pin-source=file:PATH to the URI, or run on a terminal"
                 .into(),
+            SecretUnavailable { set, terminal, .. } => format!(
+                "set {}{}",
+                set.join(" or "),
+                if *terminal {
+                    ", or run on a terminal"
+                } else {
+                    ""
+                }
+            ),
             WrongPassphrase { .. } => "check the passphrase (or the TRUSTKEY_*_PASSPHRASE / \
                                        NOTARY_*_PASSPHRASE variable) and run again; if it is \
                                        right, the file is damaged: restore it from a backup"

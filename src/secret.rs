@@ -160,9 +160,11 @@ impl PinSource {
         match self {
             PinSource::Env(name) => match std::env::var(name) {
                 Ok(v) if !v.is_empty() => Ok(SecretString::from(v)),
-                _ => Err(Error::PinUnavailable(format!(
-                    "pin-source names ${name}, which is not set"
-                ))),
+                _ => Err(Error::SecretUnavailable {
+                    reason: format!("pin-source names ${name}, which is not set"),
+                    set: vec![name.clone()],
+                    terminal: false,
+                }),
             },
             PinSource::File(path) => {
                 let mut s = std::fs::read_to_string(path)
@@ -203,7 +205,27 @@ pub fn token_pin(
             return Ok(SecretString::from(v));
         }
     }
-    prompter.secret(&format!("User PIN for {token}: "))
+    prompter
+        .secret(&format!("User PIN for {token}: "))
+        .map_err(|e| {
+            missing(
+                e,
+                &["TRUSTKEY_PIN (or pin-source=env:NAME in the key's URI)"],
+            )
+        })
+}
+
+/// A prompt that could not be shown (no terminal) as the secret that was missing, naming the
+/// variables that give it.
+fn missing<S: AsRef<str>>(e: Error, vars: &[S]) -> Error {
+    match e {
+        Error::PinUnavailable(reason) => Error::SecretUnavailable {
+            reason,
+            set: vars.iter().map(|v| v.as_ref().to_string()).collect(),
+            terminal: true,
+        },
+        other => other,
+    }
 }
 
 /// The roles whose keys are protected by a passphrase.
@@ -296,7 +318,9 @@ pub fn unlock_passphrase(
     if let Some(p) = passphrase_from_env(role) {
         return Ok(p);
     }
-    prompter.secret(&format!("Passphrase for {what}: "))
+    prompter
+        .secret(&format!("Passphrase for {what}: "))
+        .map_err(|e| missing(e, &role.env_vars()))
 }
 
 /// A passphrase for a new key of `role`: asked twice, and checked for minimum strength.
@@ -308,8 +332,13 @@ pub fn new_passphrase(
     let p = match passphrase_from_env(role) {
         Some(p) => p,
         None => {
-            let a = prompter.secret(&format!("Enter a passphrase for {what}: "))?;
-            let b = prompter.secret(&format!("Repeat the passphrase for {what}: "))?;
+            let vars = role.env_vars();
+            let a = prompter
+                .secret(&format!("Enter a passphrase for {what}: "))
+                .map_err(|e| missing(e, &vars))?;
+            let b = prompter
+                .secret(&format!("Repeat the passphrase for {what}: "))
+                .map_err(|e| missing(e, &vars))?;
             if a.expose_secret() != b.expose_secret() {
                 return Err(Error::Passphrase("the two passphrases differ".into()));
             }
@@ -329,8 +358,13 @@ pub fn replacement_passphrase(what: &str, prompter: &mut dyn Prompter) -> Result
             return Ok(SecretString::from(v));
         }
     }
-    let a = prompter.secret(&format!("New passphrase for {what}: "))?;
-    let b = prompter.secret(&format!("Repeat the new passphrase for {what}: "))?;
+    let vars = ["TRUSTKEY_NEW_PASSPHRASE"];
+    let a = prompter
+        .secret(&format!("New passphrase for {what}: "))
+        .map_err(|e| missing(e, &vars))?;
+    let b = prompter
+        .secret(&format!("Repeat the new passphrase for {what}: "))
+        .map_err(|e| missing(e, &vars))?;
     if a.expose_secret() != b.expose_secret() {
         return Err(Error::Passphrase("the two passphrases differ".into()));
     }

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use common::{json, run_ok, Hsm, Publisher as _};
+use common::{json, run_fails, run_ok, Hsm, Publisher as _};
 
 const GUN: &str = "example.com/app";
 const PASS: [(&str, &str); 4] = [
@@ -205,4 +205,32 @@ fn a_delegation_key_on_a_pkcs11_token_is_no_root_key() {
     ]);
     let init = s.ok(&["--json", "init", "example.com/second"]);
     assert_eq!(json(&init)["root_key_id"], root, "{init}");
+}
+
+#[test]
+fn a_missing_passphrase_names_its_own_variable() {
+    let hsm = Hsm::with_root("rootA");
+    // No terminal, no passphrase variables: init cannot make the targets key.
+    let (code, err) = run_fails(hsm.trustkey().args(["init", GUN]));
+    assert_eq!(code, 3, "{err}");
+    let hint = err.lines().find(|l| l.starts_with("hint:")).unwrap_or("");
+    assert!(hint.contains("TRUSTKEY_TARGETS_PASSPHRASE"), "{err}");
+    assert!(!hint.contains("TRUSTKEY_PIN"), "{err}");
+    // A PIN missing is still named as the PIN; a pin-source names its own variable.
+    let (code, err) = run_fails(hsm.trustkey().env_remove("TRUSTKEY_PIN").args([
+        "root",
+        "check",
+        "--token",
+        "pkcs11:token=rootA",
+    ]));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("hint: set TRUSTKEY_PIN"), "{err}");
+    let (code, err) = run_fails(hsm.trustkey().args([
+        "root",
+        "check",
+        "--token",
+        "pkcs11:token=rootA?pin-source=env:ROOT_A_PIN",
+    ]));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("hint: set ROOT_A_PIN\n"), "{err}");
 }

@@ -279,7 +279,7 @@ pub fn verify(archive: &Archive, prompter: &mut dyn Prompter) -> VerifyReport {
             }
         })();
         match outcome {
-            Err(e @ Error::PinUnavailable(_)) => {
+            Err(e @ (Error::PinUnavailable(_) | Error::SecretUnavailable { .. })) => {
                 check.error = Some(format!("{e}; set {}", role.env_vars().join(" or ")))
             }
             Err(e) => check.error = Some(e.to_string()),
