@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # A Python venv with python-tuf (PyPI `tuf`) for the tests and benchmarks that run the real TUF
-# client. Made once under target/pytuf-venv (or $TRUSTKEY_PYENV); prints the venv's python path.
+# client, and `jsonschema` for the test that checks every --json document against
+# docs/json-schema/. Made once under target/pytuf-venv (or $TRUSTKEY_PYENV); prints the venv's python path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${TRUSTKEY_PYENV:-$PWD/target/pytuf-venv}
-stamp="$venv/.trustkey-ready-7.0.1"
+stamp="$venv/.trustkey-ready-7.0.1-jsonschema-4.23.0"
 if [ ! -f "$stamp" ]; then
   # Serialize concurrent test processes creating the same venv.
   mkdir -p "$(dirname "$venv")"
@@ -14,7 +15,7 @@ if [ ! -f "$stamp" ]; then
     rm -rf "$venv"
     python3 -m venv "$venv" >&2
     "$venv/bin/pip" install --quiet --disable-pip-version-check \
-      "tuf==7.0.1" "securesystemslib[crypto]==1.6.0" >&2
+      "tuf==7.0.1" "securesystemslib[crypto]==1.6.0" "jsonschema==4.23.0" >&2
     touch "$stamp"
   fi
 fi

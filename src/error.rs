@@ -23,6 +23,15 @@ pub mod exit {
     pub const VERIFY: i32 = 5;
     /// Reading or writing a file failed.
     pub const IO: i32 = 6;
+    /// `--expiring-within`: the repository verified, but a role expires within the window.
+    pub const EXPIRING: i32 = 7;
+}
+
+/// A role that expires within the window `--expiring-within` gave, and when (RFC 3339).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiringRole {
+    pub role: String,
+    pub expires: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +78,18 @@ pub enum Error {
 
     #[error("{0}")]
     PinUnavailable(String),
+
+    /// `--expiring-within`: these roles expire within the window.
+    #[error(
+        "{gun}: {} role(s) expire within {within}: {}",
+        roles.len(),
+        roles.iter().map(|r| format!("{} ({})", r.role, r.expires)).collect::<Vec<_>>().join(", ")
+    )]
+    Expiring {
+        gun: String,
+        within: String,
+        roles: Vec<ExpiringRole>,
+    },
 
     /// A PIN or passphrase that was needed and not given: `set` names the variables that
     /// would have given it (the hint names them, not some other secret's).
@@ -257,6 +278,7 @@ impl Error {
         use Error::*;
         match self {
             Usage(_) | BadUri { .. } => exit::USAGE,
+            Expiring { .. } => exit::EXPIRING,
             WrongPin { .. }
             | PinLocked { .. }
             | FinalPinTry { .. }
@@ -330,6 +352,17 @@ impl Error {
             PinUnavailable(_) => "set TRUSTKEY_PIN, add pin-source=env:NAME or \
                                   pin-source=file:PATH to the URI, or run on a terminal"
                 .into(),
+            Expiring { gun, roles, .. } => {
+                let mut h = format!(
+                    "renew them: `trustkey publish {gun}` with nothing staged signs targets, \
+                     snapshot, timestamp and the delegated roles whose keys are at hand again"
+                );
+                if roles.iter().any(|r| r.role == "root") {
+                    h += "; root metadata is signed again only when its keys change (`trustkey \
+                          key rotate`, `trustkey root rotate`), with the root token";
+                }
+                h
+            }
             SecretUnavailable { set, terminal, .. } => format!(
                 "set {}{}",
                 set.join(" or "),

@@ -2,18 +2,14 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
-use trustkey::text::printable;
 
 fn main() {
     let cli = trustkey::cli::Cli::parse();
+    let format = trustkey::cli::output::Output::from_global(&cli.global).format;
     let code = match trustkey::cli::run(cli) {
         Ok(()) => trustkey::error::exit::OK,
         Err(e) => {
-            // Errors carry outside text (names, server messages): shown, never acted on.
-            eprintln!("trustkey: {}", printable(&e.to_string()));
-            if let Some(h) = e.hint() {
-                eprintln!("hint: {}", printable(&h));
-            }
+            trustkey::cli::output::print_error(&e, format);
             e.exit_code()
         }
     };

@@ -234,3 +234,107 @@ fn a_missing_passphrase_names_its_own_variable() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("hint: set ROOT_A_PIN\n"), "{err}");
 }
+
+#[test]
+fn expiring_within_exits_7_naming_each_role_and_publish_renews() {
+    let (s, _) = Setup::new(&[]);
+    s.publish(&["--expires", "timestamp=1d"]);
+    let repo = s.repo_str();
+    let verify = |within: &str| {
+        s.client("c")
+            .args(["verify", GUN, "--repo", &repo, "--expiring-within", within])
+            .output()
+            .unwrap()
+    };
+    // The timestamp expires tomorrow: within 2 days, not within 12 hours.
+    let out = verify("2d");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{err}");
+    assert!(
+        err.contains("1 role(s) expire within 2d: timestamp ("),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("hint: renew them: `trustkey publish {GUN}`")),
+        "{err}"
+    );
+    // It verified: the report is on stdout all the same.
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("verified"),
+        "{out:?}"
+    );
+    let out = verify("12h");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // status sees the publisher's copy the same way.
+    let (code, err) = s.fails(&["status", GUN, "--expiring-within", "2d"]);
+    assert_eq!(code, 7, "{err}");
+    assert!(err.contains("timestamp"), "{err}");
+    s.ok(&["status", GUN, "--expiring-within", "12h"]);
+    // Root, ten years away, is named once the window reaches it; several roles at once.
+    let out = verify("20y");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{err}");
+    for role in ["root (", "targets (", "snapshot (", "timestamp ("] {
+        assert!(err.contains(role), "{role}: {err}");
+    }
+    assert!(
+        err.contains("root metadata is signed again only when"),
+        "{err}"
+    );
+
+    // The scheduled job: `verify --expiring-within 2d || publish`, with nothing staged.
+    s.publish(&[]);
+    let out = verify("2d");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // A bad window is a usage error.
+    let (code, err) = run_fails(s.client("c").args([
+        "verify",
+        GUN,
+        "--repo",
+        &repo,
+        "--expiring-within",
+        "soon",
+    ]));
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn one_client_verifies_a_gun_in_both_dialects_and_reads_older_state() {
+    let (notary, _) = Setup::new(&[]);
+    notary.publish(&[]);
+    let (tuf, _) = Setup::new(&["--dialect", "tuf"]);
+    tuf.publish(&["--metadata-only"]);
+    let client = || notary.client("both");
+    let verify = |repo: &str, dialect: &str| {
+        json(&run_ok(client().args([
+            "--json",
+            "verify",
+            GUN,
+            "--repo",
+            repo,
+            "--dialect",
+            dialect,
+        ])))
+    };
+    let (nrepo, trepo) = (notary.repo_str(), tuf.repo_str());
+    assert_eq!(verify(&nrepo, "notary")["pinned_now"], true);
+    // The TUF copy of the same GUN (as `migrate` makes) is verified against its own root.
+    assert_eq!(verify(&trepo, "tuf")["pinned_now"], true);
+    assert_eq!(verify(&nrepo, "notary")["pinned_now"], false);
+    assert_eq!(verify(&trepo, "tuf")["pinned_now"], false);
+    let state = notary
+        .path()
+        .join("clients/both/tuf/example.com/app/client");
+    assert!(state.join("notary/root.json").is_file());
+    assert!(state.join("tuf/root.json").is_file());
+
+    // A trust dir from before: one state in client/ itself. Read for its dialect (no new
+    // pin), left alone for the other.
+    for f in ["root.json", "state.json"] {
+        std::fs::rename(state.join("notary").join(f), state.join(f)).unwrap();
+    }
+    std::fs::remove_dir(state.join("notary")).unwrap();
+    assert_eq!(verify(&nrepo, "notary")["pinned_now"], false);
+    assert!(state.join("notary/root.json").is_file());
+    assert_eq!(verify(&trepo, "tuf")["pinned_now"], false);
+}

@@ -122,3 +122,29 @@ fn print_human(s: String) {
         println!("{}", printable_lines(s.trim_end_matches('\n')));
     }
 }
+
+/// An error on stderr: one line and a hint, or with `--json` one JSON object
+/// `{"schema": 1, "error": ..., "hint": ... or null, "exit": N}`.
+pub fn print_error(e: &crate::Error, format: Format) {
+    match format {
+        Format::Json => eprintln!("{}", error_document(e)),
+        Format::Human => {
+            // Errors carry outside text (names, server messages): shown, never acted on.
+            eprintln!("trustkey: {}", printable(&e.to_string()));
+            if let Some(h) = e.hint() {
+                eprintln!("hint: {}", printable(&h));
+            }
+        }
+    }
+}
+
+/// The `--json` form of an error, on one line. JSON escapes control characters itself.
+pub fn error_document(e: &crate::Error) -> String {
+    serde_json::json!({
+        "schema": SCHEMA,
+        "error": e.to_string(),
+        "hint": e.hint(),
+        "exit": e.exit_code(),
+    })
+    .to_string()
+}

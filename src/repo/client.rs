@@ -12,6 +12,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::expiry::RoleExpiry;
 use super::trustdir::Gun;
 use crate::tuf::dialect::Dialect;
 use crate::tuf::keyid::{KeyIdKind, RootKeyIds};
@@ -44,6 +45,9 @@ pub struct TrustedState {
 pub struct Verified {
     pub gun: Gun,
     pub versions: BTreeMap<RoleName, u64>,
+    /// When root, snapshot and timestamp expire, as their metadata says (targets': in
+    /// `roles`).
+    pub expires: BTreeMap<RoleName, String>,
     /// The root key IDs the client now trusts (as listed in root metadata).
     pub root_key_ids: Vec<String>,
     /// The root keys the client now trusts, each with both its IDs.
@@ -80,6 +84,8 @@ pub struct Rejected {
 pub struct VerifiedRole {
     pub name: String,
     pub version: u64,
+    /// When it expires, as its metadata says.
+    pub expires: String,
     pub targets: BTreeMap<String, FileMeta>,
     /// The keys and threshold its parent delegates it to (`None` for targets).
     #[serde(skip)]
@@ -111,6 +117,27 @@ impl Verified {
 
     pub fn target_count(&self) -> usize {
         self.roles.iter().map(|r| r.targets.len()).sum()
+    }
+
+    /// When each role expires: root, targets, snapshot, timestamp, then the delegated roles
+    /// in the order they were visited.
+    pub fn expiries(&self, dialect: Dialect) -> Result<Vec<RoleExpiry>> {
+        let top = |role: RoleName| self.expires.get(&role).map(|e| (role.to_string(), e));
+        let delegated = self.roles.iter().map(|r| (r.name.clone(), &r.expires));
+        let listed = top(RoleName::Root)
+            .into_iter()
+            .chain(self.roles.first().map(|r| (r.name.clone(), &r.expires)))
+            .chain(top(RoleName::Snapshot))
+            .chain(top(RoleName::Timestamp))
+            .chain(delegated.skip(1));
+        listed
+            .map(|(role, e)| {
+                let expires = dialect
+                    .parse_time(e)
+                    .map_err(|m| Error::Metadata(format!("{role}: {m}")))?;
+                Ok(RoleExpiry { role, expires })
+            })
+            .collect()
     }
 
     /// The versions of the delegated roles.

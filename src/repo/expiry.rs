@@ -4,10 +4,103 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
-use crate::tuf::model::RoleName;
+use super::trustdir::{RepoConfig, TrustDir};
+use crate::tuf::dialect::Dialect;
+use crate::tuf::model::{Common, RoleName};
+use crate::tuf::signed::SignedMeta;
 use crate::Error;
+
+/// When one role's metadata expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleExpiry {
+    pub role: String,
+    pub expires: OffsetDateTime,
+}
+
+/// The roles of `all` that expire before `now + window` (already expired ones too), for
+/// `--expiring-within`.
+pub fn expiring(all: &[RoleExpiry], now: OffsetDateTime, window: Duration) -> Vec<RoleExpiry> {
+    all.iter()
+        .filter(|r| r.expires < now + window)
+        .cloned()
+        .collect()
+}
+
+/// `--expiring-within DURATION` as an error naming each role (exit code 7), or nothing when
+/// no role expires within the window.
+pub fn check_expiring(
+    gun: &str,
+    all: &[RoleExpiry],
+    now: OffsetDateTime,
+    window: Duration,
+    window_text: &str,
+) -> Result<(), Error> {
+    let soon = expiring(all, now, window);
+    if soon.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Expiring {
+        gun: gun.to_string(),
+        within: window_text.to_string(),
+        roles: soon
+            .iter()
+            .map(|r| crate::error::ExpiringRole {
+                role: r.role.clone(),
+                expires: rfc3339(r.expires),
+            })
+            .collect(),
+    })
+}
+
+/// RFC 3339 in UTC (`2026-05-01T12:00:00Z`), as `--json` gives every expiry.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+/// When each role of the publisher's copy (`published/`) expires: root, targets, snapshot,
+/// timestamp (those the copy holds: a notary-server keeps timestamp), then the delegated
+/// roles published from here.
+pub fn published_expiries(td: &TrustDir, cfg: &RepoConfig) -> crate::Result<Vec<RoleExpiry>> {
+    let top = [
+        RoleName::Root,
+        RoleName::Targets,
+        RoleName::Snapshot,
+        RoleName::Timestamp,
+    ]
+    .map(|r| (r, r.to_string()));
+    let delegated = cfg
+        .delegated_roles()
+        .into_iter()
+        .map(|spec| (RoleName::Targets, spec.role.name));
+    let mut out = Vec::new();
+    for (kind, name) in top.into_iter().chain(delegated) {
+        let Some(bytes) = td.read_published(&cfg.gun, &format!("{name}.json"))? else {
+            continue;
+        };
+        out.push(RoleExpiry {
+            expires: expiry_of(cfg.dialect, kind, &name, bytes)?,
+            role: name,
+        });
+    }
+    Ok(out)
+}
+
+fn expiry_of(
+    d: Dialect,
+    kind: RoleName,
+    name: &str,
+    bytes: Vec<u8>,
+) -> crate::Result<OffsetDateTime> {
+    let what = format!("published {name}");
+    let m = SignedMeta::parse_named(kind, name, bytes).map_err(Error::Metadata)?;
+    let common: Common = m.view(&what).map_err(Error::Metadata)?;
+    d.parse_time(&common.expires)
+        .map_err(|e| Error::Metadata(format!("{what}: {e}")))
+}
 
 /// Notary's defaults (`const.go`: NotaryRootExpiry ... NotaryTimestampExpiry).
 pub fn default_expiry(role: RoleName) -> Duration {

@@ -163,7 +163,16 @@ impl TrustDir {
         self.gun_dir(gun).join("published")
     }
 
-    pub fn client_dir(&self, gun: &Gun) -> PathBuf {
+    /// A verifier's trusted state of the GUN in `dialect`: `client/<dialect>/`. Apart per
+    /// dialect, so that after `migrate` the TUF copy of a GUN and its notary original are each
+    /// verified against their own trusted root.
+    pub fn client_dir(&self, gun: &Gun, dialect: Dialect) -> PathBuf {
+        self.legacy_client_dir(gun).join(dialect.name())
+    }
+
+    /// Where older trust dirs keep the trusted state of either dialect: `client/` itself.
+    /// Still read, for the dialect of the root stored there.
+    pub fn legacy_client_dir(&self, gun: &Gun) -> PathBuf {
         self.gun_dir(gun).join("client")
     }
 

@@ -157,6 +157,10 @@ A tuf-dialect repository has no file to copy for it: publish with --metadata-onl
     Status {
         /// The repository (GUN), e.g. example.com/app.
         gun: Gun,
+        /// Exit with code 7, naming each role, when a role of the publisher's copy expires
+        /// within DURATION (N s|m|h|d|w|y, e.g. 30d).
+        #[arg(long, value_name = "DURATION")]
+        expiring_within: Option<String>,
     },
     /// Sign targets, snapshot and timestamp and write them into a static repository, or
     /// upload them to a notary-server.
@@ -250,6 +254,10 @@ Examples:
         /// Check a local file against a target: NAME=FILE. Repeatable.
         #[arg(long, value_name = "NAME=FILE")]
         target: Vec<String>,
+        /// Exit with code 7, naming each role, when a role expires within DURATION (N s|m|h|d|w|y,
+        /// e.g. 30d): a scheduled job runs `verify ... --expiring-within 30d || publish`.
+        #[arg(long, value_name = "DURATION")]
+        expiring_within: Option<String>,
     },
     /// Carry a Docker Content Trust repository from a notary-server into a new TUF repository
     /// in a directory (for publishers leaving notary.docker.io).
@@ -378,7 +386,13 @@ impl RepoCmd {
             RepoCmd::Remove { gun, name, role } => {
                 stage::remove(ctx, &td, gun, name, role.as_deref())
             }
-            RepoCmd::Status { gun } => stage::status(ctx, &td, gun),
+            RepoCmd::Status {
+                gun,
+                expiring_within,
+            } => {
+                let window = expiry_window(expiring_within.as_deref())?;
+                stage::status(ctx, &td, gun, window)
+            }
             RepoCmd::Publish {
                 gun,
                 repo,
@@ -390,9 +404,11 @@ impl RepoCmd {
                 gun,
                 client,
                 target,
+                expiring_within,
             } => {
                 let files = verify::target_files(&target)?;
-                verify::verify(ctx, &td, &gun, client, &files)
+                let window = expiry_window(expiring_within.as_deref())?;
+                verify::verify(ctx, &td, &gun, client, &files, window)
             }
             RepoCmd::Migrate {
                 gun,
@@ -417,6 +433,21 @@ impl RepoCmd {
             ),
         }
     }
+}
+
+/// `--expiring-within DURATION`: the window and how it was written.
+pub(super) type ExpiryWindow = Option<(time::Duration, String)>;
+
+fn expiry_window(arg: Option<&str>) -> Result<ExpiryWindow> {
+    let Some(text) = arg else { return Ok(None) };
+    let d = crate::repo::expiry::parse_duration(text)
+        .map_err(|e| Error::Usage(format!("--expiring-within {e}")))?;
+    if d.is_negative() {
+        return Err(Error::Usage(format!(
+            "--expiring-within {text:?}: the window cannot be negative"
+        )));
+    }
+    Ok(Some((d, text.to_string())))
 }
 
 /// `--repo DIR` and `-s URL` both say where the repository is: only one may be given.

@@ -5,12 +5,15 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::Ctx;
+use super::verify::{expiries_of, Expiry};
+use super::{Ctx, ExpiryWindow};
+use crate::repo::expiry::{check_expiring, published_expiries};
 use crate::repo::stage::{Change, Stage};
 use crate::repo::targets;
 use crate::repo::trustdir::{Gun, TrustDir};
 use crate::tuf::model::RoleName;
 use crate::Result;
+use time::OffsetDateTime;
 
 #[derive(Debug, Serialize)]
 struct Staged<'a> {
@@ -119,14 +122,20 @@ fn in_role(role: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
-pub(super) fn status(ctx: &Ctx, td: &TrustDir, gun: Gun) -> Result<()> {
+pub(super) fn status(ctx: &Ctx, td: &TrustDir, gun: Gun, window: ExpiryWindow) -> Result<()> {
     let cfg = td.load_config(&gun)?;
     let stage = Stage::load(&td.staged_path(&gun))?;
+    let all = published_expiries(td, &cfg)?;
+    let (expires, soon) = expiries_of(&all, &window);
     #[derive(Serialize)]
     struct Status<'a> {
         gun: &'a Gun,
         root_key: crate::tuf::keyid::RootKeyIds,
         versions: &'a BTreeMap<RoleName, u64>,
+        /// The publisher's copy's roles.
+        expires: Vec<Expiry>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expiring: Option<Vec<String>>,
         changes: &'a [Change],
         delegations_changed: bool,
     }
@@ -135,6 +144,8 @@ pub(super) fn status(ctx: &Ctx, td: &TrustDir, gun: Gun) -> Result<()> {
             gun: &gun,
             root_key: crate::repo::inventory::root_key_ids(&cfg),
             versions: &cfg.versions,
+            expires,
+            expiring: window.as_ref().map(|_| soon),
             changes: &stage.changes,
             delegations_changed: stage.delegations_changed,
         },
@@ -148,6 +159,16 @@ pub(super) fn status(ctx: &Ctx, td: &TrustDir, gun: Gun) -> Result<()> {
                 "root key: {}\n",
                 crate::cli::output::root_key_ids(&s.root_key)
             );
+            if !s.expires.is_empty() {
+                out += &format!(
+                    "expires: {}\n",
+                    s.expires
+                        .iter()
+                        .map(|e| format!("{} {}", e.role, e.expires))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
             if s.changes.is_empty() && !s.delegations_changed {
                 out += "no staged changes\n";
             }
@@ -176,5 +197,8 @@ pub(super) fn status(ctx: &Ctx, td: &TrustDir, gun: Gun) -> Result<()> {
             out
         },
     );
-    Ok(())
+    match window {
+        Some((d, text)) => check_expiring(gun.as_str(), &all, OffsetDateTime::now_utc(), d, &text),
+        None => Ok(()),
+    }
 }

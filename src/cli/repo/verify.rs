@@ -7,8 +7,10 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::Ctx;
+use super::ExpiryWindow;
 use crate::cli::output::root_key_ids;
 use crate::repo::client::{check, check_target_file, list_targets, Check, PinMatch};
+use crate::repo::expiry::{check_expiring, expiring, rfc3339, RoleExpiry};
 use crate::repo::trustdir::{Gun, TrustDir};
 use crate::tuf::keyid::RootKeyIds;
 use crate::tuf::model::RoleName;
@@ -79,10 +81,40 @@ pub(super) fn list(
     Ok(())
 }
 
+/// When a role expires, in `--json` (RFC 3339, UTC).
+#[derive(Debug, Serialize)]
+pub(super) struct Expiry {
+    pub role: String,
+    pub expires: String,
+}
+
+/// Each role's expiry as `--json` gives it, and the roles that expire within the window.
+pub(super) fn expiries_of(all: &[RoleExpiry], window: &ExpiryWindow) -> (Vec<Expiry>, Vec<String>) {
+    let shown = all
+        .iter()
+        .map(|r| Expiry {
+            role: r.role.clone(),
+            expires: rfc3339(r.expires),
+        })
+        .collect();
+    let soon = window
+        .as_ref()
+        .map(|(d, _)| expiring(all, OffsetDateTime::now_utc(), *d))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.role)
+        .collect();
+    (shown, soon)
+}
+
 #[derive(Debug, Serialize)]
 struct VerifyReport {
     gun: Gun,
     versions: BTreeMap<RoleName, u64>,
+    expires: Vec<Expiry>,
+    /// With --expiring-within: the roles that expire within the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expiring: Option<Vec<String>>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     delegations: BTreeMap<String, u64>,
     root_key_ids: Vec<String>,
@@ -100,6 +132,7 @@ pub(super) fn verify(
     gun: &Gun,
     flags: ClientFlags,
     files: &[(String, PathBuf)],
+    window: ExpiryWindow,
 ) -> Result<()> {
     let req = flags.check(ctx, gun)?;
     let (v, dialect) = check(td, req, ctx.session.prompter())?;
@@ -108,9 +141,13 @@ pub(super) fn verify(
         check_target_file(dialect, &v, name, file)?;
         checked.push(name.clone());
     }
+    let all = v.expiries(dialect)?;
+    let (expires, soon) = expiries_of(&all, &window);
     let report = VerifyReport {
         gun: v.gun.clone(),
         versions: v.versions.clone(),
+        expires,
+        expiring: window.as_ref().map(|_| soon),
         delegations: v.delegation_versions(),
         root_key_ids: v.root_key_ids.clone(),
         root_keys: v.root_keys.clone(),
@@ -145,6 +182,15 @@ pub(super) fn verify(
         for k in &r.root_keys {
             s += &format!("root key: {}\n", root_key_ids(k));
         }
+        s += &format!(
+            "expires: {}\n",
+            r.expires
+                .iter()
+                .take(4)
+                .map(|e| format!("{} {}", e.role, e.expires))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         if r.pinned_now {
             s += &format!(
                 "pinned root key {} on first use\n",
@@ -171,5 +217,8 @@ pub(super) fn verify(
     // The process ends right after this: freeing 100,000 targets one by one would cost
     // more than verifying them.
     std::mem::forget(v);
-    Ok(())
+    match window {
+        Some((d, text)) => check_expiring(gun.as_str(), &all, OffsetDateTime::now_utc(), d, &text),
+        None => Ok(()),
+    }
 }

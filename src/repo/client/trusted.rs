@@ -413,9 +413,15 @@ impl TrustedSet {
             (RoleName::Snapshot, sn.common.version),
             (RoleName::Targets, targets_version),
         ]);
+        let expires = BTreeMap::from([
+            (RoleName::Root, self.root_view.common.expires.clone()),
+            (RoleName::Timestamp, ts.common.expires.clone()),
+            (RoleName::Snapshot, sn.common.expires.clone()),
+        ]);
         let verified = Verified {
             gun: self.gun,
             versions: versions.clone(),
+            expires,
             root_key_ids: self
                 .root_view
                 .role(RoleName::Root)

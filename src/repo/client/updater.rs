@@ -51,7 +51,7 @@ impl<'a> Updater<'a> {
         Updater {
             gun: gun.clone(),
             td: td.clone(),
-            state_dir: td.client_dir(gun),
+            state_dir: td.client_dir(gun, opts.dialect),
             remote,
             opts,
         }
@@ -249,13 +249,25 @@ impl<'a> Updater<'a> {
         }))
     }
 
-    /// The stored root (unparsed) and versions, if an earlier update stored them.
+    /// The stored root (unparsed) and versions, if an earlier update stored them: in this
+    /// dialect's state directory, else in the one directory older trust dirs kept for either
+    /// dialect, when the root stored there is of this dialect (the next store moves it).
     fn load_state(&self) -> Result<(Option<Vec<u8>>, TrustedState)> {
-        let root = read_optional(&self.state_dir.join("root.json"))?;
-        let state = match read_optional(&self.state_dir.join("state.json"))? {
-            Some(b) => serde_json::from_slice(&b).map_err(|e| {
-                Error::Metadata(format!("{}/state.json: {e}", self.state_dir.display()))
-            })?,
+        let mut dir = self.state_dir.clone();
+        let mut root = read_optional(&dir.join("root.json"))?;
+        if root.is_none() {
+            let legacy = self.td.legacy_client_dir(&self.gun);
+            let old = read_optional(&legacy.join("root.json"))?;
+            if old
+                .as_deref()
+                .is_some_and(|b| root_of(self.opts.dialect, b))
+            {
+                (dir, root) = (legacy, old);
+            }
+        }
+        let state = match read_optional(&dir.join("state.json"))? {
+            Some(b) => serde_json::from_slice(&b)
+                .map_err(|e| Error::Metadata(format!("{}/state.json: {e}", dir.display())))?,
             None => TrustedState::default(),
         };
         Ok((root, state))
@@ -294,6 +306,21 @@ impl PendingState {
             Overwrite::Replace,
         )
     }
+}
+
+/// Whether `bytes` is root metadata of `dialect` (its `_type` says: `Root` or `root`).
+fn root_of(dialect: Dialect, bytes: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Typed {
+        signed: Type,
+    }
+    #[derive(serde::Deserialize)]
+    struct Type {
+        #[serde(rename = "_type")]
+        type_: String,
+    }
+    serde_json::from_slice::<Typed>(bytes)
+        .is_ok_and(|t| t.signed.type_ == dialect.type_name(RoleName::Root))
 }
 
 fn too_many_rotations() -> Error {

@@ -180,6 +180,7 @@ impl Walk {
         Ok(self.keep(VerifiedRole {
             name: TARGETS.into(),
             version: view.common.version,
+            expires: view.common.expires.clone(),
             targets: view.targets,
             delegated_to: None,
         }))
@@ -306,6 +307,7 @@ impl Walk {
         Ok(self.keep(VerifiedRole {
             name: name.to_string(),
             version: view.common.version,
+            expires: view.common.expires.clone(),
             targets,
             delegated_to: Some(keys),
         }))

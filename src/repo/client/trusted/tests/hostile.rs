@@ -370,7 +370,7 @@ fn concurrent_updates_never_store_older_versions() {
             .collect();
         let td = TrustDir::new(t.path().join("trust"));
         let trusted = || -> TrustedState {
-            let state = td.client_dir(&r.gun).join("state.json");
+            let state = td.client_dir(&r.gun, r.d).join("state.json");
             serde_json::from_slice(&std::fs::read(state).unwrap()).unwrap()
         };
         for round in 0..10 {
@@ -622,7 +622,7 @@ fn an_unreadable_stored_root_fails_verification_in_both_dialects() {
         let r = Repo::new(d);
         let l = laid(d, &r.meta(1));
         update(&r, &l.td, &l.repo).unwrap();
-        let stored = l.td.client_dir(&r.gun).join("root.json");
+        let stored = l.td.client_dir(&r.gun, d).join("root.json");
         for damage in [
             &b"not json"[..],
             br#"{"signed":{"_type":"root"},"signatures":[]}"#,
