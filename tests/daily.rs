@@ -338,3 +338,94 @@ fn one_client_verifies_a_gun_in_both_dialects_and_reads_older_state() {
     assert!(state.join("notary/root.json").is_file());
     assert_eq!(verify(&trepo, "tuf")["pinned_now"], false);
 }
+
+#[test]
+fn reset_discards_staged_changes_and_delete_removes_local_and_remote_trust_data() {
+    let srv = common::notary_server::NotaryServer::start();
+    let hsm = Hsm::with_root("rootA");
+    let s = Setup { hsm };
+    let ca = srv.ca.to_str().unwrap().to_string();
+    s.ok(&["init", GUN, "-s", &srv.url, "--tlscacert", &ca]);
+    let file = s.path().join("a.bin");
+    std::fs::write(&file, b"first target").unwrap();
+    s.ok(&["add", GUN, "a", file.to_str().unwrap()]);
+    s.ok(&["publish", GUN]);
+
+    // reset: what was staged since is gone; the published target stays.
+    s.ok(&["add", GUN, "b", file.to_str().unwrap()]);
+    s.ok(&["remove", GUN, "a"]);
+    let r = json(&s.ok(&["--json", "reset", GUN]));
+    assert_eq!(r["discarded"], 2, "{r}");
+    let status = json(&s.ok(&["--json", "status", GUN]));
+    assert_eq!(status["changes"], serde_json::json!([]), "{status}");
+    s.ok(&["publish", GUN]);
+    let list = |who: &str| {
+        s.client(who)
+            .args(["list", GUN, "-s", &srv.url, "--tlscacert", &ca])
+            .output()
+            .unwrap()
+    };
+    let out = list("c1");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.lines().any(|l| l.starts_with("a ")), "{out:?}");
+    assert!(!listed.lines().any(|l| l.starts_with("b ")), "{out:?}");
+    // reset of a repository that is not here: not found.
+    let (code, err) = s.fails(&["reset", "example.com/nothing"]);
+    assert_eq!(code, 4, "{err}");
+
+    // delete: the local trust data only; the server still serves the repository.
+    let gun_dir = s.hsm.trust_dir.join("tuf/example.com/app");
+    let keys_before = s.ok(&["--json", "key", "list"]);
+    let d = json(&s.ok(&["--json", "delete", GUN]));
+    assert_eq!(d["remote"], serde_json::Value::Null, "{d}");
+    assert!(!gun_dir.exists());
+    assert!(!s.hsm.trust_dir.join("tuf/example.com").exists());
+    // Key files stay (the root's entry went with the config).
+    let key_ids = |listed: &str| -> BTreeSet<String> {
+        json(listed)["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["role"] != "root")
+            .map(|k| k["key_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        key_ids(&s.ok(&["--json", "key", "list"])),
+        key_ids(&keys_before)
+    );
+    assert!(list("c2").status.success());
+    let (code, err) = s.fails(&["delete", GUN]);
+    assert_eq!(code, 4, "{err}");
+
+    // delete --remote: the server forgets it; clients find nothing there.
+    let d = json(&s.ok(&[
+        "--json",
+        "delete",
+        GUN,
+        "--remote",
+        "-s",
+        &srv.url,
+        "--tlscacert",
+        &ca,
+    ]));
+    assert_eq!(d["remote"], srv.url.as_str(), "{d}");
+    let out = list("c3");
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    // The real notary client finds nothing either.
+    let home = s.path().join("notary-home");
+    std::fs::create_dir(&home).unwrap();
+    let notary = srv
+        .notary(&home.join("trust"), &["list", GUN])
+        .env("HOME", &home)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&notary.stdout);
+    assert!(
+        !notary.status.success() && said.contains("does not have trust data"),
+        "{notary:?}"
+    );
+    // --remote with no server named or remembered is a usage error.
+    let (code, err) = s.fails(&["delete", "example.com/other", "--remote"]);
+    assert_eq!(code, 2, "{err}");
+}

@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod delegations;
+pub mod discard;
 pub mod expiry;
 pub mod hashing;
 pub mod init;

@@ -310,6 +310,20 @@ impl NotaryServer {
         self.read_ok(&url, resp, MESSAGE_LIMIT).map(drop)
     }
 
+    /// `DELETE /v2/<gun>/_trust/tuf/`: the server forgets every metadata file of the GUN (as
+    /// `notary delete GUN --remote`).
+    pub fn delete_repository(&self, gun: &str) -> Result<()> {
+        let url = self.tuf_url(gun, "")?;
+        let resp = self.send_authorized(&url, &|auth| {
+            let mut req = self.agent.delete(&url);
+            if let Some(auth) = auth {
+                req = req.header("Authorization", auth);
+            }
+            req.call()
+        })?;
+        self.read_ok(&url, resp, MESSAGE_LIMIT).map(drop)
+    }
+
     fn tuf_url(&self, gun: &str, file: &str) -> Result<String> {
         check_name("GUN", gun)?;
         if !file.is_empty() {

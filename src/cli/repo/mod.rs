@@ -162,6 +162,31 @@ A tuf-dialect repository has no file to copy for it: publish with --metadata-onl
         #[arg(long, value_name = "DURATION")]
         expiring_within: Option<String>,
     },
+    /// Discard the staged target changes of a repository (`add`, `addhash`, `remove` since the
+    /// last publish). Delegation changes are kept: they are in the repository's config already.
+    #[command(after_help = "Examples:\n  trustkey reset example.com/app")]
+    Reset {
+        /// The repository (GUN), e.g. example.com/app.
+        gun: Gun,
+    },
+    /// Delete the local trust data of a repository (as `notary delete`): its config, staged
+    /// changes, the publisher's copy and the client's trusted state in TRUSTDIR/tuf/<gun>/.
+    /// Keys stay in TRUSTDIR/private/ (`key list`, `key remove`).
+    ///
+    /// With --remote, first delete the repository on notary-server too (-s URL, else the server
+    /// the repository was initialized with): clients can then no longer fetch it.
+    #[command(after_help = "\
+Examples:
+  trustkey delete example.com/app
+  trustkey delete example.com/app --remote
+  trustkey delete example.com/app --remote -s https://notary.example.com --tlscacert ca.crt")]
+    Delete {
+        /// The repository (GUN), e.g. example.com/app.
+        gun: Gun,
+        /// Also delete it on the notary-server (DELETE /v2/<gun>/_trust/tuf/).
+        #[arg(long)]
+        remote: bool,
+    },
     /// Sign targets, snapshot and timestamp and write them into a static repository, or
     /// upload them to a notary-server.
     ///
@@ -392,6 +417,43 @@ impl RepoCmd {
             } => {
                 let window = expiry_window(expiring_within.as_deref())?;
                 stage::status(ctx, &td, gun, window)
+            }
+            RepoCmd::Reset { gun } => {
+                let r = crate::repo::discard::reset(&td, &gun, ctx.session.prompter())?;
+                ctx.output.emit(&r, |r| {
+                    let mut s = format!("{}: discarded {} staged change(s)", r.gun, r.discarded);
+                    if r.delegations_changed {
+                        s += "; the delegation changes stay: the next publish signs them";
+                    }
+                    s
+                });
+                Ok(())
+            }
+            RepoCmd::Delete { gun, remote } => {
+                let address = remote.then(|| server_address(ctx));
+                let d = crate::repo::discard::delete(
+                    &td,
+                    &gun,
+                    address.as_ref(),
+                    ctx.session.prompter(),
+                )?;
+                ctx.output.emit(&d, |d| {
+                    let mut s = String::new();
+                    if let Some(r) = &d.remote {
+                        s += &format!("deleted {} on {r}\n", d.gun);
+                    }
+                    match &d.local {
+                        Some(l) => {
+                            s += &format!(
+                            "deleted the local trust data of {} ({l}); its keys stay in private/\n",
+                            d.gun
+                        )
+                        }
+                        None => s += &format!("no local trust data of {}\n", d.gun),
+                    }
+                    s
+                });
+                Ok(())
             }
             RepoCmd::Publish {
                 gun,
