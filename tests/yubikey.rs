@@ -63,6 +63,14 @@ fn status_shows_serial_retries_defaults_and_advisory() {
     assert_eq!(s["management_key"]["is_default"], true);
     assert_eq!(s["slots"].as_array().unwrap().len(), 0);
     assert!(s["advisories"][0].as_str().unwrap().contains("YSA-2024-03"));
+    // Both documents as docs/json-schema/ describes them.
+    common::schema::validate(
+        &[
+            ("yubikey list", list.clone()),
+            ("yubikey status", s.clone()),
+        ],
+        false,
+    );
 
     let human = common::run_ok(card.trustkey("unused").args(["yubikey", "status"]));
     assert!(human.contains("FACTORY DEFAULT"), "{human}");

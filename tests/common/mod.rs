@@ -7,6 +7,7 @@ pub mod fault_proxy;
 pub mod faults;
 pub mod notary_server;
 pub mod pytuf;
+pub mod schema;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
