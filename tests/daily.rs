@@ -283,7 +283,8 @@ fn expiring_within_exits_7_naming_each_role_and_publish_renews() {
     );
 
     // The scheduled job: `verify --expiring-within 2d || publish`, with nothing staged.
-    s.publish(&[]);
+    let out = s.publish(&[]);
+    assert!(out.contains("(0 changes; expiries renewed)"), "{out}");
     let out = verify("2d");
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     // A bad window is a usage error.

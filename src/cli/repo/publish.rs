@@ -129,7 +129,7 @@ pub(super) fn publish(
     let done = publish::publish(&ctx.session, td, &mut dest, &req)?;
     ctx.output.emit(&done, |p| {
         format!(
-            "published {} to {}: targets v{}{}, snapshot v{}, timestamp v{} ({} changes){}",
+            "published {} to {}: targets v{}{}, snapshot v{}, timestamp v{} ({} changes{}){}",
             p.gun,
             p.repo,
             p.versions.get(&RoleName::Targets).copied().unwrap_or(0),
@@ -137,6 +137,11 @@ pub(super) fn publish(
             p.versions.get(&RoleName::Snapshot).copied().unwrap_or(0),
             p.versions.get(&RoleName::Timestamp).copied().unwrap_or(0),
             p.changes,
+            if p.changes == 0 {
+                "; expiries renewed"
+            } else {
+                ""
+            },
             describe_delegated(p),
         )
     });
