@@ -325,7 +325,7 @@ impl PendingState {
 
 /// How many roles past the next one are fetched and checked ahead of their turn: enough to
 /// keep every core busy, few enough that a walk ending early wasted little.
-const CHECK_AHEAD: usize = 64;
+const CHECK_AHEAD: usize = 128;
 
 /// Checks fetched roles on every core, each against the trusted set as it is; results in
 /// the order given (`None` where a check could not run).
@@ -339,20 +339,20 @@ fn check_all(
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut out: Vec<Option<_>> = (0..batch.len()).map(|_| None).collect();
-    // Round robin: roles of one repository are alike in size.
-    let lane_count = threads.clamp(1, batch.len().max(1));
-    let mut lanes: Vec<Vec<_>> = (0..lane_count).map(|_| Vec::new()).collect();
-    for (i, item) in batch.into_iter().enumerate() {
-        if let Some(lane) = lanes.get_mut(i % lane_count) {
-            lane.push((i, item));
-        }
-    }
+    // One queue all threads take from: a thread the machine holds back leaves its share to
+    // the others, rather than making the whole batch wait for it.
+    let queue = std::sync::Mutex::new(batch.into_iter().enumerate());
+    let next = || {
+        queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .next()
+    };
     let done: Vec<(usize, _)> = std::thread::scope(|s| {
-        let handles: Vec<_> = lanes
-            .into_iter()
-            .map(|lane| {
-                s.spawn(move || {
-                    lane.into_iter()
+        let handles: Vec<_> = (0..threads.clamp(1, out.len().max(1)))
+            .map(|_| {
+                s.spawn(|| {
+                    std::iter::from_fn(next)
                         .map(|(i, item)| (i, check(item)))
                         .collect::<Vec<_>>()
                 })
