@@ -10,9 +10,10 @@
 # The package lists are the README's "Install" section; keep the two in step.
 set -euo pipefail
 
-# Building: pkg-config finds libpcsclite for the `pcsc` crate (YubiKey PIV support, the default
-# `piv` feature); ring and mimalloc compile C.
-build=(pkg-config libpcsclite-dev gcc libc6-dev)
+# Building: pkg-config finds libcrypto (OpenSSL, target hashing) for the `openssl` crate and
+# libpcsclite for the `pcsc` crate (YubiKey PIV support, the default `piv` feature); ring and
+# mimalloc compile C.
+build=(pkg-config libssl-dev libpcsclite-dev gcc libc6-dev)
 # Running the quickstart: SoftHSM tokens, pkcs11-tool, openssl.
 quickstart=(softhsm2 opensc opensc-pkcs11 openssl ca-certificates)
 # The tests: the real notary client and notary-server/-signer, python-tuf in a venv, tools the

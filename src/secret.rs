@@ -184,8 +184,11 @@ impl std::fmt::Display for PinSource {
         match self {
             PinSource::Env(n) => write!(f, "env:{n}"),
             // `file://` is read as a prefix too, so a path that itself starts with `//` keeps
-            // it spelled out, or it would read back as another path (found by fuzzing).
-            PinSource::File(p) if p.starts_with("//") => write!(f, "file://{}", p.display()),
+            // it spelled out, or it would read back as another path (found by fuzzing). Text,
+            // not `Path::starts_with`: as paths, `/x` starts with `//` too.
+            PinSource::File(p) if p.as_os_str().as_encoded_bytes().starts_with(b"//") => {
+                write!(f, "file://{}", p.display())
+            }
             PinSource::File(p) => write!(f, "file:{}", p.display()),
         }
     }
@@ -439,6 +442,8 @@ mod tests {
         let p = PinSource::parse("file:////O").unwrap();
         assert_eq!(p, PinSource::File("//O".into()));
         assert_eq!(p.to_string(), "file:////O");
+        // An absolute path prints as it always did (`Path::starts_with("//")` holds for it).
+        assert_eq!(PinSource::parse("file:/a").unwrap().to_string(), "file:/a");
     }
 
     #[test]

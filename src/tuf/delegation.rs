@@ -82,11 +82,24 @@ pub fn target_hash(target: &str) -> String {
     hex::encode(Sha256::digest(target.as_bytes()))
 }
 
+/// Whether the lowercase hex form of `digest` starts with `prefix`, without spelling the
+/// hex out: a client checks every target of a hashed bin this way (a million in a big
+/// repository).
+pub fn hex_starts_with(digest: &[u8], prefix: &str) -> bool {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let nibbles = digest.iter().flat_map(|b| [b >> 4, b & 0x0f]);
+    prefix.len() <= digest.len() * 2
+        && prefix
+            .bytes()
+            .zip(nibbles)
+            .all(|(c, n)| HEX.get(usize::from(n)) == Some(&c))
+}
+
 /// Whether `role` is trusted for `target`.
 pub fn covers(dialect: Dialect, role: &DelegatedRole, target: &str) -> bool {
     if let Some(prefixes) = &role.path_hash_prefixes {
-        let h = target_hash(target);
-        return prefixes.iter().any(|p| h.starts_with(p.as_str()));
+        let h = Sha256::digest(target.as_bytes());
+        return prefixes.iter().any(|p| hex_starts_with(&h, p));
     }
     let paths = role.paths.as_deref().unwrap_or_default();
     match dialect {
@@ -316,6 +329,33 @@ mod tests {
         assert!(covers(Dialect::Tuf, &h, "file.txt"));
         h.path_hash_prefixes = Some(vec!["zz".into()]);
         assert!(!covers(Dialect::Tuf, &h, "file.txt"));
+    }
+
+    /// The check without hex agrees with spelling the hex out and comparing, for every
+    /// prefix length, odd lengths, upper case (never matches: python-tuf compares with the
+    /// lowercase hexdigest) and prefixes longer than the hash.
+    #[test]
+    fn hex_prefix_check_agrees_with_hex_encoding() {
+        for name in ["file.txt", "", "a/b/c", "\u{e9}t\u{e9}"] {
+            let d = Sha256::digest(name.as_bytes());
+            let hex = hex::encode(d);
+            for len in 0..=hex.len() {
+                let p = &hex[..len];
+                assert!(hex_starts_with(&d, p), "{name} {p}");
+                assert_eq!(
+                    hex_starts_with(&d, &p.to_uppercase()),
+                    p.to_uppercase() == p,
+                    "{name} {p}"
+                );
+                let mut wrong = p.to_string();
+                if let Some(last) = wrong.pop() {
+                    wrong.push(if last == '0' { '1' } else { '0' });
+                    assert!(!hex_starts_with(&d, &wrong), "{name} {wrong}");
+                }
+            }
+            assert!(!hex_starts_with(&d, &format!("{hex}0")));
+            assert!(!hex_starts_with(&d, "g"));
+        }
     }
 
     #[test]

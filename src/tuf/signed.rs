@@ -202,22 +202,13 @@ fn envelope(
     Ok((env.signatures, start..start + text.len()))
 }
 
-// ring's SHA-2: the fastest here for large files (repo::hashing uses it for targets too).
+// The same SHA-2 code as target hashing (repo::hashing): OpenSSL's, at the machine's limit.
 fn digest256(b: &[u8]) -> [u8; 32] {
-    digest(&ring::digest::SHA256, b)
+    openssl::sha::sha256(b)
 }
 
 fn digest512(b: &[u8]) -> [u8; 64] {
-    digest(&ring::digest::SHA512, b)
-}
-
-/// The digest as an array of the algorithm's length (each caller names it: the copy is whole).
-fn digest<const N: usize>(alg: &'static ring::digest::Algorithm, b: &[u8]) -> [u8; N] {
-    let mut out = [0u8; N];
-    for (o, d) in out.iter_mut().zip(ring::digest::digest(alg, b).as_ref()) {
-        *o = *d;
-    }
-    out
+    openssl::sha::sha512(b)
 }
 
 /// An envelope as notary writes it: Go's `encoding/json` over notary's `Signed` struct, so

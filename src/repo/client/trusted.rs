@@ -40,7 +40,7 @@ mod notary;
 mod tests;
 mod tuf;
 
-pub use delegated::NextRole;
+pub use delegated::{CheckedRole, NextRole};
 
 /// Where an update stands: each step is allowed only after the one before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

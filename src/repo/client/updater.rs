@@ -12,10 +12,11 @@
 //!   `V.snapshot.json`/`V.targets.json` with consistent snapshots (V the version the parent
 //!   lists); delegated roles percent-encoded, likewise versioned.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::remote::{Remote, ROOT_MAX_LEN, TIMESTAMP_MAX_LEN, UNLISTED_MAX_LEN};
-use super::trusted::TrustedSet;
+use super::trusted::{CheckedRole, NextRole, TrustedSet};
 use super::{TrustedState, Verified, VerifyOptions};
 use crate::fsio::{self, Overwrite};
 use crate::repo::layout;
@@ -107,22 +108,32 @@ impl<'a> Updater<'a> {
             bound(&set, RoleName::Targets, RoleName::Snapshot),
         )?;
         set.update_targets(targets)?;
+        // Roles are checked ahead of their turn, side by side on every core (a repository
+        // of hashed bins has a thousand roles next to each other); the walk still takes
+        // them one at a time, in order, and a role's failure counts only in its turn.
+        let mut ahead: HashMap<(String, String), Result<CheckedRole>> = HashMap::new();
         while let Some(next) = set.next_delegation()? {
-            let file = match self.opts.dialect {
-                Dialect::Notary => format!("{}.json", next.role),
-                Dialect::Tuf => {
-                    layout::role_file_named(&quote(&next.role), next.version, consistent)
+            let key = (next.role.clone(), next.parent.clone());
+            let checked = match ahead.remove(&key) {
+                Some(checked) => checked,
+                None => {
+                    let bytes = self.fetch_delegated(&next, consistent)?;
+                    let mut batch = vec![(next, Ok(bytes))];
+                    for n in set.peek_delegations(CHECK_AHEAD) {
+                        if !ahead.contains_key(&(n.role.clone(), n.parent.clone())) {
+                            let bytes = self.fetch_delegated(&n, consistent);
+                            batch.push((n, bytes));
+                        }
+                    }
+                    let mut checked = check_all(&set, batch).into_iter();
+                    let first = checked.next().flatten().map(|(_, c)| c);
+                    ahead.extend(checked.flatten().map(|(n, c)| ((n.role, n.parent), c)));
+                    first.ok_or_else(|| {
+                        Error::Metadata(format!("{}: the check did not run", key.0))
+                    })?
                 }
             };
-            let bound = match next.length {
-                Some(len) => Bound::Listed {
-                    len,
-                    parent: RoleName::Snapshot,
-                },
-                None => Bound::Fixed(UNLISTED_MAX_LEN),
-            };
-            let bytes = self.fetch_named(&next.role, &file, bound)?;
-            set.update_delegated_targets(&next.role, &next.parent, bytes)?;
+            set.accept_delegated(checked?)?;
         }
         let trusted = set.finish()?;
         let pending = PendingState {
@@ -188,6 +199,22 @@ impl<'a> Updater<'a> {
             set.update_root(bytes)?;
         }
         Ok(set)
+    }
+
+    /// A delegated role's file, within the length snapshot lists for it.
+    fn fetch_delegated(&self, next: &NextRole, consistent: bool) -> Result<Vec<u8>> {
+        let file = match self.opts.dialect {
+            Dialect::Notary => format!("{}.json", next.role),
+            Dialect::Tuf => layout::role_file_named(&quote(&next.role), next.version, consistent),
+        };
+        let bound = match next.length {
+            Some(len) => Bound::Listed {
+                len,
+                parent: RoleName::Snapshot,
+            },
+            None => Bound::Fixed(UNLISTED_MAX_LEN),
+        };
+        self.fetch_named(&next.role, &file, bound)
     }
 
     /// A root version, within the bound for roots.
@@ -321,6 +348,54 @@ fn root_of(dialect: Dialect, bytes: &[u8]) -> bool {
     }
     serde_json::from_slice::<Typed>(bytes)
         .is_ok_and(|t| t.signed.type_ == dialect.type_name(RoleName::Root))
+}
+
+/// How many roles past the next one are fetched and checked ahead of their turn: enough to
+/// keep every core busy, few enough that a walk ending early wasted little.
+const CHECK_AHEAD: usize = 128;
+
+/// Checks fetched roles on every core, each against the trusted set as it is; results in
+/// the order given (`None` where a check could not run).
+fn check_all(
+    set: &TrustedSet,
+    batch: Vec<(NextRole, Result<Vec<u8>>)>,
+) -> Vec<Option<(NextRole, Result<CheckedRole>)>> {
+    let check = |(n, bytes): (NextRole, Result<Vec<u8>>)| {
+        let c = bytes.and_then(|b| set.check_delegated(&n.role, &n.parent, b));
+        (n, c)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut out: Vec<Option<_>> = (0..batch.len()).map(|_| None).collect();
+    // One queue all threads take from: a thread the machine holds back leaves its share to
+    // the others, rather than making the whole batch wait for it.
+    let queue = std::sync::Mutex::new(batch.into_iter().enumerate());
+    let next = || {
+        queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .next()
+    };
+    let done: Vec<(usize, _)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads.clamp(1, out.len().max(1)))
+            .map(|_| {
+                s.spawn(|| {
+                    std::iter::from_fn(next)
+                        .map(|(i, item)| (i, check(item)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    for (i, r) in done {
+        if let Some(slot) = out.get_mut(i) {
+            *slot = Some(r);
+        }
+    }
+    out
 }
 
 fn too_many_rotations() -> Error {

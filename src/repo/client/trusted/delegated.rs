@@ -369,6 +369,32 @@ impl TrustedSet {
         }
     }
 
+    /// The roles [`next_delegation`](Self::next_delegation) would return after the one it
+    /// returned last, as far as the walk knows them now (at most `max`): a role visited
+    /// later may delegate to roles searched before these. The updater checks them ahead,
+    /// side by side; the walk still takes each in its own turn.
+    pub fn peek_delegations(&self, max: usize) -> Vec<NextRole> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for (role, parent) in self.walk.pending.iter().rev() {
+            if out.len() >= max {
+                break;
+            }
+            if self.walk.visited.contains(role) || !seen.insert(role.as_str()) {
+                continue;
+            }
+            if let Ok(Some(entry)) = self.snapshot_entry(role) {
+                out.push(NextRole {
+                    role: role.clone(),
+                    parent: parent.clone(),
+                    version: entry.version,
+                    length: entry.length,
+                });
+            }
+        }
+        out
+    }
+
     /// The delegated role `role`, which the trusted role `parent` delegates to: against
     /// snapshot's entry, signatures by its delegated keys, `_type`, version, expiry. The
     /// role returned provides the targets it lists within its delegated paths that no role
@@ -380,6 +406,13 @@ impl TrustedSet {
         parent: &str,
         bytes: Vec<u8>,
     ) -> Result<&VerifiedRole> {
+        let checked = self.check_delegated(role, parent, bytes)?;
+        self.accept_delegated(checked)
+    }
+
+    /// The checks of [`update_delegated_targets`](Self::update_delegated_targets) that need
+    /// nothing but the trusted parent and snapshot: pure, so roles are checked in parallel.
+    pub fn check_delegated(&self, role: &str, parent: &str, bytes: Vec<u8>) -> Result<CheckedRole> {
         const CALL: &str = "update_delegated_targets";
         if self.phase != Phase::Targets {
             return Err(out_of_order(CALL, "targets is not trusted yet"));
@@ -398,9 +431,6 @@ impl TrustedSet {
                 role: role.to_string(),
             }));
         };
-        if self.walk.by_name.contains_key(role) {
-            return Err(out_of_order(CALL, "the role is trusted already"));
-        }
         let d = self.dialect();
         self.snapshot_entry(role)?;
         let m = SignedMeta::parse_named(RoleName::Targets, role, bytes).map_err(malformed)?;
@@ -417,12 +447,47 @@ impl TrustedSet {
         let trusted = self.prior.delegations.get(role).copied();
         verify::version(role, t.common.version, trusted)?;
         verify::expiry(d, role, &t.common, self.opts.now)?;
-        let (entry, keys) = (entry.clone(), keys.clone());
+        Ok(CheckedRole {
+            role: role.to_string(),
+            parent_at,
+            entry: entry.clone(),
+            keys: keys.clone(),
+            view: t,
+        })
+    }
+
+    /// A checked role joins the walk: it provides its targets and queues its children.
+    pub fn accept_delegated(&mut self, c: CheckedRole) -> Result<&VerifiedRole> {
+        if self.phase != Phase::Targets {
+            return Err(out_of_order(
+                "accept_delegated",
+                "targets is not trusted yet",
+            ));
+        }
+        if self.walk.by_name.contains_key(&c.role) {
+            return Err(out_of_order(
+                "update_delegated_targets",
+                "the role is trusted already",
+            ));
+        }
+        let d = self.dialect();
         self.walk
             .versions
-            .insert(role.to_string(), t.common.version);
-        self.walk.add(d, role, (parent_at, entry, keys), t)
+            .insert(c.role.clone(), c.view.common.version);
+        self.walk
+            .add(d, &c.role, (c.parent_at, c.entry, c.keys), c.view)
     }
+}
+
+/// A delegated role that passed every check of its own ([`TrustedSet::check_delegated`]),
+/// waiting for its turn in the walk.
+#[derive(Debug)]
+pub struct CheckedRole {
+    role: String,
+    parent_at: usize,
+    entry: DelegatedRole,
+    keys: RoleKeySet,
+    view: Targets,
 }
 
 /// The delegation entries from targets down to the role `at` of `nodes` (at most

@@ -262,3 +262,61 @@ fn rejects_an_invalid_delegation_name() {
         );
     }
 }
+
+/// The updater checks roles ahead of their turn, side by side; a check made ahead for a role
+/// the walk then takes from another parent counts for nothing. Here targets delegates to `a`
+/// and then to `x` (with a key that never signed `x`), and `a` delegates to `x` (with the key
+/// that signed it): the walk takes `x` from `a` first and passes over targets' delegation, so
+/// the repository verifies, as it did when roles were checked one at a time.
+#[test]
+fn a_role_checked_ahead_under_another_parent_counts_for_nothing() {
+    use super::hostile::laid;
+    use crate::repo::client::{DirRemote, Updater};
+    let d = Dialect::Tuf;
+    let r = Repo::new(d);
+    let (signer, stranger) = (Party::new(d, "x signer"), Party::new(d, "stranger"));
+    let delegations = |roles: &[(&str, &Party)]| {
+        Some(Delegations {
+            keys: roles
+                .iter()
+                .map(|(_, p)| (p.id.clone(), p.key.clone()))
+                .collect(),
+            roles: roles
+                .iter()
+                .map(|(name, p)| DelegatedRole {
+                    name: name.to_string(),
+                    keyids: vec![p.id.clone()],
+                    threshold: 1,
+                    paths: Some(vec!["*".into()]),
+                    path_hash_prefixes: None,
+                    terminating: Some(false),
+                    extra: Default::default(),
+                })
+                .collect(),
+            extra: Default::default(),
+        })
+    };
+    let top = crate::tuf::build::delegating_targets(
+        d,
+        1,
+        r.expires(),
+        BTreeMap::new(),
+        delegations(&[("a", &r.delegate), ("x", &stranger)]),
+    );
+    let mut a = r.delegated_view(1, &[]);
+    a.delegations = delegations(&[("x", &signer)]);
+    let a = r.sign_named(RoleName::Targets, "a", &a, &[&r.delegate]);
+    let x = r.delegated_view(1, &["x.txt"]);
+    let x = r.sign_named(RoleName::Targets, "x", &x, &[&signer]);
+    let m = r.publish(1, r.root(1, 0, &[0]), r.targets(&top), vec![a, x]);
+    let l = laid(d, &m);
+    let remote = DirRemote {
+        dir: l.repo.clone(),
+    };
+    let v = Updater::new(&l.td, &r.gun, &remote, r.opts())
+        .update()
+        .unwrap();
+    assert_eq!(v.target("x.txt").map(|(role, _)| role), Some("x"));
+    let visited: Vec<&str> = v.roles.iter().map(|role| role.name.as_str()).collect();
+    assert_eq!(visited, ["targets", "a", "x"]);
+}

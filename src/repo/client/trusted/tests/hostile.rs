@@ -142,13 +142,13 @@ fn a_signature_over_non_canonical_text_is_refused() {
 }
 
 /// A repository laid out in a temp dir, the client's trust dir beside it.
-struct Laid {
+pub(super) struct Laid {
     _t: tempfile::TempDir,
-    repo: std::path::PathBuf,
-    td: TrustDir,
+    pub(super) repo: std::path::PathBuf,
+    pub(super) td: TrustDir,
 }
 
-fn laid(d: Dialect, m: &Meta) -> Laid {
+pub(super) fn laid(d: Dialect, m: &Meta) -> Laid {
     let t = tempfile::tempdir().unwrap();
     let repo = t.path().join("repo");
     lay_out(&repo, d, m, &[&m.root]);
