@@ -243,7 +243,7 @@ fn keep(td: &TrustDir, role: &VerifiedRole) -> std::result::Result<Kept, String>
     let key_ids: Vec<String> = keys
         .keys
         .values()
-        .map(|k| canonical_key_id(&k.key))
+        .filter_map(|k| k.key.p256().map(canonical_key_id))
         .filter(|id| td.key_path(id).is_file())
         .collect();
     if (key_ids.len() as u64) < keys.threshold.max(1) {

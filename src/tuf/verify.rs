@@ -95,7 +95,7 @@ fn checked_key(
     id: &str,
     key: &Key,
 ) -> Result<PublicKey> {
-    if dialect.key_id(key) != id {
+    if !dialect.key_id_matches(key, id) {
         return Err(VerifyError::KeyIdMismatch {
             parent: parent.to_string(),
             key_id: id.to_string(),
@@ -124,6 +124,16 @@ pub fn signatures(dialect: Dialect, meta: &SignedMeta, set: &RoleKeySet) -> Resu
     if meta.signatures.is_empty() {
         return Err(VerifyError::NoSignatures { role: role.clone() });
     }
+    // TUF 1.0 (4.2): a key ID appears once in `signatures` (python-tuf refuses the file).
+    if dialect == Dialect::Tuf {
+        let mut seen = BTreeSet::new();
+        if let Some(dup) = meta.signatures.iter().find(|s| !seen.insert(&s.keyid)) {
+            return Err(VerifyError::Malformed(format!(
+                "{role}: more than one signature by key {}",
+                short(&dup.keyid)
+            )));
+        }
+    }
     let count = |msg: &[u8]| {
         let mut valid = BTreeSet::new();
         let mut problem = None;
@@ -132,13 +142,13 @@ pub fn signatures(dialect: Dialect, meta: &SignedMeta, set: &RoleKeySet) -> Resu
                 continue;
             };
             let key = || short(&sig.keyid).to_string();
-            match dialect.decode_signature(sig) {
-                Ok(s) if crate::sign::verify(&pk.key, msg, &s) => {
+            match dialect.check_signature(&pk.key, msg, sig) {
+                Ok(true) => {
                     // Distinct keys, not distinct IDs: one key listed twice (say, bare and in
                     // a certificate) counts once.
-                    valid.insert(crate::sign::spki_der(&pk.key));
+                    valid.insert(pk.key.identity());
                 }
-                Ok(_) => {
+                Ok(false) => {
                     problem.get_or_insert_with(|| SignatureProblem::Invalid { key: key() });
                 }
                 Err(reason) => {

@@ -7,7 +7,7 @@ mod publish;
 mod stage;
 mod verify;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
@@ -461,14 +461,31 @@ fn check_one_place(ctx: &Ctx, repo: Option<&PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Where a client reads the repository: `--repo DIR`, or the notary-server (`-s URL`, else
-/// the one the GUN's config remembers).
+/// Where a client reads the repository: `--repo DIR`, `--repo URL` (a static repository over
+/// HTTP(S), `--tlscacert` its CA), or the notary-server (`-s URL`, else the one the GUN's
+/// config remembers).
 fn place(ctx: &Ctx, repo: Option<PathBuf>) -> Result<crate::repo::client::Place> {
     use crate::repo::client::Place;
     check_one_place(ctx, repo.as_ref())?;
     Ok(match repo {
-        Some(dir) => Place::Directory(dir),
+        Some(at) => match web_address(ctx, &at) {
+            Some(address) => Place::Url(address),
+            None => Place::Directory(at),
+        },
         None => Place::Server(server_address(ctx)),
+    })
+}
+
+/// `--repo` as a URL, if it is one (`http://` or `https://`).
+pub(super) fn web_address(ctx: &Ctx, at: &Path) -> Option<crate::repo::client::WebAddress> {
+    let s = at.to_str()?;
+    let lower = s.get(..8).unwrap_or(s).to_ascii_lowercase();
+    (lower.starts_with("http://") || lower.starts_with("https://")).then(|| {
+        crate::repo::client::WebAddress {
+            url: s.to_string(),
+            tlscacert: ctx.tlscacert.clone(),
+            timeouts: ctx.timeouts,
+        }
     })
 }
 

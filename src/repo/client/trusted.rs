@@ -470,7 +470,7 @@ fn check_pin(opts: &VerifyOptions, set: &RoleKeySet) -> Result<()> {
         let matches = set
             .keys
             .iter()
-            .any(|(id, pk)| id == pin || canonical_key_id(&pk.key) == *pin);
+            .any(|(id, pk)| id == pin || pk.key.p256().map(canonical_key_id).as_ref() == Some(pin));
         if !matches {
             return Err(path_fail(RootPathError::PinMismatch { pin: pin.clone() }));
         }
