@@ -337,7 +337,12 @@ fn check_length_and_hashes(dialect: Dialect, listed: Listed<'_>, d: Digests<'_>)
         _ => {}
     }
     let hashes = listed.hashes.filter(|h| !h.is_empty());
-    if required && !hashes.is_some_and(|h| h.contains_key("sha256")) {
+    // Notary requires sha256; TUF 1.0 a hash of any algorithm (python-tuf takes sha512 alone).
+    let enough = |h: &Hashes| match dialect {
+        Dialect::Notary => h.contains_key("sha256"),
+        Dialect::Tuf => !h.is_empty(),
+    };
+    if required && !hashes.is_some_and(enough) {
         return Err(VerifyError::NoListedSha256 {
             parent: parent_s(),
             what: what_s(),

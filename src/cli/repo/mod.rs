@@ -2,6 +2,7 @@
 //! client that checks what was published. The flags are defined here; each handler calls the
 //! library (`repo::init`, `repo::targets`, `repo::publish`, `repo::client`) and renders.
 
+mod download;
 mod migrate;
 mod publish;
 mod stage;
@@ -269,6 +270,15 @@ Examples:
         #[arg(long, value_name = "NAME=FILE")]
         target: Vec<String>,
     },
+    /// Download targets as a TUF client: a trusted root, a metadata directory, the metadata
+    /// and targets URLs (python-tuf's Updater); each target looked up through the delegations,
+    /// checked for length and hashes, and stored (not fetched again while it matches).
+    ///
+    /// Refreshes root (each next version, at most 256), timestamp (at most 16 KiB), snapshot
+    /// and targets (at most the length listed, else 2 MB / 5 MB), using the stored files when
+    /// they are still the versions listed; a target lookup visits at most 32 roles, pre-order
+    /// depth first as the delegations list them, and fetches only the roles it visits.
+    Download(download::DownloadArgs),
     /// Carry a Docker Content Trust repository from a notary-server into a new TUF repository
     /// in a directory (for publishers leaving notary.docker.io).
     ///
@@ -426,6 +436,7 @@ impl RepoCmd {
                 let dialect = dialect.map(Into::into);
                 verify::verify(ctx, &td, &gun, place, root_keyid, dialect, &files)
             }
+            RepoCmd::Download(args) => download::run(ctx, &td, args),
             RepoCmd::Migrate {
                 gun,
                 to,

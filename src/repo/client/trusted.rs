@@ -35,12 +35,15 @@ use crate::tuf::{RootPathError, VerifyError};
 use crate::{Error, Result};
 
 mod delegated;
+mod local;
+mod lookup;
 mod notary;
 #[cfg(test)]
 mod tests;
 mod tuf;
 
 pub use delegated::NextRole;
+pub use lookup::{Lookup, Step, MAX_DELEGATIONS};
 
 /// Where an update stands: each step is allowed only after the one before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -74,6 +77,8 @@ pub struct TrustedSet {
     timestamp: Option<MetaList>,
     snapshot: Option<MetaList>,
     walk: delegated::Walk,
+    /// What a client's metadata directory held, checked (`local.rs`).
+    local: local::Local,
 }
 
 /// What a successful update trusts from now on.
@@ -165,6 +170,7 @@ impl TrustedSet {
             timestamp: None,
             snapshot: None,
             walk: delegated::Walk::default(),
+            local: local::Local::default(),
         }
     }
 
@@ -306,6 +312,10 @@ impl TrustedSet {
         let ts = SignedMeta::parse(RoleName::Timestamp, bytes).map_err(malformed)?;
         verify::signatures(d, &ts, &self.keys(RoleName::Timestamp)?)?;
         let view: MetaList = ts.view("timestamp").map_err(malformed)?;
+        if let Some(kept) = self.same_timestamp_as_local(&view)? {
+            self.phase = Phase::Timestamp;
+            return Ok(self.timestamp.insert(kept));
+        }
         self.check_common(RoleName::Timestamp, &view.common)?;
         if d == Dialect::Tuf {
             self.no_listed_rollback(RoleName::Timestamp, &view, RoleName::Snapshot)?;
@@ -347,7 +357,8 @@ impl TrustedSet {
         match d {
             Dialect::Notary => self.snapshot_lists_trusted_root(&view)?,
             Dialect::Tuf => {
-                self.no_listed_rollback(RoleName::Snapshot, &view, RoleName::Targets)?
+                self.no_listed_rollback(RoleName::Snapshot, &view, RoleName::Targets)?;
+                self.no_rollback_from_local_snapshot(&view)?;
             }
         }
         self.phase = Phase::Snapshot;
@@ -388,6 +399,7 @@ impl TrustedSet {
         }?;
         self.check_common(RoleName::Targets, &view.common)?;
         self.phase = Phase::Targets;
+        self.local.top_delegations = view.delegations.clone();
         self.walk.top(d, view)
     }
 

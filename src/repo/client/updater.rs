@@ -305,7 +305,7 @@ fn too_many_rotations() -> Error {
 }
 
 /// Python's `urllib.parse.quote(name, "")`: what python-tuf requests for a role name.
-fn quote(name: &str) -> String {
+pub(super) fn quote(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for b in name.bytes() {
         if b.is_ascii_alphanumeric() || b"_.-~".contains(&b) {

@@ -185,6 +185,14 @@ impl Walk {
         }))
     }
 
+    /// The entry top-level targets lists for `target`.
+    pub(super) fn top_target(&self, target: &str) -> Option<&crate::tuf::model::FileMeta> {
+        self.roles
+            .first()
+            .filter(|r| r.name == TARGETS)
+            .and_then(|r| r.targets.get(target))
+    }
+
     /// Another budget of target checks against terminating roles (tests).
     #[cfg(test)]
     pub(super) fn set_check_budget(&mut self, checks: usize) {
@@ -352,7 +360,7 @@ impl TrustedSet {
 
     /// Snapshot's entry for a delegated role: `None` when it has none and the dialect allows
     /// that (notary).
-    fn snapshot_entry(&self, role: &str) -> Result<Option<&MetaFile>> {
+    pub(super) fn snapshot_entry(&self, role: &str) -> Result<Option<&MetaFile>> {
         let d = self.dialect();
         let entry = self
             .snapshot
@@ -462,7 +470,7 @@ fn children(d: Dialect, parent: &str, delegations: &Option<Delegations>) -> Resu
 /// `targets/...` below its parent (`^[-a-z0-9_/]+$`, clean); TUF 1.0 any name except a
 /// top-level role's (fetched percent-encoded, as python-tuf does). Paths must be set as the
 /// dialect requires.
-fn check_role_name(d: Dialect, parent: &str, role: &DelegatedRole) -> Result<()> {
+pub(super) fn check_role_name(d: Dialect, parent: &str, role: &DelegatedRole) -> Result<()> {
     let name = &role.name;
     let bad = |problem| {
         Err(fail(VerifyError::BadDelegation {
