@@ -118,6 +118,7 @@ pub fn migrate(session: &Session, td: &TrustDir, req: &MigrateRequest<'_>) -> Re
             gun: req.source,
             place,
             root_key_id: req.source_root_key_id.clone(),
+            trusted_root: None,
             dialect: Some(Dialect::Notary),
             now: req.now,
         },

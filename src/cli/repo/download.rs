@@ -44,7 +44,7 @@ pub struct DownloadArgs {
     /// Where the trusted metadata is kept, under non-versioned names (root.json, ...).
     #[arg(long, value_name = "DIR")]
     metadata_dir: Option<PathBuf>,
-    /// The root to start from, given out of band (each run walks up from it).
+    /// The root to trust when the metadata directory holds none yet, given out of band.
     #[arg(long, value_name = "FILE")]
     trusted_root: Option<PathBuf>,
     /// Trust only a root with this key ID.

@@ -215,14 +215,18 @@ Examples:
     List {
         /// The repository (GUN), e.g. example.com/app.
         gun: Gun,
-        /// The static repository: the GUN's files are in DIR/<gun>/. (Or -s URL: a
-        /// notary-server.)
-        #[arg(long, value_name = "DIR")]
+        /// The static repository: the GUN's files are in DIR/<gun>/ (a directory, or an http(s)
+        /// URL; --tlscacert for its CA). (Or -s URL: a notary-server.)
+        #[arg(long, value_name = "DIR|URL")]
         repo: Option<PathBuf>,
         /// Trust only a root with this key ID (root metadata's, or the canonical one `root list`
         /// shows); checked on first use and whenever given.
         #[arg(long, value_name = "ID")]
         root_keyid: Option<String>,
+        /// On first use, trust this root (given out of band) instead of the repository's first
+        /// root; it must be signed by its own root keys.
+        #[arg(long, value_name = "FILE")]
+        trusted_root: Option<PathBuf>,
         /// The repository's dialect (default: the one it was initialized with here, else notary).
         #[arg(long, value_enum)]
         dialect: Option<DialectArg>,
@@ -255,14 +259,18 @@ Examples:
     Verify {
         /// The repository (GUN), e.g. example.com/app.
         gun: Gun,
-        /// The static repository: the GUN's files are in DIR/<gun>/. (Or -s URL: a
-        /// notary-server.)
-        #[arg(long, value_name = "DIR")]
+        /// The static repository: the GUN's files are in DIR/<gun>/ (a directory, or an http(s)
+        /// URL; --tlscacert for its CA). (Or -s URL: a notary-server.)
+        #[arg(long, value_name = "DIR|URL")]
         repo: Option<PathBuf>,
         /// Trust only a root with this key ID (root metadata's, or the canonical one `root list`
         /// shows); checked on first use and whenever given.
         #[arg(long, value_name = "ID")]
         root_keyid: Option<String>,
+        /// On first use, trust this root (given out of band) instead of the repository's first
+        /// root; it must be signed by its own root keys.
+        #[arg(long, value_name = "FILE")]
+        trusted_root: Option<PathBuf>,
         /// The repository's dialect (default: the one it was initialized with here, else notary).
         #[arg(long, value_enum)]
         dialect: Option<DialectArg>,
@@ -417,24 +425,24 @@ impl RepoCmd {
                 gun,
                 repo,
                 root_keyid,
+                trusted_root,
                 dialect,
                 role,
             } => {
-                let place = place(ctx, repo)?;
-                let dialect = dialect.map(Into::into);
-                verify::list(ctx, &td, &gun, place, root_keyid, dialect, role)
+                let req = check_request(ctx, &gun, repo, root_keyid, trusted_root, dialect)?;
+                verify::list(ctx, &td, req, role)
             }
             RepoCmd::Verify {
                 gun,
                 repo,
                 root_keyid,
+                trusted_root,
                 dialect,
                 target,
             } => {
                 let files = verify::target_files(&target)?;
-                let place = place(ctx, repo)?;
-                let dialect = dialect.map(Into::into);
-                verify::verify(ctx, &td, &gun, place, root_keyid, dialect, &files)
+                let req = check_request(ctx, &gun, repo, root_keyid, trusted_root, dialect)?;
+                verify::verify(ctx, &td, req, &files)
             }
             RepoCmd::Download(args) => download::run(ctx, &td, args),
             RepoCmd::Migrate {
@@ -460,6 +468,28 @@ impl RepoCmd {
             ),
         }
     }
+}
+
+/// A client's check from `list`/`verify` flags.
+fn check_request<'g>(
+    ctx: &Ctx,
+    gun: &'g Gun,
+    repo: Option<PathBuf>,
+    root_key_id: Option<String>,
+    trusted_root: Option<PathBuf>,
+    dialect: Option<DialectArg>,
+) -> Result<crate::repo::client::Check<'g>> {
+    let trusted_root = trusted_root
+        .map(|f| std::fs::read(&f).map_err(|e| Error::io(format!("reading {}", f.display()), e)))
+        .transpose()?;
+    Ok(crate::repo::client::Check {
+        gun,
+        place: place(ctx, repo)?,
+        root_key_id,
+        trusted_root,
+        dialect: dialect.map(Into::into),
+        now: time::OffsetDateTime::now_utc(),
+    })
 }
 
 /// `--repo DIR` and `-s URL` both say where the repository is: only one may be given.

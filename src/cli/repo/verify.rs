@@ -4,12 +4,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
-use time::OffsetDateTime;
 
 use super::Ctx;
-use crate::repo::client::{check, check_target_file, list_targets, Check, Place};
+use crate::repo::client::{check, check_target_file, list_targets, Check};
 use crate::repo::trustdir::{Gun, TrustDir};
-use crate::tuf::dialect::Dialect;
 use crate::tuf::model::RoleName;
 use crate::{Error, Result};
 
@@ -25,22 +23,8 @@ pub(super) fn target_files(args: &[String]) -> Result<Vec<(String, PathBuf)>> {
     Ok(files)
 }
 
-pub(super) fn list(
-    ctx: &Ctx,
-    td: &TrustDir,
-    gun: &Gun,
-    place: Place,
-    root_key_id: Option<String>,
-    dialect: Option<Dialect>,
-    role: Option<String>,
-) -> Result<()> {
-    let req = Check {
-        gun,
-        place,
-        root_key_id,
-        dialect,
-        now: OffsetDateTime::now_utc(),
-    };
+pub(super) fn list(ctx: &Ctx, td: &TrustDir, req: Check<'_>, role: Option<String>) -> Result<()> {
+    let gun = req.gun;
     let (v, dialect) = check(td, req, ctx.session.prompter())?;
     let rows = list_targets(&v, dialect, role.as_deref())?;
     ctx.output.emit(&rows, |rows| {
@@ -78,19 +62,9 @@ struct VerifyReport {
 pub(super) fn verify(
     ctx: &Ctx,
     td: &TrustDir,
-    gun: &Gun,
-    place: Place,
-    root_key_id: Option<String>,
-    dialect: Option<Dialect>,
+    req: Check<'_>,
     files: &[(String, PathBuf)],
 ) -> Result<()> {
-    let req = Check {
-        gun,
-        place,
-        root_key_id,
-        dialect,
-        now: OffsetDateTime::now_utc(),
-    };
     let (v, dialect) = check(td, req, ctx.session.prompter())?;
     let mut checked = Vec::new();
     for (name, file) in files {

@@ -49,8 +49,7 @@ pub const MAX_ROOT_ROTATIONS: u64 = 256;
 /// Where the updater starts from, when its metadata directory holds no root yet.
 #[derive(Debug, Clone)]
 pub enum StartRoot {
-    /// This root (`--trusted-root FILE`): also when the directory holds one, as python-tuf's
-    /// `bootstrap`: each refresh walks up from it.
+    /// The stored root, else this one (`--trusted-root FILE`, given out of band).
     Given(Vec<u8>),
     /// The stored root, else none: refuse.
     Stored,
@@ -157,17 +156,14 @@ impl<'a> CachedUpdater<'a> {
             Dialect::Notary => "root.json",
             Dialect::Tuf => "1.root.json",
         };
-        let start = match &self.start {
-            StartRoot::Given(bytes) => Some(bytes.clone()),
-            StartRoot::Stored | StartRoot::StoredOrFirstUse => self.stored("root.json")?,
-        };
-        let (start, given) = match (start, &self.start) {
-            (Some(bytes), _) => (bytes, true),
+        let (start, store) = match (self.stored("root.json")?, &self.start) {
+            (Some(bytes), _) => (bytes, false),
+            (None, StartRoot::Given(bytes)) => (bytes.clone(), true),
             (None, StartRoot::StoredOrFirstUse) => (
                 self.remote
                     .get(first_name, ROOT_MAX_LEN)?
                     .ok_or_else(|| self.not_found(first_name))?,
-                false,
+                true,
             ),
             (None, _) => {
                 return Err(Error::Usage(format!(
@@ -177,7 +173,7 @@ impl<'a> CachedUpdater<'a> {
             }
         };
         let mut set = TrustedSet::first_use(&self.gun, &self.opts, start, Default::default())?;
-        if given || matches!(self.start, StartRoot::StoredOrFirstUse) {
+        if store {
             self.store("root.json", set.root_bytes())?;
         }
         let mut rotations = 0;

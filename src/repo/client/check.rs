@@ -71,6 +71,8 @@ pub struct Check<'a> {
     pub place: Place,
     /// Trust only a root with this key ID.
     pub root_key_id: Option<String>,
+    /// On first use, trust this root (given out of band) rather than the repository's first.
+    pub trusted_root: Option<Vec<u8>>,
     /// The dialect (default: the one the GUN was initialized with here, else notary).
     pub dialect: Option<Dialect>,
     pub now: OffsetDateTime,
@@ -112,7 +114,8 @@ pub fn check(
             root_key_id: req.root_key_id,
             now: req.now,
         },
-    );
+    )
+    .with_trusted_root(req.trusted_root);
     let v = updater.update()?;
     warn_rejected(&v, prompter);
     Ok((v, dialect))
