@@ -514,6 +514,51 @@ mod tests {
     }
 
     #[test]
+    fn a_tuf_key_id_may_cover_the_whole_key_object() {
+        let d = Dialect::Tuf;
+        let k = MemorySigner::generate("t");
+        let mut key = d.public_key(k.public_key());
+        key.extra
+            .insert("x-custom".into(), serde_json::json!({"a": 1}));
+        // securesystemslib's ID (keytype, scheme, keyval) and the whole object's both name it.
+        let whole = crate::tuf::keyid::key_id(&key);
+        assert_ne!(whole, d.key_id(&key));
+        assert!(d.key_id_matches(&key, &whole) && d.key_id_matches(&key, &d.key_id(&key)));
+        assert!(!Dialect::Notary.key_id_matches(&key, &d.key_id(&key)));
+        assert!(!d.key_id_matches(&key, &"ab".repeat(32)));
+    }
+
+    #[test]
+    fn a_tuf_signature_list_names_each_key_once() {
+        let d = Dialect::Tuf;
+        let k = MemorySigner::generate("t");
+        let key = d.public_key(k.public_key());
+        let exp = OffsetDateTime::now_utc() + time::Duration::days(1);
+        let root = build::root(d, 1, exp, &[(RoleName::Targets, key.clone())]);
+        let set = RoleKeySet::from_root(d, &root, RoleName::Targets).unwrap();
+        let id = d.key_id(&key);
+        let t = build::targets(d, 1, exp, Default::default());
+        let once = SignedMeta::sign(
+            d,
+            RoleName::Targets,
+            to_value(&t),
+            &[(id.as_str(), &k as &dyn Signer)],
+        )
+        .unwrap();
+        signatures(d, &once, &set).unwrap();
+        // The same valid signature twice: the file is refused, not counted once.
+        let mut env = once.envelope().unwrap();
+        env.signatures.push(env.signatures[0].clone());
+        let twice = crate::tuf::signed::tuf_file_from(&env, once.signed_text()).unwrap();
+        let twice = SignedMeta::parse(RoleName::Targets, twice).unwrap();
+        let e = signatures(d, &twice, &set).unwrap_err();
+        assert!(
+            e.to_string().contains("more than one signature by key"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn versions_and_expiry() {
         let d = Dialect::Notary;
         assert!(version("snapshot", 3, Some(3)).is_ok());
