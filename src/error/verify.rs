@@ -106,6 +106,10 @@ pub enum VerifyError {
     #[error("{parent}: does not list {role}")]
     NotListed { parent: String, role: String },
 
+    /// A new snapshot drops a file the trusted one lists (TUF 1.0 5.5.5).
+    #[error("{parent}: no longer lists {name}, which the trusted {parent} lists")]
+    Dropped { parent: String, name: String },
+
     #[error("{parent}: {name} is listed without a version")]
     NoListedVersion { parent: String, name: String },
 

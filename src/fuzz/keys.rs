@@ -27,10 +27,14 @@ pub fn key(data: &[u8]) {
     for d in DIALECTS {
         let id = d.key_id(&key);
         let _ = keyid::short(&id);
-        if let Ok(pk) = d.decode_key(&key) {
-            let _ = keyid::canonical_key_id(&pk.key);
+        if let Some(pk) = d
+            .decode_key(&key)
+            .ok()
+            .and_then(|pk| pk.key.p256().copied())
+        {
+            let _ = keyid::canonical_key_id(&pk);
             // A decoded key is listed again as the dialect lists keys.
-            let _ = d.key_id(&d.public_key(&pk.key));
+            let _ = d.key_id(&d.public_key(&pk));
         }
     }
     if let Ok(v) = serde_json::to_value(&key) {

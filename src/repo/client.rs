@@ -21,13 +21,19 @@ use crate::tuf::verify;
 use crate::tuf::VerifyError;
 use crate::{Error, Result};
 
+mod cached;
 mod check;
+mod download;
 mod remote;
 mod trusted;
 mod updater;
 
-pub use check::{check, list_targets, no_place, Check, ListedTarget, Place};
-pub use remote::{too_large, DirRemote, Remote, ROOT_MAX_LEN, TIMESTAMP_MAX_LEN, UNLISTED_MAX_LEN};
+pub use cached::{CachedUpdater, Refreshed, StartRoot};
+pub use check::{check, list_targets, no_place, Check, ListedTarget, Place, WebAddress};
+pub use download::{download, Downloaded, TargetDir};
+pub use remote::{
+    too_large, DirRemote, HttpRemote, Remote, ROOT_MAX_LEN, TIMESTAMP_MAX_LEN, UNLISTED_MAX_LEN,
+};
 pub use trusted::{NextRole, Trusted, TrustedSet};
 pub use updater::{PendingState, Updater};
 

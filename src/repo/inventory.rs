@@ -163,8 +163,13 @@ pub fn delegation_key_ids(td: &TrustDir) -> Result<BTreeSet<String>> {
             .flat_map(|d| &d.keys)
             .chain(cfg.hashed_bins.as_ref().map(|b| &b.key));
         for k in keys {
-            if let Ok(pk) = cfg.dialect.decode_key(&k.key) {
-                out.insert(crate::tuf::keyid::canonical_key_id(&pk.key));
+            if let Some(key) = cfg
+                .dialect
+                .decode_key(&k.key)
+                .ok()
+                .and_then(|pk| pk.key.p256().copied())
+            {
+                out.insert(crate::tuf::keyid::canonical_key_id(&key));
             }
         }
     }

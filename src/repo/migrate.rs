@@ -118,6 +118,7 @@ pub fn migrate(session: &Session, td: &TrustDir, req: &MigrateRequest<'_>) -> Re
             gun: req.source,
             place,
             root_key_id: req.source_root_key_id.clone(),
+            trusted_root: None,
             dialect: Some(Dialect::Notary),
             now: req.now,
         },
@@ -243,7 +244,7 @@ fn keep(td: &TrustDir, role: &VerifiedRole) -> std::result::Result<Kept, String>
     let key_ids: Vec<String> = keys
         .keys
         .values()
-        .map(|k| canonical_key_id(&k.key))
+        .filter_map(|k| k.key.p256().map(canonical_key_id))
         .filter(|id| td.key_path(id).is_file())
         .collect();
     if (key_ids.len() as u64) < keys.threshold.max(1) {

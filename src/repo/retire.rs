@@ -153,7 +153,7 @@ pub fn key_uses(td: &TrustDir, key_id: &str) -> Result<Vec<KeyUse>> {
                     .keys
                     .get(id)
                     .and_then(|k| d.decode_key(k).ok())
-                    .map(|pk| canonical_key_id(&pk.key));
+                    .and_then(|pk| pk.key.p256().map(canonical_key_id));
                 if id == key_id || canonical.as_deref() == Some(key_id) {
                     hit(role, root.common.version);
                 }

@@ -20,10 +20,12 @@ use crate::error::{Error, Result, ServerFailure};
 
 mod auth;
 mod failure;
+mod files;
 mod url;
 
 pub(crate) use failure::status_reason;
 use failure::transport_error;
+pub use files::{Fetched, FileServer};
 pub use url::redact_url;
 use url::{check_name, normalize_base, resolve_location, scheme_and_host, PATH};
 
@@ -119,32 +121,11 @@ impl NotaryServer {
         timeouts: Timeouts,
     ) -> Result<Self> {
         let (base, shown) = normalize_base(url)?;
-        let roots = match tls_ca {
-            Some(path) => RootCerts::from(read_ca_file(path)?),
-            None => RootCerts::WebPki,
-        };
-        let client_cert = client.map(read_client_cert).transpose()?;
-        let tls = TlsConfig::builder()
-            .provider(TlsProvider::Rustls)
-            .root_certs(roots)
-            .client_cert(client_cert)
-            .build();
-        let config = Agent::config_builder()
-            .tls_config(tls)
-            .http_status_as_error(false)
-            // Redirects are followed here (`follow`), each one checked first.
-            .max_redirects(0)
-            .timeout_connect(Some(timeouts.connect))
-            .timeout_resolve(Some(timeouts.connect))
-            .timeout_per_read(Some(timeouts.read))
-            .timeout_per_write(Some(timeouts.read))
-            .timeout_global(Some(timeouts.total))
-            .user_agent(concat!("trustkey/", env!("CARGO_PKG_VERSION")))
-            .build();
+        let agent = agent(tls_ca, client, timeouts)?;
         Ok(NotaryServer {
             base,
             shown,
-            agent: config.into(),
+            agent,
             timeouts,
             authorization: Mutex::new(None),
         })
@@ -204,33 +185,7 @@ impl NotaryServer {
     /// Where a 3xx response with a `Location` sends the request, once that is allowed: the
     /// same host, and https only to https.
     fn redirect(&self, url: &str, resp: &Response<Body>) -> Result<Option<String>> {
-        if !resp.status().is_redirection() {
-            return Ok(None);
-        }
-        let Some(location) = resp
-            .headers()
-            .get(ureq::http::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-        else {
-            return Ok(None);
-        };
-        let refuse = |to: &str, why: &str| Error::Server {
-            url: self.show(url),
-            kind: ServerFailure::Redirect,
-            reason: format!("redirected to {}: refused ({why})", redact_url(to)),
-        };
-        let next = resolve_location(url, location).ok_or_else(|| refuse(location, "not a URL"))?;
-        let (from_scheme, from_host) = scheme_and_host(url).unwrap_or_default();
-        let Some((to_scheme, to_host)) = scheme_and_host(&next) else {
-            return Err(refuse(&next, "not an http or https URL"));
-        };
-        if from_scheme == "https" && to_scheme != "https" {
-            return Err(refuse(&next, "from https to http"));
-        }
-        if !from_host.eq_ignore_ascii_case(&to_host) {
-            return Err(refuse(&next, "to another host"));
-        }
-        Ok(Some(next))
+        next_hop(&self.show(url), url, resp)
     }
 
     /// `GET /v2/<gun>/_trust/tuf/<role>.key`: the server-held public key of `role`
@@ -370,6 +325,70 @@ impl NotaryServer {
             .read_to_vec()
             .map_err(|e| transport_error(&self.show(url), &self.timeouts, e))
     }
+}
+
+/// The HTTP agent of every request: rustls with `tls_ca`'s certificates as the only trust
+/// roots (else Mozilla's), the time limits, redirects left to [`next_hop`].
+fn agent(
+    tls_ca: Option<&Path>,
+    client: Option<&ClientCertFiles>,
+    timeouts: Timeouts,
+) -> Result<Agent> {
+    let roots = match tls_ca {
+        Some(path) => RootCerts::from(read_ca_file(path)?),
+        None => RootCerts::WebPki,
+    };
+    let client_cert = client.map(read_client_cert).transpose()?;
+    let tls = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .root_certs(roots)
+        .client_cert(client_cert)
+        .build();
+    let config = Agent::config_builder()
+        .tls_config(tls)
+        .http_status_as_error(false)
+        // Redirects are followed by the caller, each one checked first (`next_hop`).
+        .max_redirects(0)
+        .timeout_connect(Some(timeouts.connect))
+        .timeout_resolve(Some(timeouts.connect))
+        .timeout_per_read(Some(timeouts.read))
+        .timeout_per_write(Some(timeouts.read))
+        .timeout_global(Some(timeouts.total))
+        .user_agent(concat!("trustkey/", env!("CARGO_PKG_VERSION")))
+        .build();
+    Ok(config.into())
+}
+
+/// Where a 3xx response with a `Location` sends the request to `url` (shown as `shown`),
+/// once that is allowed: the same host, and https only to https.
+fn next_hop(shown: &str, url: &str, resp: &Response<Body>) -> Result<Option<String>> {
+    if !resp.status().is_redirection() {
+        return Ok(None);
+    }
+    let Some(location) = resp
+        .headers()
+        .get(ureq::http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(None);
+    };
+    let refuse = |to: &str, why: &str| Error::Server {
+        url: shown.to_string(),
+        kind: ServerFailure::Redirect,
+        reason: format!("redirected to {}: refused ({why})", redact_url(to)),
+    };
+    let next = resolve_location(url, location).ok_or_else(|| refuse(location, "not a URL"))?;
+    let (from_scheme, from_host) = scheme_and_host(url).unwrap_or_default();
+    let Some((to_scheme, to_host)) = scheme_and_host(&next) else {
+        return Err(refuse(&next, "not an http or https URL"));
+    };
+    if from_scheme == "https" && to_scheme != "https" {
+        return Err(refuse(&next, "from https to http"));
+    }
+    if !from_host.eq_ignore_ascii_case(&to_host) {
+        return Err(refuse(&next, "to another host"));
+    }
+    Ok(Some(next))
 }
 
 /// A client certificate (PEM, with its chain) and its private key (PEM, unencrypted), as

@@ -24,6 +24,7 @@ use time::OffsetDateTime;
 
 use super::cert::{self, CertInfo};
 use super::keyid;
+use super::keytype::{self, Verifier};
 use super::model::{Envelope, Key, KeyVal, MetaFile, RoleName, Signature};
 use super::signed::SignedMeta;
 use crate::sign::spki_der;
@@ -54,10 +55,10 @@ pub enum MetaHashes {
     Include,
 }
 
-/// A public key decoded from metadata: the point, and the certificate when the key is one.
+/// A public key decoded from metadata, and the certificate when the key is one.
 #[derive(Debug, Clone)]
 pub struct PublicKey {
-    pub key: p256::PublicKey,
+    pub key: Verifier,
     pub cert: Option<CertInfo>,
 }
 
@@ -263,6 +264,13 @@ impl Dialect {
         }
     }
 
+    /// Whether `id` is an ID of `key`'s content: [`key_id`](Self::key_id), or in TUF 1.0 also
+    /// the hash of the whole key object, its other fields included (the specification's
+    /// KEYID: python-tuf and go-tuf do not check IDs, and repositories write either form).
+    pub fn key_id_matches(self, key: &Key, id: &str) -> bool {
+        self.key_id(key) == id || (self == Dialect::Tuf && keyid::key_id(key) == id)
+    }
+
     /// The ID metadata gives `key`. Notary: over the whole key object; TUF 1.0: over
     /// `{keytype, scheme, keyval}` only (securesystemslib's `compute_default_keyid`).
     pub fn key_id(self, key: &Key) -> String {
@@ -291,33 +299,26 @@ impl Dialect {
                         use p256::pkcs8::DecodePublicKey;
                         let k = p256::PublicKey::from_public_key_der(&raw)
                             .map_err(|_| "not a P-256 SubjectPublicKeyInfo".to_string())?;
-                        Ok(PublicKey { key: k, cert: None })
+                        Ok(PublicKey {
+                            key: Verifier::P256(k),
+                            cert: None,
+                        })
                     }
                     NOTARY_KEYTYPE_X509 => {
                         let info = cert::parse_certificate(&raw)
                             .map_err(|e| format!("bad certificate: {e}"))?;
                         Ok(PublicKey {
-                            key: info.public_key,
+                            key: Verifier::P256(info.public_key),
                             cert: Some(info),
                         })
                     }
                     other => Err(format!("unsupported key type {other:?}")),
                 }
             }
-            Dialect::Tuf => {
-                if key.keytype != TUF_KEYTYPE_ECDSA {
-                    return Err(format!("unsupported key type {:?}", key.keytype));
-                }
-                match key.extra.get("scheme").and_then(|s| s.as_str()) {
-                    Some(TUF_SCHEME_P256) => {}
-                    Some(s) => return Err(format!("unsupported scheme {s:?}")),
-                    None => return Err("the key has no scheme".into()),
-                }
-                use p256::pkcs8::DecodePublicKey;
-                let k = p256::PublicKey::from_public_key_pem(&key.keyval.public)
-                    .map_err(|_| "its public value is not a P-256 PEM public key".to_string())?;
-                Ok(PublicKey { key: k, cert: None })
-            }
+            Dialect::Tuf => Ok(PublicKey {
+                key: keytype::decode(key)?,
+                cert: None,
+            }),
         }
     }
 
@@ -335,6 +336,25 @@ impl Dialect {
                 sig: hex::encode(sig.to_der().as_bytes()),
                 extra: Default::default(),
             },
+        }
+    }
+
+    /// Whether `sig` is `key`'s signature over `msg`; an error when it cannot be decoded.
+    pub fn check_signature(
+        self,
+        key: &Verifier,
+        msg: &[u8],
+        sig: &Signature,
+    ) -> Result<bool, String> {
+        match self {
+            Dialect::Notary => {
+                let s = self.decode_signature(sig)?;
+                Ok(key.p256().is_some_and(|k| crate::sign::verify(k, msg, &s)))
+            }
+            Dialect::Tuf => {
+                let raw = hex::decode(&sig.sig).map_err(|_| "signature is not hex".to_string())?;
+                Ok(key.verify(msg, &raw))
+            }
         }
     }
 
@@ -471,8 +491,8 @@ mod tests {
         let json = serde_json::to_string(&key).unwrap();
         assert!(json.contains(r#""private":null"#), "{json}");
         assert_eq!(
-            Dialect::Notary.decode_key(&key).unwrap().key,
-            *k.public_key()
+            Dialect::Notary.decode_key(&key).unwrap().key.p256(),
+            Some(k.public_key())
         );
     }
 
@@ -488,7 +508,7 @@ mod tests {
         let d = Dialect::Tuf;
         let id = "2b979c79f6e217f8422d6eccfed1e7e2e025c773402ce3e8a85f032d4047f67b";
         assert_eq!(d.key_id(&key), id);
-        let pk = d.decode_key(&key).unwrap().key;
+        let pk = *d.decode_key(&key).unwrap().key.p256().unwrap();
         // Our encoding of the same point is the same key object, byte for byte.
         assert_eq!(d.public_key(&pk), key);
         let sig = Signature {

@@ -6,6 +6,7 @@ pub mod cjson;
 pub mod delegation;
 pub mod dialect;
 pub mod keyid;
+pub mod keytype;
 pub mod model;
 pub mod signed;
 pub mod verify;

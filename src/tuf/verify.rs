@@ -95,7 +95,7 @@ fn checked_key(
     id: &str,
     key: &Key,
 ) -> Result<PublicKey> {
-    if dialect.key_id(key) != id {
+    if !dialect.key_id_matches(key, id) {
         return Err(VerifyError::KeyIdMismatch {
             parent: parent.to_string(),
             key_id: id.to_string(),
@@ -124,6 +124,16 @@ pub fn signatures(dialect: Dialect, meta: &SignedMeta, set: &RoleKeySet) -> Resu
     if meta.signatures.is_empty() {
         return Err(VerifyError::NoSignatures { role: role.clone() });
     }
+    // TUF 1.0 (4.2): a key ID appears once in `signatures` (python-tuf refuses the file).
+    if dialect == Dialect::Tuf {
+        let mut seen = BTreeSet::new();
+        if let Some(dup) = meta.signatures.iter().find(|s| !seen.insert(&s.keyid)) {
+            return Err(VerifyError::Malformed(format!(
+                "{role}: more than one signature by key {}",
+                short(&dup.keyid)
+            )));
+        }
+    }
     let count = |msg: &[u8]| {
         let mut valid = BTreeSet::new();
         let mut problem = None;
@@ -132,13 +142,13 @@ pub fn signatures(dialect: Dialect, meta: &SignedMeta, set: &RoleKeySet) -> Resu
                 continue;
             };
             let key = || short(&sig.keyid).to_string();
-            match dialect.decode_signature(sig) {
-                Ok(s) if crate::sign::verify(&pk.key, msg, &s) => {
+            match dialect.check_signature(&pk.key, msg, sig) {
+                Ok(true) => {
                     // Distinct keys, not distinct IDs: one key listed twice (say, bare and in
                     // a certificate) counts once.
-                    valid.insert(crate::sign::spki_der(&pk.key));
+                    valid.insert(pk.key.identity());
                 }
-                Ok(_) => {
+                Ok(false) => {
                     problem.get_or_insert_with(|| SignatureProblem::Invalid { key: key() });
                 }
                 Err(reason) => {
@@ -327,7 +337,12 @@ fn check_length_and_hashes(dialect: Dialect, listed: Listed<'_>, d: Digests<'_>)
         _ => {}
     }
     let hashes = listed.hashes.filter(|h| !h.is_empty());
-    if required && !hashes.is_some_and(|h| h.contains_key("sha256")) {
+    // Notary requires sha256; TUF 1.0 a hash of any algorithm (python-tuf takes sha512 alone).
+    let enough = |h: &Hashes| match dialect {
+        Dialect::Notary => h.contains_key("sha256"),
+        Dialect::Tuf => !h.is_empty(),
+    };
+    if required && !hashes.is_some_and(enough) {
         return Err(VerifyError::NoListedSha256 {
             parent: parent_s(),
             what: what_s(),
@@ -494,6 +509,51 @@ mod tests {
         assert!(matches!(e, VerifyError::KeyIdMismatch { .. }), "{e}");
         assert!(
             e.to_string().contains("is not valid for key content"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_tuf_key_id_may_cover_the_whole_key_object() {
+        let d = Dialect::Tuf;
+        let k = MemorySigner::generate("t");
+        let mut key = d.public_key(k.public_key());
+        key.extra
+            .insert("x-custom".into(), serde_json::json!({"a": 1}));
+        // securesystemslib's ID (keytype, scheme, keyval) and the whole object's both name it.
+        let whole = crate::tuf::keyid::key_id(&key);
+        assert_ne!(whole, d.key_id(&key));
+        assert!(d.key_id_matches(&key, &whole) && d.key_id_matches(&key, &d.key_id(&key)));
+        assert!(!Dialect::Notary.key_id_matches(&key, &d.key_id(&key)));
+        assert!(!d.key_id_matches(&key, &"ab".repeat(32)));
+    }
+
+    #[test]
+    fn a_tuf_signature_list_names_each_key_once() {
+        let d = Dialect::Tuf;
+        let k = MemorySigner::generate("t");
+        let key = d.public_key(k.public_key());
+        let exp = OffsetDateTime::now_utc() + time::Duration::days(1);
+        let root = build::root(d, 1, exp, &[(RoleName::Targets, key.clone())]);
+        let set = RoleKeySet::from_root(d, &root, RoleName::Targets).unwrap();
+        let id = d.key_id(&key);
+        let t = build::targets(d, 1, exp, Default::default());
+        let once = SignedMeta::sign(
+            d,
+            RoleName::Targets,
+            to_value(&t),
+            &[(id.as_str(), &k as &dyn Signer)],
+        )
+        .unwrap();
+        signatures(d, &once, &set).unwrap();
+        // The same valid signature twice: the file is refused, not counted once.
+        let mut env = once.envelope().unwrap();
+        env.signatures.push(env.signatures[0].clone());
+        let twice = crate::tuf::signed::tuf_file_from(&env, once.signed_text()).unwrap();
+        let twice = SignedMeta::parse(RoleName::Targets, twice).unwrap();
+        let e = signatures(d, &twice, &set).unwrap_err();
+        assert!(
+            e.to_string().contains("more than one signature by key"),
             "{e}"
         );
     }

@@ -2,12 +2,13 @@
 //! client that checks what was published. The flags are defined here; each handler calls the
 //! library (`repo::init`, `repo::targets`, `repo::publish`, `repo::client`) and renders.
 
+mod download;
 mod migrate;
 mod publish;
 mod stage;
 mod verify;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
@@ -284,6 +285,15 @@ Examples:
         #[arg(long, value_name = "DURATION")]
         expiring_within: Option<String>,
     },
+    /// Download targets as a TUF client: a trusted root, a metadata directory, the metadata
+    /// and targets URLs (python-tuf's Updater); each target looked up through the delegations,
+    /// checked for length and hashes, and stored (not fetched again while it matches).
+    ///
+    /// Refreshes root (each next version, at most 256), timestamp (at most 16 KiB), snapshot
+    /// and targets (at most the length listed, else 2 MB / 5 MB), using the stored files when
+    /// they are still the versions listed; a target lookup visits at most 32 roles, pre-order
+    /// depth first as the delegations list them, and fetches only the roles it visits.
+    Download(download::DownloadArgs),
     /// Carry a Docker Content Trust repository from a notary-server into a new TUF repository
     /// in a directory (for publishers leaving notary.docker.io).
     ///
@@ -472,6 +482,7 @@ impl RepoCmd {
                 let window = expiry_window(expiring_within.as_deref())?;
                 verify::verify(ctx, &td, &gun, client, &files, window)
             }
+            RepoCmd::Download(args) => download::run(ctx, &td, args),
             RepoCmd::Migrate {
                 gun,
                 to,
@@ -522,14 +533,31 @@ fn check_one_place(ctx: &Ctx, repo: Option<&PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Where a client reads the repository: `--repo DIR`, or the notary-server (`-s URL`, else
-/// the one the GUN's config remembers).
+/// Where a client reads the repository: `--repo DIR`, `--repo URL` (a static repository over
+/// HTTP(S), `--tlscacert` its CA), or the notary-server (`-s URL`, else the one the GUN's
+/// config remembers).
 fn place(ctx: &Ctx, repo: Option<PathBuf>) -> Result<crate::repo::client::Place> {
     use crate::repo::client::Place;
     check_one_place(ctx, repo.as_ref())?;
     Ok(match repo {
-        Some(dir) => Place::Directory(dir),
+        Some(at) => match web_address(ctx, &at) {
+            Some(address) => Place::Url(address),
+            None => Place::Directory(at),
+        },
         None => Place::Server(server_address(ctx)),
+    })
+}
+
+/// `--repo` as a URL, if it is one (`http://` or `https://`).
+pub(super) fn web_address(ctx: &Ctx, at: &Path) -> Option<crate::repo::client::WebAddress> {
+    let s = at.to_str()?;
+    let lower = s.get(..8).unwrap_or(s).to_ascii_lowercase();
+    (lower.starts_with("http://") || lower.starts_with("https://")).then(|| {
+        crate::repo::client::WebAddress {
+            url: s.to_string(),
+            tlscacert: ctx.tlscacert.clone(),
+            timeouts: ctx.timeouts,
+        }
     })
 }
 

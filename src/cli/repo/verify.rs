@@ -19,14 +19,18 @@ use crate::{Error, Result};
 /// Where a client reads a repository and what it trusts: the flags `list` and `verify` share.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientFlags {
-    /// The static repository: the GUN's files are in DIR/<gun>/. (Or -s URL: a
-    /// notary-server.)
-    #[arg(long, value_name = "DIR")]
+    /// The static repository: the GUN's files are in DIR/<gun>/ (a directory, or an http(s)
+    /// URL; --tlscacert for its CA). (Or -s URL: a notary-server.)
+    #[arg(long, value_name = "DIR|URL")]
     repo: Option<PathBuf>,
     /// Trust only a root with this key ID (root metadata's, or the canonical one `root list`
     /// shows); checked on first use and whenever given.
     #[arg(long, value_name = "ID")]
     root_keyid: Option<String>,
+    /// On first use, trust this root (given out of band) instead of the repository's first
+    /// root; it must be signed by its own root keys.
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
     /// The repository's dialect (default: the one it was initialized with here, else notary).
     #[arg(long, value_enum)]
     dialect: Option<super::DialectArg>,
@@ -35,10 +39,17 @@ pub struct ClientFlags {
 impl ClientFlags {
     /// The client's check of `gun` these flags ask for.
     fn check<'a>(self, ctx: &Ctx, gun: &'a Gun) -> Result<Check<'a>> {
+        let trusted_root = self
+            .trusted_root
+            .map(|f| {
+                std::fs::read(&f).map_err(|e| Error::io(format!("reading {}", f.display()), e))
+            })
+            .transpose()?;
         Ok(Check {
             gun,
             place: super::place(ctx, self.repo)?,
             root_key_id: self.root_keyid,
+            trusted_root,
             dialect: self.dialect.map(Into::into),
             now: OffsetDateTime::now_utc(),
         })

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{DirRemote, Rejected, Remote, Updater, Verified, VerifyOptions};
+use super::{DirRemote, HttpRemote, Rejected, Remote, Updater, Verified, VerifyOptions};
 use crate::repo::layout;
 use crate::repo::publish::gun_repo_dir;
+use crate::repo::server::{FileServer, Timeouts};
 use crate::repo::server_repo::{ServerAddress, ServerRemote};
 use crate::repo::trustdir::{Gun, TrustDir};
 use crate::secret::SharedPrompter;
@@ -24,6 +25,36 @@ pub enum Place {
     Directory(PathBuf),
     /// notary-server: the one given, else the one the GUN's config remembers.
     Server(ServerAddress),
+    /// A static repository over HTTP(S): the GUN's files are under `URL/<gun>/`, laid out as
+    /// in a directory.
+    Url(WebAddress),
+}
+
+/// A static repository's base URL, the CA file to trust for it, and the time limits.
+#[derive(Debug, Clone)]
+pub struct WebAddress {
+    pub url: String,
+    pub tlscacert: Option<PathBuf>,
+    pub timeouts: Timeouts,
+}
+
+impl WebAddress {
+    /// The remote of the GUN's metadata: `URL/<gun>/` (notary) or `URL/<gun>/metadata/`.
+    pub fn remote(&self, dialect: Dialect, gun: &Gun) -> Result<HttpRemote> {
+        let gun_url = format!("{}/{}", self.url.trim_end_matches('/'), gun.as_str());
+        let url = match dialect {
+            Dialect::Notary => gun_url,
+            Dialect::Tuf => format!("{gun_url}/metadata"),
+        };
+        self.at(&url)
+    }
+
+    /// The remote of the metadata at `url` itself.
+    pub fn at(&self, url: &str) -> Result<HttpRemote> {
+        Ok(HttpRemote {
+            server: FileServer::new(url, self.tlscacert.as_deref(), self.timeouts)?,
+        })
+    }
 }
 
 /// Neither a directory nor a server names the repository.
@@ -40,6 +71,8 @@ pub struct Check<'a> {
     pub place: Place,
     /// Trust only a root with this key ID.
     pub root_key_id: Option<String>,
+    /// On first use, trust this root (given out of band) rather than the repository's first.
+    pub trusted_root: Option<Vec<u8>>,
     /// The dialect (default: the one the GUN was initialized with here, else notary).
     pub dialect: Option<Dialect>,
     pub now: OffsetDateTime,
@@ -70,6 +103,7 @@ pub fn check(
             }),
             None => return Err(no_place()),
         },
+        Place::Url(address) => Box::new(address.remote(dialect, gun)?),
     };
     let updater = Updater::new(
         td,
@@ -80,7 +114,8 @@ pub fn check(
             root_key_id: req.root_key_id,
             now: req.now,
         },
-    );
+    )
+    .with_trusted_root(req.trusted_root);
     let v = updater.update()?;
     warn_rejected(&v, prompter);
     Ok((v, dialect))

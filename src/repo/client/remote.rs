@@ -1,5 +1,6 @@
-//! Where the client reads metadata from: a [`Remote`]. A static directory here
-//! ([`DirRemote`]); notary-server is `repo::server_repo::ServerRemote`.
+//! Where the client reads metadata from: a [`Remote`]. A static directory ([`DirRemote`]) or
+//! a static repository over HTTP(S) ([`HttpRemote`]) here; notary-server is
+//! `repo::server_repo::ServerRemote`.
 //!
 //! Every read is bounded by role, as python-tuf bounds them ([`ROOT_MAX_LEN`],
 //! [`TIMESTAMP_MAX_LEN`]; snapshot, targets and delegated roles by the length their parent
@@ -10,6 +11,7 @@ use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
+use crate::repo::server::{Fetched, FileServer};
 use crate::tuf::VerifyError;
 use crate::{Error, Result};
 
@@ -107,6 +109,28 @@ impl Remote for DirRemote {
 
     fn describe(&self) -> String {
         self.dir.display().to_string()
+    }
+}
+
+/// A static repository served over HTTP(S): `<base URL><name>`. A 404 or 403 is no such file
+/// (as python-tuf takes them); a body over the bound is refused by its `Content-Length`
+/// unread, or else after the bound and one byte.
+#[derive(Debug)]
+pub struct HttpRemote {
+    pub server: FileServer,
+}
+
+impl Remote for HttpRemote {
+    fn get(&self, name: &str, max_len: u64) -> Result<Option<Vec<u8>>> {
+        match self.server.get(name, max_len)? {
+            Fetched::Found(bytes) => Ok(Some(bytes)),
+            Fetched::Missing => Ok(None),
+            Fetched::TooLarge { actual } => Err(too_large_at(self, name, max_len, actual)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.server.url().to_string()
     }
 }
 

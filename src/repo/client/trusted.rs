@@ -35,12 +35,15 @@ use crate::tuf::{RootPathError, VerifyError};
 use crate::{Error, Result};
 
 mod delegated;
+mod local;
+mod lookup;
 mod notary;
 #[cfg(test)]
 mod tests;
 mod tuf;
 
 pub use delegated::{CheckedRole, NextRole};
+pub use lookup::{Lookup, Step, MAX_DELEGATIONS};
 
 /// Where an update stands: each step is allowed only after the one before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -76,6 +79,8 @@ pub struct TrustedSet {
     timestamp: Option<MetaList>,
     snapshot: Option<MetaList>,
     walk: delegated::Walk,
+    /// What a client's metadata directory held, checked (`local.rs`).
+    local: local::Local,
 }
 
 /// What a successful update trusts from now on.
@@ -170,6 +175,7 @@ impl TrustedSet {
             timestamp: None,
             snapshot: None,
             walk: delegated::Walk::default(),
+            local: local::Local::default(),
         }
     }
 
@@ -311,6 +317,10 @@ impl TrustedSet {
         let ts = SignedMeta::parse(RoleName::Timestamp, bytes).map_err(malformed)?;
         verify::signatures(d, &ts, &self.keys(RoleName::Timestamp)?)?;
         let view: MetaList = ts.view("timestamp").map_err(malformed)?;
+        if let Some(kept) = self.same_timestamp_as_local(&view)? {
+            self.phase = Phase::Timestamp;
+            return Ok(self.timestamp.insert(kept));
+        }
         self.check_common(RoleName::Timestamp, &view.common)?;
         if d == Dialect::Tuf {
             self.no_listed_rollback(RoleName::Timestamp, &view, RoleName::Snapshot)?;
@@ -352,7 +362,8 @@ impl TrustedSet {
         match d {
             Dialect::Notary => self.snapshot_lists_trusted_root(&view)?,
             Dialect::Tuf => {
-                self.no_listed_rollback(RoleName::Snapshot, &view, RoleName::Targets)?
+                self.no_listed_rollback(RoleName::Snapshot, &view, RoleName::Targets)?;
+                self.no_rollback_from_local_snapshot(&view)?;
             }
         }
         self.phase = Phase::Snapshot;
@@ -393,6 +404,7 @@ impl TrustedSet {
         }?;
         self.check_common(RoleName::Targets, &view.common)?;
         self.phase = Phase::Targets;
+        self.local.top_delegations = view.delegations.clone();
         self.walk.top(d, view)
     }
 
@@ -455,7 +467,11 @@ impl TrustedSet {
 
 fn ids_of(metadata_key_id: &str, pk: &crate::tuf::dialect::PublicKey) -> RootKeyIds {
     RootKeyIds {
-        canonical_key_id: canonical_key_id(&pk.key),
+        // Keys trustkey cannot hold (Ed25519, RSA) have only their metadata ID.
+        canonical_key_id: pk
+            .key
+            .p256()
+            .map_or_else(|| metadata_key_id.to_string(), canonical_key_id),
         metadata_key_id: metadata_key_id.to_string(),
         certificate: pk.cert.is_some(),
     }

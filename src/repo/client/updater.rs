@@ -45,6 +45,8 @@ pub struct Updater<'a> {
     state_dir: PathBuf,
     remote: &'a dyn Remote,
     opts: VerifyOptions,
+    /// The root to trust on first use instead of the repository's (`--trusted-root FILE`).
+    trusted_root: Option<Vec<u8>>,
 }
 
 impl<'a> Updater<'a> {
@@ -55,7 +57,15 @@ impl<'a> Updater<'a> {
             state_dir: td.client_dir(gun, opts.dialect),
             remote,
             opts,
+            trusted_root: None,
         }
+    }
+
+    /// On first use (no trusted state yet), start from `root`, given out of band, instead of
+    /// trusting the repository's first root; it must be signed by its own root keys.
+    pub fn with_trusted_root(mut self, root: Option<Vec<u8>>) -> Self {
+        self.trusted_root = root;
+        self
     }
 
     /// Downloads and verifies root, timestamp, snapshot, targets and the delegated roles; on
@@ -152,10 +162,22 @@ impl<'a> Updater<'a> {
             .get_root("root.json")?
             .ok_or_else(|| self.no_repository("root.json"))?;
         let (stored, prior) = self.load_state()?;
-        let Some(stored) = stored else {
-            return TrustedSet::first_use(&self.gun, &self.opts, latest, prior);
+        let stored = match (stored, &self.trusted_root) {
+            (Some(s), _) => s,
+            (None, Some(given)) => {
+                // Not a stored root: it is checked as one on first use, then walked up from.
+                let set =
+                    TrustedSet::first_use(&self.gun, &self.opts, given.clone(), prior.clone())?;
+                return self.walk_notary(set, latest);
+            }
+            (None, None) => return TrustedSet::first_use(&self.gun, &self.opts, latest, prior),
         };
-        let mut set = TrustedSet::new(&self.gun, &self.opts, stored, prior)?;
+        let set = TrustedSet::new(&self.gun, &self.opts, stored, prior)?;
+        self.walk_notary(set, latest)
+    }
+
+    /// Notary: every version from the trusted root up to `latest` (`root.json`).
+    fn walk_notary(&self, mut set: TrustedSet, latest: Vec<u8>) -> Result<TrustedSet> {
         let versions = set.latest_root(latest.clone())?;
         if !versions.is_empty() && versions.end() - versions.start() >= MAX_ROOT_ROTATIONS {
             return Err(too_many_rotations());
@@ -177,9 +199,10 @@ impl<'a> Updater<'a> {
     /// `N+1.root.json` until there is none.
     fn tuf_root(&self) -> Result<TrustedSet> {
         let (stored, prior) = self.load_state()?;
-        let mut set = match stored {
-            Some(root) => TrustedSet::new(&self.gun, &self.opts, root, prior)?,
-            None => {
+        let mut set = match (stored, self.trusted_root.clone()) {
+            (Some(root), _) => TrustedSet::new(&self.gun, &self.opts, root, prior)?,
+            (None, Some(given)) => TrustedSet::first_use(&self.gun, &self.opts, given, prior)?,
+            (None, None) => {
                 let first = self
                     .get_root("1.root.json")?
                     .ok_or_else(|| self.no_repository("1.root.json"))?;
@@ -361,7 +384,7 @@ fn check_all(
     batch: Vec<(NextRole, Result<Vec<u8>>)>,
 ) -> Vec<Option<(NextRole, Result<CheckedRole>)>> {
     let check = |(n, bytes): (NextRole, Result<Vec<u8>>)| {
-        let c = bytes.and_then(|b| set.check_delegated(&n.role, &n.parent, b));
+        let c = bytes.and_then(|b| set.check_delegated_role(&n.role, &n.parent, b));
         (n, c)
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -407,7 +430,7 @@ fn too_many_rotations() -> Error {
 }
 
 /// Python's `urllib.parse.quote(name, "")`: what python-tuf requests for a role name.
-fn quote(name: &str) -> String {
+pub(super) fn quote(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for b in name.bytes() {
         if b.is_ascii_alphanumeric() || b"_.-~".contains(&b) {

@@ -186,6 +186,14 @@ impl Walk {
         }))
     }
 
+    /// The entry top-level targets lists for `target`.
+    pub(super) fn top_target(&self, target: &str) -> Option<&crate::tuf::model::FileMeta> {
+        self.roles
+            .first()
+            .filter(|r| r.name == TARGETS)
+            .and_then(|r| r.targets.get(target))
+    }
+
     /// Another budget of target checks against terminating roles (tests).
     #[cfg(test)]
     pub(super) fn set_check_budget(&mut self, checks: usize) {
@@ -354,7 +362,7 @@ impl TrustedSet {
 
     /// Snapshot's entry for a delegated role: `None` when it has none and the dialect allows
     /// that (notary).
-    fn snapshot_entry(&self, role: &str) -> Result<Option<&MetaFile>> {
+    pub(super) fn snapshot_entry(&self, role: &str) -> Result<Option<&MetaFile>> {
         let d = self.dialect();
         let entry = self
             .snapshot
@@ -406,13 +414,18 @@ impl TrustedSet {
         parent: &str,
         bytes: Vec<u8>,
     ) -> Result<&VerifiedRole> {
-        let checked = self.check_delegated(role, parent, bytes)?;
+        let checked = self.check_delegated_role(role, parent, bytes)?;
         self.accept_delegated(checked)
     }
 
     /// The checks of [`update_delegated_targets`](Self::update_delegated_targets) that need
     /// nothing but the trusted parent and snapshot: pure, so roles are checked in parallel.
-    pub fn check_delegated(&self, role: &str, parent: &str, bytes: Vec<u8>) -> Result<CheckedRole> {
+    pub fn check_delegated_role(
+        &self,
+        role: &str,
+        parent: &str,
+        bytes: Vec<u8>,
+    ) -> Result<CheckedRole> {
         const CALL: &str = "update_delegated_targets";
         if self.phase != Phase::Targets {
             return Err(out_of_order(CALL, "targets is not trusted yet"));
@@ -479,7 +492,7 @@ impl TrustedSet {
     }
 }
 
-/// A delegated role that passed every check of its own ([`TrustedSet::check_delegated`]),
+/// A delegated role that passed every check of its own ([`TrustedSet::check_delegated_role`]),
 /// waiting for its turn in the walk.
 #[derive(Debug)]
 pub struct CheckedRole {
@@ -529,7 +542,7 @@ fn children(d: Dialect, parent: &str, delegations: &Option<Delegations>) -> Resu
 /// `targets/...` below its parent (`^[-a-z0-9_/]+$`, clean); TUF 1.0 any name except a
 /// top-level role's (fetched percent-encoded, as python-tuf does). Paths must be set as the
 /// dialect requires.
-fn check_role_name(d: Dialect, parent: &str, role: &DelegatedRole) -> Result<()> {
+pub(super) fn check_role_name(d: Dialect, parent: &str, role: &DelegatedRole) -> Result<()> {
     let name = &role.name;
     let bad = |problem| {
         Err(fail(VerifyError::BadDelegation {

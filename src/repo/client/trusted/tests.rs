@@ -22,6 +22,7 @@ use crate::{Error, Result};
 
 mod delegated;
 mod hostile;
+mod local;
 mod roles;
 mod rotation;
 
