@@ -175,6 +175,26 @@ Examples:
         #[command(flatten)]
         piv: PivArgs,
     },
+    /// Write the public half of a root key on a token, for a threshold root kept by several
+    /// people: the publisher names the file where a token would be named (`init --root-key
+    /// FILE`, `root rotate --root-key FILE`). With --gun, a self-signed certificate for that
+    /// GUN (CN = GUN, signed on the token) follows the key: the notary dialect lists root keys
+    /// as certificates.
+    #[command(after_help = "\
+Examples:
+  trustkey root export --token 'pkcs11:token=alice' --out alice.pub
+  trustkey root export --token yubikey:serial=12345678 --gun example.com/app --out alice.pem")]
+    Export {
+        /// The token (and object label; default `root`) or yubikey:serial=N holding the key.
+        #[arg(long, value_name = "URI")]
+        token: String,
+        /// Add a certificate for this GUN (the notary dialect needs one per GUN).
+        #[arg(long, value_name = "GUN")]
+        gun: Option<crate::repo::trustdir::Gun>,
+        /// Write to this new file (default: standard output).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Import the root key from an escrow file into another token (same checks as a mirror).
     ///
     /// The token may be a YubiKey (yubikey:serial=N, slot 9c by default), with --touch and
@@ -219,6 +239,28 @@ impl RootCmd {
                 Ok(())
             }
             RootCmd::List => list(ctx),
+            RootCmd::Export { token, gun, out } => {
+                let e = crate::keys::public::export(
+                    &ctx.session,
+                    &token.parse()?,
+                    gun.as_ref().map(|g| g.as_str()),
+                    out.as_deref(),
+                    OffsetDateTime::now_utc(),
+                )?;
+                ctx.output.emit(&e, |e| match &e.out {
+                    Some(path) => format!(
+                        "wrote the public key{} of root key ID {} ({}) to {path}",
+                        match &e.gun {
+                            Some(g) => format!(" and a certificate for {g}"),
+                            None => String::new(),
+                        },
+                        e.key_id,
+                        e.token
+                    ),
+                    None => e.pem.trim_end().to_string(),
+                });
+                Ok(())
+            }
             RootCmd::Check { token, key_id } => {
                 let out = root_key::check(&ctx.session, &token.parse()?, key_id.as_deref())?;
                 ctx.output.emit(&out, |c| {

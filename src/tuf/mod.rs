@@ -7,6 +7,7 @@ pub mod delegation;
 pub mod dialect;
 pub mod keyid;
 pub mod model;
+pub mod request;
 pub mod signed;
 pub mod verify;
 
