@@ -192,10 +192,8 @@ impl Request {
                     .into(),
             );
         }
-        if !cjson::is_canonical(&bytes) {
-            return Err("the request's root is not canonical JSON".into());
-        }
-        let root: Root = serde_json::from_slice(&bytes)
+        let value = parse_canonical(&bytes)?;
+        let root: Root = serde_json::from_value(value)
             .map_err(|e| format!("the request's root is not root metadata: {e}"))?;
         if root.common.type_ != d.type_name(RoleName::Root) {
             return Err(format!(
@@ -263,8 +261,11 @@ impl Request {
         if other.signed != self.signed || other.previous != self.previous {
             return Err("the requests are for different roots".into());
         }
+        // A signature already taken from another copy is not taken again; one listed twice in
+        // a copy stays twice, for the check to name.
+        let before = self.signatures.clone();
         for s in &other.signatures {
-            if !self.signatures.contains(s) {
+            if !before.contains(s) {
                 self.signatures.push(s.clone());
             }
         }
@@ -302,6 +303,26 @@ fn needs_of(o: &Opened) -> Vec<Need> {
             keyids: s.keys.keys().cloned().collect(),
         })
         .collect()
+}
+
+/// Parses canonical JSON, which leaves control characters in strings raw (the newlines of PEM
+/// keys), as JSON does not: they can only be inside strings (canonical JSON has no whitespace),
+/// so they are escaped first. The text must be exactly the canonical form of what it parses to.
+pub fn parse_canonical(bytes: &[u8]) -> R<serde_json::Value> {
+    let mut text = Vec::with_capacity(bytes.len() + 64);
+    for &b in bytes {
+        if b < 0x20 {
+            text.extend_from_slice(format!("\\u{b:04x}").as_bytes());
+        } else {
+            text.push(b);
+        }
+    }
+    let value: serde_json::Value = serde_json::from_slice(&text)
+        .map_err(|e| format!("the request's root is not JSON: {e}"))?;
+    if cjson::encode(&value)? != bytes {
+        return Err("the request's root is not canonical JSON".into());
+    }
+    Ok(value)
 }
 
 pub fn sha256_hex(b: &[u8]) -> String {
