@@ -332,3 +332,177 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The publisher's argv for `--root-key xfer/<h>.pub` of each holder.
+fn key_args(c: &Ceremony, holders: &[&str]) -> Vec<String> {
+    let mut args = Vec::new();
+    for h in holders {
+        args.push("--root-key".to_string());
+        args.push(c.xfer().join(format!("{h}.pub")).display().to_string());
+    }
+    args
+}
+
+#[test]
+fn rotation_needs_the_old_and_the_new_threshold_and_renew_is_followed() {
+    let c = Ceremony::new(&["alice", "bob", "carol", "dave"]);
+    for h in &c.holders {
+        h.export(c.xfer(), None);
+    }
+    let req = init_threshold(&c, GUN, &["alice", "bob", "carol"], "2", "v1.json");
+    let (a, _) = c.holder("alice").sign(&req, c.xfer());
+    let (b, _) = c.holder("bob").sign(&req, c.xfer());
+    c.ok(&["apply", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let target = c.publisher.path().join("hello.txt");
+    std::fs::write(&target, b"hello").unwrap();
+    c.ok(&["add", GUN, "hello.txt", target.to_str().unwrap()]);
+    let www = c.publisher.path().join("www");
+    let repo = www.join("r");
+    let publish = || c.ok(&["publish", GUN, "--repo", repo.to_str().unwrap()]);
+    publish();
+    let meta = repo.join(GUN).join("metadata");
+    let port = common::pytuf::serve_static(www.clone());
+    let url = |p: &str| format!("http://127.0.0.1:{port}/{p}");
+    let py = |repo: &str, client: &str| {
+        common::pytuf::updater(
+            &c.publisher.path().join(client),
+            &url(&format!("{repo}/{GUN}/metadata/")),
+            &url(&format!("{repo}/{GUN}/targets/")),
+            &meta.join("1.root.json"),
+            &["hello.txt"],
+        )
+    };
+    let tk_verify = |repo: &Path, client: &str| {
+        c.publisher
+            .client("tkclients", client)
+            .args(["verify", GUN, "--dialect", "tuf", "--repo"])
+            .arg(repo)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(py("r", "py")["root_version"], 1);
+    assert!(tk_verify(&repo, "tk").status.success());
+
+    // carol's key is replaced by dave's: 2 of {alice, bob, dave}, after 2 of {alice, bob, carol}.
+    let rot = c.xfer().join("v2.json");
+    let mut args = vec!["root", "rotate", GUN]
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>();
+    args.extend(key_args(&c, &["alice", "bob", "dave"]));
+    args.extend(["--root-threshold", "2", "--request", rot.to_str().unwrap()].map(String::from));
+    let out = run_ok(c.tk().args(&args));
+    assert!(
+        out.contains("2 of the 3 root keys of v2 must sign"),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 of the 3 root keys of v1 must sign"),
+        "{out}"
+    );
+    let (ra, summary) = c.holder("alice").sign(&rot, c.xfer());
+    assert!(
+        summary.contains("changes from the trusted root v1:"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("root: key") && summary.contains("added"),
+        "{summary}"
+    );
+    assert!(summary.contains("removed"), "{summary}");
+    eprintln!("--- what a signer of the rotation reads (alice) ---\n{summary}");
+    let (rd, _) = c.holder("dave").sign(&rot, c.xfer());
+    // alice and dave: two of the new keys, one of the old: refused.
+    refused(
+        &c,
+        &[ra.to_str().unwrap(), rd.to_str().unwrap()],
+        5,
+        "has 1 of the 2 signatures it needs from the keys of the trusted root v1",
+    );
+    // carol (old only) makes the old threshold: two old (alice, carol) and two new (alice, dave).
+    let (rc, _) = c.holder("carol").sign(&rot, c.xfer());
+    c.ok(&[
+        "apply",
+        ra.to_str().unwrap(),
+        rd.to_str().unwrap(),
+        rc.to_str().unwrap(),
+    ]);
+    publish();
+    let v = py("r", "py");
+    assert_eq!(v["root_version"], 2, "{v}");
+    assert!(tk_verify(&repo, "tk").status.success());
+
+    // The same rotation signed only by keys of the new root (alice, dave): python-tuf refuses.
+    let only_new = www.join("only-new");
+    copy_tree(&repo, &only_new);
+    let om = only_new.join(GUN).join("metadata");
+    let carol_ids = json(&std::fs::read_to_string(&rc).unwrap())["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["keyid"].as_str().unwrap().to_string())
+        .collect::<Vec<_>>();
+    for f in ["2.root.json", "root.json"] {
+        edit_json(&om.join(f), &om.join(f), |v| {
+            v["signatures"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|s| !carol_ids.contains(&s["keyid"].as_str().unwrap().to_string()));
+            assert_eq!(v["signatures"].as_array().unwrap().len(), 2);
+        });
+    }
+    let v = py("only-new", "py-only-new");
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("root was signed by 1/2 keys"),
+        "{v}"
+    );
+    let out = tk_verify(&only_new, "tk-only-new");
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+
+    // root renew: the same keys, a later expiry; needs the threshold (v3's and v2's).
+    let renew = c.xfer().join("v3.json");
+    let out = c.ok(&[
+        "root",
+        "renew",
+        GUN,
+        "--expires",
+        "5y",
+        "--request",
+        renew.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("root v3 of example.com/app needs signatures"),
+        "{out}"
+    );
+    let (na, summary) = c.holder("alice").sign(&renew, c.xfer());
+    assert!(summary.contains("a root renewal"), "{summary}");
+    assert!(
+        summary.contains("expires") && summary.contains("(was "),
+        "{summary}"
+    );
+    let (nb, _) = c.holder("bob").sign(&renew, c.xfer());
+    c.ok(&["apply", na.to_str().unwrap(), nb.to_str().unwrap()]);
+    publish();
+    let v = py("r", "py");
+    assert_eq!(v["root_version"], 3, "{v}");
+    assert!(tk_verify(&repo, "tk").status.success());
+    // A client that saw only v1 follows v2 and v3.
+    assert_eq!(py("r", "py-late")["root_version"], 3);
+
+    let h = json(&c.ok(&["--json", "root", "history", GUN]));
+    let versions = h["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 3, "{h}");
+    // v2 lists dave, not carol; carol's signature is a previous root key's.
+    assert_eq!(
+        versions[1]["also_signed_by"].as_array().unwrap().len(),
+        1,
+        "{h}"
+    );
+    let text = c.ok(&["root", "history", GUN]);
+    eprintln!("--- root history ---\n{text}");
+    assert!(text.contains("retired"), "{text}");
+}
