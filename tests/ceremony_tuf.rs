@@ -385,7 +385,7 @@ fn rotation_needs_the_old_and_the_new_threshold_and_renew_is_followed() {
 
     // carol's key is replaced by dave's: 2 of {alice, bob, dave}, after 2 of {alice, bob, carol}.
     let rot = c.xfer().join("v2.json");
-    let mut args = vec!["root", "rotate", GUN]
+    let mut args = ["root", "rotate", GUN]
         .iter()
         .map(|s| s.to_string())
         .collect::<Vec<_>>();
