@@ -90,3 +90,89 @@ pub fn check_signatures(
         counts,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sign::{MemorySigner, Signer};
+    use crate::tuf::dialect::Dialect;
+    use crate::tuf::model::{to_value, Key, RoleName};
+    use crate::tuf::request::{Purpose, Request};
+
+    /// A TUF root whose root role lists `root_keys` with `threshold`, as canonical bytes.
+    fn root_bytes(root_keys: &[Key], threshold: u64) -> Vec<u8> {
+        let d = Dialect::Tuf;
+        let t = MemorySigner::generate("t");
+        let mut keys: Vec<(RoleName, Key)> = root_keys
+            .iter()
+            .map(|k| (RoleName::Root, k.clone()))
+            .collect();
+        for r in [RoleName::Targets, RoleName::Snapshot, RoleName::Timestamp] {
+            keys.push((r, d.public_key(t.public_key())));
+        }
+        let exp = time::OffsetDateTime::now_utc() + time::Duration::days(30);
+        let mut root = crate::tuf::build::root(d, 1, exp, &keys);
+        if let Some(r) = root.roles.get_mut("root") {
+            r.threshold = threshold;
+        }
+        crate::tuf::cjson::encode(&to_value(&root)).unwrap()
+    }
+
+    fn sign(req: &mut Request, k: &MemorySigner, id: &str) {
+        let o = req.open().unwrap();
+        let sig = k.sign(&o.bytes).unwrap();
+        req.signatures.push(Dialect::Tuf.encode_signature(id, &sig));
+    }
+
+    #[test]
+    fn one_key_under_two_ids_counts_once() {
+        let d = Dialect::Tuf;
+        let alice = MemorySigner::generate("alice");
+        let bob = MemorySigner::generate("bob");
+        let a1 = d.public_key(alice.public_key());
+        // The same point, its PEM with CRLF line ends: another key ID, the same key.
+        let mut a2 = a1.clone();
+        a2.keyval.public = a2.keyval.public.replace('\n', "\r\n");
+        let (id1, id2) = (d.key_id(&a1), d.key_id(&a2));
+        assert_ne!(id1, id2);
+        let b = d.public_key(bob.public_key());
+        let bytes = root_bytes(&[a1, a2, b.clone()], 2);
+        let mut req = Request::new("example.com/app", d, Purpose::Init, &bytes, None).unwrap();
+        sign(&mut req, &alice, &id1);
+        sign(&mut req, &alice, &id2);
+        let o = req.open().unwrap();
+        let e = check_signatures(&o, &req.signatures, "example.com/app").unwrap_err();
+        assert!(e.contains("has 1 of the 2 signatures"), "{e}");
+        assert!(e.contains("under two key IDs"), "{e}");
+        // bob's signature makes two distinct keys.
+        sign(&mut req, &bob, &d.key_id(&b));
+        let ok = check_signatures(&o, &req.signatures, "example.com/app").unwrap();
+        assert_eq!(ok.counts, [2]);
+    }
+
+    #[test]
+    fn signing_twice_adds_nothing_and_merge_keeps_one_copy() {
+        let d = Dialect::Tuf;
+        let alice = MemorySigner::generate("alice");
+        let a = d.public_key(alice.public_key());
+        let bytes = root_bytes(std::slice::from_ref(&a), 1);
+        let mut req = Request::new("g", d, Purpose::Init, &bytes, None).unwrap();
+        let o = req.open().unwrap();
+        let id = d.key_id(&a);
+        let s1 = d.encode_signature(&id, &alice.sign(&o.bytes).unwrap());
+        let s2 = d.encode_signature(&id, &alice.sign(&o.bytes).unwrap());
+        assert!(req.add_signature(&o, s1));
+        assert!(!req.add_signature(&o, s2));
+        let copy = req.clone();
+        req.merge(&copy).unwrap();
+        assert_eq!(req.signatures.len(), 1);
+        // `needs` edited: refused when opened.
+        let mut edited = req.clone();
+        edited.needs[0].threshold = 0;
+        assert!(edited.open().unwrap_err().contains("edited"));
+        // Round trip through the file's bytes; no secret in them.
+        let text = String::from_utf8(req.to_bytes().unwrap()).unwrap();
+        assert!(!text.contains("PRIVATE"));
+        assert_eq!(Request::parse(text.as_bytes()).unwrap(), req);
+    }
+}
