@@ -90,8 +90,10 @@ fn main() {
             gun: &gun,
             dialect: Dialect::Tuf,
             tuf: Some(TufOptions::default()),
-            root_ref: "memory:bench-root",
-            root: &root,
+            root: init::RootSigning::Token {
+                reference: "memory:bench-root",
+                signer: &root,
+            },
             sources: &sources,
             server: None,
             expiries: &Expiries::new(&[], &[RoleName::Root]).unwrap(),

@@ -1,6 +1,7 @@
 //! The command line: global flags, the command tree, and the per-command context.
 
 pub mod backup;
+pub mod ceremony;
 pub mod delegation;
 pub mod docs;
 pub mod key;
@@ -115,6 +116,10 @@ pub enum Command {
     Backup(backup::BackupCmd),
     #[command(flatten)]
     Repo(repo::RepoCmd),
+    /// Sign a signing request on your token (air-gapped: no trust dir, no network).
+    Sign(ceremony::SignArgs),
+    /// Merge signed copies of a signing request and make its root the repository's root.
+    Apply(ceremony::ApplyArgs),
     /// Delegations: signers with keys of their own (on disk, or on their own token).
     #[command(subcommand)]
     Delegation(delegation::DelegationCmd),
@@ -258,7 +263,10 @@ pub fn run(cli: Cli) -> Result<()> {
     let ctx = Ctx::new(&cli.global)?;
     // Secrets' directories are checked before any command uses them (token and YubiKey
     // commands do not touch the trust dir).
-    if !matches!(cli.command, Command::Token(_) | Command::Yubikey(_)) {
+    if !matches!(
+        cli.command,
+        Command::Token(_) | Command::Yubikey(_) | Command::Sign(_)
+    ) {
         crate::repo::trustdir::TrustDir::new(&ctx.trust_dir)
             .secure(|m| ctx.with_prompter(|p| p.warn(m)))?;
     }
@@ -270,6 +278,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Backup(c) => c.run(&ctx),
         Command::Repo(c) => c.run(&ctx),
         Command::Delegation(c) => c.run(&ctx),
+        Command::Sign(a) => ceremony::sign(&ctx, a),
+        Command::Apply(a) => ceremony::apply(&ctx, a),
         Command::Yubikey(c) => c.run(&ctx),
     };
     let fin = ctx.finish();

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use super::Ctx;
 use crate::keys::discovery::{discover, RootFilter};
 use crate::keys::piv::PivOptions;
+use crate::keys::public::KeySpec;
 use crate::keys::root_key::{self, CreatedRoot, NewRoot};
 use crate::keys::uri::KeyRef;
 use crate::piv::{DefaultCredentials, PinPolicy, Policies, TouchPolicy};
@@ -161,8 +162,19 @@ Examples:
         /// The repository (GUN), e.g. example.com/app.
         gun: crate::repo::trustdir::Gun,
         /// The token (and object label; default `root`) for the new root key.
-        #[arg(long, value_name = "URI")]
-        token: String,
+        #[arg(long, value_name = "URI", required_unless_present = "root_key")]
+        token: Option<String>,
+        /// The new root's keys instead, for a threshold root (repeatable): tokens or public key
+        /// files (`root export`). Needs the trusted root's threshold of signatures and the new
+        /// one's: the tokens at hand sign, a signing request goes to the other key holders.
+        #[arg(long, value_name = "FILE|URI", conflicts_with_all = ["token", "mirror"])]
+        root_key: Vec<String>,
+        /// How many of the --root-key keys must sign the new root.
+        #[arg(long, value_name = "M", requires = "root_key")]
+        root_threshold: Option<u64>,
+        /// Write the signing request to this new file, even when the tokens at hand could sign.
+        #[arg(long, value_name = "FILE", requires = "root_key")]
+        request: Option<PathBuf>,
         /// Another token to hold the same new key (repeatable).
         #[arg(long, value_name = "URI")]
         mirror: Vec<String>,
@@ -174,6 +186,50 @@ Examples:
         expires: Vec<crate::repo::expiry::ExpiryArg>,
         #[command(flatten)]
         piv: PivArgs,
+    },
+    /// Write the public half of a root key on a token, for a threshold root kept by several
+    /// people: the publisher names the file where a token would be named (`init --root-key
+    /// FILE`, `root rotate --root-key FILE`). With --gun, a self-signed certificate for that
+    /// GUN (CN = GUN, signed on the token) follows the key: the notary dialect lists root keys
+    /// as certificates.
+    #[command(after_help = "\
+Examples:
+  trustkey root export --token 'pkcs11:token=alice' --out alice.pub
+  trustkey root export --token yubikey:serial=12345678 --gun example.com/app --out alice.pem")]
+    Export {
+        /// The token (and object label; default `root`) or yubikey:serial=N holding the key.
+        #[arg(long, value_name = "URI")]
+        token: String,
+        /// Add a certificate for this GUN (the notary dialect needs one per GUN).
+        #[arg(long, value_name = "GUN")]
+        gun: Option<crate::repo::trustdir::Gun>,
+        /// Write to this new file (default: standard output).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Sign the same root again with a later expiry (version + 1): the root keys at hand sign,
+    /// and for a threshold root a signing request goes to the other key holders.
+    #[command(after_help = "\
+Examples:
+  trustkey root renew example.com/app --expires 5y
+  trustkey root renew example.com/app --expires 2y --request renew.json")]
+    Renew {
+        /// The repository (GUN), e.g. example.com/app.
+        gun: crate::repo::trustdir::Gun,
+        /// How long the renewed root is valid from now ([-]N s|m|h|d|w|y).
+        #[arg(long, value_name = "DURATION")]
+        expires: String,
+        /// Write the signing request to this new file, even when the tokens at hand could sign.
+        #[arg(long, value_name = "FILE")]
+        request: Option<PathBuf>,
+    },
+    /// Every root version the repository published: its keys (and where each is known to
+    /// live), threshold, expiry, and which keys signed it.
+    #[command(after_help = "Examples:\n  trustkey root history example.com/app\n  \
+                            trustkey root history example.com/app --json")]
+    History {
+        /// The repository (GUN), e.g. example.com/app.
+        gun: crate::repo::trustdir::Gun,
     },
     /// Import the root key from an escrow file into another token (same checks as a mirror).
     ///
@@ -219,6 +275,28 @@ impl RootCmd {
                 Ok(())
             }
             RootCmd::List => list(ctx),
+            RootCmd::Export { token, gun, out } => {
+                let e = crate::keys::public::export(
+                    &ctx.session,
+                    &token.parse()?,
+                    gun.as_ref().map(|g| g.as_str()),
+                    out.as_deref(),
+                    OffsetDateTime::now_utc(),
+                )?;
+                ctx.output.emit(&e, |e| match &e.out {
+                    Some(path) => format!(
+                        "wrote the public key{} of root key ID {} ({}) to {path}",
+                        match &e.gun {
+                            Some(g) => format!(" and a certificate for {g}"),
+                            None => String::new(),
+                        },
+                        e.key_id,
+                        e.token
+                    ),
+                    None => e.pem.trim_end().to_string(),
+                });
+                Ok(())
+            }
             RootCmd::Check { token, key_id } => {
                 let out = root_key::check(&ctx.session, &token.parse()?, key_id.as_deref())?;
                 ctx.output.emit(&out, |c| {
@@ -240,13 +318,51 @@ impl RootCmd {
                 print_created(ctx, &done);
                 Ok(())
             }
+            RootCmd::Renew {
+                gun,
+                expires,
+                request,
+            } => {
+                let d = crate::repo::expiry::parse_duration(&expires).map_err(Error::Usage)?;
+                let now = OffsetDateTime::now_utc();
+                next_root(ctx, &gun, None, now + d, request, now)
+            }
+            RootCmd::History { gun } => history(ctx, &gun),
             RootCmd::Rotate {
                 gun,
-                token,
+                token: None,
+                root_key,
+                root_threshold,
+                request,
+                expires,
+                ..
+            } => {
+                let specs: Vec<KeySpec> = root_key
+                    .iter()
+                    .map(|k| KeySpec::parse(k))
+                    .collect::<Result<_>>()?;
+                let threshold = match (root_threshold, specs.len()) {
+                    (Some(t), _) => t,
+                    (None, 1) => 1,
+                    (None, _) => {
+                        return Err(Error::Usage(
+                            "name the new root's threshold with --root-threshold M".into(),
+                        ))
+                    }
+                };
+                let expiries = Expiries::new(&expires, &[RoleName::Root])?;
+                let now = OffsetDateTime::now_utc();
+                let until = now + expiries.get(RoleName::Root);
+                next_root(ctx, &gun, Some((&specs, threshold)), until, request, now)
+            }
+            RootCmd::Rotate {
+                gun,
+                token: Some(token),
                 mirror,
                 root,
                 expires,
                 piv,
+                ..
             } => {
                 let token: KeyRef = token.parse()?;
                 let mirrors: Vec<KeyRef> =
@@ -435,4 +551,62 @@ fn print_rotated(ctx: &Ctx, r: &RotatedRoot) {
         );
         s
     });
+}
+
+fn next_root(
+    ctx: &Ctx,
+    gun: &crate::repo::trustdir::Gun,
+    rotate_to: Option<(&[KeySpec], u64)>,
+    expires: OffsetDateTime,
+    request: Option<PathBuf>,
+    now: OffsetDateTime,
+) -> Result<()> {
+    use crate::repo::ceremony::{change, RequestOut};
+    let td = TrustDir::new(&ctx.trust_dir);
+    let r = change::NextRoot {
+        gun,
+        rotate_to,
+        expires,
+        out: match request {
+            Some(p) => RequestOut::To(p),
+            None => RequestOut::IfNeeded,
+        },
+        now,
+    };
+    let o = change::next_root(&ctx.session, &td, &r)?;
+    ctx.output.emit(&o, super::ceremony::outcome_text);
+    Ok(())
+}
+
+fn history(ctx: &Ctx, gun: &crate::repo::trustdir::Gun) -> Result<()> {
+    let td = TrustDir::new(&ctx.trust_dir);
+    let h = crate::repo::ceremony::history::history(&td, gun)?;
+    ctx.output.emit(&h, |h| {
+        let mut s = format!("root history of {}\n", h.gun);
+        for v in &h.versions {
+            s += &format!(
+                "v{}: {} of {} root keys, expires {}\n",
+                v.version,
+                v.threshold,
+                v.keys.len(),
+                v.expires
+            );
+            for k in &v.keys {
+                s += &format!(
+                    "  {} {}  {}\n",
+                    if k.signed { "signed " } else { "-      " },
+                    k.canonical_id,
+                    k.location
+                );
+            }
+            for k in &v.also_signed_by {
+                s += &format!("  signed  {k}  (a key of the previous root)\n");
+            }
+        }
+        if let Some(p) = h.pending {
+            s += &format!("v{p}: waiting for signatures (`trustkey apply`)\n");
+        }
+        s
+    });
+    Ok(())
 }

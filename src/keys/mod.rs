@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod file;
 pub mod mirror;
 pub mod piv;
+pub mod public;
 pub mod root_key;
 pub mod session;
 pub mod store;

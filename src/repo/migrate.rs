@@ -160,6 +160,7 @@ pub fn migrate(session: &Session, td: &TrustDir, req: &MigrateRequest<'_>) -> Re
         tuf: None,
         hashed_bins: None,
         root: req.root.clone(),
+        threshold_root: None,
         expiries: req.expiries,
         server: ServerAddress::default(),
         server_managed_snapshot: false,

@@ -1,5 +1,6 @@
 //! The trust dir (layout, lock), staged changes, publishing, verifying.
 
+pub mod ceremony;
 pub mod client;
 pub mod delegations;
 pub mod discard;

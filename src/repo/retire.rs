@@ -117,7 +117,8 @@ pub fn key_uses(td: &TrustDir, key_id: &str) -> Result<Vec<KeyUse>> {
         for (name, k) in delegated {
             let file_id = match &k.location {
                 super::delegations::KeyLocation::File { key_file_id } => Some(key_file_id),
-                super::delegations::KeyLocation::Token { .. } => None,
+                super::delegations::KeyLocation::Token { .. }
+                | super::delegations::KeyLocation::Holder { .. } => None,
             };
             if k.key_id == key_id || file_id.is_some_and(|f| f == key_id) {
                 uses.push(KeyUse {

@@ -268,8 +268,10 @@ mod tests {
             gun: &gun,
             dialect: Dialect::Notary,
             tuf: None,
-            root_ref: "pkcs11:token=a",
-            root: &root,
+            root: init::RootSigning::Token {
+                reference: "pkcs11:token=a",
+                signer: &root,
+            },
             sources: &sources,
             server: None,
             expiries: &exp,

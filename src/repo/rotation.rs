@@ -63,6 +63,13 @@ pub fn rotate_key(session: &Session, td: &TrustDir, r: &KeyRotation<'_>) -> Resu
     td.load_config(gun)?;
     let _lock = td.lock(gun, |m| session.prompter().notice(m))?;
     let mut cfg = td.load_config(gun)?;
+    if cfg.root_set.as_ref().is_some_and(|s| s.threshold > 1) {
+        return Err(Error::Usage(format!(
+            "the root of {gun} needs {} signatures: `key rotate` under a threshold root is not \
+             supported yet",
+            cfg.root_set.as_ref().map_or(0, |s| s.threshold)
+        )));
+    }
     let root_ref = match &r.root {
         Some(k) => k.clone(),
         None => cfg.root_key.parse()?,

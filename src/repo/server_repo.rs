@@ -263,6 +263,8 @@ mod tests {
             retired: Vec::new(),
             delegations: Vec::new(),
             hashed_bins: None,
+            root_set: None,
+            pending_root: None,
         }
     }
 

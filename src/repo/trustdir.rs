@@ -306,6 +306,13 @@ pub struct RepoConfig {
     /// Hashed bins (`init --hashed-bins N`, TUF 1.0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hashed_bins: Option<super::delegations::BinsConfig>,
+    /// A threshold root's keys and where each lives (`init --root-key ... --root-threshold`);
+    /// absent for a root of one key (`root_key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_set: Option<super::ceremony::RootSet>,
+    /// A root waiting for signatures (`trustkey apply` makes it the root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_root: Option<super::ceremony::PendingRoot>,
 }
 
 /// A key this repository no longer uses.

@@ -8,6 +8,7 @@ pub mod dialect;
 pub mod keyid;
 pub mod keytype;
 pub mod model;
+pub mod request;
 pub mod signed;
 pub mod verify;
 

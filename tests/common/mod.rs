@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod card;
+pub mod ceremony;
 pub mod fault_proxy;
 pub mod faults;
 pub mod notary_server;

@@ -53,8 +53,19 @@ Examples:
         /// The root key: a pkcs11: URI or yubikey:serial=N (default: the one EC key labelled
         /// `root` on the module's tokens).
         // A string, parsed in `run`: clap would echo a rejected value, PIN included.
-        #[arg(long, value_name = "URI")]
+        #[arg(long, value_name = "URI", conflicts_with = "root_key")]
         root: Option<String>,
+        /// A root key of a threshold root, repeatable: a token (pkcs11:, yubikey:) or a file
+        /// with its public key or certificate (`trustkey root export`). Tokens at hand sign
+        /// now; when they are not enough, a signing request is written for the others.
+        #[arg(long, value_name = "FILE|URI")]
+        root_key: Vec<String>,
+        /// How many of the --root-key keys must sign root.
+        #[arg(long, value_name = "M")]
+        root_threshold: Option<u64>,
+        /// Write the signing request to this new file, even when the tokens at hand could sign.
+        #[arg(long, value_name = "FILE")]
+        request: Option<PathBuf>,
         /// Metadata dialect.
         #[arg(long, value_enum, default_value_t = DialectArg::Notary)]
         dialect: DialectArg,
@@ -363,6 +374,9 @@ impl RepoCmd {
             RepoCmd::Init {
                 gun,
                 root,
+                root_key,
+                root_threshold,
+                request,
                 dialect,
                 consistent_snapshot,
                 meta_hashes,
@@ -377,6 +391,9 @@ impl RepoCmd {
                 &gun,
                 publish::InitFlags {
                     root,
+                    root_keys: root_key,
+                    root_threshold,
+                    request,
                     dialect: dialect.into(),
                     consistent_snapshot,
                     meta_hashes,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use time::OffsetDateTime;
 
 use super::{check_one_place, server_address, Ctx};
+use crate::keys::public::KeySpec;
 use crate::keys::uri::KeyRef;
 use crate::repo::client::no_place;
 use crate::repo::expiry::{Expiries, ExpiryArg};
@@ -19,6 +20,9 @@ use crate::{Error, Result};
 /// `init`'s flags, as given.
 pub(super) struct InitFlags {
     pub root: Option<String>,
+    pub root_keys: Vec<String>,
+    pub root_threshold: Option<u64>,
+    pub request: Option<PathBuf>,
     pub dialect: Dialect,
     pub consistent_snapshot: bool,
     pub meta_hashes: bool,
@@ -32,6 +36,9 @@ pub(super) struct InitFlags {
 pub(super) fn init(ctx: &Ctx, td: &TrustDir, gun: &Gun, flags: InitFlags) -> Result<()> {
     let InitFlags {
         root,
+        root_keys,
+        root_threshold,
+        request,
         dialect,
         consistent_snapshot,
         meta_hashes,
@@ -50,7 +57,37 @@ pub(super) fn init(ctx: &Ctx, td: &TrustDir, gun: &Gun, flags: InitFlags) -> Res
             "--hashed-bins needs --dialect tuf (notary clients have no hashed bins)".into(),
         ));
     }
-    let root = root.map(|r| r.parse::<KeyRef>()).transpose()?;
+    let mut root = root.map(|r| r.parse::<KeyRef>()).transpose()?;
+    let specs: Vec<KeySpec> = root_keys
+        .iter()
+        .map(|k| KeySpec::parse(k))
+        .collect::<Result<_>>()?;
+    // One token and nothing more asked for: a root of one key, signed now.
+    let threshold_root = match (specs.as_slice(), root_threshold, &request) {
+        ([], None, None) => None,
+        ([], _, _) => {
+            return Err(Error::Usage(
+                "--root-threshold and --request go with --root-key (one per root key)".into(),
+            ))
+        }
+        ([KeySpec::Token(t)], None | Some(1), None) => {
+            root = Some(t.clone());
+            None
+        }
+        (_, threshold, _) => Some(init::ThresholdRoot {
+            threshold: match (threshold, specs.len()) {
+                (Some(t), _) => t,
+                (None, 1) => 1,
+                (None, _) => {
+                    return Err(Error::Usage(
+                        "name the threshold of these root keys with --root-threshold M".into(),
+                    ))
+                }
+            },
+            keys: specs,
+            request,
+        }),
+    };
     let tuf = (consistent_snapshot || meta_hashes).then_some(TufOptions {
         consistent_snapshot,
         meta_hashes: if meta_hashes {
@@ -83,6 +120,7 @@ pub(super) fn init(ctx: &Ctx, td: &TrustDir, gun: &Gun, flags: InitFlags) -> Res
         tuf,
         hashed_bins: bins,
         root,
+        threshold_root,
         expiries: &expiries,
         server: server_address(ctx),
         server_managed_snapshot,
@@ -103,6 +141,9 @@ pub(super) fn init(ctx: &Ctx, td: &TrustDir, gun: &Gun, flags: InitFlags) -> Res
             "root key: {}\n",
             crate::cli::output::root_key_ids(&d.root_key)
         );
+        if let Some(c) = &d.ceremony {
+            s += &crate::cli::ceremony::outcome_text(c);
+        }
         s
     });
     Ok(())

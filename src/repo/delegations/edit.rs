@@ -155,6 +155,19 @@ fn resolve_key(
              reference (use `new` for a new key on disk)"
         )));
     }
+    // A public key file (`alice.pub`, an x509 certificate as docker trust makes): its holder
+    // signs with their own tools.
+    let path = std::path::Path::new(r);
+    if path.is_file() {
+        let file = crate::keys::public::PublicKeyFile::read(path)?;
+        return Ok(listed(
+            d,
+            &file.key,
+            KeyLocation::Holder {
+                from: path.display().to_string(),
+            },
+        ));
+    }
     // A key already in the trust dir, by ID or unique prefix.
     let entry = inventory::find_key(td, r)?;
     let path = std::path::PathBuf::from(&entry.location);

@@ -47,6 +47,9 @@ pub enum KeyLocation {
     Token { uri: String },
     /// Encrypted on disk: `private/<key_file_id>.key`.
     File { key_file_id: String },
+    /// With its holder, who signs the role with their own tools (`delegation add --key
+    /// alice.pub`, as `docker trust signer add`); `from` names the public key file given.
+    Holder { from: String },
 }
 
 impl std::fmt::Display for KeyLocation {
@@ -54,6 +57,7 @@ impl std::fmt::Display for KeyLocation {
         match self {
             KeyLocation::Token { uri } => f.write_str(uri),
             KeyLocation::File { key_file_id } => write!(f, "private/{key_file_id}.key"),
+            KeyLocation::Holder { from } => write!(f, "its holder's (public key from {from})"),
         }
     }
 }

@@ -58,6 +58,8 @@ pub fn open_signers(
                     Err(e) => return Err(e),
                 }
             }
+            // Its holder signs the role; this publisher only lists the key.
+            KeyLocation::Holder { .. } => continue,
             KeyLocation::File { key_file_id } => {
                 let path = td.key_path(key_file_id);
                 if !path.is_file() {

@@ -12,10 +12,14 @@ use crate::fsio::{self, Overwrite};
 use crate::keys::file::{encrypt_pem, KeyMeta};
 use crate::keys::store::write_key;
 use crate::keys::{canonical_key_id, MemorySigner, Signer};
+use crate::repo::ceremony::{
+    propose, NewRootKeys, Outcome, Proposal, RequestOut, RootKeyEntry, RootSet,
+};
 use crate::repo::expiry::Expiries;
 use crate::repo::trustdir::{Gun, RepoConfig, RetiredKey, ServerConfig, TrustDir, TufOptions};
 use crate::tuf::dialect::Dialect;
 use crate::tuf::model::{to_value, Key, RoleName};
+use crate::tuf::request::Purpose;
 use crate::tuf::signed::SignedMeta;
 use crate::tuf::{build, cert};
 use crate::{Error, Result};
@@ -41,6 +45,9 @@ pub struct Initialized {
     pub root_key: crate::tuf::keyid::RootKeyIds,
     pub keys: Vec<InitKey>,
     pub root_version: u64,
+    /// A threshold root: made the root now, or a request written for its key holders.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ceremony: Option<Outcome>,
     /// The key files this init wrote (none existed before), for the caller to remove again
     /// if a later step of its own fails.
     #[serde(skip)]
@@ -130,16 +137,29 @@ impl KeySource {
     }
 }
 
+/// How a new root is signed.
+pub enum RootSigning<'a> {
+    /// One root key on its token (threshold 1), signed now; `reference` is remembered in the
+    /// config.
+    Token {
+        reference: &'a str,
+        signer: &'a dyn Signer,
+    },
+    /// A threshold root: signed by the tokens at hand, or made into a signing request.
+    Threshold {
+        keys: &'a NewRootKeys,
+        out: RequestOut,
+    },
+}
+
 /// What `init` signs: a new repository's root metadata and the keys it names.
 pub struct NewRepo<'a> {
     pub gun: &'a Gun,
     pub dialect: Dialect,
     /// tuf dialect: consistent snapshots and meta hashes (default: neither).
     pub tuf: Option<TufOptions>,
-    /// The root key's reference, remembered in the config.
-    pub root_ref: &'a str,
-    /// The root key, on its token.
-    pub root: &'a dyn Signer,
+    /// The root key(s), and how root is signed.
+    pub root: RootSigning<'a>,
     /// Where each role's key comes from: targets, snapshot and timestamp must all be there.
     pub sources: &'a BTreeMap<RoleName, KeySource>,
     /// The notary-server, remembered in the config when given.
@@ -177,8 +197,7 @@ fn sign_root(td: &TrustDir, repo: &NewRepo<'_>, old: Option<&RepoConfig>) -> Res
         gun,
         dialect,
         tuf,
-        root_ref,
-        root,
+        ref root,
         sources,
         ref server,
         expiries,
@@ -240,29 +259,61 @@ fn sign_root(td: &TrustDir, repo: &NewRepo<'_>, old: Option<&RepoConfig>) -> Res
     }
 
     let root_expires = now + expiries.get(RoleName::Root);
-    let root_key = if dialect.root_has_certificate() {
-        let der = cert::root_certificate(root, gun.as_str(), now, root_expires)?;
-        dialect.root_key(&cert::to_pem(&der))
-    } else {
-        dialect.public_key(root.public_key())
+    // The root keys as root lists them, where each lives, and the threshold.
+    let (root_keys, set) = match root {
+        RootSigning::Token { reference, signer } => {
+            let key = if dialect.root_has_certificate() {
+                let der = cert::root_certificate(*signer, gun.as_str(), now, root_expires)?;
+                dialect.root_key(&cert::to_pem(&der))
+            } else {
+                dialect.public_key(signer.public_key())
+            };
+            let entry = RootKeyEntry {
+                key_id: dialect.key_id(&key),
+                canonical_id: canonical_key_id(signer.public_key()),
+                location: reference.to_string(),
+            };
+            let set = RootSet {
+                threshold: 1,
+                keys: vec![entry],
+            };
+            (vec![key], set)
+        }
+        RootSigning::Threshold { keys, .. } => (keys.keys.clone(), keys.set.clone()),
     };
-    let root_tuf_id = dialect.key_id(&root_key);
-    keys.insert(0, (RoleName::Root, root_key));
+    let first = set
+        .keys
+        .first()
+        .cloned()
+        .ok_or_else(|| Error::Usage("a root needs at least one key".into()))?;
+    for key in root_keys.into_iter().rev() {
+        keys.insert(0, (RoleName::Root, key));
+    }
     let mut root_meta = build::root(dialect, root_version, root_expires, &keys);
     root_meta.consistent_snapshot = tuf.is_some_and(|t| t.consistent_snapshot);
-    let signed = SignedMeta::sign(
-        dialect,
-        RoleName::Root,
-        to_value(&root_meta),
-        &[(root_tuf_id.as_str(), root)],
-    )?;
+    if let Some(r) = root_meta.roles.get_mut(RoleName::Root.as_str()) {
+        r.threshold = set.threshold;
+    }
+    let signed = match root {
+        RootSigning::Token { signer, .. } => Some(SignedMeta::sign(
+            dialect,
+            RoleName::Root,
+            to_value(&root_meta),
+            &[(first.key_id.as_str(), *signer)],
+        )?),
+        RootSigning::Threshold { .. } => None,
+    };
 
-    let mut out_keys = vec![InitKey {
-        role: RoleName::Root,
-        key_id: canonical_key_id(root.public_key()),
-        location: root_ref.to_string(),
-    }];
-    let mut key_ids = BTreeMap::from([(RoleName::Root, root_tuf_id)]);
+    let mut out_keys: Vec<InitKey> = set
+        .keys
+        .iter()
+        .map(|k| InitKey {
+            role: RoleName::Root,
+            key_id: k.canonical_id.clone(),
+            location: k.location.clone(),
+        })
+        .collect();
+    let mut key_ids = BTreeMap::from([(RoleName::Root, first.key_id.clone())]);
     let mut key_files = BTreeMap::new();
     let mut written = NewKeyFiles::default();
     for (role, id, file_id) in existing_files {
@@ -294,16 +345,20 @@ fn sign_root(td: &TrustDir, repo: &NewRepo<'_>, old: Option<&RepoConfig>) -> Res
     out_keys.sort_by_key(|k| k.role);
     let published = td.published_dir(gun);
     fsio::create_private_dir(&published)?;
-    for name in [format!("{root_version}.root.json"), "root.json".to_string()] {
-        fsio::write_atomic(
-            &published.join(name),
-            &signed.bytes,
-            fsio::PUBLIC_FILE_MODE,
-            Overwrite::Replace,
-        )?;
+    if let Some(signed) = &signed {
+        for name in [format!("{root_version}.root.json"), "root.json".to_string()] {
+            fsio::write_atomic(
+                &published.join(name),
+                &signed.bytes,
+                fsio::PUBLIC_FILE_MODE,
+                Overwrite::Replace,
+            )?;
+        }
     }
     let mut versions = old.map(|o| o.versions.clone()).unwrap_or_default();
-    versions.insert(RoleName::Root, root_version);
+    if signed.is_some() {
+        versions.insert(RoleName::Root, root_version);
+    }
     let mut retired = old.map(|o| o.retired.clone()).unwrap_or_default();
     if let Some(o) = old {
         let at = dialect.format_time(now);
@@ -338,11 +393,11 @@ fn sign_root(td: &TrustDir, repo: &NewRepo<'_>, old: Option<&RepoConfig>) -> Res
             });
         }
     }
-    let cfg = RepoConfig {
+    let mut cfg = RepoConfig {
         gun: gun.clone(),
         dialect,
-        root_key: root_ref.to_string(),
-        root_key_id: canonical_key_id(root.public_key()),
+        root_key: first.location.clone(),
+        root_key_id: first.canonical_id.clone(),
         key_ids,
         versions,
         server: server.clone(),
@@ -352,8 +407,26 @@ fn sign_root(td: &TrustDir, repo: &NewRepo<'_>, old: Option<&RepoConfig>) -> Res
         retired,
         delegations: Vec::new(),
         hashed_bins: None,
+        root_set: (set.keys.len() > 1 || set.threshold > 1).then(|| set.clone()),
+        pending_root: None,
     };
     td.save_config(&cfg)?;
+    let ceremony = match root {
+        RootSigning::Token { .. } => None,
+        RootSigning::Threshold { keys, out } => Some(propose(
+            td,
+            &mut cfg,
+            Proposal {
+                purpose: Purpose::Init,
+                root: to_value(&root_meta),
+                previous: None,
+                signers: &keys.signers(),
+                root_set: set.clone(),
+                key_change: None,
+                out: out.clone(),
+            },
+        )?),
+    };
     Ok(Initialized {
         gun: gun.clone(),
         dialect,
@@ -361,6 +434,7 @@ fn sign_root(td: &TrustDir, repo: &NewRepo<'_>, old: Option<&RepoConfig>) -> Res
         root_key_id: cfg.root_key_id,
         keys: out_keys,
         root_version,
+        ceremony,
         written: written.keep(),
     })
 }

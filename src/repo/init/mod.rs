@@ -7,7 +7,8 @@
 mod create;
 
 pub use create::{
-    create, ensure_new, recreate, InitKey, Initialized, KeySource, NewKeyFiles, NewRepo, DISK_ROLES,
+    create, ensure_new, recreate, InitKey, Initialized, KeySource, NewKeyFiles, NewRepo,
+    RootSigning, DISK_ROLES,
 };
 
 use std::collections::BTreeMap;
@@ -22,9 +23,11 @@ use super::retire::retire_key_file;
 use super::server_repo::{server_key, ServerAddress};
 use super::trustdir::{Gun, RepoLock, TrustDir, TufOptions};
 use crate::keys::discovery::{discover, RootFilter};
+use crate::keys::public::KeySpec;
 use crate::keys::store::load_signer;
 use crate::keys::uri::KeyRef;
 use crate::keys::{canonical_key_id, Session, Signer};
+use crate::repo::ceremony::RequestOut;
 use crate::secret::{new_passphrase, unlock_passphrase, KeyRole};
 use crate::tuf::delegation::HashedBins;
 use crate::tuf::dialect::Dialect;
@@ -42,6 +45,9 @@ pub struct InitRequest<'a> {
     pub hashed_bins: Option<HashedBins>,
     /// The root key (default: the one root key in reach, [`RootFilter::Default`]).
     pub root: Option<KeyRef>,
+    /// A threshold root: its keys (tokens, public key files) and threshold, and the request
+    /// to write when the tokens at hand cannot sign it (`--request FILE`: always).
+    pub threshold_root: Option<ThresholdRoot>,
     pub expiries: &'a Expiries,
     /// The notary-server that will hold the timestamp key (none: a repository published to
     /// a directory).
@@ -53,6 +59,14 @@ pub struct InitRequest<'a> {
     /// Re-initialize an initialized repository under a new root.
     pub force: bool,
     pub now: OffsetDateTime,
+}
+
+/// `init --root-key ... --root-threshold M [--request FILE]`.
+#[derive(Debug)]
+pub struct ThresholdRoot {
+    pub keys: Vec<KeySpec>,
+    pub threshold: u64,
+    pub request: Option<PathBuf>,
 }
 
 /// A repository published to notary-server cannot be re-initialized here.
@@ -137,14 +151,24 @@ fn initialize_locked(
         .map(|prefix| find_targets_key(td, prefix))
         .transpose()?;
     let server = req.server.resolve(None)?;
-    let root_ref = match &req.root {
-        Some(r) => r.clone(),
-        None => discover(
-            session,
-            RootFilter::Default,
-            &crate::repo::inventory::delegation_key_ids(td)?,
-        )?
-        .the_root()?,
+    if req.force && req.threshold_root.is_some() {
+        return Err(Error::Usage(
+            "--force re-creates a root of one key; a threshold root is changed with `root \
+             rotate`"
+                .into(),
+        ));
+    }
+    let root_ref = match (&req.root, &req.threshold_root) {
+        (Some(r), _) => Some(r.clone()),
+        (None, Some(_)) => None,
+        (None, None) => Some(
+            discover(
+                session,
+                RootFilter::Default,
+                &crate::repo::inventory::delegation_key_ids(td)?,
+            )?
+            .the_root()?,
+        ),
     };
     *held = Some(td.lock(gun, |m| session.prompter().notice(m))?);
     let old = if req.force && td.config_path(gun).exists() {
@@ -206,14 +230,45 @@ fn initialize_locked(
         })?),
         None => None,
     };
-    let signer = session.open_signer(&root_ref)?;
-    let root_ref = root_ref.to_string();
+    let (signer, threshold_keys) = match (&root_ref, &req.threshold_root) {
+        (Some(r), _) => (Some(session.open_signer(r)?), None),
+        (None, Some(t)) => {
+            let keys = crate::repo::ceremony::root_keys(
+                session,
+                &crate::repo::ceremony::RootKeysRequest {
+                    dialect: req.dialect,
+                    gun,
+                    specs: &t.keys,
+                    threshold: t.threshold,
+                    current: None,
+                    now: req.now,
+                    expires: req.now + req.expiries.get(RoleName::Root),
+                },
+            )?;
+            (None, Some(keys))
+        }
+        (None, None) => return Err(Error::Usage("init needs a root key".into())),
+    };
+    let root_ref = root_ref.map(|r| r.to_string()).unwrap_or_default();
+    let root = match (&signer, &threshold_keys, &req.threshold_root) {
+        (Some(s), _, _) => RootSigning::Token {
+            reference: &root_ref,
+            signer: s.as_ref(),
+        },
+        (None, Some(keys), Some(t)) => RootSigning::Threshold {
+            keys,
+            out: match &t.request {
+                Some(p) => RequestOut::To(p.clone()),
+                None => RequestOut::IfNeeded,
+            },
+        },
+        _ => return Err(Error::Usage("init needs a root key".into())),
+    };
     let repo = NewRepo {
         gun,
         dialect: req.dialect,
         tuf: req.tuf,
-        root_ref: &root_ref,
-        root: signer.as_ref(),
+        root,
         sources: &sources,
         server: server.map(|(_, c)| c),
         expiries: req.expiries,

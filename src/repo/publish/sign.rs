@@ -14,7 +14,7 @@ use super::Published;
 use crate::fsio::{self, Overwrite};
 use crate::keys::store::load_signer;
 use crate::keys::{canonical_key_id, MemorySigner, Signer};
-use crate::repo::delegations::{DelegationSigners, TARGETS};
+use crate::repo::delegations::{DelegationSigners, KeyLocation, TARGETS};
 use crate::repo::stage::{Change, Stage};
 use crate::repo::trustdir::{Gun, RepoConfig, TrustDir};
 use crate::tuf::build;
@@ -266,7 +266,18 @@ pub fn sign_changes(
         }
         if (with.len() as u64) < spec.role.threshold {
             // Renewing expiries: a published role whose keys are not here stays as it is.
-            if stage.is_empty() && version > 0 {
+            // A role whose keys are all with their holders is theirs to sign: targets lists
+            // the delegation, the holders publish the role.
+            let holders_only = spec
+                .keys
+                .iter()
+                .all(|k| matches!(k.location, KeyLocation::Holder { .. }));
+            if holders_only && version == 0 && changes_of(name).next().is_none() {
+                continue;
+            }
+            if (stage.is_empty() && version > 0)
+                || (holders_only && changes_of(name).next().is_none())
+            {
                 not_renewed.push(name.clone());
                 continue;
             }
