@@ -316,7 +316,7 @@ fn download_through_a_delegation_with_consistent_snapshots() {
         .path()
         .join("clients/c/tuf")
         .join(GUN)
-        .join("client/metadata");
+        .join("client/tuf/metadata");
     for f in [
         "root.json",
         "timestamp.json",

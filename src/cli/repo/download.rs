@@ -19,7 +19,7 @@ use crate::{Error, Result};
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Without --target only the metadata is refreshed. Exit code 5 when anything does not verify.
-A GUN with --repo: the metadata is kept in TRUSTDIR/tuf/<gun>/client/metadata/ and, without
+A GUN with --repo: the metadata is kept in TRUSTDIR/tuf/<gun>/client/tuf/metadata/ and, without
 --trusted-root, the repository's first root is trusted on first use (--root-keyid pins it).
 With --metadata-url the root must be given (--trusted-root FILE) or stored in --metadata-dir.
 
