@@ -18,12 +18,12 @@ cargo test --all-targets
 # through code the feature changes. Left out, as they run once above: the yubikey* tests (they
 # require the feature), and tests whose code paths do not depend on it and that take long
 # (hostile repositories, fault injection, the source-layout checks, registry auth and migration
-# against notary-server, the --json contract).
+# against notary-server, the --json contract, the HTTP client of static repositories).
 lean=()
 for f in tests/*.rs; do
   name=$(basename "$f" .rs)
   case "$name" in
-    yubikey*|attacks|faults_*|layers|migrate|registry_auth|client_tls|addhash|json_contract) ;;
+    yubikey*|attacks|faults_*|layers|migrate|registry_auth|client_tls|addhash|json_contract|tuf_http_client) ;;
     *) lean+=(--test "$name") ;;
   esac
 done
