@@ -18,12 +18,7 @@ use trustkey::tuf::model::RoleName;
 use trustkey::tuf::signed::SignedMeta;
 
 const GUN: &str = "example.com/app";
-const PASS: [(&str, &str); 4] = [
-    ("TRUSTKEY_TARGETS_PASSPHRASE", "targets-pass-1"),
-    ("TRUSTKEY_SNAPSHOT_PASSPHRASE", "snapshot-pass-1"),
-    ("TRUSTKEY_TIMESTAMP_PASSPHRASE", "timestamp-pass-1"),
-    ("TRUSTKEY_DELEGATION_PASSPHRASE", "delegation-pass-1"),
-];
+use common::PUBLISHER_PASSPHRASES as PASS;
 const DIALECTS: [Dialect; 2] = [Dialect::Notary, Dialect::Tuf];
 
 /// A repository trustkey publishes, and the versions it published, each copied aside.

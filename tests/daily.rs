@@ -10,12 +10,7 @@ use std::path::PathBuf;
 use common::{json, run_fails, run_ok, Hsm, Publisher as _};
 
 const GUN: &str = "example.com/app";
-const PASS: [(&str, &str); 4] = [
-    ("TRUSTKEY_TARGETS_PASSPHRASE", "targets-pass-1"),
-    ("TRUSTKEY_SNAPSHOT_PASSPHRASE", "snapshot-pass-1"),
-    ("TRUSTKEY_TIMESTAMP_PASSPHRASE", "timestamp-pass-1"),
-    ("TRUSTKEY_DELEGATION_PASSPHRASE", "delegation-pass-1"),
-];
+use common::PUBLISHER_PASSPHRASES as PASS;
 
 /// A SoftHSM whose token rootA holds the root key, and a trust dir where `GUN` is
 /// initialized (notary dialect unless told) and published to `repo/`.

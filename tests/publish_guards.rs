@@ -13,12 +13,7 @@ use std::process::Command;
 use common::{run_fails, run_ok, Hsm, Publisher as _};
 
 const GUN: &str = "example.com/app";
-const PASS: [(&str, &str); 4] = [
-    ("TRUSTKEY_TARGETS_PASSPHRASE", "targets-pass-1"),
-    ("TRUSTKEY_SNAPSHOT_PASSPHRASE", "snapshot-pass-1"),
-    ("TRUSTKEY_TIMESTAMP_PASSPHRASE", "timestamp-pass-1"),
-    ("TRUSTKEY_DELEGATION_PASSPHRASE", "delegation-pass-1"),
-];
+use common::PUBLISHER_PASSPHRASES as PASS;
 
 struct Setup {
     hsm: Hsm,

@@ -212,6 +212,14 @@ pub trait Publisher {
     }
 }
 
+/// The passphrases of a publisher's keys on disk, as most tests set them.
+pub const PUBLISHER_PASSPHRASES: [(&str, &str); 4] = [
+    ("TRUSTKEY_TARGETS_PASSPHRASE", "targets-pass-1"),
+    ("TRUSTKEY_SNAPSHOT_PASSPHRASE", "snapshot-pass-1"),
+    ("TRUSTKEY_TIMESTAMP_PASSPHRASE", "timestamp-pass-1"),
+    ("TRUSTKEY_DELEGATION_PASSPHRASE", "delegation-pass-1"),
+];
+
 /// `impl Publisher for $ty` where `$ty` has a field `hsm` and `$pass` are its passphrases.
 #[macro_export]
 macro_rules! impl_publisher {
