@@ -23,6 +23,7 @@ mod failure;
 mod url;
 
 pub(crate) use failure::status_reason;
+use failure::error_codes;
 use failure::transport_error;
 pub use url::redact_url;
 use url::{check_name, normalize_base, resolve_location, scheme_and_host, PATH};
@@ -344,10 +345,23 @@ impl NotaryServer {
                 .reader()
                 .take(MESSAGE_LIMIT)
                 .read_to_end(&mut body);
+            let reason = status_reason(status, &body);
+            // notary-server's answer to an update older than what it has: another publisher
+            // got there first; a publish built on the newer version is taken.
+            if status.as_u16() == 400 && error_codes(&body).iter().any(|c| c == "VERSION") {
+                return Err(Error::Server {
+                    url: self.show(url),
+                    kind: ServerFailure::Conflict,
+                    reason: format!(
+                        "the server has a newer version of the repository than this publish \
+                         built on (another publisher published meanwhile): {reason}"
+                    ),
+                });
+            }
             return Err(Error::Server {
                 url: self.show(url),
                 kind: ServerFailure::Status(status.as_u16()),
-                reason: status_reason(status, &body),
+                reason,
             });
         }
         resp.body_mut()
