@@ -142,7 +142,10 @@ impl Setup {
     /// versions each successful publish reported.
     fn add_and_publish(&self, trust: &Path, name: &str) -> Vec<BTreeMap<String, u64>> {
         let f = self.file(name);
-        run_ok(self.tk_in(trust).args(["add", GUN, name, f.to_str().unwrap()]));
+        run_ok(
+            self.tk_in(trust)
+                .args(["add", GUN, name, f.to_str().unwrap()]),
+        );
         let mut done = Vec::new();
         for _ in 0..5 {
             let out = self.publish_cmd(trust).output().unwrap();
@@ -219,7 +222,12 @@ impl Setup {
     /// A copy of the trust dir (a teammate's, with the same keys).
     fn copy_trust_dir(&self, name: &str) -> PathBuf {
         let to = self.path().join(name);
-        run_ok(Command::new("cp").arg("-a").arg(&self.hsm.trust_dir).arg(&to));
+        run_ok(
+            Command::new("cp")
+                .arg("-a")
+                .arg(&self.hsm.trust_dir)
+                .arg(&to),
+        );
         to
     }
 }
@@ -362,8 +370,14 @@ fn gave_up(err: &str, what: &str, lock: &Path) {
     assert!(lines[0].contains("gave up after 1 s waiting for"), "{err}");
     assert!(lines[0].contains(what), "{err}");
     assert!(lines[0].contains(&lock.display().to_string()), "{err}");
-    assert!(lines[1].starts_with("hint:") && lines[1].contains("again"), "{err}");
-    assert!(err.contains("waiting for "), "the wait was announced:\n{err}");
+    assert!(
+        lines[1].starts_with("hint:") && lines[1].contains("again"),
+        "{err}"
+    );
+    assert!(
+        err.contains("waiting for "),
+        "the wait was announced:\n{err}"
+    );
 }
 
 #[test]
@@ -438,11 +452,12 @@ fn a_lock_held_too_long_is_given_up_in_one_line_and_changes_nothing() {
     );
 
     // A bad setting is refused, not taken for "wait without end".
-    let (code, err) = common::run_fails(
-        s.tk()
-            .env(timeout.0, "soon")
-            .args(["add", GUN, "x", f.to_str().unwrap()]),
-    );
+    let (code, err) = common::run_fails(s.tk().env(timeout.0, "soon").args([
+        "add",
+        GUN,
+        "x",
+        f.to_str().unwrap(),
+    ]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("TRUSTKEY_LOCK_TIMEOUT_SECS=soon"), "{err}");
 }
@@ -588,7 +603,10 @@ fn verifiers_while_publishing(s: &Setup, publishes: usize) {
                             .output()
                             .unwrap();
                         let err = String::from_utf8_lossy(&out.stderr);
-                        assert!(out.status.success(), "{cmd} failed while publishing:\n{err}");
+                        assert!(
+                            out.status.success(),
+                            "{cmd} failed while publishing:\n{err}"
+                        );
                         if cmd == "verify" {
                             let v = json(&String::from_utf8_lossy(&out.stdout));
                             seen.push(versions(&v)["timestamp"]);

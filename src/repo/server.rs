@@ -22,8 +22,8 @@ mod auth;
 mod failure;
 mod url;
 
-pub(crate) use failure::status_reason;
 use failure::error_codes;
+pub(crate) use failure::status_reason;
 use failure::transport_error;
 pub use url::redact_url;
 use url::{check_name, normalize_base, resolve_location, scheme_and_host, PATH};

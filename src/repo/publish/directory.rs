@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use super::files::{self, Pending};
 use super::{Ahead, Destination, Outgoing};
 use crate::fsio;
-use crate::secret::SharedPrompter;
 use crate::repo::client::{
     DirRemote, PendingState, Remote as _, Updater, VerifyOptions, ROOT_MAX_LEN, TIMESTAMP_MAX_LEN,
     UNLISTED_MAX_LEN,
@@ -21,6 +20,7 @@ use crate::repo::layout;
 use crate::repo::server_repo::not_for_dir;
 use crate::repo::stage::{Change, Stage};
 use crate::repo::trustdir::{take_lock, Gun, RepoConfig, RepoLock, TrustDir};
+use crate::secret::SharedPrompter;
 use crate::tuf::model::RoleName;
 use crate::tuf::signed::SignedMeta;
 use crate::{Error, Result};
