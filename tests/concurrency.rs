@@ -658,3 +658,38 @@ fn verifies_while_publishing_to_a_directory_never_go_down() {
 fn verifies_while_publishing_to_notary_server_never_go_down() {
     verifiers_while_publishing(&Setup::notary(), 4);
 }
+
+/// A notary client reads timestamp, snapshot and targets one after the other; a publish may
+/// land in between. Snapshot and targets are fetched by the checksum their parent lists (as
+/// the notary client does), names no publish reuses: a verify that read the old timestamp
+/// gets the old snapshot and targets, not the new ones under the plain names (which failed
+/// "targets: longer than the N bytes listed in snapshot").
+#[test]
+fn a_verify_that_read_the_old_timestamp_gets_the_files_that_belong_to_it() {
+    let s = Setup {
+        hsm: Hsm::with_root("root"),
+        place: Place::Dir(PathBuf::new()),
+    };
+    let repo = s.path().join("repo");
+    s.ok(&["init", GUN]);
+    let publish = |name: &str| {
+        let f = s.file(name);
+        s.ok(&["add", GUN, name, f.to_str().unwrap()]);
+        s.ok(&["publish", GUN, "--repo", repo.to_str().unwrap()]);
+    };
+    publish("old");
+    let timestamp = repo.join(GUN).join("timestamp.json");
+    let old = std::fs::read(&timestamp).unwrap();
+    publish("new");
+    // The client read timestamp.json before the publish renamed the new one into place.
+    std::fs::write(&timestamp, old).unwrap();
+    let v = json(&run_ok(s.hsm.client("clients", "c").args([
+        "--json",
+        "verify",
+        GUN,
+        "--repo",
+        repo.to_str().unwrap(),
+    ])));
+    assert_eq!(versions(&v)["targets"], 1, "{v}");
+    assert_eq!(v["targets"], 1, "{v}");
+}
