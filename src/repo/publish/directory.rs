@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 use super::files::{self, Pending};
 use super::{Ahead, Destination, Outgoing};
-use crate::fsio;
 use crate::repo::client::{
     DirRemote, PendingState, Remote as _, Updater, VerifyOptions, ROOT_MAX_LEN, TIMESTAMP_MAX_LEN,
     UNLISTED_MAX_LEN,
@@ -70,9 +69,11 @@ impl Directory {
 
     /// Locks `DIR` itself (flock on the directory: no lock file among the files served).
     fn lock_dir(&self) -> Result<RepoLock> {
-        fsio::create_dir(&self.dir)?;
-        let file = std::fs::File::open(&self.dir)
-            .map_err(|e| Error::io(format!("opening {}", self.dir.display()), e))?;
+        let dir = &self.dir;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| nothing(dir, e, format!("creating {}", dir.display())))?;
+        let file = std::fs::File::open(dir)
+            .map_err(|e| nothing(dir, e, format!("opening {}", dir.display())))?;
         let what = format!("another publish to {}", self.dir.display());
         take_lock(file, &self.dir, &what, |m| {
             if let Some(p) = &self.notices {
