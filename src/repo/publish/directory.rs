@@ -110,13 +110,14 @@ impl Destination for Directory {
 
     /// Locks the directory; then, if its timestamp is not the one this trust dir published
     /// last (another trust dir with the same keys published there since, or this one's last
-    /// publish delivered and could not record it), verifies what it holds against the
-    /// publisher's root, so that the new versions build on it and nothing it lists is lost.
+    /// publish delivered and could not record it) and its root is the publisher's, verifies
+    /// what it holds against that root, so that the new versions build on it and nothing it
+    /// lists is lost.
     fn ahead(
         &mut self,
         td: &TrustDir,
         cfg: &RepoConfig,
-        _: &SignedMeta,
+        root: &SignedMeta,
         now: time::OffsetDateTime,
     ) -> Result<Ahead> {
         self.lock = Some(self.lock_dir()?);
@@ -127,6 +128,13 @@ impl Destination for Directory {
         let theirs = remote.get(&RoleName::Timestamp.file_name(), TIMESTAMP_MAX_LEN)?;
         let ours = td.read_published(gun, &RoleName::Timestamp.file_name())?;
         if theirs.is_none() || theirs == ours {
+            return Ok(Ahead::default());
+        }
+        // Under another root (a lost root replaced: `init --force` with a new one), or another
+        // version of it, the publisher's root is the one that counts, as on notary-server:
+        // nothing there is built on.
+        let their_root = remote.get(&RoleName::Root.file_name(), ROOT_MAX_LEN)?;
+        if their_root.as_deref() != Some(&root.bytes[..]) {
             return Ok(Ahead::default());
         }
         let updater = Updater::new(
@@ -146,15 +154,6 @@ impl Destination for Directory {
             }),
             other => other,
         })?;
-        let root = verified.versions.get(&RoleName::Root).copied().unwrap_or(0);
-        if root > cfg.version(RoleName::Root) {
-            return Err(Error::Usage(format!(
-                "{} holds root version {root}, newer than this trust dir's ({}): it was \
-                 rotated elsewhere; publish from the trust dir that rotated it",
-                remote.describe(),
-                cfg.version(RoleName::Root)
-            )));
-        }
         self.verified = Some(pending);
         self.ahead_of = Some(remote);
         let version = |role| verified.versions.get(&role).copied().unwrap_or(0);
