@@ -157,6 +157,14 @@ pub enum Error {
     #[error("{0}")]
     NotFound(String),
 
+    /// Another trustkey held a lock for longer than this command waits (`what`: what holds it).
+    #[error("gave up after {waited_secs} s waiting for {what} (lock {})", .lock.display())]
+    Busy {
+        what: String,
+        lock: PathBuf,
+        waited_secs: u64,
+    },
+
     /// A notary-server request failed; `reason` is one line (TLS, HTTP status and the
     /// server's message, size limit, timeout, unreachable).
     #[error("notary server {url}: {reason}")]
@@ -237,6 +245,9 @@ pub enum ServerFailure {
     BadResponse,
     /// A redirect refused (from https to http, to another host, or too many).
     Redirect,
+    /// The server already has a newer version of a role than the upload (another publisher
+    /// published meanwhile): notary-server's `VERSION` error.
+    Conflict,
 }
 
 fn join_serials(serials: &[u32]) -> String {
@@ -321,6 +332,7 @@ impl Error {
             | KeyExists { .. }
             | Crypto(_)
             | Metadata(_)
+            | Busy { .. }
             | Server { .. } => exit::FAILURE,
         }
     }
@@ -385,6 +397,9 @@ impl Error {
                  manager"
             ),
             Server { kind, .. } => return server_hint(*kind),
+            Busy { .. } => "nothing was changed; run the command again once the other one has \
+                            finished (TRUSTKEY_LOCK_TIMEOUT_SECS=N waits up to N seconds)"
+                .into(),
             Verify(VerifyError::UntrustedRoot(_)) => {
                 "the repository's root does not chain to the root this client trusts: an attack, \
                  or the publisher lost its root and re-initialized. Confirm the new root key ID \
@@ -455,6 +470,10 @@ fn server_hint(kind: ServerFailure) -> Option<String> {
                                                                  at a notary server"
             .into(),
         ServerFailure::Timeout => "the server is slow or unreachable; try again later".into(),
+        ServerFailure::Conflict => "nothing was published and the staged changes are kept: \
+                                    run `trustkey publish` again; it reads the server's newer \
+                                    version and builds on it"
+            .into(),
         ServerFailure::Redirect => "trustkey follows redirects only within the same host and \
                                     never from https to http: if the new place is right, pass \
                                     it with -s/--server"

@@ -378,11 +378,17 @@ fn mix_and_match_is_refused() {
         p.add("app", b"version 2\n");
         p.publish(&[]);
         let dir = p.copy_of(2, "mixed");
-        std::fs::copy(
-            p.file(&p.meta(&p.versions[0]), "targets"),
-            p.file(&p.meta(&dir), "targets"),
-        )
-        .unwrap();
+        let (old, meta) = (p.file(&p.meta(&p.versions[0]), "targets"), p.meta(&dir));
+        std::fs::copy(&old, p.file(&meta, "targets")).unwrap();
+        // A notary client fetches targets by the checksum snapshot lists
+        // (`targets.<sha256>.json`): the old targets are served under those names too.
+        for e in std::fs::read_dir(&meta).unwrap() {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap();
+            if name.starts_with("targets.") && name.len() == "targets.".len() + 64 + 5 {
+                std::fs::copy(&old, &path).unwrap();
+            }
+        }
         let line = refused(d, p.verify("c", &dir));
         let want = match d {
             Dialect::Notary => "targets: sha256 does not match the hash listed in snapshot",

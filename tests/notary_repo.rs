@@ -379,6 +379,7 @@ fn tampering_is_caught() {
         let gd = gun_dir(&dir);
         copy_dir(&v1, &gd);
         tamper(&gd);
+        serve_by_checksum_too(&gd);
         s.verify_fails(name, &dir)
     };
 
@@ -1022,5 +1023,28 @@ mod lib_level {
             verify_line(r.verify(&c)),
             "root: version 1 is lower than current version 2"
         );
+    }
+}
+
+/// A notary client reads snapshot, targets and delegated roles by the checksum their parent
+/// lists (`<role>.<sha256 hex>.json`): what a case did to `<role>.json` (changed or removed) is
+/// served under those names too, as a tampering mirror would.
+fn serve_by_checksum_too(gd: &Path) {
+    for e in std::fs::read_dir(gd).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let Some(stem) = name.strip_suffix(".json") else {
+            continue;
+        };
+        let Some((role, hash)) = stem.rsplit_once('.') else {
+            continue;
+        };
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
+        match std::fs::read(gd.join(format!("{role}.json"))) {
+            Ok(bytes) => std::fs::write(&path, bytes).unwrap(),
+            Err(_) => std::fs::remove_file(&path).unwrap(),
+        }
     }
 }

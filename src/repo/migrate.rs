@@ -191,7 +191,8 @@ pub fn migrate(session: &Session, td: &TrustDir, req: &MigrateRequest<'_>) -> Re
             PublishOptions {
                 metadata_only: true,
             },
-        );
+        )
+        .with_notices(session.prompter().clone());
         publish(
             session,
             td,

@@ -23,6 +23,7 @@ mod failure;
 mod files;
 mod url;
 
+use failure::error_codes;
 pub(crate) use failure::status_reason;
 use failure::transport_error;
 pub use files::{Fetched, FileServer};
@@ -313,10 +314,23 @@ impl NotaryServer {
                 .reader()
                 .take(MESSAGE_LIMIT)
                 .read_to_end(&mut body);
+            let reason = status_reason(status, &body);
+            // notary-server's answer to an update older than what it has: another publisher
+            // got there first; a publish built on the newer version is taken.
+            if status.as_u16() == 400 && error_codes(&body).iter().any(|c| c == "VERSION") {
+                return Err(Error::Server {
+                    url: self.show(url),
+                    kind: ServerFailure::Conflict,
+                    reason: format!(
+                        "the server has a newer version of the repository than this publish \
+                         built on (another publisher published meanwhile): {reason}"
+                    ),
+                });
+            }
             return Err(Error::Server {
                 url: self.show(url),
                 kind: ServerFailure::Status(status.as_u16()),
-                reason: status_reason(status, &body),
+                reason,
             });
         }
         resp.body_mut()

@@ -15,6 +15,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -199,21 +200,11 @@ impl TrustDir {
             .write(true)
             .open(&path)
             .map_err(|e| Error::io(format!("opening lock {}", path.display()), e))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                notice(&format!(
-                    "waiting for another trustkey working on {gun} (lock {})...",
-                    path.display()
-                ));
-                file.lock()
-                    .map_err(|e| Error::io(format!("locking {}", path.display()), e))?;
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(Error::io(format!("locking {}", path.display()), e))
-            }
-        }
-        Ok(RepoLock { _file: file })
+        let what = match name {
+            "client.lock" => format!("another verify of {gun}"),
+            _ => format!("another trustkey working on {gun}"),
+        };
+        take_lock(file, &path, &what, notice)
     }
 
     /// The config of an initialized repository, or a clear "unknown GUN" error.
@@ -263,10 +254,81 @@ pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
     }
 }
 
-/// Held while a command works on a GUN; released on drop (and by the OS if the process dies).
+/// Held while a command works on a GUN (or publishes into a directory); released on drop
+/// (and by the OS if the process dies).
 #[derive(Debug)]
 pub struct RepoLock {
     _file: File,
+}
+
+/// Sets how long a command waits for a lock another trustkey holds, in whole seconds.
+pub const LOCK_TIMEOUT_VAR: &str = "TRUSTKEY_LOCK_TIMEOUT_SECS";
+/// How long a command waits for a lock by default: a publish holding it may be waiting for a
+/// passphrase or a touch, but a command never waits without end.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(300);
+/// The longest wait `TRUSTKEY_LOCK_TIMEOUT_SECS` may ask for (a day).
+const LOCK_TIMEOUT_MAX: u64 = 86_400;
+
+/// The wait [`LOCK_TIMEOUT_VAR`] sets (0 to a day; 0: do not wait), else [`LOCK_TIMEOUT`].
+pub fn lock_timeout() -> Result<Duration> {
+    let Some(value) = std::env::var_os(LOCK_TIMEOUT_VAR) else {
+        return Ok(LOCK_TIMEOUT);
+    };
+    value
+        .to_str()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| *s <= LOCK_TIMEOUT_MAX)
+        .map(Duration::from_secs)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{LOCK_TIMEOUT_VAR}={}: expected whole seconds from 0 to {LOCK_TIMEOUT_MAX}",
+                crate::text::printable(&value.to_string_lossy())
+            ))
+        })
+}
+
+/// Takes `file`'s exclusive lock (`flock`; `path` names it, `what` says who holds it). While
+/// another process holds it, says so once through `notice` and waits, at most
+/// [`lock_timeout`]: then fails with [`Error::Busy`], having changed nothing.
+pub fn take_lock(
+    file: File,
+    path: &Path,
+    what: &str,
+    notice: impl FnOnce(&str),
+) -> Result<RepoLock> {
+    // Read before trying: a bad setting is an error even when the lock is free.
+    let wait = lock_timeout()?;
+    let mut notice = Some(notice);
+    let mut deadline = None;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(RepoLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io(format!("locking {}", path.display()), e))
+            }
+        }
+        let deadline = *deadline.get_or_insert_with(|| Instant::now() + wait);
+        if let Some(notice) = notice.take() {
+            notice(&format!(
+                "waiting for {what} (lock {}; at most {} s)...",
+                path.display(),
+                wait.as_secs()
+            ));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::Busy {
+                what: what.to_string(),
+                lock: path.to_path_buf(),
+                waited_secs: wait.as_secs(),
+            });
+        }
+        // Polled: flock has no timed wait. Short pauses first (a publish often ends soon).
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
 }
 
 /// What trustkey remembers about a repository it publishes.

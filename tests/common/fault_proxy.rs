@@ -2,7 +2,8 @@
 //! HTTP on 127.0.0.1, one request per connection, each passed on to the server (https, the
 //! harness's CA) and its answer passed back, unless a fault is set for the request's method:
 //! the connection dropped after half the request body, a `500` answered by the proxy itself,
-//! or the request read and never answered.
+//! the request read and never answered, or the request read and held until the fault is
+//! changed, then passed on (a publish that reaches the server late).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -23,6 +24,8 @@ pub enum Fault {
     Status500,
     /// Reads the request and never answers (the connection stays open until the proxy goes).
     Stall,
+    /// Reads the request and holds it until the fault is changed (`set`), then passes it on.
+    Hold,
 }
 
 struct Setting {
@@ -105,6 +108,8 @@ impl Drop for FaultProxy {
         }
         if let Ok(mut s) = self.setting.lock() {
             s.held.clear();
+            // Held requests go on (and their threads end).
+            s.fault = Fault::Pass;
         }
     }
 }
@@ -171,6 +176,9 @@ fn serve(mut stream: TcpStream, setting: &Mutex<Setting>, agent: &ureq::Agent, b
     let mut body = vec![0u8; length];
     if reader.read_exact(&mut body).is_err() {
         return;
+    }
+    while fault == Fault::Hold && setting.lock().unwrap().fault == Fault::Hold {
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let (status, content_type, answer) = match fault {
         Fault::Stall => {

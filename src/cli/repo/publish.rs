@@ -166,7 +166,8 @@ pub(super) fn publish(
     let Some(repo) = repo else {
         return publish_server_cmd(ctx, td, &req);
     };
-    let mut dest = Directory::new(repo, PublishOptions { metadata_only });
+    let mut dest = Directory::new(repo, PublishOptions { metadata_only })
+        .with_notices(ctx.session.prompter().clone());
     let done = publish::publish(&ctx.session, td, &mut dest, &req)?;
     ctx.output.emit(&done, |p| {
         format!(

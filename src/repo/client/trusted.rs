@@ -215,6 +215,20 @@ impl TrustedSet {
         parent.meta.get(&self.dialect().meta_name(role))?.length
     }
 
+    /// The sha256 (hex) `role`'s parent lists for it, if it lists one: notary serves a
+    /// role's file under it too (`targets.<hex>.json`), an unchanging name.
+    pub fn listed_sha256(&self, role: RoleName) -> Option<String> {
+        let parent = match role {
+            RoleName::Snapshot => self.timestamp.as_ref(),
+            RoleName::Targets => self.snapshot.as_ref(),
+            RoleName::Root | RoleName::Timestamp => None,
+        }?;
+        sha256_hex(
+            self.dialect(),
+            parent.meta.get(&self.dialect().meta_name(role))?,
+        )
+    }
+
     /// One step of root rotation: `bytes` is the next root version, signed by a threshold of
     /// the trusted root's keys and of its own. It is trusted from then on.
     pub fn update_root(&mut self, bytes: Vec<u8>) -> Result<()> {
@@ -528,4 +542,11 @@ fn check_pin(opts: &VerifyOptions, set: &RoleKeySet) -> Result<Option<PinMatch>>
         })
         .map(Some)
         .ok_or_else(|| path_fail(RootPathError::PinMismatch { pin: pin.clone() }))
+}
+
+/// The sha256 a meta entry lists, as hex (`None` if it lists none or an undecodable one: the
+/// file's check against the entry says what is wrong).
+fn sha256_hex(dialect: Dialect, entry: &crate::tuf::model::MetaFile) -> Option<String> {
+    let listed = entry.hashes.as_ref()?.get("sha256")?;
+    dialect.decode_hash(listed).ok().map(hex::encode)
 }

@@ -1,12 +1,12 @@
 //! The updater: everything of an update that is I/O. It loads the client's trusted state
-//! (`TRUSTDIR/tuf/<gun>/client/`: `root.json` and `state.json`), fetches files from the
+//! (`TRUSTDIR/tuf/<gun>/client/<dialect>/`: `root.json` and `state.json`), fetches files from the
 //! [`Remote`] in the order the [`TrustedSet`] takes them, and stores the new state once
 //! everything verified. Where the two dialects' clients differ in what they fetch:
 //!
 //! - Notary: `root.json` first (no repository without it); on first use that root is pinned;
 //!   later, `N.root.json` for every version between the trusted root and it (the last one may
-//!   be `root.json` itself); then `timestamp.json`, `snapshot.json`, `targets.json`, and each
-//!   delegated role as `<role>.json`.
+//!   be `root.json` itself); then `timestamp.json`, and snapshot, targets and each delegated
+//!   role by the checksum its parent lists (`<role>.<sha256>.json`, else `<role>.json`).
 //! - TUF 1.0 (section 5, as python-tuf's ngclient): on first use `1.root.json`; then
 //!   `N+1.root.json` until the remote has none; `timestamp.json`; snapshot and targets as
 //!   `V.snapshot.json`/`V.targets.json` with consistent snapshots (V the version the parent
@@ -92,8 +92,12 @@ impl<'a> Updater<'a> {
         set.close_root()?;
         let consistent = set.consistent_snapshot();
         let file = |set: &TrustedSet, role: RoleName| match self.opts.dialect {
-            Dialect::Notary => role.file_name(),
-            Dialect::Tuf => layout::role_file(role, set.listed_version(role), consistent),
+            Dialect::Notary => by_checksum(role.as_str(), set.listed_sha256(role)),
+            Dialect::Tuf => RemoteFile::plain(layout::role_file(
+                role,
+                set.listed_version(role),
+                consistent,
+            )),
         };
         let timestamp = self.fetch(
             RoleName::Timestamp,
@@ -227,8 +231,12 @@ impl<'a> Updater<'a> {
     /// A delegated role's file, within the length snapshot lists for it.
     fn fetch_delegated(&self, next: &NextRole, consistent: bool) -> Result<Vec<u8>> {
         let file = match self.opts.dialect {
-            Dialect::Notary => format!("{}.json", next.role),
-            Dialect::Tuf => layout::role_file_named(&quote(&next.role), next.version, consistent),
+            Dialect::Notary => by_checksum(&next.role, next.sha256.clone()),
+            Dialect::Tuf => RemoteFile::plain(layout::role_file_named(
+                &quote(&next.role),
+                next.version,
+                consistent,
+            )),
         };
         let bound = match next.length {
             Some(len) => Bound::Listed {
@@ -246,14 +254,32 @@ impl<'a> Updater<'a> {
     }
 
     /// The file `name` of `role`, which must be there, within its bound.
-    fn fetch(&self, role: RoleName, name: &str, bound: Bound) -> Result<Vec<u8>> {
-        self.fetch_named(role.as_str(), name, bound)
+    fn fetch(&self, role: RoleName, file: &RemoteFile, bound: Bound) -> Result<Vec<u8>> {
+        self.fetch_named(role.as_str(), file, bound)
     }
 
     /// A file longer than the length its parent lists is that length's mismatch, as when it
     /// is read whole (with its length, where the remote knew it).
-    fn fetch_named(&self, role: &str, name: &str, bound: Bound) -> Result<Vec<u8>> {
-        let got = match bound {
+    fn fetch_named(&self, role: &str, file: &RemoteFile, bound: Bound) -> Result<Vec<u8>> {
+        // A repository that serves no checksum names (a directory some other tool wrote):
+        // the plain name, which a publish may replace between two reads.
+        if let Some(pinned) = &file.pinned {
+            if let Some(b) = self.get_bounded(role, pinned, bound)? {
+                return Ok(b);
+            }
+        }
+        let name = &file.plain;
+        self.get_bounded(role, name, bound)?.ok_or_else(|| {
+            Error::Verify(VerifyError::Missing {
+                role: role.to_string(),
+                file: name.to_string(),
+                remote: self.remote.describe(),
+            })
+        })
+    }
+
+    fn get_bounded(&self, role: &str, name: &str, bound: Bound) -> Result<Option<Vec<u8>>> {
+        match bound {
             Bound::Fixed(max) => self.remote.get(name, max),
             Bound::Listed { len, parent } => self.remote.get(name, len).map_err(|e| match e {
                 Error::Verify(VerifyError::TooLarge { actual, .. }) => {
@@ -274,14 +300,7 @@ impl<'a> Updater<'a> {
                 }
                 other => other,
             }),
-        }?;
-        got.ok_or_else(|| {
-            Error::Verify(VerifyError::Missing {
-                role: role.to_string(),
-                file: name.to_string(),
-                remote: self.remote.describe(),
-            })
-        })
+        }
     }
 
     fn no_repository(&self, first: &str) -> Error {
@@ -321,6 +340,32 @@ impl<'a> Updater<'a> {
             None => TrustedState::default(),
         };
         Ok((root, state))
+    }
+}
+
+/// The name a role's file is fetched by: notary serves snapshot, targets and delegated roles
+/// also under the sha256 their parent lists (`targets.<hex>.json`), a name no later publish
+/// reuses, so an update that reads timestamp, snapshot and targets one after the other while
+/// a publish lands gets the files that belong together. The plain name when there is none.
+struct RemoteFile {
+    pinned: Option<String>,
+    plain: String,
+}
+
+impl RemoteFile {
+    fn plain(plain: String) -> Self {
+        RemoteFile {
+            pinned: None,
+            plain,
+        }
+    }
+}
+
+/// `<name>.<sha256 hex>.json`, else `<name>.json`.
+fn by_checksum(name: &str, sha256: Option<String>) -> RemoteFile {
+    RemoteFile {
+        pinned: sha256.map(|h| format!("{name}.{h}.json")),
+        plain: format!("{name}.json"),
     }
 }
 

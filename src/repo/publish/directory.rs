@@ -11,10 +11,15 @@ use std::path::{Path, PathBuf};
 
 use super::files::{self, Pending};
 use super::{Ahead, Destination, Outgoing};
+use crate::repo::client::{
+    DirRemote, PendingState, Remote as _, Updater, VerifyOptions, ROOT_MAX_LEN, TIMESTAMP_MAX_LEN,
+    UNLISTED_MAX_LEN,
+};
 use crate::repo::layout;
 use crate::repo::server_repo::not_for_dir;
 use crate::repo::stage::{Change, Stage};
-use crate::repo::trustdir::{Gun, RepoConfig, TrustDir};
+use crate::repo::trustdir::{take_lock, Gun, RepoConfig, RepoLock, TrustDir};
+use crate::secret::SharedPrompter;
 use crate::tuf::model::RoleName;
 use crate::tuf::signed::SignedMeta;
 use crate::{Error, Result};
@@ -27,10 +32,21 @@ pub struct PublishOptions {
 }
 
 /// A static repository: the GUN's files go to `DIR/<gun>/`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Directory {
     dir: PathBuf,
     options: PublishOptions,
+    /// `DIR` locked from [`ahead`](Destination::ahead) until the delivery is done: two
+    /// publishers (two trust dirs) never rename files into one repository at once, and each
+    /// sees what the other delivered before it signs.
+    lock: Option<RepoLock>,
+    /// The directory's copy as verified (the publisher's client state), stored once the
+    /// files are in place.
+    verified: Option<PendingState>,
+    /// The directory's metadata, when it is ahead of the publisher's copy.
+    ahead_of: Option<DirRemote>,
+    /// Where "waiting for another publish" is said.
+    notices: Option<SharedPrompter>,
 }
 
 impl Directory {
@@ -38,6 +54,38 @@ impl Directory {
         Directory {
             dir: dir.into(),
             options,
+            lock: None,
+            verified: None,
+            ahead_of: None,
+            notices: None,
+        }
+    }
+
+    /// Says through `prompter` when the publish waits for another one to the directory.
+    pub fn with_notices(mut self, prompter: SharedPrompter) -> Self {
+        self.notices = Some(prompter);
+        self
+    }
+
+    /// Locks `DIR` itself (flock on the directory: no lock file among the files served).
+    fn lock_dir(&self) -> Result<RepoLock> {
+        let dir = &self.dir;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| nothing(dir, e, format!("creating {}", dir.display())))?;
+        let file = std::fs::File::open(dir)
+            .map_err(|e| nothing(dir, e, format!("opening {}", dir.display())))?;
+        let what = format!("another publish to {}", self.dir.display());
+        take_lock(file, &self.dir, &what, |m| {
+            if let Some(p) = &self.notices {
+                p.notice(m);
+            }
+        })
+    }
+
+    /// The directory's metadata, read as a client reads it.
+    fn remote(&self, cfg: &RepoConfig) -> DirRemote {
+        DirRemote {
+            dir: layout::metadata_dir(cfg.dialect, &gun_repo_dir(&self.dir, &cfg.gun)),
         }
     }
 }
@@ -60,25 +108,101 @@ impl Destination for Directory {
         true
     }
 
-    /// The directory holds what this trust dir published: nothing is ahead of its copy.
+    /// Locks the directory; then, if its timestamp is not the one this trust dir published
+    /// last (another trust dir with the same keys published there since, or this one's last
+    /// publish delivered and could not record it) and its root is the publisher's, verifies
+    /// what it holds against that root, so that the new versions build on it and nothing it
+    /// lists is lost.
     fn ahead(
         &mut self,
-        _: &TrustDir,
-        _: &RepoConfig,
-        _: &SignedMeta,
-        _: time::OffsetDateTime,
+        td: &TrustDir,
+        cfg: &RepoConfig,
+        root: &SignedMeta,
+        now: time::OffsetDateTime,
     ) -> Result<Ahead> {
-        Ok(Ahead::default())
+        self.lock = Some(self.lock_dir()?);
+        // Checked again under the lock: a GUN nested in this one may just have been published.
+        layout::check_nesting(&self.dir, cfg.gun.as_str())?;
+        let gun = &cfg.gun;
+        let remote = self.remote(cfg);
+        let theirs = remote.get(&RoleName::Timestamp.file_name(), TIMESTAMP_MAX_LEN)?;
+        let ours = td.read_published(gun, &RoleName::Timestamp.file_name())?;
+        if theirs.is_none() || theirs == ours {
+            return Ok(Ahead::default());
+        }
+        // Under another root (a lost root replaced: `init --force` with a new one), or another
+        // version of it, the publisher's root is the one that counts, as on notary-server:
+        // nothing there is built on.
+        let their_root = remote.get(&RoleName::Root.file_name(), ROOT_MAX_LEN)?;
+        if their_root.as_deref() != Some(&root.bytes[..]) {
+            return Ok(Ahead::default());
+        }
+        let updater = Updater::new(
+            td,
+            gun,
+            &remote,
+            VerifyOptions {
+                dialect: cfg.dialect,
+                root_key_id: Some(cfg.root_key_id.clone()),
+                now,
+            },
+        );
+        let (verified, pending) = updater.verify().map_err(|e| match e {
+            Error::Verify(e) => Error::Verify(crate::tuf::VerifyError::NotBuildingOn {
+                repo: remote.describe(),
+                source: Box::new(e),
+            }),
+            other => other,
+        })?;
+        self.verified = Some(pending);
+        self.ahead_of = Some(remote);
+        let version = |role| verified.versions.get(&role).copied().unwrap_or(0);
+        let (snapshot, timestamp) = (version(RoleName::Snapshot), version(RoleName::Timestamp));
+        let roles = verified
+            .roles
+            .into_iter()
+            .map(|r| (r.name, (r.targets, r.version)))
+            .collect();
+        Ok(Ahead {
+            roles,
+            snapshot,
+            timestamp,
+        })
     }
 
-    fn fetch(&self, _: &Gun, _: RoleName) -> Result<Option<Vec<u8>>> {
-        Ok(None)
+    /// A role's file as the directory holds it (asked for only when the directory is ahead,
+    /// read under the lock: what was verified).
+    fn fetch(&self, _: &Gun, role: RoleName) -> Result<Option<Vec<u8>>> {
+        let Some(remote) = &self.ahead_of else {
+            return Ok(None);
+        };
+        let max = match role {
+            RoleName::Root => ROOT_MAX_LEN,
+            RoleName::Timestamp => TIMESTAMP_MAX_LEN,
+            _ => UNLISTED_MAX_LEN,
+        };
+        remote.get(&role.file_name(), max)
     }
 
     /// Every root version, then root, targets, snapshot, and timestamp last: a client that
     /// reads while the renames happen sees the old timestamp until everything it names exists.
     /// Target files (TUF 1.0) go first, so that no metadata names a file not yet there.
     fn deliver(&mut self, td: &TrustDir, cfg: &mut RepoConfig, out: &Outgoing<'_>) -> Result<()> {
+        // Held until the files are in place, then released (whatever happened).
+        let _lock = match self.lock.take() {
+            Some(l) => l,
+            None => self.lock_dir()?,
+        };
+        self.deliver_locked(td, cfg, out)?;
+        if let Some(pending) = self.verified.take() {
+            pending.store()?;
+        }
+        Ok(())
+    }
+}
+
+impl Directory {
+    fn deliver_locked(&self, td: &TrustDir, cfg: &RepoConfig, out: &Outgoing<'_>) -> Result<()> {
         let gun = &cfg.gun;
         let dialect = cfg.dialect;
         let opts = cfg.tuf_options();

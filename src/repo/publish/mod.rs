@@ -103,6 +103,8 @@ pub struct Ahead {
     pub roles: BTreeMap<String, RoleContent>,
     /// Snapshot's version there.
     pub snapshot: u64,
+    /// Timestamp's version there (0 where the destination signs timestamp itself).
+    pub timestamp: u64,
 }
 
 /// What one publish delivers.
@@ -310,7 +312,7 @@ pub fn sign_and_deliver(
         (false, Some(sm)) => {
             let ts = build::timestamp(
                 dialect,
-                cfg.version(RoleName::Timestamp) + 1,
+                cfg.version(RoleName::Timestamp).max(ahead.timestamp) + 1,
                 exp(RoleName::Timestamp),
                 sm,
                 cfg.tuf_options().meta_hashes,

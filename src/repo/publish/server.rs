@@ -100,7 +100,12 @@ impl Destination for Server {
             .into_iter()
             .map(|r| (r.name, (r.targets, r.version)))
             .collect();
-        Ok(Ahead { roles, snapshot })
+        // The server signs timestamp: its version there is not one this publish builds on.
+        Ok(Ahead {
+            roles,
+            snapshot,
+            timestamp: 0,
+        })
     }
 
     fn fetch(&self, gun: &Gun, role: RoleName) -> Result<Option<Vec<u8>>> {

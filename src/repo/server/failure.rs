@@ -21,6 +21,23 @@ pub(crate) fn status_reason(status: StatusCode, body: &[u8]) -> String {
     out
 }
 
+/// The `code`s of a notary (docker distribution errcode) JSON error body.
+pub(crate) fn error_codes(body: &[u8]) -> Vec<String> {
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    parsed
+        .as_ref()
+        .and_then(|v| v.get("errors"))
+        .and_then(|v| v.as_array())
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e.get("code").and_then(|c| c.as_str()))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The message of a notary (docker distribution errcode) JSON error body,
 /// `{"errors":[{"code":..,"message":..,"detail":..}]}`; otherwise the body's text.
 pub(super) fn server_message(body: &[u8]) -> String {

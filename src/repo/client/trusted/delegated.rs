@@ -122,6 +122,8 @@ pub struct NextRole {
     pub version: Option<u64>,
     /// The length snapshot lists for it, if any: the most the client reads of it.
     pub length: Option<u64>,
+    /// The sha256 (hex) snapshot lists for it, if any (notary serves `<role>.<hex>.json`).
+    pub sha256: Option<String>,
 }
 
 /// What is kept of each trusted targets role for its children: its own delegation entry and
@@ -352,6 +354,7 @@ impl TrustedSet {
                 return Ok(Some(NextRole {
                     version: entry.version,
                     length: entry.length,
+                    sha256: super::sha256_hex(self.dialect(), entry),
                     role,
                     parent,
                 }));
@@ -397,6 +400,7 @@ impl TrustedSet {
                     parent: parent.clone(),
                     version: entry.version,
                     length: entry.length,
+                    sha256: super::sha256_hex(self.dialect(), entry),
                 });
             }
         }

@@ -27,6 +27,8 @@ fn rejects_a_delegated_target_outside_its_paths() {
                     Dialect::Tuf => Some(1),
                 },
                 length: Some(m.delegated[0].length()),
+                // As snapshot lists it (notary fetches the role by it).
+                sha256: Some(hex::encode(m.delegated[0].sha256)),
             },
             "{d}"
         );
