@@ -197,44 +197,98 @@ fn compile(p: &[u8]) -> Vec<Tok> {
     toks
 }
 
-/// Whether the compiled pattern matches all of `s`, and the work it took (tokens tried:
-/// at most about |s| times the pattern's length, whatever the pattern).
+/// The most work one name's match against one pattern may take. Names and patterns that
+/// delegations use need a few hundred steps; a hostile pattern that needs more is taken as
+/// not matching, so its role covers nothing (fail closed) instead of costing seconds per name.
+const MATCH_WORK_LIMIT: usize = 1 << 22;
+
+/// Whether the compiled pattern matches all of `s`, and the work it took (bytes and tokens
+/// looked at). The parts between `*`s have fixed lengths: the first is matched at the start,
+/// the last at the end, and each one between at its leftmost place after the one before
+/// (leftmost is never worse for what follows). A part of literals is found with `memmem`,
+/// in time linear in the name; one with `?` or `[...]` is tried place by place, within
+/// [`MATCH_WORK_LIMIT`]. (The backtracking matcher before took |s| x |pattern| steps: 1.2 s
+/// for `*` and 7,000 `o`s against 11,000 `o`s; found by fuzzing.)
 fn matches(toks: &[Tok], s: &[u8]) -> (bool, usize) {
-    let (mut si, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
     let mut work = 0usize;
-    while let Some(&sc) = s.get(si) {
-        work = work.saturating_add(1);
-        let hit = match toks.get(ti) {
-            Some(Tok::Star) => {
-                star = Some((ti, si));
-                ti += 1;
-                continue;
-            }
-            Some(Tok::Any) => true,
-            Some(Tok::Lit(c)) => *c == sc,
-            Some(Tok::Class { negate, ranges }) => {
-                work = work.saturating_add(ranges.len());
-                ranges.iter().any(|&(lo, hi)| lo <= sc && sc <= hi) != *negate
-            }
-            None => false,
-        };
-        if hit {
-            si += 1;
-            ti += 1;
-            continue;
-        }
-        match star {
-            Some((st, ss)) => {
-                ti = st + 1;
-                si = ss + 1;
-                star = Some((st, ss + 1));
-            }
-            None => return (false, work),
+    let hit = match_parts(toks, s, &mut work).unwrap_or(false);
+    (hit, work)
+}
+
+/// `None`: the work limit was reached.
+fn match_parts(toks: &[Tok], s: &[u8], work: &mut usize) -> Option<bool> {
+    let parts: Vec<&[Tok]> = toks.split(|t| *t == Tok::Star).collect();
+    let (Some((first, rest)), Some(last)) = (parts.split_first(), parts.last()) else {
+        return Some(s.is_empty());
+    };
+    if rest.is_empty() {
+        // No `*`: the whole name, byte for byte.
+        return Some(first.len() == s.len() && part_at(first, s, work)?);
+    }
+    let Some(end) = s.len().checked_sub(last.len()) else {
+        return Some(false);
+    };
+    if end < first.len() {
+        return Some(false);
+    }
+    let (head, tail) = (s.get(..first.len())?, s.get(end..)?);
+    if !part_at(first, head, work)? || !part_at(last, tail, work)? {
+        return Some(false);
+    }
+    let mut pos = first.len();
+    for part in rest.iter().take(rest.len().saturating_sub(1)) {
+        let hay = s.get(pos..end)?;
+        match find_part(part, hay, work)? {
+            Some(at) => pos += at + part.len(),
+            None => return Some(false),
         }
     }
-    let rest = toks.get(ti..).unwrap_or_default();
-    (rest.iter().all(|t| *t == Tok::Star), work)
+    Some(true)
+}
+
+/// Whether the fixed-length `part` matches the start of `s` (which is at least as long).
+fn part_at(part: &[Tok], s: &[u8], work: &mut usize) -> Option<bool> {
+    for (t, &c) in part.iter().zip(s) {
+        *work = work.saturating_add(1);
+        let hit = match t {
+            Tok::Any => true,
+            Tok::Lit(l) => *l == c,
+            Tok::Class { negate, ranges } => {
+                *work = work.saturating_add(ranges.len());
+                ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negate
+            }
+            Tok::Star => false,
+        };
+        if *work > MATCH_WORK_LIMIT {
+            return None;
+        }
+        if !hit {
+            return Some(false);
+        }
+    }
+    Some(part.len() <= s.len())
+}
+
+/// Where `part` first matches in `hay`.
+fn find_part(part: &[Tok], hay: &[u8], work: &mut usize) -> Option<Option<usize>> {
+    let literal: Option<Vec<u8>> = part
+        .iter()
+        .map(|t| match t {
+            Tok::Lit(c) => Some(*c),
+            _ => None,
+        })
+        .collect();
+    if let Some(needle) = literal {
+        *work = work.saturating_add(hay.len() + needle.len());
+        return Some(memchr::memmem::find(hay, &needle));
+    }
+    for at in 0..=hay.len().saturating_sub(part.len()) {
+        let rest = hay.get(at..)?;
+        if rest.len() >= part.len() && part_at(part, rest, work)? {
+            return Some(Some(at));
+        }
+    }
+    Some(None)
 }
 
 /// `"releases/*", "docs/*"` or `path hash prefixes 000-003`, for messages.
@@ -451,7 +505,7 @@ mod tests {
             out
         };
         let patterns: Vec<Vec<u8>> = (0..=4).flat_map(all).collect();
-        let names: Vec<Vec<u8>> = (0..=2).flat_map(all).collect();
+        let names: Vec<Vec<u8>> = (0..=3).flat_map(all).collect();
         for p in &patterns {
             let toks = compile(p);
             for n in &names {
@@ -475,9 +529,38 @@ mod tests {
         let name = [b"a".as_slice(), &[b'['; 2000]].concat();
         let (hit, work) = matches(&compile(&pattern), &name);
         assert!(!hit);
-        assert!(work <= 4 * name.len() * pattern.len(), "{work}");
+        assert!(work <= 4 * (name.len() + pattern.len()), "{work}");
         let toks = compile(&[b"x".as_slice(), &[b'['; 1000]].concat());
         assert_eq!(toks.len(), 1001);
+    }
+
+    /// Found by fuzzing (delegation_paths, 1.2 s after the fix above): `*` and 7,000 `o`s
+    /// against 11,000 `o`s, and the shapes around it: literal parts between stars are found
+    /// in work linear in the name; parts with `?` stop at the work limit and match nothing.
+    #[test]
+    fn long_runs_after_a_star_take_linear_work() {
+        let o = |n: usize| vec![b'o'; n];
+        let name = o(11_000);
+        for (pattern, want) in [
+            ([b"*".as_slice(), &o(7_000)].concat(), true),
+            ([b"*".as_slice(), &o(7_000), b"*"].concat(), true),
+            ([b"*".as_slice(), &o(7_000), b"x*"].concat(), false),
+            ([b"*".as_slice(), &o(7_000), b"*x"].concat(), false),
+            (
+                [b"o*".as_slice(), &o(3_000), b"*", &o(3_000), b"*o"].concat(),
+                true,
+            ),
+        ] {
+            let (hit, work) = matches(&compile(&pattern), &name);
+            assert_eq!(hit, want, "{}", pattern.len());
+            assert!(work <= 4 * (name.len() + pattern.len()), "{work}");
+        }
+        let hostile = [b"*?".as_slice(), &o(7_000), b"x*"].concat();
+        let (hit, work) = matches(&compile(&hostile), &name);
+        assert!(!hit);
+        assert!(work <= MATCH_WORK_LIMIT + 8_000, "{work}");
+        // Below the limit, the same shape still matches.
+        assert!(matches(&compile(b"*?ooo*"), &o(20)).0);
     }
 
     #[test]
