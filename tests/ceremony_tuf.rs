@@ -320,6 +320,22 @@ fn two_of_three_tuf_root_signed_on_separate_machines() {
     assert_eq!(signed.iter().filter(|s| **s).count(), 2, "{h}");
 }
 
+/// The newest `role` metadata in `meta`: `N.role.json` with the highest N, else `role.json`.
+fn latest(meta: &Path, role: &str) -> PathBuf {
+    let suffix = format!(".{role}.json");
+    std::fs::read_dir(meta)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?.to_string();
+            let n: u64 = name.strip_suffix(&suffix)?.parse().ok()?;
+            Some((n, p))
+        })
+        .max_by_key(|(n, _)| *n)
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| meta.join(format!("{role}.json")))
+}
+
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
@@ -505,4 +521,76 @@ fn rotation_needs_the_old_and_the_new_threshold_and_renew_is_followed() {
     let text = c.ok(&["root", "history", GUN]);
     eprintln!("--- root history ---\n{text}");
     assert!(text.contains("retired"), "{text}");
+
+    // key rotate under the 2-of-3 root: the new targets key is made at once, the root naming
+    // it (v4) becomes a request in the trust dir; publishing meanwhile still signs with the
+    // old key; two holders sign; apply retires the old key; python-tuf and trustkey follow.
+    let keys_before = json(&c.ok(&["--json", "key", "list"]));
+    let rot = json(&c.ok(&["--json", "key", "rotate", GUN, "targets"]));
+    assert_eq!(rot["outcome"], "requested", "{rot}");
+    assert_eq!(rot["root_version"], 4, "{rot}");
+    assert!(rot["retired_to"].is_null(), "{rot}");
+    let needs = rot["needs"].as_array().unwrap();
+    assert!(
+        needs.iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .contains("2 of the 3 root keys of v4 must sign")),
+        "{rot}"
+    );
+    let pending = PathBuf::from(rot["request"].as_str().unwrap());
+    let handed = c.xfer().join("v4-key.json");
+    std::fs::copy(&pending, &handed).unwrap();
+    let (old_key, new_key) = (
+        rot["old_key_id"].as_str().unwrap().to_string(),
+        rot["new_key_id"].as_str().unwrap().to_string(),
+    );
+    std::fs::write(&target, b"hello again").unwrap();
+    c.ok(&["add", GUN, "hello.txt", target.to_str().unwrap()]);
+    publish();
+    let v = py("r", "py");
+    assert_eq!(
+        v["root_version"], 3,
+        "root v4 is not published before apply: {v}"
+    );
+    let (ka, summary) = c.holder("alice").sign(&handed, c.xfer());
+    assert!(summary.contains("a new repository key"), "{summary}");
+    assert!(summary.contains("targets"), "{summary}");
+    eprintln!("--- what a signer of a key rotation reads (alice) ---\n{summary}");
+    // One signature of two: refused, nothing changes.
+    refused(&c, &[ka.to_str().unwrap()], 5, "has 1 of the 2 signatures");
+    let (kb, _) = c.holder("bob").sign(&handed, c.xfer());
+    c.ok(&["apply", ka.to_str().unwrap(), kb.to_str().unwrap()]);
+    let keys_after = json(&c.ok(&["--json", "key", "list"]));
+    let status = |keys: &serde_json::Value, id: &str| {
+        keys["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["key_id"] == id)
+            .map(|k| k["status"].as_str().unwrap().to_string())
+    };
+    assert_eq!(status(&keys_before, &old_key).as_deref(), Some("active"));
+    assert_eq!(
+        status(&keys_after, &old_key).as_deref(),
+        Some("retired"),
+        "{keys_after}"
+    );
+    assert_eq!(
+        status(&keys_after, &new_key).as_deref(),
+        Some("active"),
+        "{keys_after}"
+    );
+    publish();
+    let v = py("r", "py");
+    assert_eq!(v["root_version"], 4, "{v}");
+    assert_eq!(py("r", "py-after-key-rotation")["root_version"], 4);
+    let root4 = json(&std::fs::read_to_string(meta.join("4.root.json")).unwrap());
+    let targets_ids = root4["signed"]["roles"]["targets"]["keyids"].clone();
+    let targets_meta = json(&std::fs::read_to_string(latest(&meta, "targets")).unwrap());
+    assert_eq!(
+        targets_meta["signatures"][0]["keyid"], targets_ids[0],
+        "targets is signed by the key root v4 names"
+    );
+    assert!(tk_verify(&repo, "tk").status.success());
 }

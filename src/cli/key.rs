@@ -47,6 +47,11 @@ Examples:
         /// How long the new root metadata is valid: root=DURATION (default 10y).
         #[arg(long, value_name = "ROLE=DURATION")]
         expires: Vec<ExpiryArg>,
+        /// Write the root naming the new key as a signing request to this new file, even when
+        /// the root tokens at hand could sign it (under a threshold root, a request is written
+        /// whenever they cannot).
+        #[arg(long, value_name = "FILE")]
+        request: Option<PathBuf>,
     },
     /// Delete a key file. Refused while the current root metadata of a repository in the trust
     /// dir lists the key for a role (rotate it first), unless --force; retired keys go freely.
@@ -107,7 +112,8 @@ impl KeyCmd {
                 role,
                 root,
                 expires,
-            } => rotate(ctx, gun, role, root, &expires),
+                request,
+            } => rotate(ctx, gun, role, root, &expires, request),
             KeyCmd::Remove { key_id, force } => remove(ctx, &key_id, force),
             KeyCmd::Export { key_id, out } => export(ctx, &key_id, out.as_deref()),
             KeyCmd::Passwd { key_id } => passwd(ctx, &key_id),
@@ -222,6 +228,7 @@ fn rotate(
     role: RoleName,
     root: Option<String>,
     expires: &[ExpiryArg],
+    request: Option<PathBuf>,
 ) -> Result<()> {
     if role == RoleName::Root {
         return Err(rotation::root_is_rotated_elsewhere(&gun));
@@ -233,11 +240,28 @@ fn rotate(
         root: root.map(|r| r.parse()).transpose()?,
         expiries: &expiries,
         now: OffsetDateTime::now_utc(),
+        request,
     };
     let td = TrustDir::new(&ctx.trust_dir);
     let out = rotation::rotate_key(&ctx.session, &td, &req)?;
     ctx.output.emit(&out, |r| {
         let d = &r.resigned;
+        if let Some(path) = &r.request {
+            let mut s = format!(
+                "new {} key of {}: {} (replaces {}) in {}\n\
+                 root v{} naming it needs root signatures: request written to {}\n",
+                d.role, d.gun, d.new_key_id, d.old_key_id, r.key_file, d.root_version, path
+            );
+            for n in &r.needs {
+                s += &format!("  {n}\n");
+            }
+            s += &format!(
+                "  each key holder runs `trustkey sign REQUEST --key URI`; then `trustkey apply \
+                 REQUEST...` here (the old key is retired then), and `trustkey publish {}`",
+                d.gun
+            );
+            return s;
+        }
         format!(
             "rotated the {} key of {}: {} -> {} ({})\n\
              root metadata v{} signed by the root key on {}\n\
@@ -249,7 +273,7 @@ fn rotate(
             d.new_key_id,
             r.key_file,
             d.root_version,
-            r.root,
+            r.root.join(", "),
             r.retired_to
                 .as_deref()
                 .unwrap_or("its key file was already gone"),

@@ -4,13 +4,17 @@
 //! made: a new key file is deleted, keys imported onto tokens are removed again, and a key
 //! generated on a token is named in the error so that it can be deleted there.
 
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::ceremony::{self, change, KeyChange, Outcome, Proposal, RequestOut};
 use super::expiry::Expiries;
 use super::retire;
 use super::root::{self as reroot, Change, Resigned};
-use super::trustdir::{Gun, RetiredKey, TrustDir};
+use super::trustdir::{Gun, RepoConfig, RetiredKey, TrustDir};
 use crate::fsio::Overwrite;
 use crate::keys::file::{encrypt_pem, KeyMeta};
 use crate::keys::mirror::{self, Placement};
@@ -18,7 +22,8 @@ use crate::keys::piv::PivOptions;
 use crate::keys::uri::KeyRef;
 use crate::keys::{canonical_key_id, store, MemorySigner, Session, Signer};
 use crate::secret::{new_passphrase, KeyRole};
-use crate::tuf::model::RoleName;
+use crate::tuf::model::{to_value, RoleName};
+use crate::tuf::request::Purpose;
 use crate::{Error, Result};
 
 /// `key rotate`: a new key on disk for targets, snapshot or timestamp.
@@ -30,6 +35,9 @@ pub struct KeyRotation<'a> {
     pub root: Option<KeyRef>,
     pub expiries: &'a Expiries,
     pub now: OffsetDateTime,
+    /// Write the root that names the new key as a signing request to this file, even when
+    /// the tokens at hand could sign it (`--request`).
+    pub request: Option<PathBuf>,
 }
 
 /// A rotated repository key.
@@ -38,11 +46,20 @@ pub struct RotatedKey {
     #[serde(flatten)]
     pub resigned: Resigned,
     pub key_file: String,
-    /// Where the old key went (`private/retired/...`), or `None` if its file was already gone.
+    /// Where the old key went (`private/retired/...`), or `None` if its file was already gone
+    /// or is kept until the root naming the new key is applied.
     pub retired_to: Option<String>,
-    /// The root key that signed the new root.
+    /// `applied`: the new root is signed; `requested`: it waits for root signatures.
+    pub outcome: &'static str,
+    /// The signing request written, when root signatures are missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    /// Whose signatures the request still needs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<String>,
+    /// The root keys that signed the new root (locations), for the message.
     #[serde(skip)]
-    pub root: KeyRef,
+    pub root: Vec<String>,
 }
 
 /// The message for a root key named where a repository key is expected.
@@ -63,12 +80,8 @@ pub fn rotate_key(session: &Session, td: &TrustDir, r: &KeyRotation<'_>) -> Resu
     td.load_config(gun)?;
     let _lock = td.lock(gun, |m| session.prompter().notice(m))?;
     let mut cfg = td.load_config(gun)?;
-    if cfg.root_set.as_ref().is_some_and(|s| s.threshold > 1) {
-        return Err(Error::Usage(format!(
-            "the root of {gun} needs {} signatures: `key rotate` under a threshold root is not \
-             supported yet",
-            cfg.root_set.as_ref().map_or(0, |s| s.threshold)
-        )));
+    if r.request.is_some() || cfg.root_set.as_ref().is_some_and(|s| s.threshold > 1) {
+        return rotate_by_request(session, td, &mut cfg, r);
     }
     let root_ref = match &r.root {
         Some(k) => k.clone(),
@@ -131,7 +144,174 @@ pub fn rotate_key(session: &Session, td: &TrustDir, r: &KeyRotation<'_>) -> Resu
         resigned: done,
         key_file: path.display().to_string(),
         retired_to: moved.map(|p| p.display().to_string()),
-        root: root_ref,
+        outcome: "applied",
+        request: None,
+        needs: Vec::new(),
+        root: vec![root_ref.to_string()],
+    })
+}
+
+/// `key rotate` under a threshold root (or with `--request`): the new key is made and the
+/// root naming it is signed with the root tokens at hand; when that is not enough, it becomes
+/// a signing request like `root rotate`'s, and the old key is retired when `apply` makes the
+/// root the repository's. The caller holds the GUN's lock.
+fn rotate_by_request(
+    session: &Session,
+    td: &TrustDir,
+    cfg: &mut RepoConfig,
+    r: &KeyRotation<'_>,
+) -> Result<RotatedKey> {
+    let (gun, role) = (r.gun, r.role);
+    if let Some(p) = &cfg.pending_root {
+        return Err(Error::Usage(format!(
+            "root v{} of {gun} waits for signatures already: apply it (`trustkey apply`) first",
+            p.version
+        )));
+    }
+    if cfg.server_signs(role) {
+        return Err(Error::Usage(format!(
+            "notary-server holds the {role} key of {gun}: rotate it on the server \
+             (`notary key rotate {gun} {role} -r`)"
+        )));
+    }
+    let (cur_signed, cur) = reroot::current_root(td, gun)?;
+    if cur.common.version != cfg.version(RoleName::Root) {
+        return Err(Error::Metadata(format!(
+            "{gun}: published root is version {}, but the config says {}",
+            cur.common.version,
+            cfg.version(RoleName::Root)
+        )));
+    }
+    let old_id = cfg.key_file_id(role)?.to_string();
+    let set = change::current_set(cfg)?;
+    // The root tokens at hand; a `--root` token must hold one of the root's keys.
+    let mut signers = ceremony::at_hand(session, cfg)?;
+    if let Some(k) = &r.root {
+        let signer = session.open_signer(k)?;
+        let id = canonical_key_id(signer.public_key());
+        let Some(entry) = set.keys.iter().find(|e| e.canonical_id == id) else {
+            return Err(Error::Usage(format!(
+                "{} holds key ID {id}, which is not one of the root keys of {gun}",
+                signer.describe()
+            )));
+        };
+        if !signers
+            .iter()
+            .any(|(_, s)| s.public_key() == signer.public_key())
+        {
+            signers.push((entry.key_id.clone(), signer));
+        }
+    }
+
+    let d = cfg.dialect;
+    let what = format!("the new {role} key of {gun}");
+    let pass = session.with_prompter(|p| new_passphrase(KeyRole::from(role), &what, p))?;
+    let key = MemorySigner::generate(what.clone());
+    let new_id = canonical_key_id(key.public_key());
+    let new_key = d.public_key(key.public_key());
+    let new_tuf_id = d.key_id(&new_key);
+    let pem = encrypt_pem(
+        &key.secret_key(),
+        &pass,
+        Some(&KeyMeta::new(role.as_str(), gun.as_str())),
+    )?;
+    drop(key);
+
+    // The next root: the current one with the role's keys replaced, valid for root's expiry.
+    let mut next = cur.clone();
+    next.common.version = cur.common.version + 1;
+    next.common.expires = d.format_time(r.now + r.expiries.get(RoleName::Root));
+    let entry = next
+        .roles
+        .get_mut(role.as_str())
+        .ok_or_else(|| Error::Metadata(format!("{gun}: root has no {role} role")))?;
+    let old_ids = std::mem::replace(&mut entry.keyids, vec![new_tuf_id.clone()]);
+    entry.threshold = 1;
+    let still_used: BTreeSet<String> = next
+        .roles
+        .values()
+        .flat_map(|r| r.keyids.iter().cloned())
+        .collect();
+    for id in old_ids.iter().filter(|id| !still_used.contains(*id)) {
+        next.keys.remove(id);
+    }
+    next.keys.insert(new_tuf_id.clone(), new_key);
+
+    let path = store::write_key(&td.root, &new_id, &pem, Overwrite::Refuse)?;
+    let signer_refs: Vec<(String, &dyn Signer)> = signers
+        .iter()
+        .map(|(id, s)| (id.clone(), s.as_ref()))
+        .collect();
+    let proposed = ceremony::propose(
+        td,
+        cfg,
+        Proposal {
+            purpose: Purpose::KeyRotate,
+            root: to_value(&next),
+            previous: Some(&cur_signed),
+            signers: &signer_refs,
+            root_set: set,
+            key_change: Some(KeyChange {
+                role,
+                key_id: new_tuf_id.clone(),
+                key_file_id: new_id.clone(),
+                old_key_file_id: old_id.clone(),
+            }),
+            out: match &r.request {
+                Some(p) => RequestOut::To(p.clone()),
+                None => RequestOut::IfNeeded,
+            },
+        },
+    );
+    let outcome = match proposed {
+        Ok(o) => o,
+        Err(e) => {
+            // Nothing names the new key unless a root or a request was written.
+            let named = cfg.pending_root.is_some()
+                || reroot::current_root(td, gun)
+                    .map(|(_, root)| root.common.version != cur.common.version)
+                    .unwrap_or(true);
+            if !named {
+                let _ = std::fs::remove_file(&path);
+            }
+            return Err(e);
+        }
+    };
+    let root = signers.iter().map(|(_, s)| s.describe()).collect();
+    let resigned = |version: u64, signed_by: Vec<String>| Resigned {
+        gun: gun.clone(),
+        role,
+        old_key_id: old_id.clone(),
+        new_key_id: new_id.clone(),
+        new_tuf_key_id: new_tuf_id.clone(),
+        root_version: version,
+        signed_by,
+    };
+    Ok(match outcome {
+        Outcome::Applied(a) => RotatedKey {
+            resigned: resigned(a.version, a.signed_by),
+            key_file: path.display().to_string(),
+            retired_to: cfg
+                .retired
+                .iter()
+                .rev()
+                .find(|k| k.key_id == old_id && k.role == role)
+                .map(|k| k.location.clone())
+                .filter(|l| !l.starts_with('(')),
+            outcome: "applied",
+            request: None,
+            needs: Vec::new(),
+            root,
+        },
+        Outcome::Requested(q) => RotatedKey {
+            resigned: resigned(q.version, q.signed_by),
+            key_file: path.display().to_string(),
+            retired_to: None,
+            outcome: "requested",
+            request: Some(q.path),
+            needs: q.needs,
+            root,
+        },
     })
 }
 
