@@ -170,4 +170,33 @@ fn two_of_three_notary_root_on_notary_server() {
         GUN,
     );
     assert!(listed.contains("v1"), "{listed}");
+
+    // key rotate under the 2-of-3 root: the root naming the new targets key is a request;
+    // two holders sign it; apply, publish; the notary client (which trusts root v1) follows
+    // root v2 and lists the targets signed with the new key.
+    let rot = json(&c.ok(&["--json", "key", "rotate", GUN, "targets"]));
+    assert_eq!(rot["outcome"], "requested", "{rot}");
+    let handed = c.xfer().join("key-rotate.json");
+    std::fs::copy(rot["request"].as_str().unwrap(), &handed).unwrap();
+    let (ka, summary) = c.holder("alice").sign(&handed, c.xfer());
+    assert!(summary.contains("a new repository key"), "{summary}");
+    let (kc, _) = c.holder("carol").sign(&handed, c.xfer());
+    c.ok(&["apply", ka.to_str().unwrap(), kc.to_str().unwrap()]);
+    std::fs::write(&target, b"v2").unwrap();
+    c.ok(&["add", GUN, "v2", target.to_str().unwrap()]);
+    c.ok(&["publish", GUN]);
+    let listed = server.notary_list(
+        c.publisher.path(),
+        &c.publisher.path().join("notary-client"),
+        GUN,
+    );
+    assert!(listed.contains("v1") && listed.contains("v2"), "{listed}");
+    let v = json(&run_ok(
+        c.publisher
+            .client("tkclients", "n")
+            .args(["-s", &server.url, "--tlscacert"])
+            .arg(&server.ca)
+            .args(["--json", "verify", GUN]),
+    ));
+    assert_eq!(v["versions"]["root"], rot["root_version"], "{v}");
 }
