@@ -27,7 +27,7 @@ pub const TIMESTAMP_MAX_LEN: u64 = 16 * 1024;
 pub const UNLISTED_MAX_LEN: u64 = 64 * 1024 * 1024;
 
 /// A source of metadata files.
-pub trait Remote {
+pub trait Remote: Sync {
     /// The file `name` (`root.json`, `2.root.json`, ...), or `None` if the remote has none.
     /// A file longer than `max_len` bytes is an error (`VerifyError::TooLarge`), found
     /// without reading more than that.

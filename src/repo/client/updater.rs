@@ -131,15 +131,17 @@ impl<'a> Updater<'a> {
             let checked = match ahead.remove(&key) {
                 Some(checked) => checked,
                 None => {
+                    // The role in turn is fetched here (its failure is the walk's); the others
+                    // are fetched by the threads that check them.
                     let bytes = self.fetch_delegated(&next, consistent)?;
-                    let mut batch = vec![(next, Ok(bytes))];
+                    let mut batch = vec![(next, Some(bytes))];
                     for n in set.peek_delegations(CHECK_AHEAD) {
                         if !ahead.contains_key(&(n.role.clone(), n.parent.clone())) {
-                            let bytes = self.fetch_delegated(&n, consistent);
-                            batch.push((n, bytes));
+                            batch.push((n, None));
                         }
                     }
-                    let mut checked = check_all(&set, batch).into_iter();
+                    let fetch = |n: &NextRole| self.fetch_delegated(n, consistent);
+                    let mut checked = check_all(&set, batch, &fetch).into_iter();
                     let first = checked.next().flatten().map(|(_, c)| c);
                     ahead.extend(checked.flatten().map(|(n, c)| ((n.role, n.parent), c)));
                     first.ok_or_else(|| {
@@ -426,9 +428,14 @@ const CHECK_AHEAD: usize = 128;
 /// the order given (`None` where a check could not run).
 fn check_all(
     set: &TrustedSet,
-    batch: Vec<(NextRole, Result<Vec<u8>>)>,
+    batch: Vec<(NextRole, Option<Vec<u8>>)>,
+    fetch: &(dyn Fn(&NextRole) -> Result<Vec<u8>> + Sync),
 ) -> Vec<Option<(NextRole, Result<CheckedRole>)>> {
-    let check = |(n, bytes): (NextRole, Result<Vec<u8>>)| {
+    let check = |(n, bytes): (NextRole, Option<Vec<u8>>)| {
+        let bytes = match bytes {
+            Some(b) => Ok(b),
+            None => fetch(&n),
+        };
         let c = bytes.and_then(|b| set.check_delegated_role(&n.role, &n.parent, b));
         (n, c)
     };

@@ -18,7 +18,9 @@
 //! 100,000 roles; and targets are checked against earlier terminating roles within a budget
 //! ([`MAX_BLOCKER_CHECKS`]). Time and memory are linear in roles and targets.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use super::{fail, malformed, out_of_order, Phase, TrustedSet};
 use crate::repo::client::{Rejected, VerifiedRole};
@@ -152,7 +154,7 @@ pub(super) struct Walk {
     /// Roles visited (verified, or skipped as snapshot does not list them).
     visited: HashSet<String>,
     /// Targets some role provides already.
-    found: HashSet<String>,
+    found: Found,
     /// The terminating roles searched so far.
     blockers: Blockers,
     roles: Vec<VerifiedRole>,
@@ -168,7 +170,11 @@ impl Walk {
         self.pending
             .extend(order.into_iter().rev().map(|c| (c, TARGETS.to_string())));
         if !self.pending.is_empty() {
-            self.found.extend(view.targets.keys().cloned());
+            let at = self.roles.len();
+            for name in view.targets.keys() {
+                let h = self.found.hash(name);
+                self.found.add(h, at);
+            }
         }
         self.visited.insert(TARGETS.to_string());
         self.insert(
@@ -239,7 +245,7 @@ impl Walk {
         d: Dialect,
         name: &str,
         (parent, entry, keys): (usize, DelegatedRole, RoleKeySet),
-        view: Targets,
+        (view, outside, hashes): (Targets, Vec<Rejected>, Vec<u64>),
     ) -> Result<&VerifiedRole> {
         let depth = self.nodes.get(parent).map_or(0, |p| p.depth) + 1;
         let terminating = entry.terminating == Some(true);
@@ -252,40 +258,26 @@ impl Walk {
                 children,
             },
         );
+        // Targets outside the role's paths were taken out when it was checked.
         let mut targets = view.targets;
+        self.rejected.extend(outside);
         let nodes = &self.nodes;
-        let (chain, path) = chain_of(nodes, at);
-        // A target outside the paths delegated to the role (through every delegation on the
-        // way down) is rejected, as notary and python-tuf clients reject it: it is not listed,
-        // and `verify --target` of it says why.
-        let rejected = &mut self.rejected;
-        targets.retain(|target, _| {
-            match chain.iter().find(|e| !delegation::covers(d, e, target)) {
-                None => true,
-                Some(e) => {
-                    rejected.push(Rejected {
-                        role: name.to_string(),
-                        target: target.clone(),
-                        reason: format!(
-                            "{name} lists {target:?} outside the paths delegated to {} ({})",
-                            e.name,
-                            describe_paths(e)
-                        ),
-                    });
-                    false
-                }
-            }
-        });
+        let (_, path) = chain_of(nodes, at);
         // The first role that lists a target provides it; a terminating delegation searched
         // before (not an ancestor) hides what it covers: each target is checked against the
         // chains of the terminating roles whose own paths could cover it (an index by the
         // paths' literal prefixes), within a budget of checks for the whole walk.
         let blockers = &mut self.blockers;
-        let found = &self.found;
+        let (found, roles) = (&mut self.found, &self.roles);
         let mut over_budget = false;
-        targets.retain(|target, _| {
-            if found.contains(target) {
-                return false;
+        // One pass over the names with the hashes the check computed (a million targets in
+        // hashed bins make this the walk's own serial work); the few dropped go after.
+        let mut dropped = Vec::new();
+        let mut kept = Vec::with_capacity(targets.len());
+        for (target, &h) in targets.keys().zip(&hashes) {
+            if found.contains(roles, h, target) {
+                dropped.push(target.clone());
+                continue;
             }
             let blocked = blockers.candidates(target).into_iter().any(|b| {
                 if path.contains(&b) {
@@ -295,14 +287,24 @@ impl Walk {
                 let (entries, _) = chain_of(nodes, b);
                 entries.iter().all(|e| delegation::covers(d, e, target))
             });
-            !blocked
-        });
+            if blocked {
+                dropped.push(target.clone());
+            } else {
+                kept.push(h);
+            }
+        }
         if over_budget {
             return Err(fail(VerifyError::TooManyChecks {
                 max: self.blockers.budget(),
             }));
         }
-        self.found.extend(targets.keys().cloned());
+        for t in &dropped {
+            targets.remove(t);
+        }
+        let role_at = self.roles.len();
+        for h in kept {
+            self.found.add(h, role_at);
+        }
         if terminating {
             if let Some(Node {
                 up: Some((_, e)), ..
@@ -464,12 +466,22 @@ impl TrustedSet {
         let trusted = self.prior.delegations.get(role).copied();
         verify::version(role, t.common.version, trusted)?;
         verify::expiry(d, role, &t.common, self.opts.now)?;
+        let (mut chain, _) = chain_of(&self.walk.nodes, parent_at);
+        chain.push(entry);
+        let (view, outside) = outside_paths(d, role, &chain, t);
+        let hashes = view
+            .targets
+            .keys()
+            .map(|name| self.walk.found.hash(name))
+            .collect();
         Ok(CheckedRole {
             role: role.to_string(),
             parent_at,
             entry: entry.clone(),
             keys: keys.clone(),
-            view: t,
+            view,
+            outside,
+            hashes,
         })
     }
 
@@ -491,9 +503,45 @@ impl TrustedSet {
         self.walk
             .versions
             .insert(c.role.clone(), c.view.common.version);
-        self.walk
-            .add(d, &c.role, (c.parent_at, c.entry, c.keys), c.view)
+        self.walk.add(
+            d,
+            &c.role,
+            (c.parent_at, c.entry, c.keys),
+            (c.view, c.outside, c.hashes),
+        )
     }
+}
+
+/// A target outside the paths delegated to the role `name` (through every delegation on the
+/// way down, `chain`) is rejected, as notary and python-tuf clients reject it: it is not
+/// listed, and `verify --target` of it says why. Part of the pure check, so that a thousand
+/// hashed bins have their targets' hashes computed on every core.
+fn outside_paths(
+    d: Dialect,
+    name: &str,
+    chain: &[&DelegatedRole],
+    mut view: Targets,
+) -> (Targets, Vec<Rejected>) {
+    let rejected: Vec<Rejected> = view
+        .targets
+        .keys()
+        .filter_map(|target| {
+            let e = chain.iter().find(|e| !delegation::covers(d, e, target))?;
+            Some(Rejected {
+                role: name.to_string(),
+                target: target.clone(),
+                reason: format!(
+                    "{name} lists {target:?} outside the paths delegated to {} ({})",
+                    e.name,
+                    describe_paths(e)
+                ),
+            })
+        })
+        .collect();
+    for r in &rejected {
+        view.targets.remove(&r.target);
+    }
+    (view, rejected)
 }
 
 /// A delegated role that passed every check of its own ([`TrustedSet::check_delegated_role`]),
@@ -505,6 +553,68 @@ pub struct CheckedRole {
     entry: DelegatedRole,
     keys: RoleKeySet,
     view: Targets,
+    /// Its targets outside the paths delegated to it, taken out of `view`.
+    outside: Vec<Rejected>,
+    /// The walk's hash of each target name of `view`, in order.
+    hashes: Vec<u64>,
+}
+
+/// The target names some role provides already, by a keyed hash of each name (SipHash with
+/// this walk's random key, so a repository cannot choose names that collide), computed by the
+/// threads that check roles; the walk itself only looks the numbers up. Names whose hashes
+/// agree are told apart by the roles' own target lists.
+#[derive(Debug, Default)]
+struct Found {
+    key: RandomState,
+    /// hash -> the first role (index into the walk's roles) that provides a name of it.
+    first: HashMap<u64, usize, BuildHasherDefault<Prehashed>>,
+    /// Further roles with a name of the same hash (another name, or never: a role provides
+    /// a name only when no role before does).
+    more: HashMap<u64, Vec<usize>, BuildHasherDefault<Prehashed>>,
+}
+
+impl Found {
+    fn hash(&self, name: &str) -> u64 {
+        self.key.hash_one(name)
+    }
+
+    fn contains(&self, roles: &[VerifiedRole], h: u64, name: &str) -> bool {
+        let lists = |r: &usize| roles.get(*r).is_some_and(|v| v.targets.contains_key(name));
+        self.first.get(&h).is_some_and(lists)
+            || self.more.get(&h).is_some_and(|rs| rs.iter().any(lists))
+    }
+
+    fn add(&mut self, h: u64, role: usize) {
+        match self.first.entry(h) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(role);
+            }
+            std::collections::hash_map::Entry::Occupied(o) if *o.get() != role => {
+                self.more.entry(h).or_default().push(role);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {}
+        }
+    }
+}
+
+/// The hasher of maps keyed by a hash already keyed and mixed: the number itself.
+#[derive(Debug, Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// The delegation entries from targets down to the role `at` of `nodes` (at most
@@ -590,4 +700,47 @@ pub(super) fn check_role_name(d: Dialect, parent: &str, role: &DelegatedRole) ->
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod found_tests {
+    use super::*;
+
+    fn role(name: &str, targets: &[&str]) -> VerifiedRole {
+        VerifiedRole {
+            name: name.into(),
+            version: 1,
+            expires: String::new(),
+            targets: targets
+                .iter()
+                .map(|t| {
+                    let meta = serde_json::json!({"length": 1, "hashes": {"sha256": "00"}});
+                    (t.to_string(), serde_json::from_value(meta).unwrap())
+                })
+                .collect(),
+            delegated_to: None,
+        }
+    }
+
+    /// Names are found by their hash and told apart by the roles' own lists: two names
+    /// forced onto one hash (as a collision would) are each found only where listed.
+    #[test]
+    fn names_sharing_a_hash_are_told_apart() {
+        let roles = vec![role("a", &["x"]), role("b", &["y"])];
+        let mut found = Found::default();
+        assert!(!found.contains(&roles, 7, "x"));
+        found.add(7, 0);
+        assert!(found.contains(&roles, 7, "x"));
+        assert!(!found.contains(&roles, 7, "y"), "same hash, another name");
+        found.add(7, 1);
+        assert!(found.contains(&roles, 7, "y"));
+        assert!(!found.contains(&roles, 7, "z"));
+        assert!(!found.contains(&roles, 8, "x"), "another hash");
+        assert_eq!(found.hash("x"), found.hash("x"));
+        assert_ne!(
+            found.hash("x"),
+            Found::default().hash("x"),
+            "keyed per walk"
+        );
+    }
 }

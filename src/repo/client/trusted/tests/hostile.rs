@@ -257,12 +257,12 @@ fn a_file_that_is_not_a_regular_file_is_refused() {
 /// A directory remote that records the bound each file was asked for with.
 struct Recording {
     inner: DirRemote,
-    asked: std::cell::RefCell<Vec<(String, u64)>>,
+    asked: std::sync::Mutex<Vec<(String, u64)>>,
 }
 
 impl crate::repo::client::Remote for Recording {
     fn get(&self, name: &str, max_len: u64) -> Result<Option<Vec<u8>>> {
-        self.asked.borrow_mut().push((name.to_string(), max_len));
+        self.asked.lock().unwrap().push((name.to_string(), max_len));
         self.inner.get(name, max_len)
     }
     fn describe(&self) -> String {
@@ -298,7 +298,7 @@ fn roles_are_read_up_to_their_listed_length() {
             Dialect::Notary => "root.json",
             Dialect::Tuf => "1.root.json",
         };
-        let asked = remote.asked.into_inner();
+        let asked = remote.asked.into_inner().unwrap();
         let bound = |name: &str| asked.iter().find(|(n, _)| n == name).map(|(_, b)| *b);
         assert_eq!(bound(first_root), Some(ROOT_MAX_LEN), "{d}");
         assert_eq!(bound("timestamp.json"), Some(TIMESTAMP_MAX_LEN), "{d}");
