@@ -152,6 +152,9 @@ fn init_on_a_full_disk() {
         "4",
     ];
     assert!(d.every_write(&tuf) > 0);
+    // init --force over the first one: a failure part-way leaves the old repository whole
+    // (its published root, config and keys), not a new root beside the old config.
+    assert!(d.every_write(&["init", GUN, "--root", "pkcs11:token=rootA", "--force"]) > 0);
 }
 
 #[test]

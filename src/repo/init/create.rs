@@ -2,7 +2,7 @@
 //! root key (on its token), with the root certificate the Notary dialect needs.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 use serde::Serialize;
@@ -72,6 +72,39 @@ impl NewKeyFiles {
     /// The files written so far stay (a saved config names them); returns them.
     pub fn keep(&mut self) -> Vec<PathBuf> {
         std::mem::take(&mut self.0)
+    }
+}
+
+/// Files about to be replaced, and what they held (`None`: they were not there); put back
+/// as they were when dropped before [`ReplacedFiles::keep`].
+#[derive(Default)]
+struct ReplacedFiles(Vec<(PathBuf, Option<Vec<u8>>)>);
+
+impl ReplacedFiles {
+    fn note(&mut self, path: &Path) -> Result<()> {
+        let before = match std::fs::read(path) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+        };
+        self.0.push((path.to_path_buf(), before));
+        Ok(())
+    }
+
+    fn keep(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for ReplacedFiles {
+    fn drop(&mut self) {
+        // Best effort, last replaced first: the step that failed is the error to report.
+        for (path, before) in self.0.iter().rev() {
+            let _ = match before {
+                Some(b) => fsio::write_atomic(path, b, fsio::PUBLIC_FILE_MODE, Overwrite::Replace),
+                None => std::fs::remove_file(path).map_err(|e| Error::io("removing", e)),
+            };
+        }
     }
 }
 
@@ -345,10 +378,17 @@ fn sign_root(td: &TrustDir, repo: &NewRepo<'_>, old: Option<&RepoConfig>) -> Res
     out_keys.sort_by_key(|k| k.role);
     let published = td.published_dir(gun);
     fsio::create_private_dir(&published)?;
+    // A re-created repository's old published root comes back if a later step fails: a new
+    // root beside the old config would leave neither repository usable.
+    let mut replaced = ReplacedFiles::default();
     if let Some(signed) = &signed {
         for name in [format!("{root_version}.root.json"), "root.json".to_string()] {
+            let path = published.join(name);
+            if old.is_some() {
+                replaced.note(&path)?;
+            }
             fsio::write_atomic(
-                &published.join(name),
+                &path,
                 &signed.bytes,
                 fsio::PUBLIC_FILE_MODE,
                 Overwrite::Replace,
@@ -411,6 +451,7 @@ fn sign_root(td: &TrustDir, repo: &NewRepo<'_>, old: Option<&RepoConfig>) -> Res
         pending_root: None,
     };
     td.save_config(&cfg)?;
+    replaced.keep();
     let ceremony = match root {
         RootSigning::Token { .. } => None,
         RootSigning::Threshold { keys, out } => Some(propose(
@@ -437,4 +478,34 @@ fn sign_root(td: &TrustDir, repo: &NewRepo<'_>, old: Option<&RepoConfig>) -> Res
         ceremony,
         written: written.keep(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `init --force` relies on when a step after the new root fails: the replaced root
+    /// comes back byte for byte, and a root that was not there goes; kept, nothing moves.
+    #[test]
+    fn replaced_files_come_back_unless_kept() {
+        let t = tempfile::tempdir().unwrap();
+        let (old, new) = (t.path().join("root.json"), t.path().join("3.root.json"));
+        std::fs::write(&old, b"old root").unwrap();
+        {
+            let mut r = ReplacedFiles::default();
+            r.note(&old).unwrap();
+            r.note(&new).unwrap();
+            std::fs::write(&old, b"new root").unwrap();
+            std::fs::write(&new, b"new root").unwrap();
+        }
+        assert_eq!(std::fs::read(&old).unwrap(), b"old root");
+        assert!(!new.exists());
+        {
+            let mut r = ReplacedFiles::default();
+            r.note(&old).unwrap();
+            std::fs::write(&old, b"new root").unwrap();
+            r.keep();
+        }
+        assert_eq!(std::fs::read(&old).unwrap(), b"new root");
+    }
 }
