@@ -64,7 +64,7 @@ impl Published {
         args.extend_from_slice(extra);
         self.ok(&args);
         let copy = self.path().join(format!("v{}", self.versions.len() + 1));
-        copy_tree(&repo, &copy);
+        common::copy_tree(&repo, &copy);
         self.versions.push(copy.clone());
         copy
     }
@@ -72,7 +72,7 @@ impl Published {
     /// A copy of version `n` (1-based) to tamper with, at `name`.
     fn copy_of(&self, n: usize, name: &str) -> PathBuf {
         let to = self.path().join("attacks").join(name);
-        copy_tree(&self.versions[n - 1], &to);
+        common::copy_tree(&self.versions[n - 1], &to);
         to
     }
 
@@ -177,19 +177,6 @@ impl Published {
         let (id, k) = self.key(RoleName::Timestamp);
         let ts = self.sign("timestamp", ts, &[(&id, &k)]);
         std::fs::write(self.file(meta, "timestamp"), &*ts.bytes).unwrap();
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
     }
 }
 

@@ -277,7 +277,7 @@ fn two_of_three_tuf_root_signed_on_separate_machines() {
 
     // A copy whose root carries one valid signature: both clients refuse it.
     let one = www.join("one");
-    copy_tree(&repo, &one);
+    common::copy_tree(&repo, &one);
     let one_meta = one.join(GUN).join("metadata");
     for f in ["1.root.json", "root.json"] {
         edit_json(&one_meta.join(f), &one_meta.join(f), |v| {
@@ -334,19 +334,6 @@ fn latest(meta: &Path, role: &str) -> PathBuf {
         .max_by_key(|(n, _)| *n)
         .map(|(_, p)| p)
         .unwrap_or_else(|| meta.join(format!("{role}.json")))
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
 }
 
 /// The publisher's argv for `--root-key xfer/<h>.pub` of each holder.
@@ -450,7 +437,7 @@ fn rotation_needs_the_old_and_the_new_threshold_and_renew_is_followed() {
 
     // The same rotation signed only by keys of the new root (alice, dave): python-tuf refuses.
     let only_new = www.join("only-new");
-    copy_tree(&repo, &only_new);
+    common::copy_tree(&repo, &only_new);
     let om = only_new.join(GUN).join("metadata");
     let carol_ids = json(&std::fs::read_to_string(&rc).unwrap())["signatures"]
         .as_array()

@@ -158,6 +158,27 @@ impl Setup {
     /// Adds `name` from `trust`, then publishes until it goes through (at most a few tries:
     /// each failure must be one line telling to run the command again). Returns the
     /// versions each successful publish reported.
+    /// `add_and_publish` from each trust dir at the same moment; the versions reported.
+    fn publish_at_once(&self, pairs: &[(&PathBuf, String)]) -> Vec<BTreeMap<String, u64>> {
+        let start = Barrier::new(pairs.len());
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = pairs
+                .iter()
+                .map(|(trust, name)| {
+                    let start = &start;
+                    scope.spawn(move || {
+                        start.wait();
+                        self.add_and_publish(trust, name)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        })
+    }
+
     fn add_and_publish(&self, trust: &Path, name: &str) -> Vec<BTreeMap<String, u64>> {
         let f = self.file(name);
         run_ok(
@@ -551,23 +572,8 @@ fn two_trust_dirs_publishing_to_one_notary_server_lose_nothing() {
     // Then both at once, a few rounds: each conflict is retried; nothing is lost.
     let mut names: BTreeSet<String> = ["a0", "a1", "b0"].map(String::from).into();
     for round in 1..3 {
-        let start = Barrier::new(2);
         let pairs = [(&a, format!("a{}", round + 1)), (&b, format!("b{round}"))];
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = pairs
-                .iter()
-                .map(|(trust, name)| {
-                    let start = &start;
-                    scope.spawn(move || {
-                        start.wait();
-                        s.add_and_publish(trust, name)
-                    })
-                })
-                .collect();
-            for h in handles {
-                all.extend(h.join().unwrap());
-            }
-        });
+        all.extend(s.publish_at_once(&pairs));
         names.extend(pairs.into_iter().map(|(_, n)| n));
     }
     distinct_versions(&all, "targets");
@@ -586,23 +592,8 @@ fn two_trust_dirs_publishing_to_one_directory_lose_nothing() {
     let b = s.copy_trust_dir("trust-b");
     let mut names: BTreeSet<String> = ["a0".to_string()].into();
     for round in 1..4 {
-        let start = Barrier::new(2);
         let pairs = [(&a, format!("a{round}")), (&b, format!("b{round}"))];
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = pairs
-                .iter()
-                .map(|(trust, name)| {
-                    let start = &start;
-                    scope.spawn(move || {
-                        start.wait();
-                        s.add_and_publish(trust, name)
-                    })
-                })
-                .collect();
-            for h in handles {
-                all.extend(h.join().unwrap());
-            }
-        });
+        all.extend(s.publish_at_once(&pairs));
         names.extend(pairs.into_iter().map(|(_, n)| n));
         assert_eq!(s.listed(&format!("round{round}")), names);
     }

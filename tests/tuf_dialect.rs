@@ -154,19 +154,6 @@ fn verify_fails(mut c: Command) -> String {
     lines[0].to_string()
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
-}
-
 /// Changes one byte in the `signed` part of a canonical file: the last digit of `expires`.
 fn tamper_signed(file: &Path) {
     let mut b = std::fs::read(file).unwrap();
@@ -368,12 +355,12 @@ fn python_tuf_client_rejects_tampering() {
     let good = s.www().join("good");
 
     // Version 1, kept to roll clients back to later.
-    copy_tree(&good, &s.www().join("old"));
+    common::copy_tree(&good, &s.www().join("old"));
     // One byte of targets.json's signed part.
-    copy_tree(&good, &s.www().join("tampered"));
+    common::copy_tree(&good, &s.www().join("tampered"));
     tamper_signed(&s.meta_dir("tampered").join("targets.json"));
     // The target file changed on the server (metadata intact).
-    copy_tree(&good, &s.www().join("badfile"));
+    common::copy_tree(&good, &s.www().join("badfile"));
     std::fs::write(
         s.www().join("badfile").join(GUN).join("targets/app"),
         b"payloaD\n",
@@ -382,7 +369,7 @@ fn python_tuf_client_rejects_tampering() {
     // Timestamp expired an hour ago (a second publish, into its own directory).
     s.publish("expired", &["--expires", "timestamp=-1h"]);
     // Root version 2 signed only by a key the trusted root does not list.
-    copy_tree(&good, &s.www().join("foreign"));
+    common::copy_tree(&good, &s.www().join("foreign"));
     run_ok(
         Command::new(python())
             .arg(data("tuf_foreign_root.py"))

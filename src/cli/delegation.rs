@@ -168,33 +168,28 @@ fn list(ctx: &Ctx, td: &TrustDir, gun: &Gun) -> Result<()> {
                     format!("v{} ({} targets)", l.published_version, l.published_targets);
                 let threshold = l.threshold.to_string();
                 let terminating = if l.terminating { "yes" } else { "no" };
-                let mut first = true;
-                for k in &l.keys {
-                    if first {
+                // The role's columns on its first key's row (or alone, with no key).
+                let keys: Vec<(&str, &str)> = match l.keys.as_slice() {
+                    [] => vec![("", "")],
+                    ks => ks
+                        .iter()
+                        .map(|k| (k.key_id.as_str(), k.location.as_str()))
+                        .collect(),
+                };
+                for (i, (key_id, location)) in keys.into_iter().enumerate() {
+                    if i == 0 {
                         t.row([
                             &l.name,
                             &l.paths_shown,
                             &threshold,
                             terminating,
                             &published,
-                            &k.key_id,
-                            &k.location,
+                            key_id,
+                            location,
                         ]);
                     } else {
-                        t.row(["", "", "", "", "", &k.key_id, &k.location]);
+                        t.row(["", "", "", "", "", key_id, location]);
                     }
-                    first = false;
-                }
-                if first {
-                    t.row([
-                        &l.name,
-                        &l.paths_shown,
-                        &threshold,
-                        terminating,
-                        &published,
-                        "",
-                        "",
-                    ]);
                 }
             }
             s += &t.render();

@@ -191,7 +191,9 @@ fn rotate_by_request(
         let id = canonical_key_id(signer.public_key());
         let Some(entry) = set.keys.iter().find(|e| e.canonical_id == id) else {
             return Err(Error::Usage(format!(
-                "{} holds key ID {id}, which is not one of the root keys of {gun}",
+                "{} holds key ID {id}, which is not one of the root keys of {gun}: name a \
+                 token that holds one (`trustkey root history {gun}` lists them), or leave \
+                 --root out",
                 signer.describe()
             )));
         };

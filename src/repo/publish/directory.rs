@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 use super::files::{self, Pending};
 use super::{Ahead, Destination, Outgoing};
 use crate::repo::client::{
-    DirRemote, PendingState, Remote as _, Updater, VerifyOptions, ROOT_MAX_LEN, TIMESTAMP_MAX_LEN,
-    UNLISTED_MAX_LEN,
+    DirRemote, PendingState, Remote as _, ROOT_MAX_LEN, TIMESTAMP_MAX_LEN, UNLISTED_MAX_LEN,
 };
 use crate::repo::layout;
 use crate::repo::server_repo::not_for_dir;
@@ -137,37 +136,10 @@ impl Destination for Directory {
         if their_root.as_deref() != Some(&root.bytes[..]) {
             return Ok(Ahead::default());
         }
-        let updater = Updater::new(
-            td,
-            gun,
-            &remote,
-            VerifyOptions {
-                dialect: cfg.dialect,
-                root_key_id: Some(cfg.root_key_id.clone()),
-                now,
-            },
-        );
-        let (verified, pending) = updater.verify().map_err(|e| match e {
-            Error::Verify(e) => Error::Verify(crate::tuf::VerifyError::NotBuildingOn {
-                repo: remote.describe(),
-                source: Box::new(e),
-            }),
-            other => other,
-        })?;
+        let (ahead, pending) = super::verify_remote(td, cfg, &remote, remote.describe(), now)?;
         self.verified = Some(pending);
         self.ahead_of = Some(remote);
-        let version = |role| verified.versions.get(&role).copied().unwrap_or(0);
-        let (snapshot, timestamp) = (version(RoleName::Snapshot), version(RoleName::Timestamp));
-        let roles = verified
-            .roles
-            .into_iter()
-            .map(|r| (r.name, (r.targets, r.version)))
-            .collect();
-        Ok(Ahead {
-            roles,
-            snapshot,
-            timestamp,
-        })
+        Ok(ahead)
     }
 
     /// A role's file as the directory holds it (asked for only when the directory is ahead,

@@ -107,6 +107,48 @@ pub struct Ahead {
     pub timestamp: u64,
 }
 
+/// What `remote` holds, verified against the publisher's root as a client would (so that a
+/// publish builds only on what verifies), and the client state to store once delivered.
+/// `repo` names it in the error when it does not verify.
+fn verify_remote(
+    td: &TrustDir,
+    cfg: &RepoConfig,
+    remote: &dyn crate::repo::client::Remote,
+    repo: String,
+    now: OffsetDateTime,
+) -> Result<(Ahead, crate::repo::client::PendingState)> {
+    let updater = crate::repo::client::Updater::new(
+        td,
+        &cfg.gun,
+        remote,
+        crate::repo::client::VerifyOptions {
+            dialect: cfg.dialect,
+            root_key_id: Some(cfg.root_key_id.clone()),
+            now,
+        },
+    );
+    let (verified, pending) = updater.verify().map_err(|e| match e {
+        Error::Verify(e) => Error::Verify(crate::tuf::VerifyError::NotBuildingOn {
+            repo,
+            source: Box::new(e),
+        }),
+        other => other,
+    })?;
+    let version = |role| verified.versions.get(&role).copied().unwrap_or(0);
+    let (snapshot, timestamp) = (version(RoleName::Snapshot), version(RoleName::Timestamp));
+    let roles = verified
+        .roles
+        .into_iter()
+        .map(|r| (r.name, (r.targets, r.version)))
+        .collect();
+    let ahead = Ahead {
+        roles,
+        snapshot,
+        timestamp,
+    };
+    Ok((ahead, pending))
+}
+
 /// What one publish delivers.
 #[derive(Debug)]
 pub struct Outgoing<'a> {

@@ -4,19 +4,17 @@
 //! client published since, the server's copy is verified against the publisher's root and the
 //! new versions build on it.
 
-use std::collections::BTreeMap;
-
 use time::OffsetDateTime;
 
 use super::{Ahead, Destination, Outgoing};
-use crate::repo::client::{PendingState, Updater, VerifyOptions};
+use crate::repo::client::PendingState;
 use crate::repo::server::NotaryServer;
 use crate::repo::server_repo::{not_for_server, remote};
 use crate::repo::trustdir::{Gun, RepoConfig, ServerConfig, TrustDir};
 use crate::tuf::dialect::Dialect;
 use crate::tuf::model::RoleName;
 use crate::tuf::signed::SignedMeta;
-use crate::{Error, Result};
+use crate::Result;
 
 /// A repository on notary-server.
 #[derive(Debug)]
@@ -72,39 +70,13 @@ impl Destination for Server {
         // Another client (notary with these keys, or another copy of this trust dir) may have
         // published since: build on what the server has, once it verifies against our root.
         let remote = remote(&self.server, gun);
-        let updater = Updater::new(
-            td,
-            gun,
-            &remote,
-            VerifyOptions {
-                dialect: cfg.dialect,
-                root_key_id: Some(cfg.root_key_id.clone()),
-                now,
-            },
-        );
-        let (verified, pending) = updater.verify().map_err(|e| match e {
-            Error::Verify(e) => Error::Verify(crate::tuf::VerifyError::NotBuildingOn {
-                repo: format!("{gun} on {}", self.server.url()),
-                source: Box::new(e),
-            }),
-            other => other,
-        })?;
+        let repo = format!("{gun} on {}", self.server.url());
+        let (ahead, pending) = super::verify_remote(td, cfg, &remote, repo, now)?;
         self.verified = Some(pending);
-        let snapshot = verified
-            .versions
-            .get(&RoleName::Snapshot)
-            .copied()
-            .unwrap_or(0);
-        let roles: BTreeMap<_, _> = verified
-            .roles
-            .into_iter()
-            .map(|r| (r.name, (r.targets, r.version)))
-            .collect();
         // The server signs timestamp: its version there is not one this publish builds on.
         Ok(Ahead {
-            roles,
-            snapshot,
             timestamp: 0,
+            ..ahead
         })
     }
 
